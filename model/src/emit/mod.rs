@@ -1,0 +1,302 @@
+//! Writes every impl of a persistent message or enum from the model.
+//!
+//! The emitted code names the runtime as `::pbpersist` and reaches prost
+//! through `::pbpersist::__private`, so user crates need only depend on
+//! `pbpersist`.
+
+mod access;
+mod wire;
+
+use crate::model::*;
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+/// Every impl for a message struct: `Default`, `Debug`, accessors,
+/// `prost::Message` and `pbpersist::Persistent`.
+pub fn message(msg: &Message) -> TokenStream {
+    let ctx = Ctx::new(msg);
+    let ident = &msg.ident;
+    let full_name = &msg.full_name;
+    let meta = &msg.meta;
+
+    let field_idents: Vec<_> = msg.fields.iter().map(|f| &f.ident).collect();
+    let debug_names: Vec<String> = msg.fields.iter().map(|f| f.name.clone()).collect();
+    let infos = msg.proto_fields().into_iter().map(|(name, number)| {
+        let number = Literal::u32_unsuffixed(number);
+        quote!(::pbpersist::FieldInfo::new(#name, #number))
+    });
+
+    let accessors = msg.fields.iter().enumerate().map(|(i, f)| access::field(&ctx, f, ctx.bits[i]));
+    let wire = wire::message(&ctx);
+    let visit = msg.fields.iter().map(|f| walk(f, Walk::Refs));
+    let required = msg.fields.iter().map(|f| walk(f, Walk::Required));
+    let unchanged = msg.fields.iter().map(|f| walk(f, Walk::Unchanged));
+    let required_checks = msg.fields.iter().filter_map(|f| match &f.kind {
+        FieldKind::Single(s) if s.label == Label::Required => {
+            let id = &f.ident;
+            let name = &f.name;
+            Some(quote! {
+                if self.#id.is_none() {
+                    return ::core::result::Result::Err(::pbpersist::RequiredFieldError::new(#full_name, #name));
+                }
+            })
+        }
+        _ => None,
+    });
+
+    quote! {
+        #[allow(deprecated)]
+        const _: () = {
+            impl ::core::default::Default for #ident {
+                fn default() -> Self {
+                    Self {
+                        #(#field_idents: ::core::default::Default::default(),)*
+                        #meta: ::core::default::Default::default(),
+                    }
+                }
+            }
+
+            impl ::core::fmt::Debug for #ident {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(#full_name)
+                        #(.field(#debug_names, &self.#field_idents))*
+                        .finish_non_exhaustive()
+                }
+            }
+
+            impl #ident {
+                /// A new message with every field unset, reading its schema defaults.
+                #[inline]
+                pub fn new() -> Self {
+                    ::core::default::Default::default()
+                }
+                #(#accessors)*
+            }
+
+            #wire
+
+            impl ::pbpersist::Persistent for #ident {
+                const TYPE_NAME: &'static str = #full_name;
+                const FIELDS: &'static [::pbpersist::FieldInfo] = &[#(#infos),*];
+
+                fn default_instance() -> &'static Self {
+                    static INSTANCE: ::std::sync::OnceLock<#ident> = ::std::sync::OnceLock::new();
+                    INSTANCE.get_or_init(::core::default::Default::default)
+                }
+
+                #[inline]
+                fn meta(&self) -> &::pbpersist::Meta {
+                    &self.#meta
+                }
+
+                #[inline]
+                fn meta_mut(&mut self) -> &mut ::pbpersist::Meta {
+                    &mut self.#meta
+                }
+
+                #[allow(unused_variables)]
+                fn visit_refs(&self, visit: &mut dyn ::core::ops::FnMut(::pbpersist::Oid)) {
+                    #(#visit)*
+                }
+
+                fn check_required(&self) -> ::core::result::Result<(), ::pbpersist::RequiredFieldError> {
+                    #(#required_checks)*
+                    #(#required)*
+                    ::core::result::Result::Ok(())
+                }
+
+                fn mark_unchanged(&mut self) {
+                    self.#meta.clear_changes();
+                    #(#unchanged)*
+                }
+            }
+
+            ::pbpersist::__private::inventory::submit! {
+                ::pbpersist::TypeEntry::of::<#ident>()
+            }
+        };
+    }
+}
+
+/// The impls of a Rust enum for a protobuf enum.
+pub fn enumeration(e: &Enum) -> TokenStream {
+    let ident = &e.ident;
+    let full_name = &e.full_name;
+    let first = &e.variants[0].ident;
+    let idents: Vec<_> = e.variants.iter().map(|v| &v.ident).collect();
+    let names: Vec<_> = e.variants.iter().map(|v| &v.name).collect();
+    let numbers: Vec<_> = e.variants.iter().map(|v| Literal::i32_unsuffixed(v.number)).collect();
+    quote! {
+        #[allow(deprecated)]
+        const _: () = {
+            impl ::pbpersist::Enumeration for #ident {
+                const TYPE_NAME: &'static str = #full_name;
+                const VALUES: &'static [Self] = &[#(Self::#idents),*];
+
+                #[inline]
+                fn from_i32(value: i32) -> ::core::option::Option<Self> {
+                    match value {
+                        #(#numbers => ::core::option::Option::Some(Self::#idents),)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+
+                #[inline]
+                fn to_i32(self) -> i32 {
+                    self as i32
+                }
+
+                fn proto_name(self) -> &'static str {
+                    match self {
+                        #(Self::#idents => #names,)*
+                    }
+                }
+
+                fn from_proto_name(name: &str) -> ::core::option::Option<Self> {
+                    match name {
+                        #(#names => ::core::option::Option::Some(Self::#idents),)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+            }
+
+            impl ::core::default::Default for #ident {
+                fn default() -> Self {
+                    Self::#first
+                }
+            }
+
+            impl ::core::convert::From<#ident> for i32 {
+                fn from(value: #ident) -> i32 {
+                    value as i32
+                }
+            }
+
+            impl ::core::convert::TryFrom<i32> for #ident {
+                type Error = ::pbpersist::UnknownEnumValue;
+
+                fn try_from(value: i32) -> ::core::result::Result<Self, Self::Error> {
+                    <Self as ::pbpersist::Enumeration>::from_i32(value)
+                        .ok_or(::pbpersist::UnknownEnumValue(value))
+                }
+            }
+        };
+    }
+}
+
+/// Shared facts about the message being emitted.
+pub(crate) struct Ctx<'a> {
+    pub msg: &'a Message,
+    /// The first change bit of each field (oneofs use one bit per member).
+    pub bits: Vec<usize>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(msg: &'a Message) -> Self {
+        let mut next = 0;
+        let bits = msg
+            .fields
+            .iter()
+            .map(|f| {
+                let first = next;
+                next += match &f.kind {
+                    FieldKind::Oneof { members, .. } => members.len(),
+                    _ => 1,
+                };
+                first
+            })
+            .collect();
+        Ctx { msg, bits }
+    }
+
+    /// `self.meta.mark(bit)`.
+    pub fn mark(&self, bit: usize) -> TokenStream {
+        let meta = &self.msg.meta;
+        quote!(self.#meta.mark(#bit))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Walk {
+    Refs,
+    Required,
+    Unchanged,
+}
+
+/// Code that walks the references, required checks or change bits of nested values.
+fn walk(field: &Field, what: Walk) -> TokenStream {
+    let id = &field.ident;
+    let visit = |v: &Value, boxed: bool, expr: TokenStream| -> TokenStream {
+        let inner = if boxed { quote!(&**#expr) } else { expr.clone() };
+        let inner_mut = if boxed { quote!(&mut **#expr) } else { expr };
+        match (v, what) {
+            (Value::Ref(_), Walk::Refs) => quote!(visit(#inner.oid());),
+            (Value::Message(_), Walk::Refs) => quote!(::pbpersist::Persistent::visit_refs(#inner, visit);),
+            (Value::Message(_), Walk::Required) => quote!(::pbpersist::Persistent::check_required(#inner)?;),
+            (Value::Message(_), Walk::Unchanged) => quote!(::pbpersist::Persistent::mark_unchanged(#inner_mut);),
+            _ => TokenStream::new(),
+        }
+    };
+    let pat = |what: Walk| if matches!(what, Walk::Unchanged) { quote!(&mut) } else { quote!(&) };
+    let by = pat(what);
+    match &field.kind {
+        FieldKind::Single(s) => {
+            let body = visit(&s.value, s.boxed && s.label != Label::Repeated, quote!(v));
+            if body.is_empty() {
+                return body;
+            }
+            match s.label {
+                Label::Optional | Label::Required => quote!(if let ::core::option::Option::Some(v) = #by self.#id { #body }),
+                Label::Repeated => quote!(for v in #by self.#id { #body }),
+                Label::Implicit => {
+                    let body = visit(&s.value, s.boxed, quote!(#by self.#id));
+                    quote!({ #body })
+                }
+            }
+        }
+        FieldKind::Map { value, .. } => {
+            let body = visit(value, false, quote!(v));
+            if body.is_empty() {
+                return body;
+            }
+            if matches!(what, Walk::Unchanged) {
+                quote!(for v in self.#id.values_mut() { #body })
+            } else {
+                quote!(for v in self.#id.values() { #body })
+            }
+        }
+        FieldKind::Oneof { ty, members } => {
+            let path = type_path(ty);
+            let arms: Vec<_> = members
+                .iter()
+                .filter_map(|m| {
+                    let body = visit(&m.value, m.boxed, quote!(v));
+                    let variant = &m.variant;
+                    (!body.is_empty()).then(|| quote!(::core::option::Option::Some(#path::#variant(v)) => { #body }))
+                })
+                .collect();
+            if arms.is_empty() {
+                return TokenStream::new();
+            }
+            quote!(match #by self.#id { #(#arms)* _ => {} })
+        }
+    }
+}
+
+/// The path of a type, for use in patterns and expressions.
+pub(crate) fn type_path(ty: &syn::Type) -> TokenStream {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let path = &p.path;
+            quote!(#path)
+        }
+        other => quote!(<#other>),
+    }
+}
+
+/// The accessor name `prefix_base_suffix` for a field.
+pub(crate) fn accessor(field_ident: &proc_macro2::Ident, prefix: &str, suffix: &str) -> proc_macro2::Ident {
+    let base = field_ident.to_string();
+    let base = base.trim_start_matches("r#");
+    format_ident!("{prefix}{base}{suffix}")
+}

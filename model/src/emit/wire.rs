@@ -1,0 +1,181 @@
+//! The `prost::Message` impl: encoding in field-number order, decoding that
+//! keeps every field this program does not know.
+
+use super::{Ctx, type_path};
+use crate::model::*;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+/// The module whose `encode`/`merge`/`encoded_len` functions handle a value type.
+fn module(value: &Value) -> TokenStream {
+    match value {
+        Value::Scalar(s) => {
+            let m = format_ident!("{}", s.proto_name());
+            quote!(::pbpersist::__private::prost::encoding::#m)
+        }
+        Value::Message(_) | Value::Ref(_) => quote!(::pbpersist::__private::prost::encoding::message),
+        Value::Enum(_) => quote!(::pbpersist::wire::enumeration),
+    }
+}
+
+/// The expression that is true when an implicit-presence value differs from its default.
+fn nonzero(value: &Value, expr: TokenStream) -> TokenStream {
+    match value {
+        Value::Scalar(Scalar::String | Scalar::Bytes) => quote!(!#expr.is_empty()),
+        Value::Enum(_) => quote!(#expr.value() != 0),
+        _ => quote!(#expr != ::core::default::Default::default()),
+    }
+}
+
+struct Parts {
+    min_tag: u32,
+    encode: TokenStream,
+    merge: TokenStream,
+    len: TokenStream,
+}
+
+pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
+    let msg = ctx.msg;
+    let ident = &msg.ident;
+    let meta = &msg.meta;
+    let rust_name = ident.to_string();
+    let mut parts: Vec<Parts> = msg.fields.iter().map(|f| field(f, &rust_name)).collect();
+    // Known fields go out in field-number order, as protobuf recommends.
+    parts.sort_by_key(|p| p.min_tag);
+    let encode = parts.iter().map(|p| &p.encode);
+    let merge = parts.iter().map(|p| &p.merge);
+    let len = parts.iter().map(|p| &p.len);
+    quote! {
+        impl ::pbpersist::__private::prost::Message for #ident {
+            #[allow(unused_variables)]
+            fn encode_raw(&self, buf: &mut impl ::pbpersist::__private::bytes::BufMut) {
+                #(#encode)*
+                ::pbpersist::wire::encode_unknown(&self.#meta, buf);
+            }
+
+            #[allow(unused_variables)]
+            fn merge_field(
+                &mut self,
+                tag: u32,
+                wire_type: ::pbpersist::__private::prost::encoding::WireType,
+                buf: &mut impl ::pbpersist::__private::bytes::Buf,
+                ctx: ::pbpersist::__private::prost::encoding::DecodeContext,
+            ) -> ::core::result::Result<(), ::pbpersist::__private::prost::DecodeError> {
+                match tag {
+                    #(#merge)*
+                    _ => ::pbpersist::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx),
+                }
+            }
+
+            fn encoded_len(&self) -> usize {
+                0 #(+ #len)* + self.#meta.unknown_fields().len()
+            }
+
+            fn clear(&mut self) {
+                *self = ::core::default::Default::default();
+            }
+        }
+    }
+}
+
+fn with_context(expr: TokenStream, message: &str, field: &str) -> TokenStream {
+    quote! {
+        #expr.map_err(|mut error| { error.push(#message, #field); error })
+    }
+}
+
+fn field(f: &Field, rust_name: &str) -> Parts {
+    let id = &f.ident;
+    let fname = f.ident.to_string();
+    match &f.kind {
+        FieldKind::Single(s) => single(id, s, rust_name, &fname),
+        FieldKind::Map { tag, key, value } => {
+            let km = module(&Value::Scalar(*key));
+            let vm = module(value);
+            let merge = with_context(
+                quote!(::pbpersist::__private::prost::encoding::btree_map::merge(#km::merge, #vm::merge, &mut self.#id, buf, ctx)),
+                rust_name,
+                &fname,
+            );
+            Parts {
+                min_tag: *tag,
+                encode: quote! {
+                    ::pbpersist::__private::prost::encoding::btree_map::encode(
+                        #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
+                    );
+                },
+                merge: quote!(#tag => #merge,),
+                len: quote! {
+                    ::pbpersist::__private::prost::encoding::btree_map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
+                },
+            }
+        }
+        FieldKind::Oneof { ty, members } => oneof(id, ty, members, rust_name, &fname),
+    }
+}
+
+fn single(id: &Ident, s: &Single, rust_name: &str, fname: &str) -> Parts {
+    let m = module(&s.value);
+    let tag = s.tag;
+    let (encode, merge, len) = match s.label {
+        Label::Optional | Label::Required => (
+            quote! {
+                if let ::core::option::Option::Some(v) = &self.#id { #m::encode(#tag, v, buf); }
+            },
+            quote!(#m::merge(wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx)),
+            quote!(self.#id.as_ref().map_or(0, |v| #m::encoded_len(#tag, v))),
+        ),
+        Label::Implicit => {
+            let nz = nonzero(&s.value, quote!(self.#id));
+            (
+                quote!(if #nz { #m::encode(#tag, &self.#id, buf); }),
+                quote!(#m::merge(wire_type, &mut self.#id, buf, ctx)),
+                quote!(if #nz { #m::encoded_len(#tag, &self.#id) } else { 0 }),
+            )
+        }
+        Label::Repeated if s.packed => (
+            quote!(#m::encode_packed(#tag, &self.#id, buf);),
+            quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
+            quote!(#m::encoded_len_packed(#tag, &self.#id)),
+        ),
+        Label::Repeated => (
+            quote!(#m::encode_repeated(#tag, &self.#id, buf);),
+            quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
+            quote!(#m::encoded_len_repeated(#tag, &self.#id)),
+        ),
+    };
+    let merge = with_context(merge, rust_name, fname);
+    Parts { min_tag: tag, encode, merge: quote!(#tag => #merge,), len }
+}
+
+fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], rust_name: &str, fname: &str) -> Parts {
+    let path = type_path(ty);
+    let mut encode_arms = Vec::new();
+    let mut len_arms = Vec::new();
+    let mut merge_arms = Vec::new();
+    for mem in members {
+        let m = module(&mem.value);
+        let tag = mem.tag;
+        let variant = &mem.variant;
+        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, v, buf),));
+        len_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),));
+        let merge = quote! {
+            match &mut self.#id {
+                ::core::option::Option::Some(#path::#variant(v)) => #m::merge(wire_type, v, buf, ctx),
+                _ => {
+                    let mut v = ::core::default::Default::default();
+                    #m::merge(wire_type, &mut v, buf, ctx)
+                        .map(|()| self.#id = ::core::option::Option::Some(#path::#variant(v)))
+                }
+            }
+        };
+        let merge = with_context(quote!((#merge)), rust_name, fname);
+        merge_arms.push(quote!(#tag => #merge,));
+    }
+    Parts {
+        min_tag: members.iter().map(|m| m.tag).min().unwrap_or(0),
+        encode: quote!(match &self.#id { #(#encode_arms)* ::core::option::Option::None => {} }),
+        merge: quote!(#(#merge_arms)*),
+        len: quote!(match &self.#id { #(#len_arms)* ::core::option::Option::None => 0 }),
+    }
+}

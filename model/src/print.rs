@@ -1,0 +1,230 @@
+//! Prints the model as plain Rust items annotated for `#[derive(Persistent)]`.
+//!
+//! The items carry no impls: the derive writes those, so code generated from a
+//! `.proto` file and a hand-written struct go through the same emitter.
+
+use crate::model::*;
+use heck::ToUpperCamelCase;
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+/// The struct for a message, with its derive and field attributes.
+pub fn message(msg: &Message) -> TokenStream {
+    let ident = &msg.ident;
+    let full_name = &msg.full_name;
+    let top_docs = docs(&msg.docs, msg.deprecated);
+    let meta = &msg.meta;
+    let fields = msg.fields.iter().map(|f| {
+        let ident = &f.ident;
+        let ty = field_type(f);
+        let attr = field_attr(f);
+        let docs = docs(&f.docs, f.deprecated);
+        quote! { #docs #attr #ident: #ty, }
+    });
+    quote! {
+        #top_docs
+        #[derive(Clone, PartialEq, ::pbpersist::Persistent)]
+        #[pbpersist(message = #full_name)]
+        pub struct #ident {
+            #(#fields)*
+            #[pbpersist(meta)]
+            #meta: ::pbpersist::Meta,
+        }
+    }
+}
+
+/// The enum that holds the set member of a oneof.
+pub fn oneof_enum(ident: &proc_macro2::Ident, name: &str, members: &[Member]) -> TokenStream {
+    let doc = format!(" The members of the `{name}` oneof.");
+    let variants = members.iter().map(|m| {
+        let variant = &m.variant;
+        let ty = value_type(&m.value, m.boxed);
+        let docs = docs(&m.docs, m.deprecated);
+        quote! { #docs #variant(#ty), }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, PartialEq, Debug)]
+        pub enum #ident { #(#variants)* }
+    }
+}
+
+/// The Rust enum for a protobuf enum.
+pub fn enumeration(e: &Enum) -> TokenStream {
+    let ident = &e.ident;
+    let full_name = &e.full_name;
+    let top_docs = docs(&e.docs, e.deprecated);
+    let variants = e.variants.iter().map(|v| {
+        let ident = &v.ident;
+        let name = &v.name;
+        let number = Literal::i32_unsuffixed(v.number);
+        let docs = docs(&v.docs, v.deprecated);
+        quote! { #docs #[pbpersist(name = #name)] #ident = #number, }
+    });
+    quote! {
+        #top_docs
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, ::pbpersist::Enumeration)]
+        #[pbpersist(enumeration = #full_name)]
+        #[repr(i32)]
+        pub enum #ident { #(#variants)* }
+    }
+}
+
+/// The Rust type of a struct field.
+pub fn field_type(field: &Field) -> TokenStream {
+    match &field.kind {
+        FieldKind::Single(s) => {
+            let elem = value_type(&s.value, s.boxed && s.label != Label::Repeated);
+            match s.label {
+                Label::Optional | Label::Required => quote!(::core::option::Option<#elem>),
+                Label::Implicit => elem,
+                Label::Repeated => quote!(::std::vec::Vec<#elem>),
+            }
+        }
+        FieldKind::Map { key, value, .. } => {
+            let key = scalar_type(*key);
+            let value = value_type(value, false);
+            quote!(::std::collections::BTreeMap<#key, #value>)
+        }
+        FieldKind::Oneof { ty, .. } => quote!(::core::option::Option<#ty>),
+    }
+}
+
+/// The Rust type of one value.
+pub fn value_type(value: &Value, boxed: bool) -> TokenStream {
+    match value {
+        Value::Scalar(s) => scalar_type(*s),
+        Value::Message(ty) if boxed => quote!(::std::boxed::Box<#ty>),
+        Value::Message(ty) => quote!(#ty),
+        Value::Enum(ty) => quote!(::pbpersist::EnumValue<#ty>),
+        Value::Ref(ty) => quote!(::pbpersist::Ref<#ty>),
+    }
+}
+
+/// The Rust type of a scalar.
+pub fn scalar_type(s: Scalar) -> TokenStream {
+    s.rust_type().parse().expect("scalar type names are valid Rust")
+}
+
+fn field_attr(field: &Field) -> TokenStream {
+    let mut items = Vec::new();
+    let unraw = field.ident.to_string().trim_start_matches("r#").to_owned();
+    match &field.kind {
+        FieldKind::Single(s) => {
+            let tag = Literal::u32_unsuffixed(s.tag);
+            items.push(quote!(tag = #tag));
+            match s.label {
+                Label::Optional => items.push(quote!(optional)),
+                Label::Required => items.push(quote!(required)),
+                Label::Repeated => items.push(quote!(repeated)),
+                Label::Implicit => {}
+            }
+            items.push(value_word(&s.value));
+            if let Some(d) = &s.default {
+                let lit = default_tokens(d);
+                items.push(quote!(default = #lit));
+            }
+            if s.boxed {
+                items.push(quote!(boxed));
+            }
+            if s.packed {
+                items.push(quote!(packed));
+            }
+        }
+        FieldKind::Map { tag, key, value } => {
+            let tag = Literal::u32_unsuffixed(*tag);
+            let key = format_ident!("{}", key.proto_name());
+            let value = value_word(value);
+            items.push(quote!(tag = #tag));
+            items.push(quote!(map(#key, #value)));
+        }
+        FieldKind::Oneof { members, .. } => {
+            let members = members.iter().map(|m| {
+                let name = &m.name;
+                let tag = Literal::u32_unsuffixed(m.tag);
+                let mut parts = vec![quote!(name = #name), quote!(tag = #tag)];
+                if m.variant != m.name.to_upper_camel_case() {
+                    let v = m.variant.to_string();
+                    parts.push(quote!(variant = #v));
+                }
+                parts.push(match &m.value {
+                    Value::Scalar(s) => {
+                        let s = format_ident!("{}", s.proto_name());
+                        quote!(#s)
+                    }
+                    Value::Message(ty) => type_string("message", ty),
+                    Value::Enum(ty) => type_string("enumeration", ty),
+                    Value::Ref(ty) => type_string("reference", ty),
+                });
+                if m.boxed {
+                    parts.push(quote!(boxed));
+                }
+                quote!(member(#(#parts),*))
+            });
+            items.push(quote!(oneof(#(#members),*)));
+        }
+    }
+    if unraw != field.name {
+        let name = &field.name;
+        items.push(quote!(name = #name));
+    }
+    quote!(#[pbpersist(#(#items),*)])
+}
+
+fn type_string(word: &str, ty: &syn::Type) -> TokenStream {
+    let word = format_ident!("{word}");
+    let s = quote!(#ty).to_string().replace(' ', "");
+    quote!(#word = #s)
+}
+
+fn value_word(value: &Value) -> TokenStream {
+    match value {
+        Value::Scalar(s) => {
+            let s = format_ident!("{}", s.proto_name());
+            quote!(#s)
+        }
+        Value::Message(_) => quote!(message),
+        Value::Enum(_) => quote!(enumeration),
+        Value::Ref(_) => quote!(reference),
+    }
+}
+
+/// The attribute form of a default value.
+pub fn default_tokens(d: &DefaultValue) -> TokenStream {
+    match d {
+        DefaultValue::Int(i) if *i < 0 => {
+            let lit = Literal::u128_unsuffixed(i.unsigned_abs());
+            quote!(-#lit)
+        }
+        DefaultValue::Int(i) => {
+            let lit = Literal::u128_unsuffixed(*i as u128);
+            quote!(#lit)
+        }
+        DefaultValue::Float(f) if f.is_nan() => quote!("nan"),
+        DefaultValue::Float(f) if f.is_infinite() && *f > 0.0 => quote!("inf"),
+        DefaultValue::Float(f) if f.is_infinite() => quote!("-inf"),
+        DefaultValue::Float(f) if *f < 0.0 || (*f == 0.0 && f.is_sign_negative()) => {
+            let lit = Literal::f64_unsuffixed(-*f);
+            quote!(-#lit)
+        }
+        DefaultValue::Float(f) => {
+            let lit = Literal::f64_unsuffixed(*f);
+            quote!(#lit)
+        }
+        DefaultValue::Bool(b) => quote!(#b),
+        DefaultValue::Str(s) => quote!(#s),
+        DefaultValue::Bytes(b) => {
+            let lit = Literal::byte_string(b);
+            quote!(#lit)
+        }
+    }
+}
+
+fn docs(lines: &[String], deprecated: bool) -> TokenStream {
+    let lines = lines.iter().map(|l| {
+        let l = format!(" {l}");
+        quote!(#[doc = #l])
+    });
+    let dep = deprecated.then(|| quote!(#[deprecated]));
+    quote!(#(#lines)* #dep)
+}

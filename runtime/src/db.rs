@@ -1,0 +1,164 @@
+//! `Database`: the shared handle over a storage, with a pool of connections.
+
+use crate::connection::Connection;
+use crate::storage::{Storage, Write};
+use crate::{Oid, Result, Root, Transaction};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A database: a storage plus the state its connections share.
+///
+/// `Database` is cheap to clone, `Send` and `Sync`. Each
+/// [`Connection`] has its own object cache and belongs to one thread;
+/// [`Database::transact`] borrows one from a pool.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) storage: Box<dyn Storage>,
+    pool: Mutex<Vec<Connection>>,
+    oids: Mutex<OidBlock>,
+    pub(crate) stats: Counters,
+}
+
+/// Oids reserved from the storage and not yet handed out. Blocks grow so that
+/// bulk inserts reserve rarely, while small programs waste few oids.
+struct OidBlock {
+    next: u64,
+    end: u64,
+    size: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) loads: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) objects_written: AtomicU64,
+}
+
+/// Counters since the database was opened, across all its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Objects loaded from the storage.
+    pub loads: u64,
+    /// Lookups answered by a connection's object cache.
+    pub cache_hits: u64,
+    /// Transactions that wrote something.
+    pub commits: u64,
+    /// Object states written.
+    pub objects_written: u64,
+}
+
+impl Database {
+    /// Opens (or creates) the SQLite database file at `path`: the embedded default.
+    #[cfg(feature = "sqlite")]
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Database> {
+        Database::with_storage(crate::storage::SqliteStorage::open(path)?)
+    }
+
+    /// A database that lives in memory only, for tests.
+    pub fn in_memory() -> Result<Database> {
+        Database::with_storage(crate::storage::MemoryStorage::new())
+    }
+
+    /// A database over any storage. Creates the root object if it is missing.
+    pub fn with_storage(storage: impl Storage) -> Result<Database> {
+        let db = Database {
+            shared: Arc::new(Shared {
+                storage: Box::new(storage),
+                pool: Mutex::new(Vec::new()),
+                oids: Mutex::new(OidBlock { next: 0, end: 0, size: 64 }),
+                stats: Counters::default(),
+            }),
+        };
+        db.ensure_root()?;
+        Ok(db)
+    }
+
+    fn ensure_root(&self) -> Result<()> {
+        let mut session = self.shared.storage.open_session()?;
+        session.begin(None)?;
+        if session.load(Oid::ROOT)?.is_some() {
+            session.end()?;
+            return Ok(());
+        }
+        let mut record = Vec::new();
+        crate::record::encode(&Root::default(), &mut record);
+        match session.commit(&[Write { oid: Oid::ROOT, base: None, record }]) {
+            Ok(_) => Ok(()),
+            // Another process created it first, which is just as good.
+            Err(crate::StorageError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a new connection with an empty object cache.
+    pub fn connect(&self) -> Result<Connection> {
+        Connection::new(self.shared.clone())
+    }
+
+    /// Runs `f` in a transaction on a pooled connection and commits if it
+    /// returns `Ok`. If `f` or the commit fails, nothing is written and the
+    /// transaction's in-memory changes are discarded.
+    pub fn transact<R>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<R>) -> Result<R> {
+        let mut conn = self.checkout()?;
+        let result = conn.transact(f);
+        self.checkin(conn);
+        result
+    }
+
+    /// Counters across all connections.
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.stats;
+        Stats {
+            loads: c.loads.load(Ordering::Relaxed),
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            objects_written: c.objects_written.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The storage under this database.
+    pub fn storage(&self) -> &dyn Storage {
+        &*self.shared.storage
+    }
+
+    fn checkout(&self) -> Result<Connection> {
+        let pooled = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+    }
+
+    fn checkin(&self, conn: Connection) {
+        self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+    }
+}
+
+impl Shared {
+    pub(crate) fn new_oid(&self) -> Result<Oid> {
+        let mut block = self.oids.lock().unwrap_or_else(|e| e.into_inner());
+        if block.next == block.end {
+            let range = self.storage.new_oids(block.size)?;
+            block.next = range.start;
+            block.end = range.end;
+            block.size = (block.size * 2).min(1 << 16);
+        }
+        let oid = block.next;
+        block.next += 1;
+        Ok(Oid(oid))
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("storage", &self.shared.storage.name())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -1,0 +1,73 @@
+//! # pbpersist
+//!
+//! Keep Rust objects in a database whose data any language can read.
+//!
+//! Each object is a protobuf message with an identity (an [`Oid`]). Objects
+//! refer to each other with typed [`Ref`]s that load lazily; a [`Transaction`]
+//! keeps one object per oid, writes the changed ones at commit and detects
+//! conflicting commits. Records are `pbpersist.Record` messages
+//! (`proto/pbpersist/record.proto`), stored in plain tables (`docs/format.md`).
+//!
+//! Types come from `.proto` files through `pbpersist-build`, or from
+//! `#[derive(Persistent)]` on annotated structs; both go through the same
+//! emitter.
+//!
+//! ```
+//! # fn main() -> pbpersist::Result<()> {
+//! use pbpersist::{Database, Persistent};
+//!
+//! let db = Database::in_memory()?;
+//! db.transact(|tx| {
+//!     let root = tx.root_mut()?;
+//!     assert!(root.is_empty());
+//!     assert!(root.is_changed() == false);
+//!     Ok(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+extern crate self as pbpersist;
+
+mod connection;
+mod db;
+mod enumeration;
+mod error;
+mod meta;
+mod oid;
+mod persistent;
+mod record;
+mod root;
+pub mod storage;
+pub mod wire;
+
+pub use connection::{Connection, Transaction};
+pub use db::{Database, Stats};
+pub use enumeration::{EnumValue, Enumeration, UnknownEnumValue};
+pub use error::{ConflictError, Error, Result, StorageError};
+pub use meta::{FieldInfo, Meta};
+pub use oid::{AnyObject, Oid, Ref, Tid};
+pub use pbpersist_derive::{Enumeration, Persistent};
+pub use persistent::{Object, Persistent, RequiredFieldError, TypeEntry, lookup_type, registered_types};
+pub use record::Record;
+pub use root::Root;
+
+/// Includes the code `pbpersist-build` generated for a protobuf package.
+///
+/// `pbpersist::include_proto!("demo")` in a module includes `demo.rs` from
+/// `OUT_DIR`.
+#[macro_export]
+macro_rules! include_proto {
+    ($package:tt) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}
+
+/// What generated code needs from pbpersist's dependencies. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes;
+    pub use inventory;
+    pub use prost;
+}

@@ -1,0 +1,184 @@
+//! The `Persistent` trait that every stored message implements, and the
+//! registry from stored type names to decoders.
+
+use crate::{FieldInfo, Meta, Oid};
+use std::any::Any;
+use std::sync::Arc;
+
+/// A protobuf message that can be stored as an object, or nested in one.
+///
+/// Implemented by `#[derive(Persistent)]`, which `pbpersist-build` applies to
+/// every message it generates. The methods here are the bookkeeping a
+/// transaction needs; the typed field accessors are inherent methods.
+pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::Debug + 'static {
+    /// The full protobuf name, such as `demo.Tower`: what the record stores.
+    const TYPE_NAME: &'static str;
+    /// Every field in declaration order; a field's index is its change bit.
+    const FIELDS: &'static [FieldInfo];
+
+    /// A shared instance with every field unset, for getters of unset message fields.
+    fn default_instance() -> &'static Self;
+    /// The bookkeeping: change bits and unknown fields.
+    fn meta(&self) -> &Meta;
+    /// The bookkeeping, mutably.
+    fn meta_mut(&mut self) -> &mut Meta;
+    /// Calls `visit` with the oid of every reference, in field order, nested
+    /// messages included.
+    fn visit_refs(&self, visit: &mut dyn FnMut(Oid));
+    /// Fails with the first required field that is not set, nested messages included.
+    fn check_required(&self) -> Result<(), RequiredFieldError>;
+    /// Forgets all changes, in nested messages too.
+    fn mark_unchanged(&mut self);
+
+    /// Whether a setter, `clear_` or `_mut` accessor was called since the
+    /// object was loaded, created or saved.
+    #[inline]
+    fn is_changed(&self) -> bool {
+        self.meta().any_marked()
+    }
+
+    /// The fields changed since the object was loaded, created or saved.
+    fn changed_fields(&self) -> Vec<FieldInfo> {
+        let meta = self.meta();
+        Self::FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| meta.is_marked(*i))
+            .map(|(_, f)| *f)
+            .collect()
+    }
+
+    /// The oids of every reference, in field order.
+    fn refs(&self) -> Vec<Oid> {
+        let mut out = Vec::new();
+        self.visit_refs(&mut |oid| out.push(oid));
+        out
+    }
+}
+
+/// A required field was not set when the object was about to be saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}.{field} is required but not set")]
+pub struct RequiredFieldError {
+    /// The full name of the message, such as `demo.Tower`.
+    pub message: &'static str,
+    /// The field name, such as `name`.
+    pub field: &'static str,
+}
+
+impl RequiredFieldError {
+    /// The error for `message.field`.
+    pub const fn new(message: &'static str, field: &'static str) -> Self {
+        RequiredFieldError { message, field }
+    }
+}
+
+/// A stored object with its type erased, as the object cache holds it.
+pub trait Object: Any + Send + Sync + std::fmt::Debug {
+    /// The stored type name.
+    fn type_name(&self) -> &'static str;
+    /// Encodes the whole record (type, state, references) into `out`.
+    fn encode_record(&self, out: &mut Vec<u8>);
+    /// Calls `visit` with every referenced oid.
+    fn visit_refs(&self, visit: &mut dyn FnMut(Oid));
+    /// See [`Persistent::check_required`].
+    fn check_required(&self) -> Result<(), RequiredFieldError>;
+    /// See [`Persistent::is_changed`].
+    fn is_changed(&self) -> bool;
+    /// See [`Persistent::mark_unchanged`].
+    fn mark_unchanged(&mut self);
+    /// A copy in a new allocation.
+    fn clone_object(&self) -> Arc<dyn Object>;
+    /// For downcasting.
+    fn as_any(&self) -> &dyn Any;
+    /// For downcasting.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// For downcasting the `Arc`.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<T: Persistent> Object for T {
+    fn type_name(&self) -> &'static str {
+        T::TYPE_NAME
+    }
+
+    fn encode_record(&self, out: &mut Vec<u8>) {
+        crate::record::encode(self, out)
+    }
+
+    fn visit_refs(&self, visit: &mut dyn FnMut(Oid)) {
+        Persistent::visit_refs(self, visit)
+    }
+
+    fn check_required(&self) -> Result<(), RequiredFieldError> {
+        Persistent::check_required(self)
+    }
+
+    fn is_changed(&self) -> bool {
+        Persistent::is_changed(self)
+    }
+
+    fn mark_unchanged(&mut self) {
+        Persistent::mark_unchanged(self)
+    }
+
+    fn clone_object(&self) -> Arc<dyn Object> {
+        Arc::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// How to decode a stored type: an entry of the registry.
+///
+/// `#[derive(Persistent)]` submits one for every type, so a program can load
+/// any object whose type it was built with, without naming the Rust type.
+#[derive(Debug, Clone, Copy)]
+pub struct TypeEntry {
+    /// The stored type name.
+    pub name: &'static str,
+    /// Decodes a state into a fresh, unchanged object.
+    pub decode: fn(&[u8]) -> Result<Arc<dyn Object>, prost::DecodeError>,
+}
+
+impl TypeEntry {
+    /// The entry for `T`.
+    pub const fn of<T: Persistent>() -> Self {
+        TypeEntry { name: T::TYPE_NAME, decode: decode_object::<T> }
+    }
+}
+
+fn decode_object<T: Persistent>(state: &[u8]) -> Result<Arc<dyn Object>, prost::DecodeError> {
+    Ok(Arc::new(T::decode(state)?))
+}
+
+inventory::collect!(TypeEntry);
+
+/// Finds the registered decoder for a stored type name.
+pub fn lookup_type(name: &str) -> Option<&'static TypeEntry> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<HashMap<&'static str, &'static TypeEntry>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| inventory::iter::<TypeEntry>.into_iter().map(|e| (e.name, e)).collect())
+        .get(name)
+        .copied()
+}
+
+/// Every registered stored type name, sorted.
+pub fn registered_types() -> Vec<&'static str> {
+    let mut names: Vec<_> = inventory::iter::<TypeEntry>.into_iter().map(|e| e.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}

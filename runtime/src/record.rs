@@ -1,0 +1,53 @@
+//! The stored record: `pbpersist.Record` in `proto/pbpersist/record.proto`.
+
+use crate::{Oid, Persistent};
+use bytes::Bytes;
+use prost::Message;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+
+/// One stored object: type name, encoded state, referenced oids.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Record {
+    /// The full protobuf name of the state's message type.
+    #[prost(string, tag = "1")]
+    pub r#type: String,
+    /// The encoded state.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub state: Bytes,
+    /// Every oid the state refers to, in field order.
+    #[prost(uint64, repeated, tag = "3")]
+    pub refs: Vec<u64>,
+}
+
+impl Record {
+    /// Decodes a record without decoding its state. The state shares `bytes`.
+    pub fn from_bytes(bytes: Bytes) -> Result<Record, prost::DecodeError> {
+        Record::decode(bytes)
+    }
+
+    /// The referenced oids.
+    pub fn ref_oids(&self) -> impl Iterator<Item = Oid> + '_ {
+        self.refs.iter().map(|r| Oid(*r))
+    }
+}
+
+/// Encodes `obj` as a record in one pass, with no intermediate state buffer.
+pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>) {
+    let mut refs: Vec<u64> = Vec::new();
+    obj.visit_refs(&mut |oid| refs.push(oid.0));
+    let state_len = obj.encoded_len();
+    let refs_len: usize = refs.iter().map(|r| encoded_len_varint(*r)).sum();
+    out.clear();
+    out.reserve(T::TYPE_NAME.len() + state_len + refs_len + 16);
+    prost::encoding::string::encode(1, &T::TYPE_NAME.to_owned(), out);
+    encode_key(2, WireType::LengthDelimited, out);
+    encode_varint(state_len as u64, out);
+    obj.encode_raw(out);
+    if !refs.is_empty() {
+        encode_key(3, WireType::LengthDelimited, out);
+        encode_varint(refs_len as u64, out);
+        for r in refs {
+            encode_varint(r, out);
+        }
+    }
+}

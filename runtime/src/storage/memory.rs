@@ -1,0 +1,109 @@
+//! An in-memory storage with the same semantics as the others, for tests.
+
+use super::{Loaded, Session, Snapshot, Storage, Write};
+use crate::{ConflictError, Oid, StorageError, Tid};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Keeps every committed state in memory; nothing survives the process.
+///
+/// It keeps old states so that each session reads a consistent snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStorage {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Every version of every object, oldest first.
+    objects: HashMap<Oid, Vec<(Tid, Arc<Vec<u8>>)>>,
+    /// The oids each transaction wrote, in tid order.
+    log: Vec<(Tid, Vec<Oid>)>,
+    last_tid: u64,
+    next_oid: u64,
+}
+
+impl MemoryStorage {
+    /// An empty storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held cannot leave `State` half-updated:
+        // every mutation below completes before anything that can panic.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
+        Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None }))
+    }
+
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        let mut s = self.lock();
+        let start = s.next_oid.max(1);
+        s.next_oid = start + count;
+        Ok(start..start + count)
+    }
+}
+
+struct MemorySession {
+    storage: MemoryStorage,
+    snapshot: Option<Tid>,
+}
+
+impl Session for MemorySession {
+    fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
+        let s = self.storage.lock();
+        let tid = Tid(s.last_tid);
+        let mut changed = Vec::new();
+        if let Some(since) = since {
+            for (t, oids) in s.log.iter().filter(|(t, _)| *t > since) {
+                changed.extend(oids.iter().map(|o| (*o, *t)));
+            }
+        }
+        self.snapshot = Some(tid);
+        Ok(Snapshot { tid, changed })
+    }
+
+    fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
+        let s = self.storage.lock();
+        let limit = self.snapshot.unwrap_or(Tid(s.last_tid));
+        Ok(s.objects.get(&oid).and_then(|versions| {
+            versions
+                .iter()
+                .rev()
+                .find(|(t, _)| *t <= limit)
+                .map(|(tid, rec)| Loaded { tid: *tid, record: rec.as_ref().clone() })
+        }))
+    }
+
+    fn end(&mut self) -> Result<(), StorageError> {
+        self.snapshot = None;
+        Ok(())
+    }
+
+    fn commit(&mut self, writes: &[Write]) -> Result<Tid, StorageError> {
+        self.snapshot = None;
+        let mut s = self.storage.lock();
+        for w in writes {
+            let current = s.objects.get(&w.oid).and_then(|v| v.last()).map(|(t, _)| *t);
+            if current != w.base {
+                return Err(ConflictError { oid: w.oid }.into());
+            }
+        }
+        s.last_tid += 1;
+        let tid = Tid(s.last_tid);
+        for w in writes {
+            s.objects.entry(w.oid).or_default().push((tid, Arc::new(w.record.clone())));
+        }
+        s.log.push((tid, writes.iter().map(|w| w.oid).collect()));
+        Ok(tid)
+    }
+}

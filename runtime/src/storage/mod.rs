@@ -1,0 +1,80 @@
+//! Storages: where records live. The runtime talks to them only through
+//! [`Storage`] and [`Session`], so every backend gives the same guarantees.
+//!
+//! A storage never decodes an object's state; it keeps record bytes, tids and
+//! oids.
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use memory::MemoryStorage;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStorage;
+
+use crate::{Oid, StorageError, Tid};
+
+/// A stored record and the tid of the transaction that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The tid that wrote this state.
+    pub tid: Tid,
+    /// The encoded `pbpersist.Record`.
+    pub record: Vec<u8>,
+}
+
+/// One object to write in a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The object.
+    pub oid: Oid,
+    /// The tid the change is based on, or `None` for a new object. If the
+    /// stored tid differs, the commit fails with a conflict.
+    pub base: Option<Tid>,
+    /// The encoded `pbpersist.Record`.
+    pub record: Vec<u8>,
+}
+
+/// What a read snapshot starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The newest tid visible in the snapshot.
+    pub tid: Tid,
+    /// Objects committed after the `since` tid given to `begin`, with their
+    /// new tids: the entries a cache must drop.
+    pub changed: Vec<(Oid, Tid)>,
+}
+
+/// A database backend. Shared by every connection of a [`Database`](crate::Database).
+pub trait Storage: Send + Sync + 'static {
+    /// A short name for errors and statistics, such as `"sqlite"`.
+    fn name(&self) -> &'static str;
+    /// Opens a session: the storage side of one connection.
+    fn open_session(&self) -> Result<Box<dyn Session>, StorageError>;
+    /// Reserves `count` new oids, never handed out before (oid 0 is the root's).
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError>;
+}
+
+/// One connection's view of the storage. Used by one thread at a time.
+pub trait Session: Send {
+    /// Starts a read snapshot. With `since`, also lists what others committed after it.
+    fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError>;
+    /// Loads one object as of the snapshot.
+    fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError>;
+    /// Loads many objects as of the snapshot; missing oids are left out.
+    fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let mut out = Vec::with_capacity(oids.len());
+        for oid in oids {
+            if let Some(l) = self.load(*oid)? {
+                out.push((*oid, l));
+            }
+        }
+        Ok(out)
+    }
+    /// Ends the read snapshot without writing.
+    fn end(&mut self) -> Result<(), StorageError>;
+    /// Ends the read snapshot and writes all of `writes` atomically under a new
+    /// tid, or nothing: a write whose base tid is not the stored tid fails the
+    /// whole commit with [`StorageError::Conflict`].
+    fn commit(&mut self, writes: &[Write]) -> Result<Tid, StorageError>;
+}

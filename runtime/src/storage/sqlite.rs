@@ -1,0 +1,209 @@
+//! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`.
+//!
+//! The tables are plain and documented in `docs/format.md`, so any language's
+//! SQLite library can read them.
+
+use super::{Loaded, Session, Snapshot, Storage, Write};
+use crate::{ConflictError, Oid, StorageError, Tid};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The layout version this code reads and writes (`pb_meta.format`).
+pub const FORMAT_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pb_meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pb_transaction (
+    tid          INTEGER PRIMARY KEY NOT NULL,
+    committed_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pb_object (
+    oid    INTEGER PRIMARY KEY NOT NULL,
+    tid    INTEGER NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pb_object_tid ON pb_object (tid);
+INSERT OR IGNORE INTO pb_meta (key, value) VALUES ('format', 1), ('next_oid', 1);
+";
+
+/// A SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStorage {
+    path: PathBuf,
+    /// A connection of its own for oid reservations, which must not wait on
+    /// any session's read snapshot.
+    allocator: Mutex<Connection>,
+}
+
+fn backend(e: rusqlite::Error) -> StorageError {
+    StorageError::Backend { backend: "sqlite", source: Box::new(e) }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens the database file at `path`, creating it and its tables if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = open_connection(&path)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        tx.execute_batch(SCHEMA).map_err(backend)?;
+        let format: i64 = tx
+            .query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0))
+            .map_err(backend)?;
+        if format != FORMAT_VERSION {
+            return Err(StorageError::Format(format!(
+                "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION}",
+                path.display()
+            )));
+        }
+        tx.commit().map_err(backend)?;
+        Ok(SqliteStorage { path, allocator: Mutex::new(conn) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
+        Ok(Box::new(SqliteSession { conn: open_connection(&self.path)?, in_read: false }))
+    }
+
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        // The connection holds no state a panic could corrupt; reuse it.
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let start: i64 = tx
+            .query_row("SELECT value FROM pb_meta WHERE key = 'next_oid'", [], |r| r.get(0))
+            .map_err(backend)?;
+        let start = start.max(1) as u64;
+        let end = start + count;
+        tx.execute("UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'", [end as i64])
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(start..end)
+    }
+}
+
+struct SqliteSession {
+    conn: Connection,
+    /// Whether a read transaction (the snapshot) is open.
+    in_read: bool,
+}
+
+impl SqliteSession {
+    fn end_read(&mut self) -> Result<(), StorageError> {
+        if self.in_read {
+            self.in_read = false;
+            self.conn.execute_batch("COMMIT").map_err(backend)?;
+        }
+        Ok(())
+    }
+}
+
+impl Session for SqliteSession {
+    fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
+        self.end_read()?;
+        self.conn.execute_batch("BEGIN").map_err(backend)?;
+        self.in_read = true;
+        // The first read fixes the WAL snapshot that every later load sees.
+        let tid: i64 = self
+            .conn
+            .prepare_cached("SELECT coalesce(max(tid), 0) FROM pb_transaction")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(backend)?;
+        let mut changed = Vec::new();
+        if let Some(since) = since {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT oid, tid FROM pb_object WHERE tid > ?1")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([since.0 as i64], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), Tid(r.get::<_, i64>(1)? as u64))))
+                .map_err(backend)?;
+            for row in rows {
+                changed.push(row.map_err(backend)?);
+            }
+        }
+        Ok(Snapshot { tid: Tid(tid as u64), changed })
+    }
+
+    fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tid, record FROM pb_object WHERE oid = ?1")
+            .map_err(backend)?;
+        stmt.query_row([oid.0 as i64], |r| {
+            Ok(Loaded { tid: Tid(r.get::<_, i64>(0)? as u64), record: r.get(1)? })
+        })
+        .optional()
+        .map_err(backend)
+    }
+
+    fn end(&mut self) -> Result<(), StorageError> {
+        self.end_read()
+    }
+
+    fn commit(&mut self, writes: &[Write]) -> Result<Tid, StorageError> {
+        self.end_read()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let last: i64 = tx
+            .prepare_cached("SELECT coalesce(max(tid), 0) FROM pb_transaction")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(backend)?;
+        let tid = last + 1;
+        {
+            // The update applies only when the stored tid is the base tid, and a
+            // new object's insert only when no row exists: otherwise no row
+            // changes, which is a conflict. Dropping `tx` rolls everything back.
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO pb_object (oid, tid, record) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (oid) DO UPDATE SET tid = excluded.tid, record = excluded.record
+                     WHERE pb_object.tid = ?4",
+                )
+                .map_err(backend)?;
+            for w in writes {
+                let base = w.base.map(|t| t.0 as i64);
+                let n = upsert.execute(params![w.oid.0 as i64, tid, w.record, base]).map_err(backend)?;
+                if n != 1 {
+                    return Err(ConflictError { oid: w.oid }.into());
+                }
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
+            tx.prepare_cached("INSERT INTO pb_transaction (tid, committed_at) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![tid, now]))
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Tid(tid as u64))
+    }
+}
+
+impl Drop for SqliteSession {
+    fn drop(&mut self) {
+        // Closing the connection ends any read snapshot anyway; this is tidiness.
+        let _ = self.end_read();
+    }
+}
