@@ -103,7 +103,9 @@ pub fn value_type(value: &Value, boxed: bool) -> TokenStream {
 
 /// The Rust type of a scalar.
 pub fn scalar_type(s: Scalar) -> TokenStream {
-    s.rust_type().parse().expect("scalar type names are valid Rust")
+    s.rust_type()
+        .parse()
+        .expect("scalar type names are valid Rust")
 }
 
 fn field_attr(field: &Field) -> TokenStream {

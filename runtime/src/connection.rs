@@ -31,7 +31,12 @@ struct Entry {
 impl Connection {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<Self> {
         let session = shared.storage.open_session()?;
-        Ok(Connection { shared, session, cache: FxHashMap::default(), polled: None })
+        Ok(Connection {
+            shared,
+            session,
+            cache: FxHashMap::default(),
+            polled: None,
+        })
     }
 
     /// Starts a transaction that sees the database as of now.
@@ -117,7 +122,11 @@ impl Transaction<'_> {
         if self.written.insert(oid) {
             self.writes.push(oid);
         }
-        let entry = self.conn.cache.get_mut(&oid).ok_or(Error::NotFound { oid })?;
+        let entry = self
+            .conn
+            .cache
+            .get_mut(&oid)
+            .ok_or(Error::NotFound { oid })?;
         if Arc::get_mut(&mut entry.obj).is_none() {
             // Someone holds the `Arc` from `get`: they keep that state, the
             // transaction continues with a copy.
@@ -132,7 +141,13 @@ impl Transaction<'_> {
     /// Adds a new object; it is written at commit. Returns its reference.
     pub fn add<T: Persistent>(&mut self, obj: T) -> Result<Ref<T>> {
         let oid = self.conn.shared.new_oid()?;
-        self.conn.cache.insert(oid, Entry { obj: Arc::new(obj), tid: None });
+        self.conn.cache.insert(
+            oid,
+            Entry {
+                obj: Arc::new(obj),
+                tid: None,
+            },
+        );
         self.written.insert(oid);
         self.writes.push(oid);
         Ok(Ref::new(oid))
@@ -151,17 +166,30 @@ impl Transaction<'_> {
     /// The object with this oid, of whatever registered type it is.
     pub fn get_object(&mut self, oid: Oid) -> Result<Arc<dyn Object>> {
         if let Some(e) = self.conn.cache.get(&oid) {
-            self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            self.conn
+                .shared
+                .stats
+                .cache_hits
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(e.obj.clone());
         }
         let (tid, record) = self.load_record(oid)?;
-        let entry = crate::lookup_type(&record.r#type)
-            .ok_or_else(|| Error::UnknownType { oid, type_name: record.r#type.clone() })?;
-        let mut obj = (entry.decode)(&record.state).map_err(|source| Error::Corrupt { oid, source })?;
+        let entry = crate::lookup_type(&record.r#type).ok_or_else(|| Error::UnknownType {
+            oid,
+            type_name: record.r#type.clone(),
+        })?;
+        let mut obj =
+            (entry.decode)(&record.state).map_err(|source| Error::Corrupt { oid, source })?;
         if let Some(o) = Arc::get_mut(&mut obj) {
             o.mark_unchanged();
         }
-        self.conn.cache.insert(oid, Entry { obj: obj.clone(), tid: Some(tid) });
+        self.conn.cache.insert(
+            oid,
+            Entry {
+                obj: obj.clone(),
+                tid: Some(tid),
+            },
+        );
         Ok(obj)
     }
 
@@ -188,14 +216,23 @@ impl Transaction<'_> {
     fn write_changes(&mut self) -> Result<Option<Tid>> {
         let mut writes = Vec::new();
         for oid in &self.writes {
-            let Some(entry) = self.conn.cache.get(oid) else { continue };
+            let Some(entry) = self.conn.cache.get(oid) else {
+                continue;
+            };
             if entry.tid.is_some() && !entry.obj.is_changed() {
                 continue;
             }
-            entry.obj.check_required().map_err(|source| Error::Required { oid: *oid, source })?;
+            entry
+                .obj
+                .check_required()
+                .map_err(|source| Error::Required { oid: *oid, source })?;
             let mut record = Vec::new();
             entry.obj.encode_record(&mut record);
-            writes.push(Write { oid: *oid, base: entry.tid, record });
+            writes.push(Write {
+                oid: *oid,
+                base: entry.tid,
+                record,
+            });
         }
         if writes.is_empty() {
             self.conn.session.end()?;
@@ -215,7 +252,9 @@ impl Transaction<'_> {
         }
         let stats = &self.conn.shared.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats.objects_written.fetch_add(writes.len() as u64, Ordering::Relaxed);
+        stats
+            .objects_written
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
         Ok(Some(tid))
     }
 
@@ -234,31 +273,58 @@ impl Transaction<'_> {
     fn entry<T: Persistent>(&mut self, oid: Oid) -> Result<&Entry> {
         if let Some(e) = self.conn.cache.get(&oid) {
             if !e.obj.as_any().is::<T>() {
-                return Err(Error::WrongType { oid, expected: T::TYPE_NAME, found: e.obj.type_name().to_owned() });
+                return Err(Error::WrongType {
+                    oid,
+                    expected: T::TYPE_NAME,
+                    found: e.obj.type_name().to_owned(),
+                });
             }
-            self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            self.conn
+                .shared
+                .stats
+                .cache_hits
+                .fetch_add(1, Ordering::Relaxed);
         } else {
             let (tid, record) = self.load_record(oid)?;
             if record.r#type != T::TYPE_NAME {
-                return Err(Error::WrongType { oid, expected: T::TYPE_NAME, found: record.r#type });
+                return Err(Error::WrongType {
+                    oid,
+                    expected: T::TYPE_NAME,
+                    found: record.r#type,
+                });
             }
             let obj = T::decode(record.state).map_err(|source| Error::Corrupt { oid, source })?;
-            self.conn.cache.insert(oid, Entry { obj: Arc::new(obj), tid: Some(tid) });
+            self.conn.cache.insert(
+                oid,
+                Entry {
+                    obj: Arc::new(obj),
+                    tid: Some(tid),
+                },
+            );
         }
         self.conn.cache.get(&oid).ok_or(Error::NotFound { oid })
     }
 
     /// Loads and unwraps a record; the state stays encoded.
     fn load_record(&mut self, oid: Oid) -> Result<(Tid, Record)> {
-        let Loaded { tid, record } = self.conn.session.load(oid)?.ok_or(Error::NotFound { oid })?;
+        let Loaded { tid, record } = self
+            .conn
+            .session
+            .load(oid)?
+            .ok_or(Error::NotFound { oid })?;
         self.conn.shared.stats.loads.fetch_add(1, Ordering::Relaxed);
-        let record = Record::from_bytes(bytes::Bytes::from(record)).map_err(|source| Error::Corrupt { oid, source })?;
+        let record = Record::from_bytes(bytes::Bytes::from(record))
+            .map_err(|source| Error::Corrupt { oid, source })?;
         Ok((tid, record))
     }
 }
 
 fn unreachable_type<T: Persistent>(oid: Oid, found: &str) -> Error {
-    Error::WrongType { oid, expected: T::TYPE_NAME, found: found.to_owned() }
+    Error::WrongType {
+        oid,
+        expected: T::TYPE_NAME,
+        found: found.to_owned(),
+    }
 }
 
 impl Drop for Transaction<'_> {

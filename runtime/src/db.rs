@@ -70,7 +70,11 @@ impl Database {
             shared: Arc::new(Shared {
                 storage: Box::new(storage),
                 pool: Mutex::new(Vec::new()),
-                oids: Mutex::new(OidBlock { next: 0, end: 0, size: 64 }),
+                oids: Mutex::new(OidBlock {
+                    next: 0,
+                    end: 0,
+                    size: 64,
+                }),
                 stats: Counters::default(),
             }),
         };
@@ -87,7 +91,11 @@ impl Database {
         }
         let mut record = Vec::new();
         crate::record::encode(&Root::default(), &mut record);
-        match session.commit(&[Write { oid: Oid::ROOT, base: None, record }]) {
+        match session.commit(&[Write {
+            oid: Oid::ROOT,
+            base: None,
+            record,
+        }]) {
             Ok(_) => Ok(()),
             // Another process created it first, which is just as good.
             Err(crate::StorageError::Conflict(_)) => Ok(()),
@@ -127,7 +135,12 @@ impl Database {
     }
 
     fn checkout(&self) -> Result<Connection> {
-        let pooled = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = self
+            .shared
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
         match pooled {
             Some(c) => Ok(c),
             None => self.connect(),
@@ -135,7 +148,11 @@ impl Database {
     }
 
     fn checkin(&self, conn: Connection) {
-        self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        self.shared
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
     }
 }
 

@@ -24,6 +24,12 @@ pub enum Error {
         /// The missing oid.
         oid: Oid,
     },
+    /// The root has no entry of this name.
+    #[error("the root has no entry named {name:?}")]
+    NameNotFound {
+        /// The name looked up.
+        name: String,
+    },
     /// The object exists but has another type than the reference says.
     #[error("object {oid} is a {found}, not a {expected}")]
     WrongType {

@@ -49,7 +49,9 @@ pub use error::{ConflictError, Error, Result, StorageError};
 pub use meta::{FieldInfo, Meta};
 pub use oid::{AnyObject, Oid, Ref, Tid};
 pub use pbpersist_derive::{Enumeration, Persistent};
-pub use persistent::{Object, Persistent, RequiredFieldError, TypeEntry, lookup_type, registered_types};
+pub use persistent::{
+    Object, Persistent, RequiredFieldError, TypeEntry, lookup_type, registered_types,
+};
 pub use record::Record;
 pub use root::Root;
 

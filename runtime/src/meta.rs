@@ -56,7 +56,9 @@ impl Meta {
             self.low & (1 << index) != 0
         } else {
             let i = index - 64;
-            self.high.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+            self.high
+                .get(i / 64)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0)
         }
     }
 

@@ -10,7 +10,9 @@ use std::sync::Arc;
 /// Implemented by `#[derive(Persistent)]`, which `pbpersist-build` applies to
 /// every message it generates. The methods here are the bookkeeping a
 /// transaction needs; the typed field accessors are inherent methods.
-pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::Debug + 'static {
+pub trait Persistent:
+    prost::Message + Default + Clone + PartialEq + std::fmt::Debug + 'static
+{
     /// The full protobuf name, such as `demo.Tower`: what the record stores.
     const TYPE_NAME: &'static str;
     /// Every field in declaration order; a field's index is its change bit.
@@ -154,7 +156,10 @@ pub struct TypeEntry {
 impl TypeEntry {
     /// The entry for `T`.
     pub const fn of<T: Persistent>() -> Self {
-        TypeEntry { name: T::TYPE_NAME, decode: decode_object::<T> }
+        TypeEntry {
+            name: T::TYPE_NAME,
+            decode: decode_object::<T>,
+        }
     }
 }
 
@@ -170,14 +175,22 @@ pub fn lookup_type(name: &str) -> Option<&'static TypeEntry> {
     use std::sync::OnceLock;
     static TABLE: OnceLock<HashMap<&'static str, &'static TypeEntry>> = OnceLock::new();
     TABLE
-        .get_or_init(|| inventory::iter::<TypeEntry>.into_iter().map(|e| (e.name, e)).collect())
+        .get_or_init(|| {
+            inventory::iter::<TypeEntry>
+                .into_iter()
+                .map(|e| (e.name, e))
+                .collect()
+        })
         .get(name)
         .copied()
 }
 
 /// Every registered stored type name, sorted.
 pub fn registered_types() -> Vec<&'static str> {
-    let mut names: Vec<_> = inventory::iter::<TypeEntry>.into_iter().map(|e| e.name).collect();
+    let mut names: Vec<_> = inventory::iter::<TypeEntry>
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     names.sort_unstable();
     names.dedup();
     names

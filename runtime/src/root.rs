@@ -1,6 +1,6 @@
 //! The root object at oid 0: named entry points into the object graph.
 
-use crate::{AnyObject, Meta, Ref};
+use crate::{AnyObject, Error, Meta, Ref, Result};
 use std::collections::BTreeMap;
 
 /// The root object, `pbpersist.Root`, always stored at oid 0.
@@ -18,7 +18,11 @@ pub struct Root {
 
 impl Root {
     /// Names `target` as `name`, replacing any earlier entry of that name.
-    pub fn insert<T: ?Sized>(&mut self, name: impl Into<String>, target: Ref<T>) -> Option<Ref<AnyObject>> {
+    pub fn insert<T: ?Sized>(
+        &mut self,
+        name: impl Into<String>,
+        target: Ref<T>,
+    ) -> Option<Ref<AnyObject>> {
         self.entries_mut().insert(name.into(), target.erase())
     }
 
@@ -26,6 +30,13 @@ impl Root {
     /// when the reference is followed.
     pub fn get<T: ?Sized>(&self, name: &str) -> Option<Ref<T>> {
         self.entries.get(name).map(|r| r.cast())
+    }
+
+    /// The entry named `name`, or [`Error::NameNotFound`].
+    pub fn require<T: ?Sized>(&self, name: &str) -> Result<Ref<T>> {
+        self.get(name).ok_or_else(|| Error::NameNotFound {
+            name: name.to_owned(),
+        })
     }
 
     /// Removes the entry named `name`.

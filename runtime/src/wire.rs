@@ -168,6 +168,10 @@ pub mod enumeration {
 
     /// The encoded length of packed values.
     pub fn encoded_len_packed<E>(tag: u32, values: &[EnumValue<E>]) -> usize {
-        if values.is_empty() { 0 } else { int32::encoded_len_packed(tag, &numbers(values)) }
+        if values.is_empty() {
+            0
+        } else {
+            int32::encoded_len_packed(tag, &numbers(values))
+        }
     }
 }

@@ -26,7 +26,11 @@ pub fn message(msg: &Message) -> TokenStream {
         quote!(::pbpersist::FieldInfo::new(#name, #number))
     });
 
-    let accessors = msg.fields.iter().enumerate().map(|(i, f)| access::field(&ctx, f, ctx.bits[i]));
+    let accessors = msg
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| access::field(&ctx, f, ctx.bits[i]));
     let wire = wire::message(&ctx);
     let visit = msg.fields.iter().map(|f| walk(f, Walk::Refs));
     let required = msg.fields.iter().map(|f| walk(f, Walk::Required));
@@ -125,7 +129,11 @@ pub fn enumeration(e: &Enum) -> TokenStream {
     let first = &e.variants[0].ident;
     let idents: Vec<_> = e.variants.iter().map(|v| &v.ident).collect();
     let names: Vec<_> = e.variants.iter().map(|v| &v.name).collect();
-    let numbers: Vec<_> = e.variants.iter().map(|v| Literal::i32_unsuffixed(v.number)).collect();
+    let numbers: Vec<_> = e
+        .variants
+        .iter()
+        .map(|v| Literal::i32_unsuffixed(v.number))
+        .collect();
     quote! {
         #[allow(deprecated)]
         const _: () = {
@@ -227,17 +235,33 @@ enum Walk {
 fn walk(field: &Field, what: Walk) -> TokenStream {
     let id = &field.ident;
     let visit = |v: &Value, boxed: bool, expr: TokenStream| -> TokenStream {
-        let inner = if boxed { quote!(&**#expr) } else { expr.clone() };
+        let inner = if boxed {
+            quote!(&**#expr)
+        } else {
+            expr.clone()
+        };
         let inner_mut = if boxed { quote!(&mut **#expr) } else { expr };
         match (v, what) {
             (Value::Ref(_), Walk::Refs) => quote!(visit(#inner.oid());),
-            (Value::Message(_), Walk::Refs) => quote!(::pbpersist::Persistent::visit_refs(#inner, visit);),
-            (Value::Message(_), Walk::Required) => quote!(::pbpersist::Persistent::check_required(#inner)?;),
-            (Value::Message(_), Walk::Unchanged) => quote!(::pbpersist::Persistent::mark_unchanged(#inner_mut);),
+            (Value::Message(_), Walk::Refs) => {
+                quote!(::pbpersist::Persistent::visit_refs(#inner, visit);)
+            }
+            (Value::Message(_), Walk::Required) => {
+                quote!(::pbpersist::Persistent::check_required(#inner)?;)
+            }
+            (Value::Message(_), Walk::Unchanged) => {
+                quote!(::pbpersist::Persistent::mark_unchanged(#inner_mut);)
+            }
             _ => TokenStream::new(),
         }
     };
-    let pat = |what: Walk| if matches!(what, Walk::Unchanged) { quote!(&mut) } else { quote!(&) };
+    let pat = |what: Walk| {
+        if matches!(what, Walk::Unchanged) {
+            quote!(&mut)
+        } else {
+            quote!(&)
+        }
+    };
     let by = pat(what);
     match &field.kind {
         FieldKind::Single(s) => {
@@ -246,7 +270,9 @@ fn walk(field: &Field, what: Walk) -> TokenStream {
                 return body;
             }
             match s.label {
-                Label::Optional | Label::Required => quote!(if let ::core::option::Option::Some(v) = #by self.#id { #body }),
+                Label::Optional | Label::Required => {
+                    quote!(if let ::core::option::Option::Some(v) = #by self.#id { #body })
+                }
                 Label::Repeated => quote!(for v in #by self.#id { #body }),
                 Label::Implicit => {
                     let body = visit(&s.value, s.boxed, quote!(#by self.#id));
@@ -272,7 +298,9 @@ fn walk(field: &Field, what: Walk) -> TokenStream {
                 .filter_map(|m| {
                     let body = visit(&m.value, m.boxed, quote!(v));
                     let variant = &m.variant;
-                    (!body.is_empty()).then(|| quote!(::core::option::Option::Some(#path::#variant(v)) => { #body }))
+                    (!body.is_empty()).then(
+                        || quote!(::core::option::Option::Some(#path::#variant(v)) => { #body }),
+                    )
                 })
                 .collect();
             if arms.is_empty() {
@@ -295,7 +323,11 @@ pub(crate) fn type_path(ty: &syn::Type) -> TokenStream {
 }
 
 /// The accessor name `prefix_base_suffix` for a field.
-pub(crate) fn accessor(field_ident: &proc_macro2::Ident, prefix: &str, suffix: &str) -> proc_macro2::Ident {
+pub(crate) fn accessor(
+    field_ident: &proc_macro2::Ident,
+    prefix: &str,
+    suffix: &str,
+) -> proc_macro2::Ident {
     let base = field_ident.to_string();
     let base = base.trim_start_matches("r#");
     format_ident!("{prefix}{base}{suffix}")

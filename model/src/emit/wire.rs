@@ -13,7 +13,9 @@ fn module(value: &Value) -> TokenStream {
             let m = format_ident!("{}", s.proto_name());
             quote!(::pbpersist::__private::prost::encoding::#m)
         }
-        Value::Message(_) | Value::Ref(_) => quote!(::pbpersist::__private::prost::encoding::message),
+        Value::Message(_) | Value::Ref(_) => {
+            quote!(::pbpersist::__private::prost::encoding::message)
+        }
         Value::Enum(_) => quote!(::pbpersist::wire::enumeration),
     }
 }
@@ -145,7 +147,12 @@ fn single(id: &Ident, s: &Single, rust_name: &str, fname: &str) -> Parts {
         ),
     };
     let merge = with_context(merge, rust_name, fname);
-    Parts { min_tag: tag, encode, merge: quote!(#tag => #merge,), len }
+    Parts {
+        min_tag: tag,
+        encode,
+        merge: quote!(#tag => #merge,),
+        len,
+    }
 }
 
 fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], rust_name: &str, fname: &str) -> Parts {
@@ -157,8 +164,12 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], rust_name: &str, fname:
         let m = module(&mem.value);
         let tag = mem.tag;
         let variant = &mem.variant;
-        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, v, buf),));
-        len_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),));
+        encode_arms.push(
+            quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, v, buf),),
+        );
+        len_arms.push(
+            quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),),
+        );
         let merge = quote! {
             match &mut self.#id {
                 ::core::option::Option::Some(#path::#variant(v)) => #m::merge(wire_type, v, buf, ctx),

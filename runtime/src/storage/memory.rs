@@ -42,7 +42,10 @@ impl Storage for MemoryStorage {
     }
 
     fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
-        Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None }))
+        Ok(Box::new(MemorySession {
+            storage: self.clone(),
+            snapshot: None,
+        }))
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
@@ -80,7 +83,10 @@ impl Session for MemorySession {
                 .iter()
                 .rev()
                 .find(|(t, _)| *t <= limit)
-                .map(|(tid, rec)| Loaded { tid: *tid, record: rec.as_ref().clone() })
+                .map(|(tid, rec)| Loaded {
+                    tid: *tid,
+                    record: rec.as_ref().clone(),
+                })
         }))
     }
 
@@ -93,7 +99,11 @@ impl Session for MemorySession {
         self.snapshot = None;
         let mut s = self.storage.lock();
         for w in writes {
-            let current = s.objects.get(&w.oid).and_then(|v| v.last()).map(|(t, _)| *t);
+            let current = s
+                .objects
+                .get(&w.oid)
+                .and_then(|v| v.last())
+                .map(|(t, _)| *t);
             if current != w.base {
                 return Err(ConflictError { oid: w.oid }.into());
             }
@@ -101,7 +111,10 @@ impl Session for MemorySession {
         s.last_tid += 1;
         let tid = Tid(s.last_tid);
         for w in writes {
-            s.objects.entry(w.oid).or_default().push((tid, Arc::new(w.record.clone())));
+            s.objects
+                .entry(w.oid)
+                .or_default()
+                .push((tid, Arc::new(w.record.clone())));
         }
         s.log.push((tid, writes.iter().map(|w| w.oid).collect()));
         Ok(tid)

@@ -1,0 +1,557 @@
+//! Descriptors (from protox, through prost-reflect) to the shared model, and
+//! the model to Rust items grouped by package and module.
+
+use crate::error::Error;
+use crate::names;
+use crate::source::Sources;
+use pbpersist_model as model;
+use pbpersist_model::print;
+use proc_macro2::TokenStream;
+use prost_reflect::{
+    Cardinality, DescriptorPool, EnumDescriptor, FieldDescriptor, FileDescriptor, Kind,
+    MessageDescriptor,
+};
+use std::collections::BTreeMap;
+
+/// The full name of pbpersist's reference message.
+const REF: &str = "pbpersist.Ref";
+/// The full name of the option that names a reference's target.
+const TARGET: &str = "pbpersist.target";
+
+/// Generated items of one package: module path inside the package to items.
+#[derive(Default)]
+pub struct Package {
+    pub modules: BTreeMap<Vec<String>, Vec<TokenStream>>,
+    /// Documentation for nested modules, by module path.
+    pub module_docs: BTreeMap<Vec<String>, String>,
+    /// The `.proto` files that contributed.
+    pub files: Vec<String>,
+}
+
+pub struct Converter<'a> {
+    pool: &'a DescriptorPool,
+    sources: &'a Sources,
+    pub packages: BTreeMap<String, Package>,
+}
+
+impl<'a> Converter<'a> {
+    pub fn new(pool: &'a DescriptorPool, sources: &'a Sources) -> Self {
+        Converter {
+            pool,
+            sources,
+            packages: BTreeMap::new(),
+        }
+    }
+
+    pub fn file(&mut self, file: &FileDescriptor) -> Result<(), Error> {
+        if let Some(ext) = file.extensions().next() {
+            return Err(self.sources.error(
+                file,
+                ext.path(),
+                format!(
+                    "extension `{}`: pbpersist does not support protobuf extensions",
+                    ext.full_name()
+                ),
+                "extension declared here",
+                Some("declare the fields in the message itself".into()),
+            ));
+        }
+        let package = self
+            .packages
+            .entry(file.package_name().to_owned())
+            .or_default();
+        package.files.push(file.name().to_owned());
+        for msg in file.messages() {
+            self.message(&msg)?;
+        }
+        for e in file.enums() {
+            self.enumeration(&e)?;
+        }
+        Ok(())
+    }
+
+    fn items(&mut self, package: &str, module: Vec<String>) -> &mut Vec<TokenStream> {
+        self.packages
+            .entry(package.to_owned())
+            .or_default()
+            .modules
+            .entry(module)
+            .or_default()
+    }
+
+    fn message(&mut self, msg: &MessageDescriptor) -> Result<(), Error> {
+        if msg.is_map_entry() {
+            return Ok(());
+        }
+        let here = module_of_message(msg);
+        let nested: Vec<String> = here
+            .iter()
+            .cloned()
+            .chain([names::module(msg.name()).to_string()])
+            .collect();
+        let mut fields = Vec::new();
+        let mut seen_oneofs = Vec::new();
+        for field in msg.fields() {
+            match field.containing_oneof().filter(|o| !o.is_synthetic()) {
+                Some(oneof) => {
+                    if seen_oneofs.contains(&oneof.name().to_owned()) {
+                        continue;
+                    }
+                    seen_oneofs.push(oneof.name().to_owned());
+                    let for_struct = self.members(&oneof, &here)?;
+                    let for_enum = self.members(&oneof, &nested)?;
+                    let enum_ident = names::type_name(oneof.name());
+                    let module_ident = names::module(msg.name());
+                    let ty: syn::Type = syn::parse_quote!(#module_ident::#enum_ident);
+                    let file = msg.parent_file();
+                    let package = file.package_name().to_owned();
+                    let item = print::oneof_enum(&enum_ident, oneof.name(), &for_enum);
+                    self.items(
+                        &package,
+                        package_mods_of(msg)
+                            .into_iter()
+                            .chain(nested_tail(msg))
+                            .collect(),
+                    )
+                    .push(item);
+                    fields.push(model::Field {
+                        ident: names::field(oneof.name()),
+                        name: oneof.name().to_owned(),
+                        docs: self.sources.docs(&file, oneof.path()),
+                        deprecated: false,
+                        kind: model::FieldKind::Oneof {
+                            ty,
+                            members: for_struct,
+                        },
+                    });
+                }
+                None => fields.push(self.field(&field, &here)?),
+            }
+        }
+        let meta = ["meta", "meta_", "pbpersist_meta"]
+            .into_iter()
+            .find(|m| fields.iter().all(|f| f.ident != m))
+            .map(names::ident)
+            .expect("at most two fields can be named like the bookkeeping field");
+        let file = msg.parent_file();
+        let m = model::Message {
+            ident: names::type_name(msg.name()),
+            full_name: msg.full_name().to_owned(),
+            docs: self.sources.docs(&file, msg.path()),
+            deprecated: msg
+                .descriptor_proto()
+                .options
+                .as_ref()
+                .and_then(|o| o.deprecated)
+                .unwrap_or(false),
+            fields,
+            meta,
+        };
+        let package = file.package_name().to_owned();
+        let own_mods = package_mods_of(msg)
+            .into_iter()
+            .chain(parent_chain(msg))
+            .collect::<Vec<_>>();
+        self.items(&package, own_mods).push(print::message(&m));
+
+        let nested_mods: Vec<String> = package_mods_of(msg)
+            .into_iter()
+            .chain(nested_tail(msg))
+            .collect();
+        let doc = format!(" Types nested in `{}`.", msg.name());
+        self.packages
+            .entry(package)
+            .or_default()
+            .module_docs
+            .insert(nested_mods, doc);
+        for child in msg.child_messages() {
+            self.message(&child)?;
+        }
+        for e in msg.child_enums() {
+            self.enumeration(&e)?;
+        }
+        Ok(())
+    }
+
+    fn members(
+        &self,
+        oneof: &prost_reflect::OneofDescriptor,
+        from: &[String],
+    ) -> Result<Vec<model::Member>, Error> {
+        let file = oneof.parent_message().parent_file();
+        oneof
+            .fields()
+            .map(|f| {
+                let (value, boxed) = self.value(&f, f.kind(), from)?;
+                Ok(model::Member {
+                    variant: names::type_name(f.name()),
+                    name: f.name().to_owned(),
+                    tag: f.number(),
+                    value,
+                    boxed,
+                    docs: self.sources.docs(&file, f.path()),
+                    deprecated: is_deprecated(&f),
+                })
+            })
+            .collect()
+    }
+
+    fn field(&self, field: &FieldDescriptor, from: &[String]) -> Result<model::Field, Error> {
+        let file = field.parent_file();
+        let kind = if field.is_map() {
+            let Kind::Message(entry) = field.kind() else {
+                unreachable!("map fields are messages")
+            };
+            let key = entry.map_entry_key_field();
+            let value = entry.map_entry_value_field();
+            let key = scalar(&key.kind()).expect("map keys are scalars");
+            let (value, _) = self.value_with_target(field, &value.kind(), from)?;
+            model::FieldKind::Map {
+                tag: field.number(),
+                key,
+                value,
+            }
+        } else {
+            let (value, boxed) = self.value(field, field.kind(), from)?;
+            let label = match field.cardinality() {
+                Cardinality::Repeated => model::Label::Repeated,
+                Cardinality::Required => model::Label::Required,
+                _ if field.supports_presence() => model::Label::Optional,
+                _ => model::Label::Implicit,
+            };
+            let default = if field.field_descriptor_proto().default_value.is_some() {
+                default_value(&field.default_value())
+            } else {
+                None
+            };
+            model::FieldKind::Single(model::Single {
+                tag: field.number(),
+                label,
+                value,
+                default,
+                boxed: boxed && label != model::Label::Repeated,
+                packed: field.is_packed(),
+            })
+        };
+        Ok(model::Field {
+            ident: names::field(field.name()),
+            name: field.name().to_owned(),
+            docs: self.sources.docs(&file, field.path()),
+            deprecated: is_deprecated(field),
+            kind,
+        })
+    }
+
+    /// The model type of a field's values and whether a message must be boxed.
+    fn value(
+        &self,
+        field: &FieldDescriptor,
+        kind: Kind,
+        from: &[String],
+    ) -> Result<(model::Value, bool), Error> {
+        if field.is_group() {
+            return Err(self.sources.error(
+                &field.parent_file(),
+                field.path(),
+                format!(
+                    "group `{}`: pbpersist does not support proto2 groups yet",
+                    field.full_name()
+                ),
+                "group declared here",
+                Some("use a nested message field instead".into()),
+            ));
+        }
+        self.value_with_target(field, &kind, from)
+    }
+
+    fn value_with_target(
+        &self,
+        field: &FieldDescriptor,
+        kind: &Kind,
+        from: &[String],
+    ) -> Result<(model::Value, bool), Error> {
+        let target = self.target(field)?;
+        let is_ref = matches!(kind, Kind::Message(m) if m.full_name() == REF);
+        if target.is_some() && !is_ref {
+            return Err(self.sources.error(
+                &field.parent_file(),
+                field.path(),
+                format!(
+                    "field `{}` has a `(pbpersist.target)` option but is not a reference",
+                    field.full_name()
+                ),
+                "not of type pbpersist.Ref",
+                Some("declare the field as `pbpersist.Ref` or remove the option".into()),
+            ));
+        }
+        Ok(match kind {
+            Kind::Message(_) if is_ref => {
+                let ty = match target {
+                    Some(t) => {
+                        self.path_to(&module_of_message(&t), names::type_name(t.name()), from)
+                    }
+                    None => syn::parse_quote!(::pbpersist::AnyObject),
+                };
+                (model::Value::Ref(ty), false)
+            }
+            Kind::Message(m) => {
+                let ty = self.path_to(&module_of_message(m), names::type_name(m.name()), from);
+                (model::Value::Message(ty), needs_box(field, m))
+            }
+            Kind::Enum(e) => {
+                let ty = self.path_to(&module_of_enum(e), names::type_name(e.name()), from);
+                (model::Value::Enum(ty), false)
+            }
+            other => (
+                model::Value::Scalar(scalar(other).expect("all other kinds are scalars")),
+                false,
+            ),
+        })
+    }
+
+    /// The message named by a field's `(pbpersist.target)` option, if any.
+    fn target(&self, field: &FieldDescriptor) -> Result<Option<MessageDescriptor>, Error> {
+        let Some(ext) = self.pool.get_extension_by_name(TARGET) else {
+            return Ok(None);
+        };
+        let options = field.options();
+        if !options.has_extension(&ext) {
+            return Ok(None);
+        }
+        let value = options.get_extension(&ext);
+        let name = value
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches('.')
+            .to_owned();
+        // Resolve like protobuf does: innermost scope first, then outwards.
+        let scope = field.parent_message().full_name().to_owned();
+        let mut parts: Vec<&str> = scope.split('.').collect();
+        loop {
+            let candidate = if parts.is_empty() {
+                name.clone()
+            } else {
+                format!("{}.{name}", parts.join("."))
+            };
+            if let Some(m) = self.pool.get_message_by_name(&candidate) {
+                return Ok(Some(m));
+            }
+            if self.pool.get_enum_by_name(&candidate).is_some() {
+                return Err(self.sources.error(
+                    &field.parent_file(),
+                    field.path(),
+                    format!(
+                        "reference `{}` targets `{candidate}`, which is an enum, not a message",
+                        field.full_name()
+                    ),
+                    "reference declared here",
+                    Some("a reference must point to a message type".into()),
+                ));
+            }
+            if parts.pop().is_none() {
+                break;
+            }
+        }
+        Err(self.sources.error(
+            &field.parent_file(),
+            field.path(),
+            format!(
+                "reference `{}` targets `{name}`, which is not a known message",
+                field.full_name()
+            ),
+            "reference declared here",
+            Some(
+                "name a message defined in this file or an imported one, e.g. \"demo.Tower\""
+                    .into(),
+            ),
+        ))
+    }
+
+    /// The Rust path from module `from` to type `ident` in module `to`.
+    fn path_to(&self, to: &[String], ident: proc_macro2::Ident, from: &[String]) -> syn::Type {
+        let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+        let mut path = String::new();
+        for _ in common..from.len() {
+            path.push_str("super::");
+        }
+        for m in &to[common..] {
+            path.push_str(&names::ident(m).to_string());
+            path.push_str("::");
+        }
+        path.push_str(&ident.to_string());
+        syn::parse_str(&path).expect("module paths built from identifiers parse")
+    }
+
+    fn enumeration(&mut self, e: &EnumDescriptor) -> Result<(), Error> {
+        let file = e.parent_file();
+        let mut variants: Vec<model::Variant> = Vec::new();
+        for v in e.values() {
+            if let Some(first) = variants.iter().find(|x| x.number == v.number()) {
+                return Err(self.sources.error(
+                    &file,
+                    v.path(),
+                    format!(
+                        "`{}` is an alias of `{}`: enum aliases are not supported yet",
+                        v.name(),
+                        first.name
+                    ),
+                    "alias declared here",
+                    None,
+                ));
+            }
+            variants.push(model::Variant {
+                ident: names::variant(e.name(), v.name()),
+                name: v.name().to_owned(),
+                number: v.number(),
+                docs: self.sources.docs(&file, v.path()),
+                deprecated: v
+                    .enum_value_descriptor_proto()
+                    .options
+                    .as_ref()
+                    .and_then(|o| o.deprecated)
+                    .unwrap_or(false),
+            });
+        }
+        let m = model::Enum {
+            ident: names::type_name(e.name()),
+            full_name: e.full_name().to_owned(),
+            docs: self.sources.docs(&file, e.path()),
+            deprecated: e
+                .enum_descriptor_proto()
+                .options
+                .as_ref()
+                .and_then(|o| o.deprecated)
+                .unwrap_or(false),
+            variants,
+        };
+        let package = file.package_name().to_owned();
+        let mods = module_of_enum(e);
+        self.items(&package, mods).push(print::enumeration(&m));
+        Ok(())
+    }
+}
+
+fn is_deprecated(f: &FieldDescriptor) -> bool {
+    f.field_descriptor_proto()
+        .options
+        .as_ref()
+        .and_then(|o| o.deprecated)
+        .unwrap_or(false)
+}
+
+/// Package components as module names.
+fn package_mods(package: &str) -> Vec<String> {
+    package
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(|s| names::module(s).to_string())
+        .collect()
+}
+
+fn package_mods_of(msg: &MessageDescriptor) -> Vec<String> {
+    package_mods(msg.parent_file().package_name())
+}
+
+/// Module names of the messages enclosing `msg`, outermost first.
+fn parent_chain(msg: &MessageDescriptor) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut cur = msg.parent_message();
+    while let Some(p) = cur {
+        chain.push(names::module(p.name()).to_string());
+        cur = p.parent_message();
+    }
+    chain.reverse();
+    chain
+}
+
+/// The enclosing chain plus the message's own module: where its nested types live.
+fn nested_tail(msg: &MessageDescriptor) -> Vec<String> {
+    let mut chain = parent_chain(msg);
+    chain.push(names::module(msg.name()).to_string());
+    chain
+}
+
+/// The module (from the package root of the generated tree) of a message's struct.
+fn module_of_message(msg: &MessageDescriptor) -> Vec<String> {
+    package_mods_of(msg)
+        .into_iter()
+        .chain(parent_chain(msg))
+        .collect()
+}
+
+fn module_of_enum(e: &EnumDescriptor) -> Vec<String> {
+    let mut mods = package_mods(e.parent_file().package_name());
+    if let Some(p) = e.parent_message() {
+        mods.extend(nested_tail(&p));
+    }
+    mods
+}
+
+/// Whether a singular message field must be boxed: when the field's message
+/// can contain the field's own message again (directly or through others).
+fn needs_box(field: &FieldDescriptor, target: &MessageDescriptor) -> bool {
+    if field.cardinality() == Cardinality::Repeated || field.is_map() {
+        return false;
+    }
+    let owner = field.parent_message().full_name().to_owned();
+    let mut stack = vec![target.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(m) = stack.pop() {
+        if m.full_name() == owner {
+            return true;
+        }
+        if !seen.insert(m.full_name().to_owned()) {
+            continue;
+        }
+        for f in m.fields() {
+            // Repeated and map fields live in a Vec or map, which breaks the size cycle.
+            if f.cardinality() == Cardinality::Repeated {
+                continue;
+            }
+            if let Kind::Message(inner) = f.kind() {
+                stack.push(inner);
+            }
+        }
+    }
+    false
+}
+
+fn scalar(kind: &Kind) -> Option<model::Scalar> {
+    use model::Scalar as S;
+    Some(match kind {
+        Kind::Double => S::Double,
+        Kind::Float => S::Float,
+        Kind::Int32 => S::Int32,
+        Kind::Int64 => S::Int64,
+        Kind::Uint32 => S::Uint32,
+        Kind::Uint64 => S::Uint64,
+        Kind::Sint32 => S::Sint32,
+        Kind::Sint64 => S::Sint64,
+        Kind::Fixed32 => S::Fixed32,
+        Kind::Fixed64 => S::Fixed64,
+        Kind::Sfixed32 => S::Sfixed32,
+        Kind::Sfixed64 => S::Sfixed64,
+        Kind::Bool => S::Bool,
+        Kind::String => S::String,
+        Kind::Bytes => S::Bytes,
+        Kind::Message(_) | Kind::Enum(_) => return None,
+    })
+}
+
+fn default_value(v: &prost_reflect::Value) -> Option<model::DefaultValue> {
+    use model::DefaultValue as D;
+    use prost_reflect::Value as V;
+    Some(match v {
+        V::Bool(b) => D::Bool(*b),
+        V::I32(i) => D::Int((*i).into()),
+        V::I64(i) => D::Int((*i).into()),
+        V::U32(i) => D::Int((*i).into()),
+        V::U64(i) => D::Int((*i).into()),
+        V::F32(f) => D::Float((*f).into()),
+        V::F64(f) => D::Float(*f),
+        V::String(s) => D::Str(s.clone()),
+        V::Bytes(b) => D::Bytes(b.to_vec()),
+        V::EnumNumber(n) => D::Int((*n).into()),
+        _ => return None,
+    })
+}

@@ -1,0 +1,69 @@
+//! Errors with file, line and column, rendered by miette.
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+/// Why code generation failed.
+///
+/// Its `Debug` output is the full diagnostic (file, line, column and the
+/// source line), so a `build.rs` that returns it with `?` shows it well.
+#[derive(thiserror::Error, Diagnostic)]
+#[non_exhaustive]
+pub enum Error {
+    /// The `.proto` files did not compile (syntax, unknown types, bad imports...).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Compile(#[from] protox::Error),
+    /// The files compiled but use something pbpersist cannot generate.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Schema(Box<SchemaError>),
+    /// Writing generated code failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The generated code did not parse as Rust: a bug in pbpersist.
+    #[error("internal error: generated code for {file} does not parse: {message}")]
+    Internal {
+        /// The output file.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        let mut out = String::new();
+        match handler.render_report(&mut out, self) {
+            Ok(()) => f.write_str(&out),
+            Err(_) => write!(f, "{self}"),
+        }
+    }
+}
+
+/// A schema that compiles but that pbpersist cannot generate code for.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(pbpersist::schema))]
+pub struct SchemaError {
+    /// What is wrong.
+    pub message: String,
+    /// The file, when its source is known.
+    #[source_code]
+    pub source_code: Option<NamedSource<String>>,
+    /// Where in the file.
+    #[label("{label}")]
+    pub span: Option<SourceSpan>,
+    /// The label at the span.
+    pub label: String,
+    /// How to fix it.
+    #[help]
+    pub help: Option<String>,
+}

@@ -1,0 +1,125 @@
+//! Source locations of descriptors: comments for rustdoc, and spans for errors.
+
+use crate::error::{Error, SchemaError};
+use miette::{NamedSource, SourceSpan};
+use prost_reflect::FileDescriptor;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The text of each compiled file, by import name, when known.
+#[derive(Default)]
+pub struct Sources {
+    texts: HashMap<String, (String, String)>,
+}
+
+impl Sources {
+    /// Remembers the display path and text of a file.
+    pub fn add(&mut self, name: &str, display: String, text: String) {
+        self.texts.insert(name.to_owned(), (display, text));
+    }
+
+    /// Reads the files a compile used, for error spans.
+    pub fn from_compiler(compiler: &protox::Compiler) -> Self {
+        let mut sources = Sources::default();
+        for f in compiler.files() {
+            let text = match f.path() {
+                Some(p) => std::fs::read_to_string(p).ok(),
+                None => crate::resolve::BUILTIN
+                    .iter()
+                    .find(|(n, _)| *n == f.name())
+                    .map(|(_, t)| t.to_string()),
+            };
+            if let Some(text) = text {
+                let display = f.path().map(PathBuf::from).map(|p| p.display().to_string());
+                sources.add(
+                    f.name(),
+                    display.unwrap_or_else(|| f.name().to_owned()),
+                    text,
+                );
+            }
+        }
+        sources
+    }
+
+    /// The leading comment of the element at `path`, as documentation lines.
+    pub fn docs(&self, file: &FileDescriptor, path: &[i32]) -> Vec<String> {
+        let Some(loc) = location(file, path) else {
+            return Vec::new();
+        };
+        let Some(comment) = &loc.leading_comments else {
+            return Vec::new();
+        };
+        let lines: Vec<String> = comment
+            .trim_end()
+            .lines()
+            .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned())
+            .collect();
+        lines
+    }
+
+    /// An error pointing at the element at `path`.
+    pub fn error(
+        &self,
+        file: &FileDescriptor,
+        path: &[i32],
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) -> Error {
+        let span = location(file, path).and_then(|loc| {
+            let (display, text) = self.texts.get(file.name())?;
+            let start_line = *loc.span.first()? as usize;
+            let start_col = *loc.span.get(1)? as usize;
+            let (end_line, end_col) = match loc.span.len() {
+                3 => (start_line, loc.span[2] as usize),
+                _ => (*loc.span.get(2)? as usize, *loc.span.get(3)? as usize),
+            };
+            let start = offset(text, start_line, start_col)?;
+            let end = offset(text, end_line, end_col)?.max(start);
+            Some((
+                NamedSource::new(display, text.clone()),
+                SourceSpan::from(start..end),
+            ))
+        });
+        let (source_code, span) = match span {
+            Some((s, sp)) => (Some(s), Some(sp)),
+            None => (None, None),
+        };
+        let message = match (&source_code, span) {
+            (Some(_), Some(_)) => message,
+            _ => format!("{}: {message}", file.name()),
+        };
+        Error::Schema(Box::new(SchemaError {
+            message,
+            source_code,
+            span,
+            label: label.to_owned(),
+            help,
+        }))
+    }
+}
+
+fn location<'a>(
+    file: &'a FileDescriptor,
+    path: &[i32],
+) -> Option<&'a prost_reflect::prost_types::source_code_info::Location> {
+    file.file_descriptor_proto()
+        .source_code_info
+        .as_ref()?
+        .location
+        .iter()
+        .find(|l| l.path == path)
+}
+
+/// The byte offset of a 0-based line and column (in characters).
+fn offset(text: &str, line: usize, col: usize) -> Option<usize> {
+    let mut start = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i == line {
+            let within: usize = l.chars().take(col).map(char::len_utf8).sum();
+            return Some(start + within);
+        }
+        start += l.len();
+    }
+    (line == text.lines().count()).then_some(text.len())
+}

@@ -1,0 +1,105 @@
+//! The Tower example: store towers and contacts with references in a SQLite
+//! file, close it, reopen it and follow the references.
+//!
+//! Run with `cargo run -p pbpersist-examples --bin tower [-- path/to/file.db]`.
+
+use pbpersist::{Database, Persistent};
+use pbpersist_examples::demo::{Address, Contact, Tower, contact::Kind};
+use std::path::PathBuf;
+
+fn describe(tower: &Tower) -> String {
+    format!(
+        "{} {:.6}x{:.6} {}",
+        tower.name(),
+        tower.width(),
+        tower.height(),
+        tower.build_year()
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("pbpersist-tower-example.db"));
+    // Start from a fresh file so every run shows the same thing.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+
+    {
+        let db = Database::open(&path)?;
+        db.transact(|tx| {
+            let mut rapunzel = Tower::new();
+            rapunzel.set_name("Rapunzel's");
+            rapunzel.set_width(1000.0);
+            rapunzel.set_height(10.0);
+            let rapunzel = tx.add(rapunzel)?;
+
+            let mut pisa = Tower::new();
+            pisa.set_name("Pisa");
+            pisa.set_width(15.5);
+            pisa.set_height(56.7);
+            pisa.set_build_year(1372);
+            pisa.set_neighbor(rapunzel);
+            let pisa = tx.add(pisa)?;
+
+            let mut alice = Contact::new();
+            alice.set_name("Alice");
+            alice.address_mut().set_city("Springfield");
+            let alice = tx.add(alice)?;
+
+            let mut bob = Contact::new();
+            bob.set_name("Bob");
+            bob.guardians_mut().push(alice);
+            bob.set_phone("555-0100");
+            bob.labels_mut().insert("team".into(), "blue".into());
+            let bob = tx.add(bob)?;
+
+            let root = tx.root_mut()?;
+            root.insert("rapunzel", rapunzel);
+            root.insert("pisa", pisa);
+            root.insert("bob", bob);
+            Ok(())
+        })?;
+        println!("stored 2 towers and 2 contacts in {}", path.display());
+    }
+
+    // A new Database over the same file: nothing is cached, everything loads.
+    let db = Database::open(&path)?;
+    db.transact(|tx| {
+        let root = tx.root()?;
+        for name in ["rapunzel", "pisa"] {
+            let tower = tx.get(root.require::<Tower>(name)?)?;
+            println!("{}", describe(&tower));
+            if let Some(next) = tower.neighbor() {
+                let neighbor = tx.get(next)?;
+                println!("  next to {}", describe(&neighbor));
+            }
+        }
+        let bob = tx.get(root.require::<Contact>("bob")?)?;
+        println!(
+            "{} (reach by phone {}, kind {:?})",
+            bob.name(),
+            bob.phone(),
+            bob.kind()
+        );
+        for guardian in bob.guardians() {
+            let g = tx.get(*guardian)?;
+            let address: &Address = g.address();
+            println!(
+                "  guardian {} of {}, {}",
+                g.name(),
+                address.city(),
+                address.country()
+            );
+        }
+        assert_eq!(bob.kind(), Kind::Person);
+        assert!(!bob.is_changed());
+        Ok(())
+    })?;
+    println!("objects loaded from disk: {}", db.stats().loads);
+    Ok(())
+}
