@@ -1,0 +1,351 @@
+//! The storage test suite: every backend runs the same tests through the
+//! public API. Each backend supplies `open()`, which opens a new `Database`
+//! over the same stored data, as a restarted program would.
+
+use pbpersist::{Database, Error, Oid, Persistent, Ref};
+use pbpersist_tests::demo::{Address, Contact, Tower};
+use std::sync::Arc;
+
+fn tower(name: &str, width: f32, height: f32) -> Tower {
+    let mut t = Tower::new();
+    t.set_name(name);
+    t.set_width(width);
+    t.set_height(height);
+    t
+}
+
+fn contact(name: &str) -> Contact {
+    let mut c = Contact::new();
+    c.set_name(name);
+    c
+}
+
+/// Stores a small graph, reopens, and compares every field through the root.
+pub fn store_reopen_and_follow_references(open: &dyn Fn() -> Database) {
+    let (rapunzel, pisa, alice, bob) = {
+        let db = open();
+        db.transact(|tx| {
+            let rapunzel = tx.add(tower("Rapunzel's", 1000.0, 10.0))?;
+            let mut p = tower("Pisa", 15.5, 56.7);
+            p.set_build_year(1372);
+            p.set_neighbor(rapunzel);
+            let pisa = tx.add(p)?;
+            let mut a = contact("Alice");
+            a.address_mut().set_city("Springfield");
+            let alice = tx.add(a)?;
+            let mut b = contact("Bob");
+            b.guardians_mut().push(alice);
+            b.set_phone("555-0100");
+            b.labels_mut().insert("team".into(), "blue".into());
+            let bob = tx.add(b)?;
+            let root = tx.root_mut()?;
+            root.insert("pisa", pisa);
+            root.insert("bob", bob);
+            let objects = (
+                tx.get(rapunzel)?,
+                tx.get(pisa)?,
+                tx.get(alice)?,
+                tx.get(bob)?,
+            );
+            Ok(objects)
+        })
+        .unwrap()
+    };
+
+    let db = open();
+    db.transact(|tx| {
+        let root = tx.root()?;
+        let pisa_ref = root.require::<Tower>("pisa")?;
+        let loaded_pisa = tx.get(pisa_ref)?;
+        assert_eq!(*loaded_pisa, *pisa);
+        assert_eq!(loaded_pisa.build_year(), 1372);
+        let loaded_rapunzel = tx.get(loaded_pisa.neighbor().expect("neighbor is set"))?;
+        assert_eq!(*loaded_rapunzel, *rapunzel);
+        assert_eq!(loaded_rapunzel.build_year(), 1900);
+        assert_eq!(loaded_rapunzel.width(), 1000.0);
+
+        let loaded_bob = tx.get(root.require::<Contact>("bob")?)?;
+        assert_eq!(*loaded_bob, *bob);
+        assert_eq!(loaded_bob.phone(), "555-0100");
+        let loaded_alice = tx.get(loaded_bob.guardians()[0])?;
+        assert_eq!(*loaded_alice, *alice);
+        assert_eq!(loaded_alice.address().country(), "United States");
+        assert!(!loaded_alice.is_changed() && !loaded_bob.is_changed());
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn identity_one_object_per_oid(open: &dyn Fn() -> Database) {
+    let db = open();
+    let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
+    let db = open();
+    db.transact(|tx| {
+        let a = tx.get(r)?;
+        let b = tx.get(r)?;
+        assert!(Arc::ptr_eq(&a, &b), "the same oid yields the same object");
+        let again = tx.get(Ref::<Tower>::new(r.oid()))?;
+        assert!(Arc::ptr_eq(&a, &again));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        db.stats().loads,
+        1,
+        "the root is not needed; the tower loads once"
+    );
+}
+
+pub fn references_load_lazily(open: &dyn Fn() -> Database) {
+    let db = open();
+    let bob = db
+        .transact(|tx| {
+            let alice = tx.add(contact("Alice"))?;
+            let carol = tx.add(contact("Carol"))?;
+            let mut b = contact("Bob");
+            b.guardians_mut().extend([alice, carol]);
+            tx.add(b)
+        })
+        .unwrap();
+    let db = open();
+    let before = db.stats().loads;
+    db.transact(|tx| {
+        let b = tx.get(bob)?;
+        assert_eq!(
+            db.stats().loads,
+            before + 1,
+            "loading bob loads no guardian"
+        );
+        assert_eq!(b.guardians().len(), 2);
+        let first = tx.get(b.guardians()[0])?;
+        assert_eq!(first.name(), "Alice");
+        assert_eq!(
+            db.stats().loads,
+            before + 2,
+            "asking for one guardian loads one"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> Database) {
+    let db = open();
+    db.transact(|tx| tx.add(tower("kept", 1.0, 1.0)).map(|_| ()))
+        .unwrap();
+    let before = db.stats();
+    let err = db
+        .transact(|tx| {
+            let ok = tx.add(tower("fine", 1.0, 1.0))?;
+            let mut bad = Tower::new();
+            bad.set_width(1.0);
+            bad.set_height(1.0);
+            let bad = tx.add(bad)?;
+            let root = tx.root_mut()?;
+            root.insert("ok", ok);
+            root.insert("bad", bad);
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Required { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("demo.Tower.name is required but not set"),
+        "{err}"
+    );
+    assert_eq!(db.stats().commits, before.commits, "nothing was committed");
+
+    let db = open();
+    db.transact(|tx| {
+        let root = tx.root()?;
+        assert!(root.is_empty(), "the root change was not written");
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn change_tracking_through_transactions(open: &dyn Fn() -> Database) {
+    let db = open();
+    let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
+    let written_before = db.stats().objects_written;
+    db.transact(|tx| {
+        let t = tx.get(r)?;
+        assert!(!t.is_changed(), "a loaded object is unchanged");
+        // Registered for writing but not changed: nothing is written.
+        let _ = tx.get_mut(r)?.height();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        db.stats().objects_written,
+        written_before,
+        "unchanged objects are skipped"
+    );
+    db.transact(|tx| {
+        let t = tx.get_mut(r)?;
+        t.set_height(20.0);
+        assert_eq!(t.changed_fields().len(), 1);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(db.stats().objects_written, written_before + 1);
+    db.transact(|tx| {
+        let t = tx.get(r)?;
+        assert!(!t.is_changed(), "after commit nothing is changed");
+        assert_eq!(t.height(), 20.0);
+        Ok(())
+    })
+    .unwrap();
+    let db = open();
+    db.transact(|tx| {
+        assert_eq!(tx.get(r)?.height(), 20.0);
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn errors_abort_and_discard_changes(open: &dyn Fn() -> Database) {
+    let db = open();
+    let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
+    let err = db
+        .transact(|tx| {
+            tx.get_mut(r)?.set_name("changed");
+            tx.get(Ref::<Tower>::new(Oid(1 << 40)))?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { oid } if oid == Oid(1 << 40)),
+        "{err:?}"
+    );
+    db.transact(|tx| {
+        assert_eq!(
+            tx.get(r)?.name(),
+            "T",
+            "the aborted change did not leak into the next transaction"
+        );
+        Ok(())
+    })
+    .unwrap();
+
+    let mut conn = db.connect().unwrap();
+    let mut tx = conn.begin().unwrap();
+    tx.get_mut(r).unwrap().set_name("dropped");
+    tx.abort();
+    let mut tx = conn.begin().unwrap();
+    assert_eq!(tx.get(r).unwrap().name(), "T");
+    assert_eq!(tx.commit().unwrap(), None, "nothing to write");
+}
+
+pub fn wrong_type_is_a_typed_error(open: &dyn Fn() -> Database) {
+    let db = open();
+    let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
+    let db = open();
+    let err = db
+        .transact(|tx| tx.get(r.cast::<Contact>()).map(|_| ()))
+        .unwrap_err();
+    match err {
+        Error::WrongType {
+            oid,
+            expected,
+            found,
+        } => {
+            assert_eq!(oid, r.oid());
+            assert_eq!(expected, "demo.Contact");
+            assert_eq!(found, "demo.Tower");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Untyped loading goes through the registry of generated types.
+    db.transact(|tx| {
+        let obj = tx.get_object(r.oid())?;
+        assert_eq!(obj.type_name(), "demo.Tower");
+        assert!(obj.as_any().is::<Tower>());
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn copies_held_by_readers_keep_their_state(open: &dyn Fn() -> Database) {
+    let db = open();
+    let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
+    db.transact(|tx| {
+        let before = tx.get(r)?;
+        tx.get_mut(r)?.set_width(5.0);
+        assert_eq!(before.width(), 1.0);
+        assert_eq!(tx.get(r)?.width(), 5.0, "the transaction sees its change");
+        Ok(())
+    })
+    .unwrap();
+    db.transact(|tx| {
+        let mut address = Address::new();
+        address.set_city("Rome");
+        let a = tx.add(address)?;
+        assert_eq!(tx.get(a)?.country(), "United States");
+        Ok(())
+    })
+    .unwrap();
+}
+
+macro_rules! suite {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[test]
+            fn store_reopen_and_follow_references() {
+                let open = $open;
+                super::store_reopen_and_follow_references(&open);
+            }
+            #[test]
+            fn identity_one_object_per_oid() {
+                let open = $open;
+                super::identity_one_object_per_oid(&open);
+            }
+            #[test]
+            fn references_load_lazily() {
+                let open = $open;
+                super::references_load_lazily(&open);
+            }
+            #[test]
+            fn required_field_unset_fails_commit_and_writes_nothing() {
+                let open = $open;
+                super::required_field_unset_fails_commit_and_writes_nothing(&open);
+            }
+            #[test]
+            fn change_tracking_through_transactions() {
+                let open = $open;
+                super::change_tracking_through_transactions(&open);
+            }
+            #[test]
+            fn errors_abort_and_discard_changes() {
+                let open = $open;
+                super::errors_abort_and_discard_changes(&open);
+            }
+            #[test]
+            fn wrong_type_is_a_typed_error() {
+                let open = $open;
+                super::wrong_type_is_a_typed_error(&open);
+            }
+            #[test]
+            fn copies_held_by_readers_keep_their_state() {
+                let open = $open;
+                super::copies_held_by_readers_keep_their_state(&open);
+            }
+        }
+    };
+}
+
+suite!(memory, {
+    let storage = pbpersist::storage::MemoryStorage::new();
+    move || Database::with_storage(storage.clone()).unwrap()
+});
+
+suite!(sqlite, {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("suite.db");
+    move || {
+        let _keep = &dir;
+        Database::open(&path).unwrap()
+    }
+});
