@@ -141,6 +141,9 @@ impl<T: Persistent> Object for T {
     }
 }
 
+/// Decodes a state into a fresh, unchanged object of a registered type.
+pub type DecodeFn = fn(&[u8]) -> Result<Arc<dyn Object>, prost::DecodeError>;
+
 /// How to decode a stored type: an entry of the registry.
 ///
 /// `#[derive(Persistent)]` submits one for every type, so a program can load
@@ -150,7 +153,7 @@ pub struct TypeEntry {
     /// The stored type name.
     pub name: &'static str,
     /// Decodes a state into a fresh, unchanged object.
-    pub decode: fn(&[u8]) -> Result<Arc<dyn Object>, prost::DecodeError>,
+    pub decode: DecodeFn,
 }
 
 impl TypeEntry {

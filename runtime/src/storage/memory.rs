@@ -13,10 +13,13 @@ pub struct MemoryStorage {
     inner: Arc<Mutex<State>>,
 }
 
+/// One committed state of an object.
+type Version = (Tid, Arc<Vec<u8>>);
+
 #[derive(Debug, Default)]
 struct State {
     /// Every version of every object, oldest first.
-    objects: HashMap<Oid, Vec<(Tid, Arc<Vec<u8>>)>>,
+    objects: HashMap<Oid, Vec<Version>>,
     /// The oids each transaction wrote, in tid order.
     log: Vec<(Tid, Vec<Oid>)>,
     last_tid: u64,
