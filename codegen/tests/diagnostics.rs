@@ -1,0 +1,68 @@
+//! Bad schemas give diagnostics with file, line and column, and show the line.
+
+fn diagnose(source: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.proto");
+    std::fs::write(&path, source).unwrap();
+    let err = pbpersist_build::Config::new()
+        .cargo_directives(false)
+        .generate(&[&path], &[dir.path()])
+        .expect_err("the schema is invalid");
+    format!("{err:?}").replace(&dir.path().display().to_string(), "[dir]")
+}
+
+#[test]
+fn syntax_error() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n"
+    ));
+}
+
+#[test]
+fn unknown_type() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto3\";\nmessage A {\n  Missing x = 1;\n}\n"
+    ));
+}
+
+#[test]
+fn reference_to_an_unknown_message() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto3\";\npackage p;\nimport \"pbpersist/options.proto\";\nmessage A {\n  pbpersist.Ref x = 1 [(pbpersist.target) = \"Nope\"];\n}\n"
+    ));
+}
+
+#[test]
+fn reference_to_an_enum() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto3\";\npackage p;\nimport \"pbpersist/options.proto\";\nenum E { E_ZERO = 0; }\nmessage A {\n  pbpersist.Ref x = 1 [(pbpersist.target) = \"E\"];\n}\n"
+    ));
+}
+
+#[test]
+fn target_option_on_a_plain_field() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto3\";\npackage p;\nimport \"pbpersist/options.proto\";\nmessage A {\n  int64 x = 1 [(pbpersist.target) = \"A\"];\n}\n"
+    ));
+}
+
+#[test]
+fn relative_targets_resolve_in_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ok.proto");
+    std::fs::write(
+        &path,
+        "syntax = \"proto3\";\npackage p.q;\nimport \"pbpersist/options.proto\";\nmessage A {\n  pbpersist.Ref x = 1 [(pbpersist.target) = \"B\"];\n}\nmessage B {}\n",
+    )
+    .unwrap();
+    let files = pbpersist_build::Config::new()
+        .cargo_directives(false)
+        .generate(&[&path], &[dir.path()])
+        .unwrap();
+    assert_eq!(files[0].name, "p.q.rs");
+    assert!(
+        files[0].content.contains("::pbpersist::Ref<B>"),
+        "{}",
+        files[0].content
+    );
+}
