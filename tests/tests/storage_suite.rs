@@ -349,3 +349,41 @@ suite!(sqlite, {
         Database::open(&path).unwrap()
     }
 });
+
+mod bad_records {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_record_is_a_typed_error_naming_the_oid_and_others_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.db");
+        let db = Database::open(&path).unwrap();
+        let (good, bad) = db
+            .transact(|tx| {
+                Ok((
+                    tx.add(tower("good", 1.0, 1.0))?,
+                    tx.add(tower("bad", 1.0, 1.0))?,
+                ))
+            })
+            .unwrap();
+        drop(db);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE pb_object SET record = x'0a05' WHERE oid = ?1",
+            [bad.oid().0 as i64],
+        )
+        .unwrap();
+        drop(conn);
+
+        let db = Database::open(&path).unwrap();
+        db.transact(|tx| {
+            match tx.get(bad) {
+                Err(Error::Corrupt { oid, .. }) => assert_eq!(oid, bad.oid()),
+                other => panic!("expected a corrupt-record error, got {other:?}"),
+            }
+            assert_eq!(tx.get(good)?.name(), "good");
+            Ok(())
+        })
+        .unwrap();
+    }
+}
