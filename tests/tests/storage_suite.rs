@@ -287,68 +287,50 @@ pub fn copies_held_by_readers_keep_their_state(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
+/// One `#[test]` per suite function, for a backend whose `$open` expression
+/// makes the `open` closure.
 macro_rules! suite {
-    ($backend:ident, $open:expr) => {
+    ($backend:ident, $open:expr, [$($test:ident),* $(,)?]) => {
         mod $backend {
-            use super::*;
-
-            #[test]
-            fn store_reopen_and_follow_references() {
-                let open = $open;
-                super::store_reopen_and_follow_references(&open);
-            }
-            #[test]
-            fn identity_one_object_per_oid() {
-                let open = $open;
-                super::identity_one_object_per_oid(&open);
-            }
-            #[test]
-            fn references_load_lazily() {
-                let open = $open;
-                super::references_load_lazily(&open);
-            }
-            #[test]
-            fn required_field_unset_fails_commit_and_writes_nothing() {
-                let open = $open;
-                super::required_field_unset_fails_commit_and_writes_nothing(&open);
-            }
-            #[test]
-            fn change_tracking_through_transactions() {
-                let open = $open;
-                super::change_tracking_through_transactions(&open);
-            }
-            #[test]
-            fn errors_abort_and_discard_changes() {
-                let open = $open;
-                super::errors_abort_and_discard_changes(&open);
-            }
-            #[test]
-            fn wrong_type_is_a_typed_error() {
-                let open = $open;
-                super::wrong_type_is_a_typed_error(&open);
-            }
-            #[test]
-            fn copies_held_by_readers_keep_their_state() {
-                let open = $open;
-                super::copies_held_by_readers_keep_their_state(&open);
-            }
+            $(
+                #[test]
+                fn $test() {
+                    let open = $open;
+                    super::$test(&open);
+                }
+            )*
         }
     };
 }
 
-suite!(memory, {
-    let storage = pbpersist::storage::MemoryStorage::new();
-    move || Database::with_storage(storage.clone()).unwrap()
-});
+macro_rules! all_backends {
+    ($($test:ident),* $(,)?) => {
+        suite!(memory, {
+            let storage = pbpersist::storage::MemoryStorage::new();
+            move || Database::with_storage(storage.clone()).unwrap()
+        }, [$($test),*]);
 
-suite!(sqlite, {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("suite.db");
-    move || {
-        let _keep = &dir;
-        Database::open(&path).unwrap()
-    }
-});
+        suite!(sqlite, {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("suite.db");
+            move || {
+                let _keep = &dir;
+                Database::open(&path).unwrap()
+            }
+        }, [$($test),*]);
+    };
+}
+
+all_backends!(
+    store_reopen_and_follow_references,
+    identity_one_object_per_oid,
+    references_load_lazily,
+    required_field_unset_fails_commit_and_writes_nothing,
+    change_tracking_through_transactions,
+    errors_abort_and_discard_changes,
+    wrong_type_is_a_typed_error,
+    copies_held_by_readers_keep_their_state,
+);
 
 mod bad_records {
     use super::*;
