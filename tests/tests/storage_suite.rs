@@ -292,6 +292,7 @@ pub fn copies_held_by_readers_keep_their_state(open: &dyn Fn() -> Database) {
 macro_rules! suite {
     ($backend:ident, $open:expr, [$($test:ident),* $(,)?]) => {
         mod $backend {
+            use super::Database;
             $(
                 #[test]
                 fn $test() {
