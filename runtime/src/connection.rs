@@ -193,6 +193,44 @@ impl Transaction<'_> {
         Ok(obj)
     }
 
+    /// Loads every object of `oids` that is not cached yet, in one storage
+    /// call, so that following them later costs no round trip. Objects of
+    /// types this program does not know are left for `get` to report.
+    pub fn prefetch(&mut self, oids: impl IntoIterator<Item = Oid>) -> Result<usize> {
+        let missing: Vec<Oid> = oids
+            .into_iter()
+            .filter(|o| !self.conn.cache.contains_key(o))
+            .collect();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let loaded = self.conn.session.load_many(&missing)?;
+        self.conn
+            .shared
+            .stats
+            .loads
+            .fetch_add(loaded.len() as u64, Ordering::Relaxed);
+        let mut count = 0;
+        for (oid, Loaded { tid, record }) in loaded {
+            let record = Record::from_bytes(bytes::Bytes::from(record))
+                .map_err(|source| Error::Corrupt { oid, source })?;
+            let Some(entry) = crate::lookup_type(&record.r#type) else {
+                continue;
+            };
+            let obj =
+                (entry.decode)(&record.state).map_err(|source| Error::Corrupt { oid, source })?;
+            self.conn.cache.insert(
+                oid,
+                Entry {
+                    obj,
+                    tid: Some(tid),
+                },
+            );
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Writes every added object and every registered object that changed,
     /// atomically. Returns the new tid, or `None` if there was nothing to write.
     ///

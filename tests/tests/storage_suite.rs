@@ -129,6 +129,34 @@ pub fn references_load_lazily(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
+pub fn prefetch_loads_many_objects_in_one_call(open: &dyn Fn() -> Database) {
+    let db = open();
+    let refs = db
+        .transact(|tx| {
+            (0..5)
+                .map(|i| tx.add(tower(&format!("t{i}"), 1.0, 1.0)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    let db = open();
+    db.transact(|tx| {
+        let oids: Vec<Oid> = refs.iter().map(|r| r.oid()).collect();
+        assert_eq!(tx.prefetch(oids.iter().copied())?, 5);
+        assert_eq!(tx.prefetch(oids)?, 0, "cached objects are not loaded again");
+        let loads = db.stats().loads;
+        for (i, r) in refs.iter().enumerate() {
+            assert_eq!(tx.get(*r)?.name(), format!("t{i}"));
+        }
+        assert_eq!(
+            db.stats().loads,
+            loads,
+            "every get was answered by the cache"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
 pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> Database) {
     let db = open();
     db.transact(|tx| tx.add(tower("kept", 1.0, 1.0)).map(|_| ()))
@@ -326,6 +354,7 @@ all_backends!(
     store_reopen_and_follow_references,
     identity_one_object_per_oid,
     references_load_lazily,
+    prefetch_loads_many_objects_in_one_call,
     required_field_unset_fails_commit_and_writes_nothing,
     change_tracking_through_transactions,
     errors_abort_and_discard_changes,

@@ -194,6 +194,35 @@ impl Session for SqliteSession {
         .map_err(backend)
     }
 
+    fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        // SQLite allows 32766 parameters; chunks of 500 keep statements cacheable.
+        const CHUNK: usize = 500;
+        let mut out = Vec::with_capacity(oids.len());
+        for chunk in oids.chunks(CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql =
+                format!("SELECT oid, tid, record FROM pb_object WHERE oid IN ({placeholders})");
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
+            let params = rusqlite::params_from_iter(chunk.iter().map(|o| o.0 as i64));
+            let rows = stmt
+                .query_map(params, |r| {
+                    let oid = Oid(r.get::<_, i64>(0)? as u64);
+                    Ok((
+                        oid,
+                        Loaded {
+                            tid: Tid(r.get::<_, i64>(1)? as u64),
+                            record: r.get(2)?,
+                        },
+                    ))
+                })
+                .map_err(backend)?;
+            for row in rows {
+                out.push(row.map_err(backend)?);
+            }
+        }
+        Ok(out)
+    }
+
     fn end(&mut self) -> Result<(), StorageError> {
         self.end_read()
     }
