@@ -1,7 +1,4 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    pbpersist_build::compile_protos(
-        &["../proto/demo.proto", "proto/evolution.proto"],
-        &["../proto", "proto"],
-    )?;
+    pbpersist_build::compile_protos(&["../proto/demo.proto", "proto/evolution.proto"], &["../proto", "proto"])?;
     Ok(())
 }

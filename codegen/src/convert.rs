@@ -8,8 +8,7 @@ use pbpersist_model as model;
 use pbpersist_model::print;
 use proc_macro2::TokenStream;
 use prost_reflect::{
-    Cardinality, DescriptorPool, EnumDescriptor, FieldDescriptor, FileDescriptor, Kind,
-    MessageDescriptor,
+    Cardinality, DescriptorPool, EnumDescriptor, FieldDescriptor, FileDescriptor, Kind, MessageDescriptor,
 };
 use std::collections::BTreeMap;
 
@@ -31,16 +30,13 @@ pub struct Package {
 pub struct Converter<'a> {
     pool: &'a DescriptorPool,
     sources: &'a Sources,
+    resolvers: &'a BTreeMap<String, String>,
     pub packages: BTreeMap<String, Package>,
 }
 
 impl<'a> Converter<'a> {
-    pub fn new(pool: &'a DescriptorPool, sources: &'a Sources) -> Self {
-        Converter {
-            pool,
-            sources,
-            packages: BTreeMap::new(),
-        }
+    pub fn new(pool: &'a DescriptorPool, sources: &'a Sources, resolvers: &'a BTreeMap<String, String>) -> Self {
+        Converter { pool, sources, resolvers, packages: BTreeMap::new() }
     }
 
     pub fn file(&mut self, file: &FileDescriptor) -> Result<(), Error> {
@@ -48,18 +44,12 @@ impl<'a> Converter<'a> {
             return Err(self.sources.error(
                 file,
                 ext.path(),
-                format!(
-                    "extension `{}`: pbpersist does not support protobuf extensions",
-                    ext.full_name()
-                ),
+                format!("extension `{}`: pbpersist does not support protobuf extensions", ext.full_name()),
                 "extension declared here",
                 Some("declare the fields in the message itself".into()),
             ));
         }
-        let package = self
-            .packages
-            .entry(file.package_name().to_owned())
-            .or_default();
+        let package = self.packages.entry(file.package_name().to_owned()).or_default();
         package.files.push(file.name().to_owned());
         for msg in file.messages() {
             self.message(&msg)?;
@@ -71,12 +61,7 @@ impl<'a> Converter<'a> {
     }
 
     fn items(&mut self, package: &str, module: Vec<String>) -> &mut Vec<TokenStream> {
-        self.packages
-            .entry(package.to_owned())
-            .or_default()
-            .modules
-            .entry(module)
-            .or_default()
+        self.packages.entry(package.to_owned()).or_default().modules.entry(module).or_default()
     }
 
     fn message(&mut self, msg: &MessageDescriptor) -> Result<(), Error> {
@@ -84,11 +69,7 @@ impl<'a> Converter<'a> {
             return Ok(());
         }
         let here = module_of_message(msg);
-        let nested: Vec<String> = here
-            .iter()
-            .cloned()
-            .chain([names::module(msg.name()).to_string()])
-            .collect();
+        let nested: Vec<String> = here.iter().cloned().chain([names::module(msg.name()).to_string()]).collect();
         let mut fields = Vec::new();
         let mut seen_oneofs = Vec::new();
         for field in msg.fields() {
@@ -106,23 +87,13 @@ impl<'a> Converter<'a> {
                     let file = msg.parent_file();
                     let package = file.package_name().to_owned();
                     let item = print::oneof_enum(&enum_ident, oneof.name(), &for_enum);
-                    self.items(
-                        &package,
-                        package_mods_of(msg)
-                            .into_iter()
-                            .chain(nested_tail(msg))
-                            .collect(),
-                    )
-                    .push(item);
+                    self.items(&package, package_mods_of(msg).into_iter().chain(nested_tail(msg)).collect()).push(item);
                     fields.push(model::Field {
                         ident: names::field(oneof.name()),
                         name: oneof.name().to_owned(),
                         docs: self.sources.docs(&file, oneof.path()),
                         deprecated: false,
-                        kind: model::FieldKind::Oneof {
-                            ty,
-                            members: for_struct,
-                        },
+                        kind: model::FieldKind::Oneof { ty, members: for_struct },
                     });
                 }
                 None => fields.push(self.field(&field, &here)?),
@@ -138,32 +109,18 @@ impl<'a> Converter<'a> {
             ident: names::type_name(msg.name()),
             full_name: msg.full_name().to_owned(),
             docs: self.sources.docs(&file, msg.path()),
-            deprecated: msg
-                .descriptor_proto()
-                .options
-                .as_ref()
-                .and_then(|o| o.deprecated)
-                .unwrap_or(false),
+            deprecated: msg.descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             fields,
             meta,
+            resolver: self.resolvers.get(msg.full_name()).cloned(),
         };
         let package = file.package_name().to_owned();
-        let own_mods = package_mods_of(msg)
-            .into_iter()
-            .chain(parent_chain(msg))
-            .collect::<Vec<_>>();
+        let own_mods = package_mods_of(msg).into_iter().chain(parent_chain(msg)).collect::<Vec<_>>();
         self.items(&package, own_mods).push(print::message(&m));
 
-        let nested_mods: Vec<String> = package_mods_of(msg)
-            .into_iter()
-            .chain(nested_tail(msg))
-            .collect();
+        let nested_mods: Vec<String> = package_mods_of(msg).into_iter().chain(nested_tail(msg)).collect();
         let doc = format!(" Types nested in `{}`.", msg.name());
-        self.packages
-            .entry(package)
-            .or_default()
-            .module_docs
-            .insert(nested_mods, doc);
+        self.packages.entry(package).or_default().module_docs.insert(nested_mods, doc);
         for child in msg.child_messages() {
             self.message(&child)?;
         }
@@ -173,11 +130,7 @@ impl<'a> Converter<'a> {
         Ok(())
     }
 
-    fn members(
-        &self,
-        oneof: &prost_reflect::OneofDescriptor,
-        from: &[String],
-    ) -> Result<Vec<model::Member>, Error> {
+    fn members(&self, oneof: &prost_reflect::OneofDescriptor, from: &[String]) -> Result<Vec<model::Member>, Error> {
         let file = oneof.parent_message().parent_file();
         oneof
             .fields()
@@ -199,18 +152,12 @@ impl<'a> Converter<'a> {
     fn field(&self, field: &FieldDescriptor, from: &[String]) -> Result<model::Field, Error> {
         let file = field.parent_file();
         let kind = if field.is_map() {
-            let Kind::Message(entry) = field.kind() else {
-                unreachable!("map fields are messages")
-            };
+            let Kind::Message(entry) = field.kind() else { unreachable!("map fields are messages") };
             let key = entry.map_entry_key_field();
             let value = entry.map_entry_value_field();
             let key = scalar(&key.kind()).expect("map keys are scalars");
             let (value, _) = self.value_with_target(field, &value.kind(), from)?;
-            model::FieldKind::Map {
-                tag: field.number(),
-                key,
-                value,
-            }
+            model::FieldKind::Map { tag: field.number(), key, value }
         } else {
             let (value, boxed) = self.value(field, field.kind(), from)?;
             let label = match field.cardinality() {
@@ -243,20 +190,12 @@ impl<'a> Converter<'a> {
     }
 
     /// The model type of a field's values and whether a message must be boxed.
-    fn value(
-        &self,
-        field: &FieldDescriptor,
-        kind: Kind,
-        from: &[String],
-    ) -> Result<(model::Value, bool), Error> {
+    fn value(&self, field: &FieldDescriptor, kind: Kind, from: &[String]) -> Result<(model::Value, bool), Error> {
         if field.is_group() {
             return Err(self.sources.error(
                 &field.parent_file(),
                 field.path(),
-                format!(
-                    "group `{}`: pbpersist does not support proto2 groups yet",
-                    field.full_name()
-                ),
+                format!("group `{}`: pbpersist does not support proto2 groups yet", field.full_name()),
                 "group declared here",
                 Some("use a nested message field instead".into()),
             ));
@@ -276,10 +215,7 @@ impl<'a> Converter<'a> {
             return Err(self.sources.error(
                 &field.parent_file(),
                 field.path(),
-                format!(
-                    "field `{}` has a `(pbpersist.target)` option but is not a reference",
-                    field.full_name()
-                ),
+                format!("field `{}` has a `(pbpersist.target)` option but is not a reference", field.full_name()),
                 "not of type pbpersist.Ref",
                 Some("declare the field as `pbpersist.Ref` or remove the option".into()),
             ));
@@ -287,9 +223,7 @@ impl<'a> Converter<'a> {
         Ok(match kind {
             Kind::Message(_) if is_ref => {
                 let ty = match target {
-                    Some(t) => {
-                        self.path_to(&module_of_message(&t), names::type_name(t.name()), from)
-                    }
+                    Some(t) => self.path_to(&module_of_message(&t), names::type_name(t.name()), from),
                     None => syn::parse_quote!(::pbpersist::AnyObject),
                 };
                 (model::Value::Ref(ty), false)
@@ -302,10 +236,7 @@ impl<'a> Converter<'a> {
                 let ty = self.path_to(&module_of_enum(e), names::type_name(e.name()), from);
                 (model::Value::Enum(ty), false)
             }
-            other => (
-                model::Value::Scalar(scalar(other).expect("all other kinds are scalars")),
-                false,
-            ),
+            other => (model::Value::Scalar(scalar(other).expect("all other kinds are scalars")), false),
         })
     }
 
@@ -319,20 +250,12 @@ impl<'a> Converter<'a> {
             return Ok(None);
         }
         let value = options.get_extension(&ext);
-        let name = value
-            .as_str()
-            .unwrap_or_default()
-            .trim_start_matches('.')
-            .to_owned();
+        let name = value.as_str().unwrap_or_default().trim_start_matches('.').to_owned();
         // Resolve like protobuf does: innermost scope first, then outwards.
         let scope = field.parent_message().full_name().to_owned();
         let mut parts: Vec<&str> = scope.split('.').collect();
         loop {
-            let candidate = if parts.is_empty() {
-                name.clone()
-            } else {
-                format!("{}.{name}", parts.join("."))
-            };
+            let candidate = if parts.is_empty() { name.clone() } else { format!("{}.{name}", parts.join(".")) };
             if let Some(m) = self.pool.get_message_by_name(&candidate) {
                 return Ok(Some(m));
             }
@@ -340,10 +263,7 @@ impl<'a> Converter<'a> {
                 return Err(self.sources.error(
                     &field.parent_file(),
                     field.path(),
-                    format!(
-                        "reference `{}` targets `{candidate}`, which is an enum, not a message",
-                        field.full_name()
-                    ),
+                    format!("reference `{}` targets `{candidate}`, which is an enum, not a message", field.full_name()),
                     "reference declared here",
                     Some("a reference must point to a message type".into()),
                 ));
@@ -355,15 +275,9 @@ impl<'a> Converter<'a> {
         Err(self.sources.error(
             &field.parent_file(),
             field.path(),
-            format!(
-                "reference `{}` targets `{name}`, which is not a known message",
-                field.full_name()
-            ),
+            format!("reference `{}` targets `{name}`, which is not a known message", field.full_name()),
             "reference declared here",
-            Some(
-                "name a message defined in this file or an imported one, e.g. \"demo.Tower\""
-                    .into(),
-            ),
+            Some("name a message defined in this file or an imported one, e.g. \"demo.Tower\"".into()),
         ))
     }
 
@@ -390,11 +304,7 @@ impl<'a> Converter<'a> {
                 return Err(self.sources.error(
                     &file,
                     v.path(),
-                    format!(
-                        "`{}` is an alias of `{}`: enum aliases are not supported yet",
-                        v.name(),
-                        first.name
-                    ),
+                    format!("`{}` is an alias of `{}`: enum aliases are not supported yet", v.name(), first.name),
                     "alias declared here",
                     None,
                 ));
@@ -416,12 +326,7 @@ impl<'a> Converter<'a> {
             ident: names::type_name(e.name()),
             full_name: e.full_name().to_owned(),
             docs: self.sources.docs(&file, e.path()),
-            deprecated: e
-                .enum_descriptor_proto()
-                .options
-                .as_ref()
-                .and_then(|o| o.deprecated)
-                .unwrap_or(false),
+            deprecated: e.enum_descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             variants,
         };
         let package = file.package_name().to_owned();
@@ -432,20 +337,12 @@ impl<'a> Converter<'a> {
 }
 
 fn is_deprecated(f: &FieldDescriptor) -> bool {
-    f.field_descriptor_proto()
-        .options
-        .as_ref()
-        .and_then(|o| o.deprecated)
-        .unwrap_or(false)
+    f.field_descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false)
 }
 
 /// Package components as module names.
 fn package_mods(package: &str) -> Vec<String> {
-    package
-        .split('.')
-        .filter(|s| !s.is_empty())
-        .map(|s| names::module(s).to_string())
-        .collect()
+    package.split('.').filter(|s| !s.is_empty()).map(|s| names::module(s).to_string()).collect()
 }
 
 fn package_mods_of(msg: &MessageDescriptor) -> Vec<String> {
@@ -473,10 +370,7 @@ fn nested_tail(msg: &MessageDescriptor) -> Vec<String> {
 
 /// The module (from the package root of the generated tree) of a message's struct.
 fn module_of_message(msg: &MessageDescriptor) -> Vec<String> {
-    package_mods_of(msg)
-        .into_iter()
-        .chain(parent_chain(msg))
-        .collect()
+    package_mods_of(msg).into_iter().chain(parent_chain(msg)).collect()
 }
 
 fn module_of_enum(e: &EnumDescriptor) -> Vec<String> {

@@ -1,21 +1,13 @@
 //! Finds `.proto` files: the user's include directories, pbpersist's own
 //! files (built in, so users need not copy them), then the well-known types.
 
-use protox::file::{
-    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
-};
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
 use std::path::Path;
 
 /// pbpersist's own `.proto` files, by import name.
 pub const BUILTIN: &[(&str, &str)] = &[
-    (
-        "pbpersist/options.proto",
-        include_str!("../../proto/pbpersist/options.proto"),
-    ),
-    (
-        "pbpersist/record.proto",
-        include_str!("../../proto/pbpersist/record.proto"),
-    ),
+    ("pbpersist/options.proto", include_str!("../../proto/pbpersist/options.proto")),
+    ("pbpersist/record.proto", include_str!("../../proto/pbpersist/record.proto")),
 ];
 
 struct Builtin;

@@ -24,18 +24,11 @@ impl Sources {
         for f in compiler.files() {
             let text = match f.path() {
                 Some(p) => std::fs::read_to_string(p).ok(),
-                None => crate::resolve::BUILTIN
-                    .iter()
-                    .find(|(n, _)| *n == f.name())
-                    .map(|(_, t)| t.to_string()),
+                None => crate::resolve::BUILTIN.iter().find(|(n, _)| *n == f.name()).map(|(_, t)| t.to_string()),
             };
             if let Some(text) = text {
                 let display = f.path().map(PathBuf::from).map(|p| p.display().to_string());
-                sources.add(
-                    f.name(),
-                    display.unwrap_or_else(|| f.name().to_owned()),
-                    text,
-                );
+                sources.add(f.name(), display.unwrap_or_else(|| f.name().to_owned()), text);
             }
         }
         sources
@@ -49,11 +42,8 @@ impl Sources {
         let Some(comment) = &loc.leading_comments else {
             return Vec::new();
         };
-        let lines: Vec<String> = comment
-            .trim_end()
-            .lines()
-            .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned())
-            .collect();
+        let lines: Vec<String> =
+            comment.trim_end().lines().map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned()).collect();
         lines
     }
 
@@ -76,10 +66,7 @@ impl Sources {
             };
             let start = offset(text, start_line, start_col)?;
             let end = offset(text, end_line, end_col)?.max(start);
-            Some((
-                NamedSource::new(display, text.clone()),
-                SourceSpan::from(start..end),
-            ))
+            Some((NamedSource::new(display, text.clone()), SourceSpan::from(start..end)))
         });
         let (source_code, span) = match span {
             Some((s, sp)) => (Some(s), Some(sp)),
@@ -89,13 +76,7 @@ impl Sources {
             (Some(_), Some(_)) => message,
             _ => format!("{}: {message}", file.name()),
         };
-        Error::Schema(Box::new(SchemaError {
-            message,
-            source_code,
-            span,
-            label: label.to_owned(),
-            help,
-        }))
+        Error::Schema(Box::new(SchemaError { message, source_code, span, label: label.to_owned(), help }))
     }
 }
 
@@ -103,12 +84,7 @@ fn location<'a>(
     file: &'a FileDescriptor,
     path: &[i32],
 ) -> Option<&'a prost_reflect::prost_types::source_code_info::Location> {
-    file.file_descriptor_proto()
-        .source_code_info
-        .as_ref()?
-        .location
-        .iter()
-        .find(|l| l.path == path)
+    file.file_descriptor_proto().source_code_info.as_ref()?.location.iter().find(|l| l.path == path)
 }
 
 /// The byte offset of a 0-based line and column (in characters).

@@ -13,16 +13,12 @@ fn diagnose(source: &str) -> String {
 
 #[test]
 fn syntax_error() {
-    insta::assert_snapshot!(diagnose(
-        "syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n"
-    ));
+    insta::assert_snapshot!(diagnose("syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n"));
 }
 
 #[test]
 fn unknown_type() {
-    insta::assert_snapshot!(diagnose(
-        "syntax = \"proto3\";\nmessage A {\n  Missing x = 1;\n}\n"
-    ));
+    insta::assert_snapshot!(diagnose("syntax = \"proto3\";\nmessage A {\n  Missing x = 1;\n}\n"));
 }
 
 #[test]
@@ -55,14 +51,7 @@ fn relative_targets_resolve_in_scope() {
         "syntax = \"proto3\";\npackage p.q;\nimport \"pbpersist/options.proto\";\nmessage A {\n  pbpersist.Ref x = 1 [(pbpersist.target) = \"B\"];\n}\nmessage B {}\n",
     )
     .unwrap();
-    let files = pbpersist_build::Config::new()
-        .cargo_directives(false)
-        .generate(&[&path], &[dir.path()])
-        .unwrap();
+    let files = pbpersist_build::Config::new().cargo_directives(false).generate(&[&path], &[dir.path()]).unwrap();
     assert_eq!(files[0].name, "p.q.rs");
-    assert!(
-        files[0].content.contains("::pbpersist::Ref<B>"),
-        "{}",
-        files[0].content
-    );
+    assert!(files[0].content.contains("::pbpersist::Ref<B>"), "{}", files[0].content);
 }

@@ -11,10 +11,7 @@ fn generate(file: &str) -> String {
         .cargo_directives(false)
         .generate(&[proto_dir().join(file)], &[proto_dir()])
         .unwrap_or_else(|e| panic!("{e:?}"));
-    files
-        .into_iter()
-        .map(|f| format!("==> {}\n{}", f.name, f.content))
-        .collect()
+    files.into_iter().map(|f| format!("==> {}\n{}", f.name, f.content)).collect()
 }
 
 #[test]

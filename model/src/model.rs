@@ -18,6 +18,9 @@ pub struct Message {
     pub fields: Vec<Field>,
     /// The name of the bookkeeping field (change bits and unknown fields).
     pub meta: Ident,
+    /// A function `fn(old: &T, committed: &T, new: &T) -> Option<T>` that
+    /// merges conflicting commits, as a Rust path.
+    pub resolver: Option<String>,
 }
 
 /// One struct field: a protobuf field, a map or a oneof.
@@ -293,9 +296,7 @@ impl Message {
             match &field.kind {
                 FieldKind::Single(s) => out.push((field.name.clone(), s.tag)),
                 FieldKind::Map { tag, .. } => out.push((field.name.clone(), *tag)),
-                FieldKind::Oneof { members, .. } => {
-                    out.extend(members.iter().map(|m| (m.name.clone(), m.tag)))
-                }
+                FieldKind::Oneof { members, .. } => out.extend(members.iter().map(|m| (m.name.clone(), m.tag))),
             }
         }
         out

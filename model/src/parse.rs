@@ -8,39 +8,35 @@ use heck::ToUpperCamelCase;
 use proc_macro2::{Ident, Span};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{
-    Attribute, Data, DeriveInput, Expr, Fields, GenericArgument, Lit, LitStr, PathArguments, Type,
-    UnOp,
-};
+use syn::{Attribute, Data, DeriveInput, Expr, Fields, GenericArgument, Lit, LitStr, PathArguments, Type, UnOp};
 
 /// Parses a struct annotated for `#[derive(Persistent)]`.
 pub fn message(input: &DeriveInput) -> syn::Result<Message> {
     let Data::Struct(data) = &input.data else {
-        return Err(syn::Error::new(
-            input.ident.span(),
-            "#[derive(Persistent)] needs a struct with named fields",
-        ));
+        return Err(syn::Error::new(input.ident.span(), "#[derive(Persistent)] needs a struct with named fields"));
     };
     if !input.generics.params.is_empty() {
-        return Err(syn::Error::new(
-            input.generics.span(),
-            "persistent messages cannot be generic",
-        ));
+        return Err(syn::Error::new(input.generics.span(), "persistent messages cannot be generic"));
     }
     let Fields::Named(named) = &data.fields else {
-        return Err(syn::Error::new(
-            input.ident.span(),
-            "#[derive(Persistent)] needs a struct with named fields",
-        ));
+        return Err(syn::Error::new(input.ident.span(), "#[derive(Persistent)] needs a struct with named fields"));
     };
     let mut full_name = None;
+    let mut resolver = None;
     for attr in pbpersist_attrs(&input.attrs) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("message") {
                 full_name = Some(meta.value()?.parse::<LitStr>()?.value());
                 Ok(())
+            } else if meta.path.is_ident("resolve_conflicts") {
+                let lit = meta.value()?.parse::<LitStr>()?;
+                lit.parse::<syn::Path>()?;
+                resolver = Some(lit.value());
+                Ok(())
             } else {
-                Err(meta.error("unknown pbpersist option; expected `message = \"package.Name\"`"))
+                Err(meta.error(
+                    "unknown pbpersist option; expected `message = \"package.Name\"` or `resolve_conflicts = \"path\"`",
+                ))
             }
         })?;
     }
@@ -51,10 +47,7 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
         let ident = f.ident.clone().expect("named fields have names");
         if is_meta_field(f)? {
             if meta_field.is_some() {
-                return Err(syn::Error::new(
-                    ident.span(),
-                    "only one field may be `#[pbpersist(meta)]`",
-                ));
+                return Err(syn::Error::new(ident.span(), "only one field may be `#[pbpersist(meta)]`"));
             }
             meta_field = Some(ident);
             continue;
@@ -89,16 +82,14 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
         deprecated,
         fields,
         meta,
+        resolver,
     })
 }
 
 /// Parses an enum annotated for `#[derive(Enumeration)]`.
 pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
     let Data::Enum(data) = &input.data else {
-        return Err(syn::Error::new(
-            input.ident.span(),
-            "#[derive(Enumeration)] needs a fieldless enum",
-        ));
+        return Err(syn::Error::new(input.ident.span(), "#[derive(Enumeration)] needs a fieldless enum"));
     };
     let mut full_name = None;
     for attr in pbpersist_attrs(&input.attrs) {
@@ -107,8 +98,7 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
                 full_name = Some(meta.value()?.parse::<LitStr>()?.value());
                 Ok(())
             } else {
-                Err(meta
-                    .error("unknown pbpersist option; expected `enumeration = \"package.Name\"`"))
+                Err(meta.error("unknown pbpersist option; expected `enumeration = \"package.Name\"`"))
             }
         })?;
     }
@@ -118,14 +108,10 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
             return Err(syn::Error::new(v.span(), "enum values cannot carry data"));
         }
         let Some((_, expr)) = &v.discriminant else {
-            return Err(syn::Error::new(
-                v.span(),
-                "each enum value needs an explicit number, e.g. `Foo = 1`",
-            ));
+            return Err(syn::Error::new(v.span(), "each enum value needs an explicit number, e.g. `Foo = 1`"));
         };
         let number = int_expr(expr)?;
-        let number = i32::try_from(number)
-            .map_err(|_| syn::Error::new(expr.span(), "enum numbers must fit in i32"))?;
+        let number = i32::try_from(number).map_err(|_| syn::Error::new(expr.span(), "enum numbers must fit in i32"))?;
         let mut name = v.ident.to_string();
         for attr in pbpersist_attrs(&v.attrs) {
             attr.parse_nested_meta(|meta| {
@@ -138,19 +124,10 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
             })?;
         }
         let (docs, deprecated) = docs(&v.attrs);
-        variants.push(Variant {
-            ident: v.ident.clone(),
-            name,
-            number,
-            docs,
-            deprecated,
-        });
+        variants.push(Variant { ident: v.ident.clone(), name, number, docs, deprecated });
     }
     if variants.is_empty() {
-        return Err(syn::Error::new(
-            input.ident.span(),
-            "an enum needs at least one value",
-        ));
+        return Err(syn::Error::new(input.ident.span(), "an enum needs at least one value"));
     }
     let (docs, deprecated) = docs(&input.attrs);
     Ok(Enum {
@@ -210,62 +187,40 @@ fn field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
         attr.parse_nested_meta(|meta| raw_item(&mut raw, meta))?;
     }
     if !seen_attr {
-        return Err(syn::Error::new(
-            ident.span(),
-            "this field needs `#[pbpersist(tag = N, <type>)]`",
-        ));
+        return Err(syn::Error::new(ident.span(), "this field needs `#[pbpersist(tag = N, <type>)]`"));
     }
     let (docs, deprecated) = docs(&f.attrs);
-    let name = raw
-        .name
-        .clone()
-        .unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_owned());
+    let name = raw.name.clone().unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_owned());
     let kind = if let Some(members) = raw.oneof.take() {
-        let ty = type_arg(&f.ty, "Option", 0).ok_or_else(|| {
-            syn::Error::new(
-                f.ty.span(),
-                "a oneof field must have type `Option<OneofEnum>`",
-            )
-        })?;
-        FieldKind::Oneof {
-            ty: ty.clone(),
-            members,
-        }
+        let ty = type_arg(&f.ty, "Option", 0)
+            .ok_or_else(|| syn::Error::new(f.ty.span(), "a oneof field must have type `Option<OneofEnum>`"))?;
+        FieldKind::Oneof { ty: ty.clone(), members }
     } else if let Some((key, value)) = raw.map.take() {
         let tag = require_tag(&raw, &ident)?;
         let v = type_arg(&f.ty, "BTreeMap", 1)
             .or_else(|| type_arg(&f.ty, "HashMap", 1))
-            .ok_or_else(|| {
-                syn::Error::new(f.ty.span(), "a map field must have type `BTreeMap<K, V>`")
-            })?;
-        FieldKind::Map {
-            tag,
-            key,
-            value: resolve_value(value, v)?,
-        }
+            .ok_or_else(|| syn::Error::new(f.ty.span(), "a map field must have type `BTreeMap<K, V>`"))?;
+        FieldKind::Map { tag, key, value: resolve_value(value, v)? }
     } else {
         let tag = require_tag(&raw, &ident)?;
         let value = raw.value.clone().ok_or_else(|| {
-            syn::Error::new(ident.span(), "missing field type, e.g. `string`, `int32`, `message`, `enumeration` or `reference`")
+            syn::Error::new(
+                ident.span(),
+                "missing field type, e.g. `string`, `int32`, `message`, `enumeration` or `reference`",
+            )
         })?;
         let label = raw.label.unwrap_or(Label::Implicit);
         let mut elem = &f.ty;
         if matches!(label, Label::Optional | Label::Required) {
-            elem = type_arg(elem, "Option", 0).ok_or_else(|| {
-                syn::Error::new(
-                    f.ty.span(),
-                    "a field with presence must have type `Option<T>`",
-                )
-            })?;
+            elem = type_arg(elem, "Option", 0)
+                .ok_or_else(|| syn::Error::new(f.ty.span(), "a field with presence must have type `Option<T>`"))?;
         } else if label == Label::Repeated {
-            elem = type_arg(elem, "Vec", 0).ok_or_else(|| {
-                syn::Error::new(f.ty.span(), "a repeated field must have type `Vec<T>`")
-            })?;
+            elem = type_arg(elem, "Vec", 0)
+                .ok_or_else(|| syn::Error::new(f.ty.span(), "a repeated field must have type `Vec<T>`"))?;
         }
         if raw.boxed {
-            elem = type_arg(elem, "Box", 0).ok_or_else(|| {
-                syn::Error::new(f.ty.span(), "a boxed field must have type `Option<Box<T>>`")
-            })?;
+            elem = type_arg(elem, "Box", 0)
+                .ok_or_else(|| syn::Error::new(f.ty.span(), "a boxed field must have type `Option<Box<T>>`"))?;
         }
         let value = resolve_value(value, elem)?;
         let default = match &raw.default {
@@ -273,33 +228,15 @@ fn field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
             None => None,
         };
         if raw.packed && !(label == Label::Repeated && value.is_packable()) {
-            return Err(syn::Error::new(
-                ident.span(),
-                "only repeated numeric and enum fields can be packed",
-            ));
+            return Err(syn::Error::new(ident.span(), "only repeated numeric and enum fields can be packed"));
         }
-        FieldKind::Single(Single {
-            tag,
-            label,
-            value,
-            default,
-            boxed: raw.boxed,
-            packed: raw.packed,
-        })
+        FieldKind::Single(Single { tag, label, value, default, boxed: raw.boxed, packed: raw.packed })
     };
-    Ok(Field {
-        ident,
-        name,
-        docs,
-        deprecated,
-        kind,
-    })
+    Ok(Field { ident, name, docs, deprecated, kind })
 }
 
 fn require_tag(raw: &Raw, ident: &Ident) -> syn::Result<u32> {
-    raw.tag
-        .map(|(t, _)| t)
-        .ok_or_else(|| syn::Error::new(ident.span(), "missing `tag = N`"))
+    raw.tag.map(|(t, _)| t).ok_or_else(|| syn::Error::new(ident.span(), "missing `tag = N`"))
 }
 
 fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
@@ -310,10 +247,7 @@ fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
             let lit: syn::LitInt = meta.value()?.parse()?;
             let tag: u32 = lit.base10_parse()?;
             if tag == 0 || tag > (1 << 29) - 1 || (19_000..=19_999).contains(&tag) {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    "field numbers must be 1..=536870911, outside 19000..=19999",
-                ));
+                return Err(syn::Error::new(lit.span(), "field numbers must be 1..=536870911, outside 19000..=19999"));
             }
             raw.tag = Some((tag, lit.span()));
         }
@@ -328,10 +262,7 @@ fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
         "map" => {
             let mut words: Vec<RawValue> = Vec::new();
             meta.parse_nested_meta(|inner| {
-                words.push(
-                    value_word(&inner)?
-                        .ok_or_else(|| inner.error("expected a map key or value type"))?,
-                );
+                words.push(value_word(&inner)?.ok_or_else(|| inner.error("expected a map key or value type"))?);
                 Ok(())
             })?;
             match words.as_slice() {
@@ -350,29 +281,19 @@ fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
                 }
                 let mut m = Raw::default();
                 inner.parse_nested_meta(|item| raw_item(&mut m, item))?;
-                let name = m
-                    .name
-                    .clone()
-                    .ok_or_else(|| inner.error("a oneof member needs `name = \"...\"`"))?;
-                let tag = m
-                    .tag
-                    .map(|t| t.0)
-                    .ok_or_else(|| inner.error("a oneof member needs `tag = N`"))?;
+                let name = m.name.clone().ok_or_else(|| inner.error("a oneof member needs `name = \"...\"`"))?;
+                let tag = m.tag.map(|t| t.0).ok_or_else(|| inner.error("a oneof member needs `tag = N`"))?;
                 let value = match m.value {
                     Some(RawValue::Scalar(s)) => Value::Scalar(s),
                     Some(RawValue::Message(Some(t))) => Value::Message(t),
                     Some(RawValue::Enum(Some(t))) => Value::Enum(t),
                     Some(RawValue::Ref(Some(t))) => Value::Ref(t),
                     Some(_) => {
-                        return Err(inner
-                            .error("a oneof member needs its type, e.g. `message = \"Address\"`"));
+                        return Err(inner.error("a oneof member needs its type, e.g. `message = \"Address\"`"));
                     }
                     None => return Err(inner.error("a oneof member needs a type")),
                 };
-                let variant = m
-                    .variant
-                    .clone()
-                    .unwrap_or_else(|| name.to_upper_camel_case());
+                let variant = m.variant.clone().unwrap_or_else(|| name.to_upper_camel_case());
                 members.push(Member {
                     variant: syn::parse_str(&variant)?,
                     name,
@@ -399,11 +320,7 @@ fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
 
 /// Reads a type word (`int32`, `message`, `message = "Path"`, ...).
 fn value_word(meta: &ParseNestedMeta<'_>) -> syn::Result<Option<RawValue>> {
-    let word = meta
-        .path
-        .get_ident()
-        .map(|i| i.to_string())
-        .unwrap_or_default();
+    let word = meta.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
     let explicit = |meta: &ParseNestedMeta<'_>| -> syn::Result<Option<Type>> {
         if meta.input.peek(syn::Token![=]) {
             let s: LitStr = meta.value()?.parse()?;
@@ -430,15 +347,19 @@ fn resolve_value(raw: RawValue, elem: &Type) -> syn::Result<Value> {
         RawValue::Message(t) => Value::Message(t.unwrap_or_else(|| elem.clone())),
         RawValue::Enum(t) => match t {
             Some(t) => Value::Enum(t),
-            None => Value::Enum(type_arg(elem, "EnumValue", 0).cloned().ok_or_else(|| {
-                syn::Error::new(elem.span(), "an enum field must have type `EnumValue<E>`")
-            })?),
+            None => Value::Enum(
+                type_arg(elem, "EnumValue", 0)
+                    .cloned()
+                    .ok_or_else(|| syn::Error::new(elem.span(), "an enum field must have type `EnumValue<E>`"))?,
+            ),
         },
         RawValue::Ref(t) => match t {
             Some(t) => Value::Ref(t),
-            None => Value::Ref(type_arg(elem, "Ref", 0).cloned().ok_or_else(|| {
-                syn::Error::new(elem.span(), "a reference field must have type `Ref<T>`")
-            })?),
+            None => Value::Ref(
+                type_arg(elem, "Ref", 0)
+                    .cloned()
+                    .ok_or_else(|| syn::Error::new(elem.span(), "a reference field must have type `Ref<T>`"))?,
+            ),
         },
     })
 }
@@ -483,10 +404,7 @@ fn float_expr(expr: &Expr) -> syn::Result<f64> {
                 "inf" => Ok(f64::INFINITY),
                 "-inf" => Ok(f64::NEG_INFINITY),
                 "nan" => Ok(f64::NAN),
-                _ => Err(syn::Error::new(
-                    s.span(),
-                    "expected a number, \"inf\", \"-inf\" or \"nan\"",
-                )),
+                _ => Err(syn::Error::new(s.span(), "expected a number, \"inf\", \"-inf\" or \"nan\"")),
             },
             _ => Err(syn::Error::new(expr.span(), "expected a number")),
         },
@@ -527,24 +445,18 @@ fn default_value(expr: &Expr, value: &Value) -> syn::Result<DefaultValue> {
                 _ => (0, u64::MAX.into()),
             };
             if v < lo || v > hi {
-                return Err(bad(&format!(
-                    "default {v} is out of range for {}",
-                    s.proto_name()
-                )));
+                return Err(bad(&format!("default {v} is out of range for {}", s.proto_name())));
             }
             Ok(DefaultValue::Int(v))
         }
         Value::Enum(_) => {
-            let v = int_expr(expr)
-                .map_err(|_| bad("an enum field's default must be the value's number"))?;
+            let v = int_expr(expr).map_err(|_| bad("an enum field's default must be the value's number"))?;
             if i32::try_from(v).is_err() {
                 return Err(bad("enum numbers must fit in i32"));
             }
             Ok(DefaultValue::Int(v))
         }
-        Value::Message(_) | Value::Ref(_) => {
-            Err(bad("only scalar and enum fields can have a default"))
-        }
+        Value::Message(_) | Value::Ref(_) => Err(bad("only scalar and enum fields can have a default")),
     }
 }
 
@@ -556,9 +468,7 @@ fn docs(attrs: &[Attribute]) -> (Vec<String>, bool) {
             deprecated = true;
         } else if attr.path().is_ident("doc")
             && let syn::Meta::NameValue(nv) = &attr.meta
-            && let Expr::Lit(syn::ExprLit {
-                lit: Lit::Str(s), ..
-            }) = &nv.value
+            && let Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) = &nv.value
         {
             let v = s.value();
             lines.push(v.strip_prefix(' ').unwrap_or(&v).to_owned());

@@ -14,6 +14,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let full_name = &msg.full_name;
     let top_docs = docs(&msg.docs, msg.deprecated);
     let meta = &msg.meta;
+    let resolver = msg.resolver.as_ref().map(|r| quote!(, resolve_conflicts = #r));
     let fields = msg.fields.iter().map(|f| {
         let ident = &f.ident;
         let ty = field_type(f);
@@ -24,7 +25,7 @@ pub fn message(msg: &Message) -> TokenStream {
     quote! {
         #top_docs
         #[derive(Clone, PartialEq, ::pbpersist::Persistent)]
-        #[pbpersist(message = #full_name)]
+        #[pbpersist(message = #full_name #resolver)]
         pub struct #ident {
             #(#fields)*
             #[pbpersist(meta)]
@@ -103,9 +104,7 @@ pub fn value_type(value: &Value, boxed: bool) -> TokenStream {
 
 /// The Rust type of a scalar.
 pub fn scalar_type(s: Scalar) -> TokenStream {
-    s.rust_type()
-        .parse()
-        .expect("scalar type names are valid Rust")
+    s.rust_type().parse().expect("scalar type names are valid Rust")
 }
 
 fn field_attr(field: &Field) -> TokenStream {

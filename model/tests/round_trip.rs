@@ -6,8 +6,7 @@ use syn::DeriveInput;
 
 fn round_trip(input: DeriveInput) {
     let model = parse::message(&input).expect("the input parses");
-    let printed: DeriveInput =
-        syn::parse2(print::message(&model)).expect("printed items parse as Rust");
+    let printed: DeriveInput = syn::parse2(print::message(&model)).expect("printed items parse as Rust");
     let again = parse::message(&printed).expect("printed items parse as a model");
     assert_eq!(model, again);
 }
@@ -87,10 +86,7 @@ fn errors_point_at_the_offending_token() {
             syn::parse_quote! { struct A { #[pbpersist(tag = 1, int32, default = "x")] a: i32, #[pbpersist(meta)] m: Meta } },
             "expected an integer",
         ),
-        (
-            syn::parse_quote! { struct A { #[pbpersist(tag = 1, int32)] a: i32 } },
-            "bookkeeping field",
-        ),
+        (syn::parse_quote! { struct A { #[pbpersist(tag = 1, int32)] a: i32 } }, "bookkeeping field"),
         (
             syn::parse_quote! { struct A { #[pbpersist(tag = 1, optional, int32)] a: i32, #[pbpersist(meta)] m: Meta } },
             "must have type `Option<T>`",
@@ -98,9 +94,6 @@ fn errors_point_at_the_offending_token() {
     ];
     for (input, expected) in cases {
         let err = parse::message(&input).expect_err(expected).to_string();
-        assert!(
-            err.contains(expected),
-            "{err:?} should mention {expected:?}"
-        );
+        assert!(err.contains(expected), "{err:?} should mention {expected:?}");
     }
 }

@@ -1,8 +1,9 @@
 //! Connections (one object cache each) and the transactions that run on them.
 
+use crate::cache::{Cache, Entry};
 use crate::db::Shared;
 use crate::storage::{Loaded, Session, Write};
-use crate::{Error, Object, Oid, Persistent, Record, Ref, Result, Root, Tid};
+use crate::{ConflictError, Error, Object, Oid, Persistent, Record, Ref, Result, Root, StorageError, Tid};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,64 +13,84 @@ use std::sync::atomic::Ordering;
 ///
 /// A connection belongs to one thread at a time. Its cache lives across
 /// transactions; at the start of each, objects that other connections
-/// committed since are dropped from it.
+/// committed since are dropped from it, and least recently used objects are
+/// evicted down to the bounds in [`Options`](crate::Options).
 pub struct Connection {
     shared: Arc<Shared>,
     session: Box<dyn Session>,
-    cache: FxHashMap<Oid, Entry>,
+    cache: Cache,
     /// The snapshot tid of the last transaction started, for polling.
     polled: Option<Tid>,
-}
-
-struct Entry {
-    obj: Arc<dyn Object>,
-    /// The tid of the stored state this object was loaded from or saved as;
-    /// `None` for an object added in the current transaction.
-    tid: Option<Tid>,
 }
 
 impl Connection {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<Self> {
         let session = shared.storage.open_session()?;
-        Ok(Connection {
-            shared,
-            session,
-            cache: FxHashMap::default(),
-            polled: None,
-        })
+        let cache = Cache::new(shared.options.cache_objects, shared.options.cache_bytes);
+        Ok(Connection { shared, session, cache, polled: None })
     }
 
     /// Starts a transaction that sees the database as of now.
     pub fn begin(&mut self) -> Result<Transaction<'_>> {
         let snapshot = self.session.begin(self.polled)?;
         for (oid, tid) in &snapshot.changed {
-            if self.cache.get(oid).is_some_and(|e| e.tid != Some(*tid)) {
-                self.cache.remove(oid);
+            if self.cache.get(*oid).is_some_and(|e| e.tid != Some(*tid)) {
+                self.cache.remove(*oid);
             }
         }
         self.polled = Some(snapshot.tid);
+        let evicted = self.cache.evict(&FxHashSet::default(), false);
+        self.shared.stats.evictions.fetch_add(evicted, Ordering::Relaxed);
         Ok(Transaction {
             conn: self,
             snapshot: snapshot.tid,
             writes: Vec::new(),
             written: FxHashSet::default(),
+            reads: FxHashMap::default(),
             finished: false,
         })
     }
 
-    /// Runs `f` in a transaction and commits if it returns `Ok`. On any error
-    /// nothing is written and the transaction's changes are discarded.
-    pub fn transact<R>(&mut self, f: impl FnOnce(&mut Transaction<'_>) -> Result<R>) -> Result<R> {
-        let mut tx = self.begin()?;
-        let value = f(&mut tx)?;
-        tx.commit()?;
-        Ok(value)
+    /// Runs `f` in a transaction and commits. On a conflict, runs it again in
+    /// a new transaction (which sees the other commits), up to
+    /// [`Options::max_attempts`](crate::Options::max_attempts) times with a
+    /// growing, jittered pause. On any other error nothing is written and the
+    /// transaction's changes are discarded.
+    pub fn transact<R>(&mut self, mut f: impl FnMut(&mut Transaction<'_>) -> Result<R>) -> Result<R> {
+        let max = self.shared.options.max_attempts;
+        let mut attempt = 1;
+        loop {
+            let result = {
+                let mut tx = self.begin()?;
+                match f(&mut tx) {
+                    Ok(value) => tx.commit().map(|_| value),
+                    Err(e) => Err(e),
+                }
+            };
+            match result {
+                Err(e) if e.is_transient() && attempt < max => {
+                    self.shared.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(backoff(attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// How many objects the cache holds.
     pub fn cache_len(&self) -> usize {
         self.cache.len()
     }
+}
+
+/// A pause before attempt `attempt + 1`: exponential from 1 ms, capped at
+/// 64 ms, with jitter so that colliding writers spread out.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = 1u64 << attempt.min(6);
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    std::time::Duration::from_micros(500 * ceiling + random % (1000 * ceiling))
 }
 
 impl std::fmt::Debug for Connection {
@@ -95,6 +116,8 @@ pub struct Transaction<'c> {
     /// Oids to consider at commit, in the order first registered.
     writes: Vec<Oid>,
     written: FxHashSet<Oid>,
+    /// Objects whose stored tid must not move before commit (`read_current`).
+    reads: FxHashMap<Oid, Tid>,
     finished: bool,
 }
 
@@ -107,12 +130,8 @@ impl Transaction<'_> {
     /// The object `r` points to, loading it on first use.
     pub fn get<T: Persistent>(&mut self, r: Ref<T>) -> Result<Arc<T>> {
         let entry = self.entry::<T>(r.oid())?;
-        entry
-            .obj
-            .clone()
-            .into_any()
-            .downcast::<T>()
-            .map_err(|_| unreachable_type::<T>(r.oid(), entry.obj.type_name()))
+        let found = entry.obj.type_name();
+        entry.obj.clone().into_any().downcast::<T>().map_err(|_| wrong_type::<T>(r.oid(), found))
     }
 
     /// The object `r` points to, for changing. Its changes are written at commit.
@@ -122,11 +141,11 @@ impl Transaction<'_> {
         if self.written.insert(oid) {
             self.writes.push(oid);
         }
-        let entry = self
-            .conn
-            .cache
-            .get_mut(&oid)
-            .ok_or(Error::NotFound { oid })?;
+        let entry = self.conn.cache.get_mut(oid).ok_or(Error::NotFound { oid })?;
+        if entry.original.is_none() && entry.tid.is_some() && entry.obj.resolves_conflicts() {
+            // Conflict resolution needs the state this transaction started from.
+            entry.original = Some(entry.obj.clone());
+        }
         if Arc::get_mut(&mut entry.obj).is_none() {
             // Someone holds the `Arc` from `get`: they keep that state, the
             // transaction continues with a copy.
@@ -135,22 +154,28 @@ impl Transaction<'_> {
         let found = entry.obj.type_name();
         Arc::get_mut(&mut entry.obj)
             .and_then(|o| o.as_any_mut().downcast_mut::<T>())
-            .ok_or_else(|| unreachable_type::<T>(oid, found))
+            .ok_or_else(|| wrong_type::<T>(oid, found))
     }
 
     /// Adds a new object; it is written at commit. Returns its reference.
     pub fn add<T: Persistent>(&mut self, obj: T) -> Result<Ref<T>> {
         let oid = self.conn.shared.new_oid()?;
-        self.conn.cache.insert(
-            oid,
-            Entry {
-                obj: Arc::new(obj),
-                tid: None,
-            },
-        );
+        let size = obj.encoded_len();
+        self.conn.cache.insert(oid, Entry::new(Arc::new(obj), None, size));
         self.written.insert(oid);
         self.writes.push(oid);
         Ok(Ref::new(oid))
+    }
+
+    /// Asks that the commit fail with a conflict if another transaction
+    /// commits `r` after this one read it, even if this one does not change
+    /// it (a read conflict, for invariants across objects).
+    pub fn read_current<T: Persistent>(&mut self, r: Ref<T>) -> Result<()> {
+        let entry = self.entry::<T>(r.oid())?;
+        if let Some(tid) = entry.tid {
+            self.reads.insert(r.oid(), tid);
+        }
+        Ok(())
     }
 
     /// The root object.
@@ -165,31 +190,14 @@ impl Transaction<'_> {
 
     /// The object with this oid, of whatever registered type it is.
     pub fn get_object(&mut self, oid: Oid) -> Result<Arc<dyn Object>> {
-        if let Some(e) = self.conn.cache.get(&oid) {
-            self.conn
-                .shared
-                .stats
-                .cache_hits
-                .fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = self.conn.cache.touch(oid) {
+            self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(e.obj.clone());
         }
-        let (tid, record) = self.load_record(oid)?;
-        let entry = crate::lookup_type(&record.r#type).ok_or_else(|| Error::UnknownType {
-            oid,
-            type_name: record.r#type.clone(),
-        })?;
-        let mut obj =
-            (entry.decode)(&record.state).map_err(|source| Error::Corrupt { oid, source })?;
-        if let Some(o) = Arc::get_mut(&mut obj) {
-            o.mark_unchanged();
-        }
-        self.conn.cache.insert(
-            oid,
-            Entry {
-                obj: obj.clone(),
-                tid: Some(tid),
-            },
-        );
+        let (tid, size, record) = self.load_record(oid)?;
+        let obj = self.decode_any(oid, &record)?;
+        self.conn.cache.insert(oid, Entry::new(obj.clone(), Some(tid), size));
+        self.evict_unused();
         Ok(obj)
     }
 
@@ -197,37 +205,23 @@ impl Transaction<'_> {
     /// call, so that following them later costs no round trip. Objects of
     /// types this program does not know are left for `get` to report.
     pub fn prefetch(&mut self, oids: impl IntoIterator<Item = Oid>) -> Result<usize> {
-        let missing: Vec<Oid> = oids
-            .into_iter()
-            .filter(|o| !self.conn.cache.contains_key(o))
-            .collect();
+        let missing: Vec<Oid> = oids.into_iter().filter(|o| self.conn.cache.get(*o).is_none()).collect();
         if missing.is_empty() {
             return Ok(0);
         }
         let loaded = self.conn.session.load_many(&missing)?;
-        self.conn
-            .shared
-            .stats
-            .loads
-            .fetch_add(loaded.len() as u64, Ordering::Relaxed);
+        self.conn.shared.stats.loads.fetch_add(loaded.len() as u64, Ordering::Relaxed);
         let mut count = 0;
-        for (oid, Loaded { tid, record }) in loaded {
-            let record = Record::from_bytes(bytes::Bytes::from(record))
-                .map_err(|source| Error::Corrupt { oid, source })?;
-            let Some(entry) = crate::lookup_type(&record.r#type) else {
+        for (oid, loaded) in loaded {
+            let (tid, size, record) = self.unwrap_record(oid, loaded)?;
+            if crate::lookup_type(&record.r#type).is_none() {
                 continue;
-            };
-            let obj =
-                (entry.decode)(&record.state).map_err(|source| Error::Corrupt { oid, source })?;
-            self.conn.cache.insert(
-                oid,
-                Entry {
-                    obj,
-                    tid: Some(tid),
-                },
-            );
+            }
+            let obj = self.decode_any(oid, &record)?;
+            self.conn.cache.insert(oid, Entry::new(obj, Some(tid), size));
             count += 1;
         }
+        self.evict_unused();
         Ok(count)
     }
 
@@ -239,8 +233,22 @@ impl Transaction<'_> {
     pub fn commit(mut self) -> Result<Option<Tid>> {
         self.finished = true;
         let result = self.write_changes();
-        if result.is_err() {
-            self.discard();
+        match &result {
+            Ok(_) => {
+                for oid in std::mem::take(&mut self.writes) {
+                    if let Some(e) = self.conn.cache.get_mut(oid) {
+                        e.original = None;
+                    }
+                }
+                let evicted = self.conn.cache.evict(&FxHashSet::default(), false);
+                self.conn.shared.stats.evictions.fetch_add(evicted, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if matches!(e, Error::Conflict(_)) {
+                    self.conn.shared.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                }
+                self.discard();
+            }
         }
         result
     }
@@ -254,31 +262,37 @@ impl Transaction<'_> {
     fn write_changes(&mut self) -> Result<Option<Tid>> {
         let mut writes = Vec::new();
         for oid in &self.writes {
-            let Some(entry) = self.conn.cache.get(oid) else {
-                continue;
-            };
+            let Some(entry) = self.conn.cache.get(*oid) else { continue };
             if entry.tid.is_some() && !entry.obj.is_changed() {
                 continue;
             }
-            entry
-                .obj
-                .check_required()
-                .map_err(|source| Error::Required { oid: *oid, source })?;
+            entry.obj.check_required().map_err(|source| Error::Required { oid: *oid, source })?;
             let mut record = Vec::new();
             entry.obj.encode_record(&mut record);
-            writes.push(Write {
-                oid: *oid,
-                base: entry.tid,
-                record,
-            });
+            writes.push(Write { oid: *oid, base: entry.tid, record });
         }
-        if writes.is_empty() {
+        let reads: Vec<(Oid, Tid)> = self.reads.iter().map(|(o, t)| (*o, *t)).collect();
+        if writes.is_empty() && reads.is_empty() {
             self.conn.session.end()?;
             return Ok(None);
         }
-        let tid = self.conn.session.commit(&writes)?;
+        let mut resolved = 0;
+        let tid = loop {
+            match self.conn.session.commit(&writes, &reads) {
+                Ok(tid) => break tid,
+                Err(StorageError::Conflict(c)) if resolved < MAX_RESOLUTIONS => {
+                    if !self.resolve(&c, &mut writes)? {
+                        return Err(Error::Conflict(c));
+                    }
+                    resolved += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let Some(tid) = tid else { return Ok(None) };
         for w in &writes {
-            if let Some(entry) = self.conn.cache.get_mut(&w.oid) {
+            self.conn.cache.set_size(w.oid, w.record.len());
+            if let Some(entry) = self.conn.cache.get_mut(w.oid) {
                 entry.tid = Some(tid);
                 if Arc::get_mut(&mut entry.obj).is_none() {
                     entry.obj = entry.obj.clone_object();
@@ -290,79 +304,115 @@ impl Transaction<'_> {
         }
         let stats = &self.conn.shared.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats
-            .objects_written
-            .fetch_add(writes.len() as u64, Ordering::Relaxed);
+        stats.objects_written.fetch_add(writes.len() as u64, Ordering::Relaxed);
         Ok(Some(tid))
+    }
+
+    /// Tries to merge a conflicting object with the state committed since.
+    /// On success the write is replaced by the merged state based on the
+    /// committed tid, and the merged object replaces ours in the cache.
+    fn resolve(&mut self, conflict: &ConflictError, writes: &mut [Write]) -> Result<bool> {
+        let oid = conflict.oid;
+        let Some(i) = writes.iter().position(|w| w.oid == oid) else { return Ok(false) };
+        let Some(entry) = self.conn.cache.get(oid) else { return Ok(false) };
+        let Some(original) = entry.original.clone() else { return Ok(false) };
+        self.conn.session.begin(None)?;
+        let committed = self.conn.session.load(oid);
+        self.conn.session.end()?;
+        let Some(committed) = committed? else { return Ok(false) };
+        let (committed_tid, _, record) = self.unwrap_record(oid, committed)?;
+        let Some(merged) = entry.obj.resolve_conflict(original.as_ref(), &record.state) else { return Ok(false) };
+        let committed_obj = self.decode_any(oid, &record)?;
+        let mut bytes = Vec::new();
+        merged.encode_record(&mut bytes);
+        writes[i] = Write { oid, base: Some(committed_tid), record: bytes };
+        if let Some(entry) = self.conn.cache.get_mut(oid) {
+            entry.obj = merged;
+            entry.original = Some(committed_obj);
+        }
+        self.conn.shared.stats.conflicts_resolved.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
     }
 
     /// Drops every object this transaction added or registered for writing,
     /// so the next access reloads the stored state.
     fn discard(&mut self) {
         for oid in self.writes.drain(..) {
-            self.conn.cache.remove(&oid);
+            self.conn.cache.remove(oid);
         }
         self.written.clear();
+        self.reads.clear();
         // Ending a read cannot lose data; a failure here resurfaces at the next begin.
         let _ = self.conn.session.end();
     }
 
+    /// Evicts objects nobody else holds, if the cache is over its bounds.
+    fn evict_unused(&mut self) {
+        if self.conn.cache.over_limit() {
+            let evicted = self.conn.cache.evict(&self.written, true);
+            self.conn.shared.stats.evictions.fetch_add(evicted, Ordering::Relaxed);
+        }
+    }
+
     /// The cache entry for `oid`, loaded as a `T` if missing.
     fn entry<T: Persistent>(&mut self, oid: Oid) -> Result<&Entry> {
-        if let Some(e) = self.conn.cache.get(&oid) {
+        if let Some(e) = self.conn.cache.touch(oid) {
             if !e.obj.as_any().is::<T>() {
-                return Err(Error::WrongType {
-                    oid,
-                    expected: T::TYPE_NAME,
-                    found: e.obj.type_name().to_owned(),
-                });
+                return Err(wrong_type::<T>(oid, e.obj.type_name()));
             }
-            self.conn
-                .shared
-                .stats
-                .cache_hits
-                .fetch_add(1, Ordering::Relaxed);
+            self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         } else {
-            let (tid, record) = self.load_record(oid)?;
+            let (tid, size, record) = self.load_record(oid)?;
             if record.r#type != T::TYPE_NAME {
-                return Err(Error::WrongType {
-                    oid,
-                    expected: T::TYPE_NAME,
-                    found: record.r#type,
-                });
+                return Err(Error::WrongType { oid, expected: T::TYPE_NAME, found: record.r#type });
             }
-            let obj = T::decode(record.state).map_err(|source| Error::Corrupt { oid, source })?;
-            self.conn.cache.insert(
-                oid,
-                Entry {
-                    obj: Arc::new(obj),
-                    tid: Some(tid),
-                },
-            );
+            let depth = self.conn.shared.options.max_depth;
+            let obj = crate::wire::with_depth_limit(depth, || T::decode(record.state))
+                .map_err(|source| Error::Corrupt { oid, source })?;
+            self.conn.cache.insert(oid, Entry::new(Arc::new(obj), Some(tid), size));
+            self.evict_unused();
         }
-        self.conn.cache.get(&oid).ok_or(Error::NotFound { oid })
+        self.conn.cache.get(oid).ok_or(Error::NotFound { oid })
+    }
+
+    /// Decodes a record's state with the registered type of its name.
+    fn decode_any(&self, oid: Oid, record: &Record) -> Result<Arc<dyn Object>> {
+        let entry = crate::lookup_type(&record.r#type)
+            .ok_or_else(|| Error::UnknownType { oid, type_name: record.r#type.clone() })?;
+        let depth = self.conn.shared.options.max_depth;
+        let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(&record.state))
+            .map_err(|source| Error::Corrupt { oid, source })?;
+        if let Some(o) = Arc::get_mut(&mut obj) {
+            o.mark_unchanged();
+        }
+        Ok(obj)
     }
 
     /// Loads and unwraps a record; the state stays encoded.
-    fn load_record(&mut self, oid: Oid) -> Result<(Tid, Record)> {
-        let Loaded { tid, record } = self
-            .conn
-            .session
-            .load(oid)?
-            .ok_or(Error::NotFound { oid })?;
+    fn load_record(&mut self, oid: Oid) -> Result<(Tid, usize, Record)> {
+        let loaded = self.conn.session.load(oid)?.ok_or(Error::NotFound { oid })?;
         self.conn.shared.stats.loads.fetch_add(1, Ordering::Relaxed);
-        let record = Record::from_bytes(bytes::Bytes::from(record))
-            .map_err(|source| Error::Corrupt { oid, source })?;
-        Ok((tid, record))
+        self.unwrap_record(oid, loaded)
+    }
+
+    fn unwrap_record(&self, oid: Oid, loaded: Loaded) -> Result<(Tid, usize, Record)> {
+        let Loaded { tid, record } = loaded;
+        let size = record.len();
+        let limit = self.conn.shared.options.max_record_size;
+        if size > limit {
+            return Err(Error::RecordTooLarge { oid, size, limit });
+        }
+        let record = Record::from_bytes(bytes::Bytes::from(record)).map_err(|source| Error::Corrupt { oid, source })?;
+        Ok((tid, size, record))
     }
 }
 
-fn unreachable_type<T: Persistent>(oid: Oid, found: &str) -> Error {
-    Error::WrongType {
-        oid,
-        expected: T::TYPE_NAME,
-        found: found.to_owned(),
-    }
+/// How many conflicts one commit may resolve before giving up, so that a hot
+/// object under constant writes cannot keep a commit looping.
+const MAX_RESOLUTIONS: usize = 16;
+
+fn wrong_type<T: Persistent>(oid: Oid, found: &str) -> Error {
+    Error::WrongType { oid, expected: T::TYPE_NAME, found: found.to_owned() }
 }
 
 impl Drop for Transaction<'_> {

@@ -2,7 +2,7 @@
 
 use crate::connection::Connection;
 use crate::storage::{Storage, Write};
-use crate::{Oid, Result, Root, Transaction};
+use crate::{Oid, Options, Result, Root, Transaction};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +21,7 @@ pub(crate) struct Shared {
     pool: Mutex<Vec<Connection>>,
     oids: Mutex<OidBlock>,
     pub(crate) stats: Counters,
+    pub(crate) options: Options,
 }
 
 /// Oids reserved from the storage and not yet handed out. Blocks grow so that
@@ -37,6 +38,10 @@ pub(crate) struct Counters {
     pub(crate) cache_hits: AtomicU64,
     pub(crate) commits: AtomicU64,
     pub(crate) objects_written: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) conflicts: AtomicU64,
+    pub(crate) conflicts_resolved: AtomicU64,
+    pub(crate) evictions: AtomicU64,
 }
 
 /// Counters since the database was opened, across all its connections.
@@ -50,13 +55,36 @@ pub struct Stats {
     pub commits: u64,
     /// Object states written.
     pub objects_written: u64,
+    /// Times `transact` ran its closure again after a conflict.
+    pub retries: u64,
+    /// Commits that failed with a conflict.
+    pub conflicts: u64,
+    /// Conflicts merged by a type's conflict resolution, so the commit went through.
+    pub conflicts_resolved: u64,
+    /// Objects evicted from connection caches.
+    pub evictions: u64,
+}
+
+/// What garbage collection found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// The unreachable objects, sorted: removed unless this was a dry run.
+    pub unreachable: Vec<Oid>,
+    /// Whether anything was removed.
+    pub removed: bool,
 }
 
 impl Database {
     /// Opens (or creates) the SQLite database file at `path`: the embedded default.
     #[cfg(feature = "sqlite")]
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Database> {
-        Database::with_storage(crate::storage::SqliteStorage::open(path)?)
+        Database::open_with(path, Options::default())
+    }
+
+    /// Opens (or creates) the SQLite database file at `path` with these options.
+    #[cfg(feature = "sqlite")]
+    pub fn open_with(path: impl AsRef<std::path::Path>, options: Options) -> Result<Database> {
+        Database::with_storage_and_options(crate::storage::SqliteStorage::open(path)?, options)
     }
 
     /// A database that lives in memory only, for tests.
@@ -66,16 +94,18 @@ impl Database {
 
     /// A database over any storage. Creates the root object if it is missing.
     pub fn with_storage(storage: impl Storage) -> Result<Database> {
+        Database::with_storage_and_options(storage, Options::default())
+    }
+
+    /// A database over any storage, with these options.
+    pub fn with_storage_and_options(storage: impl Storage, options: Options) -> Result<Database> {
         let db = Database {
             shared: Arc::new(Shared {
                 storage: Box::new(storage),
                 pool: Mutex::new(Vec::new()),
-                oids: Mutex::new(OidBlock {
-                    next: 0,
-                    end: 0,
-                    size: 64,
-                }),
+                oids: Mutex::new(OidBlock { next: 0, end: 0, size: 64 }),
                 stats: Counters::default(),
+                options,
             }),
         };
         db.ensure_root()?;
@@ -91,11 +121,7 @@ impl Database {
         }
         let mut record = Vec::new();
         crate::record::encode(&Root::default(), &mut record);
-        match session.commit(&[Write {
-            oid: Oid::ROOT,
-            base: None,
-            record,
-        }]) {
+        match session.commit(&[Write { oid: Oid::ROOT, base: None, record }], &[]) {
             Ok(_) => Ok(()),
             // Another process created it first, which is just as good.
             Err(crate::StorageError::Conflict(_)) => Ok(()),
@@ -109,9 +135,10 @@ impl Database {
     }
 
     /// Runs `f` in a transaction on a pooled connection and commits if it
-    /// returns `Ok`. If `f` or the commit fails, nothing is written and the
-    /// transaction's in-memory changes are discarded.
-    pub fn transact<R>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<R>) -> Result<R> {
+    /// returns `Ok`, retrying on conflicts as [`Connection::transact`] does.
+    /// If `f` or the commit fails, nothing is written and the transaction's
+    /// in-memory changes are discarded.
+    pub fn transact<R>(&self, f: impl FnMut(&mut Transaction<'_>) -> Result<R>) -> Result<R> {
         let mut conn = self.checkout()?;
         let result = conn.transact(f);
         self.checkin(conn);
@@ -126,7 +153,25 @@ impl Database {
             cache_hits: c.cache_hits.load(Ordering::Relaxed),
             commits: c.commits.load(Ordering::Relaxed),
             objects_written: c.objects_written.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            conflicts: c.conflicts.load(Ordering::Relaxed),
+            conflicts_resolved: c.conflicts_resolved.load(Ordering::Relaxed),
+            evictions: c.evictions.load(Ordering::Relaxed),
         }
+    }
+
+    /// The options this database was opened with.
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
+    /// Removes every object not reachable from the root, following the
+    /// reference lists stored in records (states are never decoded). With
+    /// `dry_run`, only reports. Commits wait while it runs.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        let unreachable = self.shared.storage.collect_garbage(dry_run)?;
+        let removed = !dry_run && !unreachable.is_empty();
+        Ok(GcReport { unreachable, removed })
     }
 
     /// The storage under this database.
@@ -135,12 +180,7 @@ impl Database {
     }
 
     fn checkout(&self) -> Result<Connection> {
-        let pooled = self
-            .shared
-            .pool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+        let pooled = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
             Some(c) => Ok(c),
             None => self.connect(),
@@ -148,11 +188,7 @@ impl Database {
     }
 
     fn checkin(&self, conn: Connection) {
-        self.shared
-            .pool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
+        self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
     }
 }
 
@@ -173,9 +209,6 @@ impl Shared {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
-            .field("storage", &self.shared.storage.name())
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("Database").field("storage", &self.shared.storage.name()).field("stats", &self.stats()).finish()
     }
 }

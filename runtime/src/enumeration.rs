@@ -36,10 +36,7 @@ impl<E> EnumValue<E> {
     /// The stored form of this number.
     #[inline]
     pub const fn new(value: i32) -> Self {
-        EnumValue {
-            value,
-            kind: PhantomData,
-        }
+        EnumValue { value, kind: PhantomData }
     }
 
     /// The number.

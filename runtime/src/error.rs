@@ -57,6 +57,16 @@ pub enum Error {
         #[source]
         source: prost::DecodeError,
     },
+    /// The record is larger than [`Options::max_record_size`](crate::Options::max_record_size).
+    #[error("object {oid} has a record of {size} bytes, over the limit of {limit}")]
+    RecordTooLarge {
+        /// The object.
+        oid: Oid,
+        /// The record's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     /// Another transaction committed a newer state of this object first.
     #[error(transparent)]
     Conflict(#[from] ConflictError),

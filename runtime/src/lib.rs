@@ -30,12 +30,14 @@
 
 extern crate self as pbpersist;
 
+mod cache;
 mod connection;
 mod db;
 mod enumeration;
 mod error;
 mod meta;
 mod oid;
+mod options;
 mod persistent;
 mod record;
 mod root;
@@ -43,15 +45,14 @@ pub mod storage;
 pub mod wire;
 
 pub use connection::{Connection, Transaction};
-pub use db::{Database, Stats};
+pub use db::{Database, GcReport, Stats};
 pub use enumeration::{EnumValue, Enumeration, UnknownEnumValue};
 pub use error::{ConflictError, Error, Result, StorageError};
 pub use meta::{FieldInfo, Meta};
 pub use oid::{AnyObject, Oid, Ref, Tid};
+pub use options::Options;
 pub use pbpersist_derive::{Enumeration, Persistent};
-pub use persistent::{
-    Object, Persistent, RequiredFieldError, TypeEntry, lookup_type, registered_types,
-};
+pub use persistent::{Object, Persistent, RequiredFieldError, TypeEntry, lookup_type, registered_types};
 pub use record::Record;
 pub use root::Root;
 

@@ -56,9 +56,7 @@ impl Meta {
             self.low & (1 << index) != 0
         } else {
             let i = index - 64;
-            self.high
-                .get(i / 64)
-                .is_some_and(|w| w & (1 << (i % 64)) != 0)
+            self.high.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
         }
     }
 
@@ -95,9 +93,6 @@ impl PartialEq for Meta {
 
 impl std::fmt::Debug for Meta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Meta")
-            .field("changed", &self.any_marked())
-            .field("unknown_bytes", &self.unknown.len())
-            .finish()
+        f.debug_struct("Meta").field("changed", &self.any_marked()).field("unknown_bytes", &self.unknown.len()).finish()
     }
 }

@@ -60,10 +60,7 @@ impl<T: ?Sized> Ref<T> {
     /// A reference to the object with this oid.
     #[inline]
     pub const fn new(oid: Oid) -> Self {
-        Ref {
-            oid,
-            target: PhantomData,
-        }
+        Ref { oid, target: PhantomData }
     }
 
     /// The target's oid.
@@ -162,11 +159,7 @@ impl<T: ?Sized + 'static> prost::Message for Ref<T> {
     }
 
     fn encoded_len(&self) -> usize {
-        if self.oid.0 != 0 {
-            prost::encoding::uint64::encoded_len(1, &self.oid.0)
-        } else {
-            0
-        }
+        if self.oid.0 != 0 { prost::encoding::uint64::encoded_len(1, &self.oid.0) } else { 0 }
     }
 
     fn clear(&mut self) {

@@ -10,9 +10,7 @@ use std::sync::Arc;
 /// Implemented by `#[derive(Persistent)]`, which `pbpersist-build` applies to
 /// every message it generates. The methods here are the bookkeeping a
 /// transaction needs; the typed field accessors are inherent methods.
-pub trait Persistent:
-    prost::Message + Default + Clone + PartialEq + std::fmt::Debug + 'static
-{
+pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::Debug + 'static {
     /// The full protobuf name, such as `demo.Tower`: what the record stores.
     const TYPE_NAME: &'static str;
     /// Every field in declaration order; a field's index is its change bit.
@@ -32,6 +30,18 @@ pub trait Persistent:
     /// Forgets all changes, in nested messages too.
     fn mark_unchanged(&mut self);
 
+    /// Whether [`resolve_conflict`](Self::resolve_conflict) may merge
+    /// concurrent changes. Set with `#[pbpersist(resolve_conflicts = "path")]`.
+    const RESOLVES_CONFLICTS: bool = false;
+
+    /// Merges a conflicting commit: `old` is the state this transaction
+    /// started from, `committed` what another transaction committed since,
+    /// `new` this transaction's state. `None` keeps the conflict.
+    fn resolve_conflict(old: &Self, committed: &Self, new: &Self) -> Option<Self> {
+        let _ = (old, committed, new);
+        None
+    }
+
     /// Whether a setter, `clear_` or `_mut` accessor was called since the
     /// object was loaded, created or saved.
     #[inline]
@@ -42,12 +52,7 @@ pub trait Persistent:
     /// The fields changed since the object was loaded, created or saved.
     fn changed_fields(&self) -> Vec<FieldInfo> {
         let meta = self.meta();
-        Self::FIELDS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| meta.is_marked(*i))
-            .map(|(_, f)| *f)
-            .collect()
+        Self::FIELDS.iter().enumerate().filter(|(i, _)| meta.is_marked(*i)).map(|(_, f)| *f).collect()
     }
 
     /// The oids of every reference, in field order.
@@ -91,6 +96,11 @@ pub trait Object: Any + Send + Sync + std::fmt::Debug {
     fn mark_unchanged(&mut self);
     /// A copy in a new allocation.
     fn clone_object(&self) -> Arc<dyn Object>;
+    /// Whether the type merges conflicting commits.
+    fn resolves_conflicts(&self) -> bool;
+    /// Merges `self` (the new state) with `old` and the committed `state`;
+    /// see [`Persistent::resolve_conflict`].
+    fn resolve_conflict(&self, old: &dyn Object, committed: &[u8]) -> Option<Arc<dyn Object>>;
     /// For downcasting.
     fn as_any(&self) -> &dyn Any;
     /// For downcasting.
@@ -128,6 +138,21 @@ impl<T: Persistent> Object for T {
         Arc::new(self.clone())
     }
 
+    fn resolves_conflicts(&self) -> bool {
+        T::RESOLVES_CONFLICTS
+    }
+
+    fn resolve_conflict(&self, old: &dyn Object, committed: &[u8]) -> Option<Arc<dyn Object>> {
+        if !T::RESOLVES_CONFLICTS {
+            return None;
+        }
+        let old = old.as_any().downcast_ref::<T>()?;
+        let committed = T::decode(committed).ok()?;
+        let mut merged = T::resolve_conflict(old, &committed, self)?;
+        merged.mark_unchanged();
+        Some(Arc::new(merged))
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -159,10 +184,7 @@ pub struct TypeEntry {
 impl TypeEntry {
     /// The entry for `T`.
     pub const fn of<T: Persistent>() -> Self {
-        TypeEntry {
-            name: T::TYPE_NAME,
-            decode: decode_object::<T>,
-        }
+        TypeEntry { name: T::TYPE_NAME, decode: decode_object::<T> }
     }
 }
 
@@ -177,23 +199,12 @@ pub fn lookup_type(name: &str) -> Option<&'static TypeEntry> {
     use std::collections::HashMap;
     use std::sync::OnceLock;
     static TABLE: OnceLock<HashMap<&'static str, &'static TypeEntry>> = OnceLock::new();
-    TABLE
-        .get_or_init(|| {
-            inventory::iter::<TypeEntry>
-                .into_iter()
-                .map(|e| (e.name, e))
-                .collect()
-        })
-        .get(name)
-        .copied()
+    TABLE.get_or_init(|| inventory::iter::<TypeEntry>.into_iter().map(|e| (e.name, e)).collect()).get(name).copied()
 }
 
 /// Every registered stored type name, sorted.
 pub fn registered_types() -> Vec<&'static str> {
-    let mut names: Vec<_> = inventory::iter::<TypeEntry>
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let mut names: Vec<_> = inventory::iter::<TypeEntry>.into_iter().map(|e| e.name).collect();
     names.sort_unstable();
     names.dedup();
     names

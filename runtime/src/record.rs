@@ -51,3 +51,19 @@ pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>) {
         }
     }
 }
+
+/// Reads only the reference list of an encoded record, skipping type and
+/// state without decoding them.
+pub(crate) fn refs_only(mut bytes: &[u8]) -> Result<Vec<u64>, prost::DecodeError> {
+    use prost::encoding::{DecodeContext, decode_key, skip_field, uint64};
+    let mut refs = Vec::new();
+    while !bytes.is_empty() {
+        let (tag, wire_type) = decode_key(&mut bytes)?;
+        if tag == 3 {
+            uint64::merge_repeated(wire_type, &mut refs, &mut bytes, DecodeContext::default())?;
+        } else {
+            skip_field(wire_type, tag, &mut bytes, DecodeContext::default())?;
+        }
+    }
+    Ok(refs)
+}

@@ -18,11 +18,7 @@ pub struct Root {
 
 impl Root {
     /// Names `target` as `name`, replacing any earlier entry of that name.
-    pub fn insert<T: ?Sized>(
-        &mut self,
-        name: impl Into<String>,
-        target: Ref<T>,
-    ) -> Option<Ref<AnyObject>> {
+    pub fn insert<T: ?Sized>(&mut self, name: impl Into<String>, target: Ref<T>) -> Option<Ref<AnyObject>> {
         self.entries_mut().insert(name.into(), target.erase())
     }
 
@@ -34,9 +30,7 @@ impl Root {
 
     /// The entry named `name`, or [`Error::NameNotFound`].
     pub fn require<T: ?Sized>(&self, name: &str) -> Result<Ref<T>> {
-        self.get(name).ok_or_else(|| Error::NameNotFound {
-            name: name.to_owned(),
-        })
+        self.get(name).ok_or_else(|| Error::NameNotFound { name: name.to_owned() })
     }
 
     /// Removes the entry named `name`.

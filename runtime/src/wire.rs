@@ -59,6 +59,41 @@ pub fn merge_unknown(
     Ok(())
 }
 
+thread_local! {
+    /// The nesting limit of the decode running on this thread, and the depth reached.
+    static DEPTH: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((u32::MAX, 0)) };
+}
+
+/// Decodes one nested message level, failing past the configured depth.
+/// prost's own fixed limit stays in force beneath this one.
+#[inline]
+pub fn nested<R>(decode: impl FnOnce() -> Result<R, DecodeError>) -> Result<R, DecodeError> {
+    let (limit, depth) = DEPTH.get();
+    if depth >= limit {
+        return Err(too_deep(limit));
+    }
+    DEPTH.set((limit, depth + 1));
+    let result = decode();
+    DEPTH.set((limit, depth));
+    result
+}
+
+#[cold]
+fn too_deep(limit: u32) -> DecodeError {
+    // prost has no public constructor for a custom decode error besides this one.
+    #[allow(deprecated)]
+    DecodeError::new(format!("messages nested deeper than the limit of {limit}"))
+}
+
+/// Runs `decode` with at most `limit` levels of nested messages.
+pub fn with_depth_limit<R>(limit: u32, decode: impl FnOnce() -> R) -> R {
+    let saved = DEPTH.get();
+    DEPTH.set((limit, 0));
+    let result = decode();
+    DEPTH.set(saved);
+    result
+}
+
 /// Writes the kept unknown fields after the known ones.
 #[inline]
 pub fn encode_unknown(meta: &Meta, buf: &mut impl BufMut) {
@@ -168,10 +203,6 @@ pub mod enumeration {
 
     /// The encoded length of packed values.
     pub fn encoded_len_packed<E>(tag: u32, values: &[EnumValue<E>]) -> usize {
-        if values.is_empty() {
-            0
-        } else {
-            int32::encoded_len_packed(tag, &numbers(values))
-        }
+        if values.is_empty() { 0 } else { int32::encoded_len_packed(tag, &numbers(values)) }
     }
 }

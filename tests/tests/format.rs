@@ -14,56 +14,21 @@ fn pool() -> DescriptorPool {
         .unwrap()
 }
 
-fn read(
-    conn: &rusqlite::Connection,
-    pool: &DescriptorPool,
-    oid: u64,
-) -> (String, DynamicMessage, Vec<u64>) {
-    let blob: Vec<u8> = conn
-        .query_row(
-            "SELECT record FROM pb_object WHERE oid = ?1",
-            [oid as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let record = DynamicMessage::decode(
-        pool.get_message_by_name("pbpersist.Record").unwrap(),
-        blob.as_slice(),
-    )
-    .unwrap();
-    let type_name = record
-        .get_field_by_name("type")
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let state = record
-        .get_field_by_name("state")
-        .unwrap()
-        .as_bytes()
-        .unwrap()
-        .clone();
-    let refs = record
-        .get_field_by_name("refs")
-        .unwrap()
-        .as_list()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
-    let message =
-        DynamicMessage::decode(pool.get_message_by_name(&type_name).unwrap(), state).unwrap();
+fn read(conn: &rusqlite::Connection, pool: &DescriptorPool, oid: u64) -> (String, DynamicMessage, Vec<u64>) {
+    let blob: Vec<u8> =
+        conn.query_row("SELECT record FROM pb_object WHERE oid = ?1", [oid as i64], |r| r.get(0)).unwrap();
+    let record =
+        DynamicMessage::decode(pool.get_message_by_name("pbpersist.Record").unwrap(), blob.as_slice()).unwrap();
+    let type_name = record.get_field_by_name("type").unwrap().as_str().unwrap().to_owned();
+    let state = record.get_field_by_name("state").unwrap().as_bytes().unwrap().clone();
+    let refs =
+        record.get_field_by_name("refs").unwrap().as_list().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let message = DynamicMessage::decode(pool.get_message_by_name(&type_name).unwrap(), state).unwrap();
     (type_name, message, refs)
 }
 
 fn oid_of(value: &Value) -> u64 {
-    value
-        .as_message()
-        .unwrap()
-        .get_field_by_name("oid")
-        .unwrap()
-        .as_u64()
-        .unwrap()
+    value.as_message().unwrap().get_field_by_name("oid").unwrap().as_u64().unwrap()
 }
 
 #[test]
@@ -100,11 +65,7 @@ fn a_reader_with_only_the_proto_files_follows_the_graph() {
 
     let pool = pool();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let format: i64 = conn
-        .query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let format: i64 = conn.query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0)).unwrap();
     assert_eq!(format, 1);
 
     let (root_type, root, root_refs) = read(&conn, &pool, 0);
@@ -121,26 +82,13 @@ fn a_reader_with_only_the_proto_files_follows_the_graph() {
 
     let (t, pisa, refs) = read(&conn, &pool, pisa_oid);
     assert_eq!(t, "demo.Tower");
-    assert_eq!(
-        pisa.get_field_by_name("name").unwrap().as_str(),
-        Some("Pisa")
-    );
-    assert_eq!(
-        pisa.get_field_by_name("build_year").unwrap().as_i32(),
-        Some(1900),
-        "the schema default"
-    );
+    assert_eq!(pisa.get_field_by_name("name").unwrap().as_str(), Some("Pisa"));
+    assert_eq!(pisa.get_field_by_name("build_year").unwrap().as_i32(), Some(1900), "the schema default");
     let neighbor = oid_of(&pisa.get_field_by_name("neighbor").unwrap());
     assert_eq!(refs, vec![neighbor]);
     let (_, rapunzel, refs) = read(&conn, &pool, neighbor);
-    assert_eq!(
-        rapunzel.get_field_by_name("name").unwrap().as_str(),
-        Some("Rapunzel's")
-    );
-    assert_eq!(
-        rapunzel.get_field_by_name("width").unwrap().as_f32(),
-        Some(1000.0)
-    );
+    assert_eq!(rapunzel.get_field_by_name("name").unwrap().as_str(), Some("Rapunzel's"));
+    assert_eq!(rapunzel.get_field_by_name("width").unwrap().as_f32(), Some(1000.0));
     assert!(refs.is_empty());
 
     let (t, bob, refs) = read(&conn, &pool, bob_oid);
@@ -149,14 +97,9 @@ fn a_reader_with_only_the_proto_files_follows_the_graph() {
     let guardian = oid_of(&guardians.as_list().unwrap()[0]);
     assert_eq!(refs, vec![guardian]);
     let (_, alice, _) = read(&conn, &pool, guardian);
-    assert_eq!(
-        alice.get_field_by_name("name").unwrap().as_str(),
-        Some("Alice")
-    );
+    assert_eq!(alice.get_field_by_name("name").unwrap().as_str(), Some("Alice"));
 
-    let transactions: i64 = conn
-        .query_row("SELECT count(*) FROM pb_transaction", [], |r| r.get(0))
-        .unwrap();
+    let transactions: i64 = conn.query_row("SELECT count(*) FROM pb_transaction", [], |r| r.get(0)).unwrap();
     assert_eq!(transactions, 2, "one to create the root, one commit");
 }
 
@@ -164,19 +107,9 @@ fn a_reader_with_only_the_proto_files_follows_the_graph() {
 fn the_record_type_matches_record_proto() {
     let pool = pool();
     let record = pool.get_message_by_name("pbpersist.Record").unwrap();
-    let fields: Vec<(String, u32)> = record
-        .fields()
-        .map(|f| (f.name().to_owned(), f.number()))
-        .collect();
-    assert_eq!(
-        fields,
-        vec![("type".into(), 1), ("state".into(), 2), ("refs".into(), 3)]
-    );
-    let r = pbpersist::Record {
-        r#type: "x.Y".into(),
-        state: vec![8, 1].into(),
-        refs: vec![1, 300],
-    };
+    let fields: Vec<(String, u32)> = record.fields().map(|f| (f.name().to_owned(), f.number())).collect();
+    assert_eq!(fields, vec![("type".into(), 1), ("state".into(), 2), ("refs".into(), 3)]);
+    let r = pbpersist::Record { r#type: "x.Y".into(), state: vec![8, 1].into(), refs: vec![1, 300] };
     let dynamic = DynamicMessage::decode(record, r.encode_to_vec().as_slice()).unwrap();
     assert_eq!(dynamic.encode_to_vec(), r.encode_to_vec());
 }

@@ -22,11 +22,7 @@ fn fresh_objects_read_schema_defaults_and_report_no_presence() {
 
     let contact = Contact::new();
     assert_eq!(contact.kind(), contact::Kind::Person, "[default = PERSON]");
-    assert_eq!(
-        contact.address().country(),
-        "United States",
-        "unset message reads a default instance"
-    );
+    assert_eq!(contact.address().country(), "United States", "unset message reads a default instance");
     assert!(!contact.has_address());
     assert!(contact.guardians().is_empty());
 }
@@ -43,11 +39,7 @@ fn setters_set_presence_and_clear_restores_the_default() {
 
     let mut address = Address::new();
     address.country_mut().push_str(" of America");
-    assert_eq!(
-        address.country(),
-        "United States of America",
-        "_mut starts from the default"
-    );
+    assert_eq!(address.country(), "United States of America", "_mut starts from the default");
 }
 
 fn names(fields: Vec<FieldInfo>) -> Vec<(&'static str, u32)> {
@@ -58,30 +50,18 @@ fn names(fields: Vec<FieldInfo>) -> Vec<(&'static str, u32)> {
 fn change_tracking_reports_exactly_the_fields_written() {
     let mut tower = Tower::new();
     assert!(!tower.is_changed());
-    let _ = (
-        tower.name(),
-        tower.width(),
-        tower.build_year(),
-        tower.has_height(),
-        tower.neighbor(),
-    );
+    let _ = (tower.name(), tower.width(), tower.build_year(), tower.has_height(), tower.neighbor());
     assert!(!tower.is_changed(), "reads mark nothing");
 
     tower.set_width(3.0);
     tower.clear_build_year();
     assert!(tower.is_changed());
-    assert_eq!(
-        names(tower.changed_fields()),
-        vec![("width", 2), ("build_year", 4)]
-    );
+    assert_eq!(names(tower.changed_fields()), vec![("width", 2), ("build_year", 4)]);
 
     let mut contact = Contact::new();
     contact.guardians_mut();
     contact.address_mut().set_city("Paris");
-    assert_eq!(
-        names(contact.changed_fields()),
-        vec![("address", 2), ("guardians", 3)]
-    );
+    assert_eq!(names(contact.changed_fields()), vec![("address", 2), ("guardians", 3)]);
 
     tower.mark_unchanged();
     assert!(!tower.is_changed());
@@ -128,10 +108,7 @@ fn oneof_members_replace_each_other_and_track_both_fields() {
         c.set_agent(target);
         c.encode_to_vec()
     };
-    assert_eq!(
-        Contact::decode(bytes.as_slice()).unwrap().agent(),
-        Some(target)
-    );
+    assert_eq!(Contact::decode(bytes.as_slice()).unwrap().agent(), Some(target));
 }
 
 #[test]
@@ -141,8 +118,7 @@ fn maps_enums_and_repeated_fields_round_trip() {
     c.labels_mut().insert("role".into(), "admin".into());
     c.emails_mut().extend(["a@x".to_owned(), "b@x".to_owned()]);
     c.set_kind(contact::Kind::Organization);
-    c.guardians_mut()
-        .push(pbpersist::Ref::new(pbpersist::Oid(7)));
+    c.guardians_mut().push(pbpersist::Ref::new(pbpersist::Oid(7)));
     let back = Contact::decode(c.encode_to_vec().as_slice()).unwrap();
     assert_eq!(back, c);
     assert_eq!(back.labels().get("role").map(String::as_str), Some("admin"));

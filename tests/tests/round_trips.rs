@@ -7,13 +7,7 @@ use proptest::prelude::*;
 use prost::Message;
 
 fn tower() -> impl Strategy<Value = Tower> {
-    (
-        any::<String>(),
-        any::<f32>(),
-        any::<f32>(),
-        proptest::option::of(any::<i32>()),
-        proptest::option::of(1u64..1000),
-    )
+    (any::<String>(), any::<f32>(), any::<f32>(), proptest::option::of(any::<i32>()), proptest::option::of(1u64..1000))
         .prop_map(|(name, w, h, year, neighbor)| {
             let mut t = Tower::new();
             t.set_name(name);
@@ -47,8 +41,7 @@ fn contact() -> impl Strategy<Value = Contact> {
                 a.set_city(city);
                 a.set_country(country);
             }
-            c.guardians_mut()
-                .extend(guardians.into_iter().map(|g| Ref::new(Oid(g))));
+            c.guardians_mut().extend(guardians.into_iter().map(|g| Ref::new(Oid(g))));
             *c.labels_mut() = labels;
             if let Some(k) = kind {
                 c.set_kind(contact::Kind::Organization);

@@ -41,12 +41,7 @@ pub fn store_reopen_and_follow_references(open: &dyn Fn() -> Database) {
             let root = tx.root_mut()?;
             root.insert("pisa", pisa);
             root.insert("bob", bob);
-            let objects = (
-                tx.get(rapunzel)?,
-                tx.get(pisa)?,
-                tx.get(alice)?,
-                tx.get(bob)?,
-            );
+            let objects = (tx.get(rapunzel)?, tx.get(pisa)?, tx.get(alice)?, tx.get(bob)?);
             Ok(objects)
         })
         .unwrap()
@@ -89,11 +84,7 @@ pub fn identity_one_object_per_oid(open: &dyn Fn() -> Database) {
         Ok(())
     })
     .unwrap();
-    assert_eq!(
-        db.stats().loads,
-        1,
-        "the root is not needed; the tower loads once"
-    );
+    assert_eq!(db.stats().loads, 1, "the root is not needed; the tower loads once");
 }
 
 pub fn references_load_lazily(open: &dyn Fn() -> Database) {
@@ -111,19 +102,11 @@ pub fn references_load_lazily(open: &dyn Fn() -> Database) {
     let before = db.stats().loads;
     db.transact(|tx| {
         let b = tx.get(bob)?;
-        assert_eq!(
-            db.stats().loads,
-            before + 1,
-            "loading bob loads no guardian"
-        );
+        assert_eq!(db.stats().loads, before + 1, "loading bob loads no guardian");
         assert_eq!(b.guardians().len(), 2);
         let first = tx.get(b.guardians()[0])?;
         assert_eq!(first.name(), "Alice");
-        assert_eq!(
-            db.stats().loads,
-            before + 2,
-            "asking for one guardian loads one"
-        );
+        assert_eq!(db.stats().loads, before + 2, "asking for one guardian loads one");
         Ok(())
     })
     .unwrap();
@@ -132,11 +115,7 @@ pub fn references_load_lazily(open: &dyn Fn() -> Database) {
 pub fn prefetch_loads_many_objects_in_one_call(open: &dyn Fn() -> Database) {
     let db = open();
     let refs = db
-        .transact(|tx| {
-            (0..5)
-                .map(|i| tx.add(tower(&format!("t{i}"), 1.0, 1.0)))
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .transact(|tx| (0..5).map(|i| tx.add(tower(&format!("t{i}"), 1.0, 1.0))).collect::<Result<Vec<_>, _>>())
         .unwrap();
     let db = open();
     db.transact(|tx| {
@@ -147,11 +126,7 @@ pub fn prefetch_loads_many_objects_in_one_call(open: &dyn Fn() -> Database) {
         for (i, r) in refs.iter().enumerate() {
             assert_eq!(tx.get(*r)?.name(), format!("t{i}"));
         }
-        assert_eq!(
-            db.stats().loads,
-            loads,
-            "every get was answered by the cache"
-        );
+        assert_eq!(db.stats().loads, loads, "every get was answered by the cache");
         Ok(())
     })
     .unwrap();
@@ -159,8 +134,7 @@ pub fn prefetch_loads_many_objects_in_one_call(open: &dyn Fn() -> Database) {
 
 pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> Database) {
     let db = open();
-    db.transact(|tx| tx.add(tower("kept", 1.0, 1.0)).map(|_| ()))
-        .unwrap();
+    db.transact(|tx| tx.add(tower("kept", 1.0, 1.0)).map(|_| ())).unwrap();
     let before = db.stats();
     let err = db
         .transact(|tx| {
@@ -176,11 +150,7 @@ pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> D
         })
         .unwrap_err();
     assert!(matches!(err, Error::Required { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains("demo.Tower.name is required but not set"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("demo.Tower.name is required but not set"), "{err}");
     assert_eq!(db.stats().commits, before.commits, "nothing was committed");
 
     let db = open();
@@ -204,11 +174,7 @@ pub fn change_tracking_through_transactions(open: &dyn Fn() -> Database) {
         Ok(())
     })
     .unwrap();
-    assert_eq!(
-        db.stats().objects_written,
-        written_before,
-        "unchanged objects are skipped"
-    );
+    assert_eq!(db.stats().objects_written, written_before, "unchanged objects are skipped");
     db.transact(|tx| {
         let t = tx.get_mut(r)?;
         t.set_height(20.0);
@@ -242,16 +208,9 @@ pub fn errors_abort_and_discard_changes(open: &dyn Fn() -> Database) {
             Ok(())
         })
         .unwrap_err();
-    assert!(
-        matches!(err, Error::NotFound { oid } if oid == Oid(1 << 40)),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::NotFound { oid } if oid == Oid(1 << 40)), "{err:?}");
     db.transact(|tx| {
-        assert_eq!(
-            tx.get(r)?.name(),
-            "T",
-            "the aborted change did not leak into the next transaction"
-        );
+        assert_eq!(tx.get(r)?.name(), "T", "the aborted change did not leak into the next transaction");
         Ok(())
     })
     .unwrap();
@@ -269,15 +228,9 @@ pub fn wrong_type_is_a_typed_error(open: &dyn Fn() -> Database) {
     let db = open();
     let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
     let db = open();
-    let err = db
-        .transact(|tx| tx.get(r.cast::<Contact>()).map(|_| ()))
-        .unwrap_err();
+    let err = db.transact(|tx| tx.get(r.cast::<Contact>()).map(|_| ())).unwrap_err();
     match err {
-        Error::WrongType {
-            oid,
-            expected,
-            found,
-        } => {
+        Error::WrongType { oid, expected, found } => {
             assert_eq!(oid, r.oid());
             assert_eq!(expected, "demo.Contact");
             assert_eq!(found, "demo.Tower");
@@ -370,21 +323,11 @@ mod bad_records {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.db");
         let db = Database::open(&path).unwrap();
-        let (good, bad) = db
-            .transact(|tx| {
-                Ok((
-                    tx.add(tower("good", 1.0, 1.0))?,
-                    tx.add(tower("bad", 1.0, 1.0))?,
-                ))
-            })
-            .unwrap();
+        let (good, bad) =
+            db.transact(|tx| Ok((tx.add(tower("good", 1.0, 1.0))?, tx.add(tower("bad", 1.0, 1.0))?))).unwrap();
         drop(db);
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute(
-            "UPDATE pb_object SET record = x'0a05' WHERE oid = ?1",
-            [bad.oid().0 as i64],
-        )
-        .unwrap();
+        conn.execute("UPDATE pb_object SET record = x'0a05' WHERE oid = ?1", [bad.oid().0 as i64]).unwrap();
         drop(conn);
 
         let db = Database::open(&path).unwrap();

@@ -8,13 +8,7 @@ use pbpersist_examples::demo::{Address, Contact, Tower, contact::Kind};
 use std::path::PathBuf;
 
 fn describe(tower: &Tower) -> String {
-    format!(
-        "{} {:.6}x{:.6} {}",
-        tower.name(),
-        tower.width(),
-        tower.height(),
-        tower.build_year()
-    )
+    format!("{} {:.6}x{:.6} {}", tower.name(), tower.width(), tower.height(), tower.build_year())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,21 +74,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let bob = tx.get(root.require::<Contact>("bob")?)?;
-        println!(
-            "{} (reach by phone {}, kind {:?})",
-            bob.name(),
-            bob.phone(),
-            bob.kind()
-        );
+        println!("{} (reach by phone {}, kind {:?})", bob.name(), bob.phone(), bob.kind());
         for guardian in bob.guardians() {
             let g = tx.get(*guardian)?;
             let address: &Address = g.address();
-            println!(
-                "  guardian {} of {}, {}",
-                g.name(),
-                address.city(),
-                address.country()
-            );
+            println!("  guardian {} of {}, {}", g.name(), address.city(), address.country());
         }
         assert_eq!(bob.kind(), Kind::Person);
         assert!(!bob.is_changed());

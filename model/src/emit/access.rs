@@ -69,11 +69,7 @@ fn scalar_default(s: Scalar, default: Option<&DefaultValue>) -> TokenStream {
                 Some(DefaultValue::Int(i)) => *i as f64,
                 _ => 0.0,
             };
-            let ty = if s == Scalar::Float {
-                quote!(f32)
-            } else {
-                quote!(f64)
-            };
+            let ty = if s == Scalar::Float { quote!(f32) } else { quote!(f64) };
             if f.is_nan() {
                 quote!(#ty::NAN)
             } else if f.is_infinite() && f > 0.0 {
@@ -210,11 +206,7 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
         }
         Value::Message(ty) => {
             let boxed = s.boxed;
-            let wrap = if boxed {
-                quote!(::std::boxed::Box::new(value))
-            } else {
-                quote!(value)
-            };
+            let wrap = if boxed { quote!(::std::boxed::Box::new(value)) } else { quote!(value) };
             let deref = if boxed { quote!(&mut **) } else { quote!() };
             out.push(quote! {
                 #[doc = " The message, or a default instance when unset."]
@@ -223,11 +215,7 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
                     match &self.#id { ::core::option::Option::Some(v) => v, ::core::option::Option::None => #default }
                 }
             });
-            let view = if boxed {
-                quote!(as_deref)
-            } else {
-                quote!(as_ref)
-            };
+            let view = if boxed { quote!(as_deref) } else { quote!(as_ref) };
             out.push(quote! {
                 #[inline]
                 pub fn #opt(&self) -> ::core::option::Option<&#ty> { self.#id.#view() }
@@ -276,24 +264,16 @@ fn implicit(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
     match &s.value {
         Value::Scalar(sc) if sc.is_copy() => {
             out.push(quote!(#[inline] pub fn #id(&self) -> #elem { self.#id }));
-            out.push(
-                quote!(#[inline] pub fn #set(&mut self, value: #elem) { self.#id = value; #mark; }),
-            );
+            out.push(quote!(#[inline] pub fn #set(&mut self, value: #elem) { self.#id = value; #mark; }));
         }
         Value::Scalar(sc) => {
-            let view = if *sc == Scalar::String {
-                quote!(str)
-            } else {
-                quote!([u8])
-            };
+            let view = if *sc == Scalar::String { quote!(str) } else { quote!([u8]) };
             out.push(quote!(#[inline] pub fn #id(&self) -> &#view { &self.#id }));
             out.push(quote! {
                 #[inline]
                 pub fn #set(&mut self, value: impl ::core::convert::Into<#elem>) { self.#id = value.into(); #mark; }
             });
-            out.push(
-                quote!(#[inline] pub fn #mutf(&mut self) -> &mut #elem { #mark; &mut self.#id }),
-            );
+            out.push(quote!(#[inline] pub fn #mutf(&mut self) -> &mut #elem { #mark; &mut self.#id }));
         }
         Value::Enum(ty) => {
             let raw = accessor(id, "", "_raw");
@@ -311,12 +291,8 @@ fn implicit(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
         }
         Value::Message(ty) | Value::Ref(ty) => {
             out.push(quote!(#[inline] pub fn #id(&self) -> &#ty { &self.#id }));
-            out.push(
-                quote!(#[inline] pub fn #set(&mut self, value: #ty) { self.#id = value; #mark; }),
-            );
-            out.push(
-                quote!(#[inline] pub fn #mutf(&mut self) -> &mut #ty { #mark; &mut self.#id }),
-            );
+            out.push(quote!(#[inline] pub fn #set(&mut self, value: #ty) { self.#id = value; #mark; }));
+            out.push(quote!(#[inline] pub fn #mutf(&mut self) -> &mut #ty { #mark; &mut self.#id }));
         }
     }
     out
@@ -366,13 +342,7 @@ fn map(ctx: &Ctx<'_>, field: &Field, key: Scalar, value: &Value, bit: usize) -> 
 }
 
 /// Accessors of a oneof and of each of its members.
-fn oneof(
-    ctx: &Ctx<'_>,
-    field: &Field,
-    ty: &syn::Type,
-    members: &[Member],
-    first_bit: usize,
-) -> Vec<TokenStream> {
+fn oneof(ctx: &Ctx<'_>, field: &Field, ty: &syn::Type, members: &[Member], first_bit: usize) -> Vec<TokenStream> {
     let id = &field.ident;
     let path = type_path(ty);
     let set = accessor(id, "set_", "");
@@ -418,11 +388,8 @@ fn oneof(
     for (i, m) in members.iter().enumerate() {
         let variant = &m.variant;
         let mid = quote::format_ident!("{}", m.name);
-        let mid = if syn::parse_str::<syn::Ident>(&m.name).is_ok() {
-            mid
-        } else {
-            quote::format_ident!("r#{}", m.name)
-        };
+        let mid =
+            if syn::parse_str::<syn::Ident>(&m.name).is_ok() { mid } else { quote::format_ident!("r#{}", m.name) };
         let has = accessor(&mid, "has_", "");
         let mset = accessor(&mid, "set_", "");
         let mclear = accessor(&mid, "clear_", "");
@@ -456,7 +423,9 @@ fn oneof(
                 } else {
                     (quote!([u8]), quote!(::std::vec::Vec<u8>))
                 };
-                out.push(quote!(#[inline] pub fn #mid(&self) -> &#view { match &self.#id { #pat => v, _ => #default } }));
+                out.push(
+                    quote!(#[inline] pub fn #mid(&self) -> &#view { match &self.#id { #pat => v, _ => #default } }),
+                );
                 out.push(quote! {
                     #[inline]
                     pub fn #mset(&mut self, value: impl ::core::convert::Into<#owned>) {
@@ -481,13 +450,11 @@ fn oneof(
                 });
             }
             Value::Message(mty) => {
-                let wrap = if m.boxed {
-                    quote!(::std::boxed::Box::new(value))
-                } else {
-                    quote!(value)
-                };
+                let wrap = if m.boxed { quote!(::std::boxed::Box::new(value)) } else { quote!(value) };
                 let deref = if m.boxed { quote!(&mut **) } else { quote!() };
-                out.push(quote!(#[inline] pub fn #mid(&self) -> &#mty { match &self.#id { #pat => v, _ => #default } }));
+                out.push(
+                    quote!(#[inline] pub fn #mid(&self) -> &#mty { match &self.#id { #pat => v, _ => #default } }),
+                );
                 out.push(quote! {
                     #[inline]
                     pub fn #mset(&mut self, value: #mty) {

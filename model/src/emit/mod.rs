@@ -26,15 +26,21 @@ pub fn message(msg: &Message) -> TokenStream {
         quote!(::pbpersist::FieldInfo::new(#name, #number))
     });
 
-    let accessors = msg
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| access::field(&ctx, f, ctx.bits[i]));
+    let accessors = msg.fields.iter().enumerate().map(|(i, f)| access::field(&ctx, f, ctx.bits[i]));
     let wire = wire::message(&ctx);
     let visit = msg.fields.iter().map(|f| walk(f, Walk::Refs));
     let required = msg.fields.iter().map(|f| walk(f, Walk::Required));
     let unchanged = msg.fields.iter().map(|f| walk(f, Walk::Unchanged));
+    let resolver = msg.resolver.as_ref().map(|path| {
+        let path: syn::Path = syn::parse_str(path).expect("checked when parsed");
+        quote! {
+            const RESOLVES_CONFLICTS: bool = true;
+
+            fn resolve_conflict(old: &Self, committed: &Self, new: &Self) -> ::core::option::Option<Self> {
+                #path(old, committed, new)
+            }
+        }
+    });
     let required_checks = msg.fields.iter().filter_map(|f| match &f.kind {
         FieldKind::Single(s) if s.label == Label::Required => {
             let id = &f.ident;
@@ -82,6 +88,7 @@ pub fn message(msg: &Message) -> TokenStream {
             impl ::pbpersist::Persistent for #ident {
                 const TYPE_NAME: &'static str = #full_name;
                 const FIELDS: &'static [::pbpersist::FieldInfo] = &[#(#infos),*];
+                #resolver
 
                 fn default_instance() -> &'static Self {
                     static INSTANCE: ::std::sync::OnceLock<#ident> = ::std::sync::OnceLock::new();
@@ -129,11 +136,7 @@ pub fn enumeration(e: &Enum) -> TokenStream {
     let first = &e.variants[0].ident;
     let idents: Vec<_> = e.variants.iter().map(|v| &v.ident).collect();
     let names: Vec<_> = e.variants.iter().map(|v| &v.name).collect();
-    let numbers: Vec<_> = e
-        .variants
-        .iter()
-        .map(|v| Literal::i32_unsuffixed(v.number))
-        .collect();
+    let numbers: Vec<_> = e.variants.iter().map(|v| Literal::i32_unsuffixed(v.number)).collect();
     quote! {
         #[allow(deprecated)]
         const _: () = {
@@ -235,11 +238,7 @@ enum Walk {
 fn walk(field: &Field, what: Walk) -> TokenStream {
     let id = &field.ident;
     let visit = |v: &Value, boxed: bool, expr: TokenStream| -> TokenStream {
-        let inner = if boxed {
-            quote!(&**#expr)
-        } else {
-            expr.clone()
-        };
+        let inner = if boxed { quote!(&**#expr) } else { expr.clone() };
         let inner_mut = if boxed { quote!(&mut **#expr) } else { expr };
         match (v, what) {
             (Value::Ref(_), Walk::Refs) => quote!(visit(#inner.oid());),
@@ -256,11 +255,7 @@ fn walk(field: &Field, what: Walk) -> TokenStream {
         }
     };
     let pat = |what: Walk| {
-        if matches!(what, Walk::Unchanged) {
-            quote!(&mut)
-        } else {
-            quote!(&)
-        }
+        if matches!(what, Walk::Unchanged) { quote!(&mut) } else { quote!(&) }
     };
     let by = pat(what);
     match &field.kind {
@@ -298,9 +293,7 @@ fn walk(field: &Field, what: Walk) -> TokenStream {
                 .filter_map(|m| {
                     let body = visit(&m.value, m.boxed, quote!(v));
                     let variant = &m.variant;
-                    (!body.is_empty()).then(
-                        || quote!(::core::option::Option::Some(#path::#variant(v)) => { #body }),
-                    )
+                    (!body.is_empty()).then(|| quote!(::core::option::Option::Some(#path::#variant(v)) => { #body }))
                 })
                 .collect();
             if arms.is_empty() {
@@ -323,11 +316,7 @@ pub(crate) fn type_path(ty: &syn::Type) -> TokenStream {
 }
 
 /// The accessor name `prefix_base_suffix` for a field.
-pub(crate) fn accessor(
-    field_ident: &proc_macro2::Ident,
-    prefix: &str,
-    suffix: &str,
-) -> proc_macro2::Ident {
+pub(crate) fn accessor(field_ident: &proc_macro2::Ident, prefix: &str, suffix: &str) -> proc_macro2::Ident {
     let base = field_ident.to_string();
     let base = base.trim_start_matches("r#");
     format_ident!("{prefix}{base}{suffix}")

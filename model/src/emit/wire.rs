@@ -80,6 +80,14 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
     }
 }
 
+/// Counts a level of message nesting against the configured depth limit.
+fn depth_checked(value: &Value, merge: TokenStream) -> TokenStream {
+    match value {
+        Value::Message(_) => quote!(::pbpersist::wire::nested(|| #merge)),
+        _ => merge,
+    }
+}
+
 fn with_context(expr: TokenStream, message: &str, field: &str) -> TokenStream {
     quote! {
         #expr.map_err(|mut error| { error.push(#message, #field); error })
@@ -95,7 +103,10 @@ fn field(f: &Field, rust_name: &str) -> Parts {
             let km = module(&Value::Scalar(*key));
             let vm = module(value);
             let merge = with_context(
-                quote!(::pbpersist::__private::prost::encoding::btree_map::merge(#km::merge, #vm::merge, &mut self.#id, buf, ctx)),
+                depth_checked(
+                    value,
+                    quote!(::pbpersist::__private::prost::encoding::btree_map::merge(#km::merge, #vm::merge, &mut self.#id, buf, ctx)),
+                ),
                 rust_name,
                 &fname,
             );
@@ -146,13 +157,8 @@ fn single(id: &Ident, s: &Single, rust_name: &str, fname: &str) -> Parts {
             quote!(#m::encoded_len_repeated(#tag, &self.#id)),
         ),
     };
-    let merge = with_context(merge, rust_name, fname);
-    Parts {
-        min_tag: tag,
-        encode,
-        merge: quote!(#tag => #merge,),
-        len,
-    }
+    let merge = with_context(depth_checked(&s.value, merge), rust_name, fname);
+    Parts { min_tag: tag, encode, merge: quote!(#tag => #merge,), len }
 }
 
 fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], rust_name: &str, fname: &str) -> Parts {
@@ -164,12 +170,8 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], rust_name: &str, fname:
         let m = module(&mem.value);
         let tag = mem.tag;
         let variant = &mem.variant;
-        encode_arms.push(
-            quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, v, buf),),
-        );
-        len_arms.push(
-            quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),),
-        );
+        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, v, buf),));
+        len_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),));
         let merge = quote! {
             match &mut self.#id {
                 ::core::option::Option::Some(#path::#variant(v)) => #m::merge(wire_type, v, buf, ctx),
@@ -180,7 +182,7 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], rust_name: &str, fname:
                 }
             }
         };
-        let merge = with_context(quote!((#merge)), rust_name, fname);
+        let merge = with_context(depth_checked(&mem.value, quote!((#merge))), rust_name, fname);
         merge_arms.push(quote!(#tag => #merge,));
     }
     Parts {

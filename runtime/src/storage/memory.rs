@@ -45,10 +45,7 @@ impl Storage for MemoryStorage {
     }
 
     fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
-        Ok(Box::new(MemorySession {
-            storage: self.clone(),
-            snapshot: None,
-        }))
+        Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None }))
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
@@ -56,6 +53,19 @@ impl Storage for MemoryStorage {
         let start = s.next_oid.max(1);
         s.next_oid = start + count;
         Ok(start..start + count)
+    }
+
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        let mut s = self.lock();
+        let current =
+            s.objects.iter().filter_map(|(oid, versions)| versions.last().map(|(_, rec)| (*oid, rec.as_ref().clone())));
+        let dead = super::unreachable(current)?;
+        if !dry_run {
+            for oid in &dead {
+                s.objects.remove(oid);
+            }
+        }
+        Ok(dead)
     }
 }
 
@@ -86,10 +96,7 @@ impl Session for MemorySession {
                 .iter()
                 .rev()
                 .find(|(t, _)| *t <= limit)
-                .map(|(tid, rec)| Loaded {
-                    tid: *tid,
-                    record: rec.as_ref().clone(),
-                })
+                .map(|(tid, rec)| Loaded { tid: *tid, record: rec.as_ref().clone() })
         }))
     }
 
@@ -98,28 +105,29 @@ impl Session for MemorySession {
         Ok(())
     }
 
-    fn commit(&mut self, writes: &[Write]) -> Result<Tid, StorageError> {
+    fn commit(&mut self, writes: &[Write], reads: &[(Oid, Tid)]) -> Result<Option<Tid>, StorageError> {
         self.snapshot = None;
         let mut s = self.storage.lock();
+        let current = |s: &State, oid: Oid| s.objects.get(&oid).and_then(|v| v.last()).map(|(t, _)| *t);
         for w in writes {
-            let current = s
-                .objects
-                .get(&w.oid)
-                .and_then(|v| v.last())
-                .map(|(t, _)| *t);
-            if current != w.base {
+            if current(&s, w.oid) != w.base {
                 return Err(ConflictError { oid: w.oid }.into());
             }
+        }
+        for (oid, tid) in reads {
+            if current(&s, *oid) != Some(*tid) {
+                return Err(ConflictError { oid: *oid }.into());
+            }
+        }
+        if writes.is_empty() {
+            return Ok(None);
         }
         s.last_tid += 1;
         let tid = Tid(s.last_tid);
         for w in writes {
-            s.objects
-                .entry(w.oid)
-                .or_default()
-                .push((tid, Arc::new(w.record.clone())));
+            s.objects.entry(w.oid).or_default().push((tid, Arc::new(w.record.clone())));
         }
         s.log.push((tid, writes.iter().map(|w| w.oid).collect()));
-        Ok(tid)
+        Ok(Some(tid))
     }
 }

@@ -53,6 +53,34 @@ pub trait Storage: Send + Sync + 'static {
     fn open_session(&self) -> Result<Box<dyn Session>, StorageError>;
     /// Reserves `count` new oids, never handed out before (oid 0 is the root's).
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError>;
+    /// Removes every object not reachable from the root by following the
+    /// records' reference lists, atomically with respect to commits. With
+    /// `dry_run`, removes nothing. Returns the unreachable oids, sorted.
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError>;
+}
+
+/// The oids not reachable from the root, given every object's reference list.
+/// Fails on a record whose reference list cannot be read.
+pub fn unreachable(records: impl IntoIterator<Item = (Oid, Vec<u8>)>) -> Result<Vec<Oid>, StorageError> {
+    let mut refs: std::collections::HashMap<Oid, Vec<u64>> = std::collections::HashMap::new();
+    for (oid, record) in records {
+        let list = crate::record::refs_only(&record)
+            .map_err(|e| StorageError::Format(format!("object {oid} has a malformed record: {e}")))?;
+        refs.insert(oid, list);
+    }
+    let mut live = std::collections::HashSet::new();
+    let mut stack = vec![Oid::ROOT];
+    while let Some(oid) = stack.pop() {
+        if !live.insert(oid) {
+            continue;
+        }
+        if let Some(list) = refs.get(&oid) {
+            stack.extend(list.iter().map(|r| Oid(*r)).filter(|o| !live.contains(o)));
+        }
+    }
+    let mut dead: Vec<Oid> = refs.into_keys().filter(|o| !live.contains(o)).collect();
+    dead.sort_unstable();
+    Ok(dead)
 }
 
 /// One connection's view of the storage. Used by one thread at a time.
@@ -74,7 +102,9 @@ pub trait Session: Send {
     /// Ends the read snapshot without writing.
     fn end(&mut self) -> Result<(), StorageError>;
     /// Ends the read snapshot and writes all of `writes` atomically under a new
-    /// tid, or nothing: a write whose base tid is not the stored tid fails the
-    /// whole commit with [`StorageError::Conflict`].
-    fn commit(&mut self, writes: &[Write]) -> Result<Tid, StorageError>;
+    /// tid, or nothing: a write whose base tid is not the stored tid, or a
+    /// read in `reads` whose object's stored tid moved, fails the whole commit
+    /// with [`StorageError::Conflict`]. With no writes, only checks `reads`
+    /// and returns `None`.
+    fn commit(&mut self, writes: &[Write], reads: &[(Oid, Tid)]) -> Result<Option<Tid>, StorageError>;
 }

@@ -41,20 +41,14 @@ pub struct SqliteStorage {
 }
 
 fn backend(e: rusqlite::Error) -> StorageError {
-    StorageError::Backend {
-        backend: "sqlite",
-        source: Box::new(e),
-    }
+    StorageError::Backend { backend: "sqlite", source: Box::new(e) }
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path).map_err(backend)?;
-    conn.busy_timeout(Duration::from_secs(30))
-        .map_err(backend)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(backend)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(backend)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
     Ok(conn)
 }
 
@@ -63,15 +57,10 @@ impl SqliteStorage {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         let mut conn = open_connection(&path)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
         tx.execute_batch(SCHEMA).map_err(backend)?;
-        let format: i64 = tx
-            .query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| {
-                r.get(0)
-            })
-            .map_err(backend)?;
+        let format: i64 =
+            tx.query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0)).map_err(backend)?;
         if format != FORMAT_VERSION {
             return Err(StorageError::Format(format!(
                 "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION}",
@@ -79,10 +68,7 @@ impl SqliteStorage {
             )));
         }
         tx.commit().map_err(backend)?;
-        Ok(SqliteStorage {
-            path,
-            allocator: Mutex::new(conn),
-        })
+        Ok(SqliteStorage { path, allocator: Mutex::new(conn) })
     }
 
     /// The database file.
@@ -97,34 +83,45 @@ impl Storage for SqliteStorage {
     }
 
     fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
-        Ok(Box::new(SqliteSession {
-            conn: open_connection(&self.path)?,
-            in_read: false,
-        }))
+        Ok(Box::new(SqliteSession { conn: open_connection(&self.path)?, in_read: false }))
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         // The connection holds no state a panic could corrupt; reuse it.
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let start: i64 = tx
-            .query_row(
-                "SELECT value FROM pb_meta WHERE key = 'next_oid'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let start: i64 =
+            tx.query_row("SELECT value FROM pb_meta WHERE key = 'next_oid'", [], |r| r.get(0)).map_err(backend)?;
         let start = start.max(1) as u64;
         let end = start + count;
-        tx.execute(
-            "UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'",
-            [end as i64],
-        )
-        .map_err(backend)?;
+        tx.execute("UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'", [end as i64]).map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(start..end)
+    }
+
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        // The write lock keeps commits out while the graph is walked.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let dead = {
+            let mut stmt = tx.prepare("SELECT oid, record FROM pb_object").map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), r.get::<_, Vec<u8>>(1)?)))
+                .map_err(backend)?;
+            let mut all = Vec::new();
+            for row in rows {
+                all.push(row.map_err(backend)?);
+            }
+            super::unreachable(all)?
+        };
+        if !dry_run {
+            let mut delete = tx.prepare("DELETE FROM pb_object WHERE oid = ?1").map_err(backend)?;
+            for oid in &dead {
+                delete.execute([oid.0 as i64]).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)?;
+        Ok(dead)
     }
 }
 
@@ -157,41 +154,23 @@ impl Session for SqliteSession {
             .map_err(backend)?;
         let mut changed = Vec::new();
         if let Some(since) = since {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT oid, tid FROM pb_object WHERE tid > ?1")
-                .map_err(backend)?;
+            let mut stmt =
+                self.conn.prepare_cached("SELECT oid, tid FROM pb_object WHERE tid > ?1").map_err(backend)?;
             let rows = stmt
-                .query_map([since.0 as i64], |r| {
-                    Ok((
-                        Oid(r.get::<_, i64>(0)? as u64),
-                        Tid(r.get::<_, i64>(1)? as u64),
-                    ))
-                })
+                .query_map([since.0 as i64], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), Tid(r.get::<_, i64>(1)? as u64))))
                 .map_err(backend)?;
             for row in rows {
                 changed.push(row.map_err(backend)?);
             }
         }
-        Ok(Snapshot {
-            tid: Tid(tid as u64),
-            changed,
-        })
+        Ok(Snapshot { tid: Tid(tid as u64), changed })
     }
 
     fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT tid, record FROM pb_object WHERE oid = ?1")
-            .map_err(backend)?;
-        stmt.query_row([oid.0 as i64], |r| {
-            Ok(Loaded {
-                tid: Tid(r.get::<_, i64>(0)? as u64),
-                record: r.get(1)?,
-            })
-        })
-        .optional()
-        .map_err(backend)
+        let mut stmt = self.conn.prepare_cached("SELECT tid, record FROM pb_object WHERE oid = ?1").map_err(backend)?;
+        stmt.query_row([oid.0 as i64], |r| Ok(Loaded { tid: Tid(r.get::<_, i64>(0)? as u64), record: r.get(1)? }))
+            .optional()
+            .map_err(backend)
     }
 
     fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
@@ -200,20 +179,13 @@ impl Session for SqliteSession {
         let mut out = Vec::with_capacity(oids.len());
         for chunk in oids.chunks(CHUNK) {
             let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql =
-                format!("SELECT oid, tid, record FROM pb_object WHERE oid IN ({placeholders})");
+            let sql = format!("SELECT oid, tid, record FROM pb_object WHERE oid IN ({placeholders})");
             let mut stmt = self.conn.prepare_cached(&sql).map_err(backend)?;
             let params = rusqlite::params_from_iter(chunk.iter().map(|o| o.0 as i64));
             let rows = stmt
                 .query_map(params, |r| {
                     let oid = Oid(r.get::<_, i64>(0)? as u64);
-                    Ok((
-                        oid,
-                        Loaded {
-                            tid: Tid(r.get::<_, i64>(1)? as u64),
-                            record: r.get(2)?,
-                        },
-                    ))
+                    Ok((oid, Loaded { tid: Tid(r.get::<_, i64>(1)? as u64), record: r.get(2)? }))
                 })
                 .map_err(backend)?;
             for row in rows {
@@ -227,12 +199,22 @@ impl Session for SqliteSession {
         self.end_read()
     }
 
-    fn commit(&mut self, writes: &[Write]) -> Result<Tid, StorageError> {
+    fn commit(&mut self, writes: &[Write], reads: &[(Oid, Tid)]) -> Result<Option<Tid>, StorageError> {
         self.end_read()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        {
+            let mut current = tx.prepare_cached("SELECT tid FROM pb_object WHERE oid = ?1").map_err(backend)?;
+            for (oid, tid) in reads {
+                let stored: Option<i64> =
+                    current.query_row([oid.0 as i64], |r| r.get(0)).optional().map_err(backend)?;
+                if stored != Some(tid.0 as i64) {
+                    return Err(ConflictError { oid: *oid }.into());
+                }
+            }
+        }
+        if writes.is_empty() {
+            return Ok(None);
+        }
         let last: i64 = tx
             .prepare_cached("SELECT coalesce(max(tid), 0) FROM pb_transaction")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -251,9 +233,7 @@ impl Session for SqliteSession {
                 .map_err(backend)?;
             for w in writes {
                 let base = w.base.map(|t| t.0 as i64);
-                let n = upsert
-                    .execute(params![w.oid.0 as i64, tid, w.record, base])
-                    .map_err(backend)?;
+                let n = upsert.execute(params![w.oid.0 as i64, tid, w.record, base]).map_err(backend)?;
                 if n != 1 {
                     return Err(ConflictError { oid: w.oid }.into());
                 }
@@ -267,7 +247,7 @@ impl Session for SqliteSession {
                 .map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(Tid(tid as u64))
+        Ok(Some(Tid(tid as u64)))
     }
 }
 
