@@ -60,6 +60,11 @@ fn contact() -> impl Strategy<Value = Contact> {
         })
 }
 
+fn records() -> impl Strategy<Value = pbpersist::Record> {
+    (any::<String>(), proptest::collection::vec(any::<u8>(), 0..64), proptest::collection::vec(any::<u64>(), 0..8))
+        .prop_map(|(t, state, refs)| pbpersist::Record { r#type: t, state: state.into(), refs })
+}
+
 fn same_bits(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits()
 }
@@ -80,6 +85,18 @@ proptest! {
         let back = Contact::decode(c.encode_to_vec().as_slice()).unwrap();
         prop_assert_eq!(&back, &c);
         prop_assert_eq!(back.refs(), c.refs());
+    }
+
+    #[test]
+    fn records_round_trip(r in records()) {
+        let back = pbpersist::Record::from_bytes(r.encode_to_vec().into()).unwrap();
+        prop_assert_eq!(back, r);
+    }
+
+    #[test]
+    fn any_bytes_decode_to_a_record_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+        let _ = pbpersist::Record::from_bytes(bytes.clone().into());
+        let _ = Contact::decode(bytes.as_slice());
     }
 
     #[test]

@@ -132,6 +132,54 @@ pub fn prefetch_loads_many_objects_in_one_call(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
+pub fn gc_removes_exactly_the_unreachable_objects(open: &dyn Fn() -> Database) {
+    let db = open();
+    let (a, b, c, d, cycle) = db
+        .transact(|tx| {
+            let b = tx.add(contact("b"))?;
+            let mut a = contact("a");
+            a.guardians_mut().push(b);
+            let a = tx.add(a)?;
+            let c = tx.add(contact("c"))?;
+            let mut d = contact("d");
+            d.guardians_mut().push(c);
+            let d = tx.add(d)?;
+            // An unreachable cycle is garbage too.
+            let x = tx.add(contact("x"))?;
+            let mut y = contact("y");
+            y.guardians_mut().push(x);
+            let y = tx.add(y)?;
+            tx.get_mut(x)?.guardians_mut().push(y);
+            tx.root_mut()?.insert("a", a);
+            Ok((a, b, c, d, [x, y]))
+        })
+        .unwrap();
+    let mut expected = vec![c.oid(), d.oid(), cycle[0].oid(), cycle[1].oid()];
+    expected.sort();
+    let report = db.gc(true).unwrap();
+    assert_eq!(report.unreachable, expected);
+    assert!(!report.removed);
+    db.transact(|tx| Ok(assert_eq!(tx.get(c)?.name(), "c"))).unwrap();
+
+    let report = db.gc(false).unwrap();
+    assert_eq!(report.unreachable, expected);
+    assert!(report.removed);
+    let db = open();
+    db.transact(|tx| {
+        assert_eq!(tx.get(a)?.name(), "a");
+        assert_eq!(tx.get(b)?.name(), "b");
+        for gone in [c.oid(), d.oid()] {
+            match tx.get(Ref::<Contact>::new(gone)) {
+                Err(Error::NotFound { oid }) => assert_eq!(oid, gone),
+                other => panic!("expected {gone} to be gone, got {other:?}"),
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(db.gc(false).unwrap().unreachable.is_empty());
+}
+
 pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> Database) {
     let db = open();
     db.transact(|tx| tx.add(tower("kept", 1.0, 1.0)).map(|_| ())).unwrap();
@@ -308,6 +356,7 @@ all_backends!(
     identity_one_object_per_oid,
     references_load_lazily,
     prefetch_loads_many_objects_in_one_call,
+    gc_removes_exactly_the_unreachable_objects,
     required_field_unset_fails_commit_and_writes_nothing,
     change_tracking_through_transactions,
     errors_abort_and_discard_changes,

@@ -2,8 +2,9 @@
 //!
 //! `pbpersist-worker count <db> <n> plain|resolving`: adds 1 to the root's
 //! "counter" `n` times, one transaction each, and prints the retries.
-//! `pbpersist-worker crash <db>`: sets the counters "a", "b" and "c" to 1, 2,
-//! 3, ... in one transaction each, printing each value once its commit returned.
+//! `pbpersist-worker crash <db>`: sets the counters "a", "b" and "c" to the
+//! next value after the stored one, one transaction each, printing each value
+//! once its commit returned.
 
 use pbpersist::{Database, Options};
 use pbpersist_tests::bank::{Counter, ResolvingCounter};
@@ -36,7 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("crash") => {
             let db = Database::open(&args[2])?;
             let mut out = std::io::stdout().lock();
-            for i in 1.. {
+            let start = db.transact(|tx| {
+                let root = tx.root()?;
+                Ok(tx.get(root.require::<Counter>("a")?)?.value())
+            })?;
+            for i in start + 1.. {
                 db.transact(|tx| {
                     let root = tx.root()?;
                     for name in ["a", "b", "c"] {
