@@ -5,9 +5,13 @@
 //! `pbpersist-worker crash <db>`: sets the counters "a", "b" and "c" to the
 //! next value after the stored one, one transaction each, printing each value
 //! once its commit returned.
+//! `pbpersist-worker build <db> <n>`: stores a chain of `n` towers.
+//! `pbpersist-worker traverse <db> <cache objects>`: follows the chain from the
+//! last tower to the first and prints the peak resident memory.
 
 use pbpersist::{Database, Options};
 use pbpersist_tests::bank::{Counter, ResolvingCounter};
+use pbpersist_tests::demo::Tower;
 use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,7 +57,59 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 out.flush()?;
             }
         }
-        _ => return Err("usage: pbpersist-worker count <db> <n> plain|resolving | crash <db>".into()),
+        Some("build") => {
+            // A chain of towers, each pointing at the previous one; the root names the last.
+            let db = Database::open_with(&args[2], Options::default().cache_objects(10_000))?;
+            let n: u64 = args[3].parse()?;
+            let mut previous: Option<pbpersist::Ref<Tower>> = None;
+            for chunk in 0..n.div_ceil(1000) {
+                previous = db.transact(|tx| {
+                    let mut prev = previous;
+                    for i in chunk * 1000..((chunk + 1) * 1000).min(n) {
+                        let mut t = Tower::new();
+                        t.set_name(format!("tower-{i}"));
+                        t.set_width(i as f32);
+                        t.set_height(10.0);
+                        if let Some(p) = prev {
+                            t.set_neighbor(p);
+                        }
+                        prev = Some(tx.add(t)?);
+                    }
+                    if let Some(last) = prev {
+                        tx.root_mut()?.insert("last", last);
+                    }
+                    Ok(prev)
+                })?;
+            }
+        }
+        Some("traverse") => {
+            let cache: usize = args[3].parse()?;
+            let db = Database::open_with(&args[2], Options::default().cache_objects(cache))?;
+            let before = peak_rss_kib();
+            let visited = db.transact(|tx| {
+                let mut next = Some(tx.root()?.require::<Tower>("last")?);
+                let mut visited = 0u64;
+                while let Some(r) = next {
+                    next = tx.get(r)?.neighbor();
+                    visited += 1;
+                }
+                Ok(visited)
+            })?;
+            println!("visited {visited} peak_rss_kib {} start_rss_kib {before}", peak_rss_kib());
+        }
+        _ => return Err("usage: pbpersist-worker count|crash|build|traverse ...".into()),
     }
     Ok(())
+}
+
+/// The peak resident set size of this process, from `/proc/self/status`.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
 }
