@@ -1,29 +1,15 @@
-//! The storage test suite: every backend runs the same tests through the
-//! public API. Each backend supplies `open()`, which opens a new `Database`
-//! over the same stored data, as a restarted program would.
+//! Objects through a backend: storing, reopening, identity, laziness,
+//! required fields, change tracking, errors, prefetch and gc.
 
-use pbpersist::{Database, Error, Oid, Persistent, Ref};
+use super::{Backend, contact, tower};
+use pbpersist::{Error, Oid, Persistent, Ref};
 use pbpersist_tests::demo::{Address, Contact, Tower};
 use std::sync::Arc;
 
-fn tower(name: &str, width: f32, height: f32) -> Tower {
-    let mut t = Tower::new();
-    t.set_name(name);
-    t.set_width(width);
-    t.set_height(height);
-    t
-}
-
-fn contact(name: &str) -> Contact {
-    let mut c = Contact::new();
-    c.set_name(name);
-    c
-}
-
 /// Stores a small graph, reopens, and compares every field through the root.
-pub fn store_reopen_and_follow_references(open: &dyn Fn() -> Database) {
+pub fn store_reopen_and_follow_references(backend: &Backend) {
     let (rapunzel, pisa, alice, bob) = {
-        let db = open();
+        let db = backend.open();
         db.transact(|tx| {
             let rapunzel = tx.add(tower("Rapunzel's", 1000.0, 10.0))?;
             let mut p = tower("Pisa", 15.5, 56.7);
@@ -47,7 +33,7 @@ pub fn store_reopen_and_follow_references(open: &dyn Fn() -> Database) {
         .unwrap()
     };
 
-    let db = open();
+    let db = backend.open();
     db.transact(|tx| {
         let root = tx.root()?;
         let pisa_ref = root.require::<Tower>("pisa")?;
@@ -71,10 +57,10 @@ pub fn store_reopen_and_follow_references(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
-pub fn identity_one_object_per_oid(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn identity_one_object_per_oid(backend: &Backend) {
+    let db = backend.open();
     let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
-    let db = open();
+    let db = backend.open();
     db.transact(|tx| {
         let a = tx.get(r)?;
         let b = tx.get(r)?;
@@ -87,8 +73,8 @@ pub fn identity_one_object_per_oid(open: &dyn Fn() -> Database) {
     assert_eq!(db.stats().loads, 1, "the root is not needed; the tower loads once");
 }
 
-pub fn references_load_lazily(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn references_load_lazily(backend: &Backend) {
+    let db = backend.open();
     let bob = db
         .transact(|tx| {
             let alice = tx.add(contact("Alice"))?;
@@ -98,7 +84,7 @@ pub fn references_load_lazily(open: &dyn Fn() -> Database) {
             tx.add(b)
         })
         .unwrap();
-    let db = open();
+    let db = backend.open();
     let before = db.stats().loads;
     db.transact(|tx| {
         let b = tx.get(bob)?;
@@ -112,12 +98,12 @@ pub fn references_load_lazily(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
-pub fn prefetch_loads_many_objects_in_one_call(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn prefetch_loads_many_objects_in_one_call(backend: &Backend) {
+    let db = backend.open();
     let refs = db
         .transact(|tx| (0..5).map(|i| tx.add(tower(&format!("t{i}"), 1.0, 1.0))).collect::<Result<Vec<_>, _>>())
         .unwrap();
-    let db = open();
+    let db = backend.open();
     db.transact(|tx| {
         let oids: Vec<Oid> = refs.iter().map(|r| r.oid()).collect();
         assert_eq!(tx.prefetch(oids.iter().copied())?, 5);
@@ -132,8 +118,8 @@ pub fn prefetch_loads_many_objects_in_one_call(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
-pub fn gc_removes_exactly_the_unreachable_objects(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn gc_removes_exactly_the_unreachable_objects(backend: &Backend) {
+    let db = backend.open();
     let (a, b, c, d, cycle) = db
         .transact(|tx| {
             let b = tx.add(contact("b"))?;
@@ -164,7 +150,7 @@ pub fn gc_removes_exactly_the_unreachable_objects(open: &dyn Fn() -> Database) {
     let report = db.gc(false).unwrap();
     assert_eq!(report.unreachable, expected);
     assert!(report.removed);
-    let db = open();
+    let db = backend.open();
     db.transact(|tx| {
         assert_eq!(tx.get(a)?.name(), "a");
         assert_eq!(tx.get(b)?.name(), "b");
@@ -180,8 +166,8 @@ pub fn gc_removes_exactly_the_unreachable_objects(open: &dyn Fn() -> Database) {
     assert!(db.gc(false).unwrap().unreachable.is_empty());
 }
 
-pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn required_field_unset_fails_commit_and_writes_nothing(backend: &Backend) {
+    let db = backend.open();
     db.transact(|tx| tx.add(tower("kept", 1.0, 1.0)).map(|_| ())).unwrap();
     let before = db.stats();
     let err = db
@@ -201,7 +187,7 @@ pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> D
     assert!(err.to_string().contains("demo.Tower.name is required but not set"), "{err}");
     assert_eq!(db.stats().commits, before.commits, "nothing was committed");
 
-    let db = open();
+    let db = backend.open();
     db.transact(|tx| {
         let root = tx.root()?;
         assert!(root.is_empty(), "the root change was not written");
@@ -210,8 +196,8 @@ pub fn required_field_unset_fails_commit_and_writes_nothing(open: &dyn Fn() -> D
     .unwrap();
 }
 
-pub fn change_tracking_through_transactions(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn change_tracking_through_transactions(backend: &Backend) {
+    let db = backend.open();
     let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
     let written_before = db.stats().objects_written;
     db.transact(|tx| {
@@ -238,7 +224,7 @@ pub fn change_tracking_through_transactions(open: &dyn Fn() -> Database) {
         Ok(())
     })
     .unwrap();
-    let db = open();
+    let db = backend.open();
     db.transact(|tx| {
         assert_eq!(tx.get(r)?.height(), 20.0);
         Ok(())
@@ -246,8 +232,8 @@ pub fn change_tracking_through_transactions(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
-pub fn errors_abort_and_discard_changes(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn errors_abort_and_discard_changes(backend: &Backend) {
+    let db = backend.open();
     let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
     let err = db
         .transact(|tx| {
@@ -272,10 +258,10 @@ pub fn errors_abort_and_discard_changes(open: &dyn Fn() -> Database) {
     assert_eq!(tx.commit().unwrap(), None, "nothing to write");
 }
 
-pub fn wrong_type_is_a_typed_error(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn wrong_type_is_a_typed_error(backend: &Backend) {
+    let db = backend.open();
     let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
-    let db = open();
+    let db = backend.open();
     let err = db.transact(|tx| tx.get(r.cast::<Contact>()).map(|_| ())).unwrap_err();
     match err {
         Error::WrongType { oid, expected, found } => {
@@ -295,8 +281,8 @@ pub fn wrong_type_is_a_typed_error(open: &dyn Fn() -> Database) {
     .unwrap();
 }
 
-pub fn copies_held_by_readers_keep_their_state(open: &dyn Fn() -> Database) {
-    let db = open();
+pub fn copies_held_by_readers_keep_their_state(backend: &Backend) {
+    let db = backend.open();
     let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
     db.transact(|tx| {
         let before = tx.get(r)?;
@@ -314,80 +300,4 @@ pub fn copies_held_by_readers_keep_their_state(open: &dyn Fn() -> Database) {
         Ok(())
     })
     .unwrap();
-}
-
-/// One `#[test]` per suite function, for a backend whose `$open` expression
-/// makes the `open` closure.
-macro_rules! suite {
-    ($backend:ident, $open:expr, [$($test:ident),* $(,)?]) => {
-        mod $backend {
-            use super::Database;
-            $(
-                #[test]
-                fn $test() {
-                    let open = $open;
-                    super::$test(&open);
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! all_backends {
-    ($($test:ident),* $(,)?) => {
-        suite!(memory, {
-            let storage = pbpersist::storage::MemoryStorage::new();
-            move || Database::with_storage(storage.clone()).unwrap()
-        }, [$($test),*]);
-
-        suite!(sqlite, {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("suite.db");
-            move || {
-                let _keep = &dir;
-                Database::open(&path).unwrap()
-            }
-        }, [$($test),*]);
-    };
-}
-
-all_backends!(
-    store_reopen_and_follow_references,
-    identity_one_object_per_oid,
-    references_load_lazily,
-    prefetch_loads_many_objects_in_one_call,
-    gc_removes_exactly_the_unreachable_objects,
-    required_field_unset_fails_commit_and_writes_nothing,
-    change_tracking_through_transactions,
-    errors_abort_and_discard_changes,
-    wrong_type_is_a_typed_error,
-    copies_held_by_readers_keep_their_state,
-);
-
-mod bad_records {
-    use super::*;
-
-    #[test]
-    fn a_corrupt_record_is_a_typed_error_naming_the_oid_and_others_still_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.db");
-        let db = Database::open(&path).unwrap();
-        let (good, bad) =
-            db.transact(|tx| Ok((tx.add(tower("good", 1.0, 1.0))?, tx.add(tower("bad", 1.0, 1.0))?))).unwrap();
-        drop(db);
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("UPDATE pb_object SET record = x'0a05' WHERE oid = ?1", [bad.oid().0 as i64]).unwrap();
-        drop(conn);
-
-        let db = Database::open(&path).unwrap();
-        db.transact(|tx| {
-            match tx.get(bad) {
-                Err(Error::Corrupt { oid, .. }) => assert_eq!(oid, bad.oid()),
-                other => panic!("expected a corrupt-record error, got {other:?}"),
-            }
-            assert_eq!(tx.get(good)?.name(), "good");
-            Ok(())
-        })
-        .unwrap();
-    }
 }

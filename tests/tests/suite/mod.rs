@@ -1,0 +1,85 @@
+//! The storage test suite: every backend runs the same tests through the
+//! public API. A backend is a way to open a new `Database` over the same
+//! stored data, as a restarted program (or another process) would.
+
+pub mod objects;
+pub mod transactions;
+
+use pbpersist::{Database, Options};
+use pbpersist_tests::demo::{Contact, Tower};
+
+/// Opens databases over one backend's stored data.
+pub struct Backend {
+    open: Box<dyn Fn(Options) -> Database>,
+}
+
+impl Backend {
+    pub fn new(open: impl Fn(Options) -> Database + 'static) -> Self {
+        Backend { open: Box::new(open) }
+    }
+
+    /// A database with the default options.
+    pub fn open(&self) -> Database {
+        (self.open)(Options::default())
+    }
+
+    /// A database with these options.
+    pub fn open_with(&self, options: Options) -> Database {
+        (self.open)(options)
+    }
+}
+
+pub fn tower(name: &str, width: f32, height: f32) -> Tower {
+    let mut t = Tower::new();
+    t.set_name(name);
+    t.set_width(width);
+    t.set_height(height);
+    t
+}
+
+pub fn contact(name: &str) -> Contact {
+    let mut c = Contact::new();
+    c.set_name(name);
+    c
+}
+
+/// One `#[test]` per suite function, for a backend made by `$backend`.
+#[macro_export]
+macro_rules! suite {
+    ($name:ident, $backend:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use super::suite::{objects, transactions};
+            $crate::suite!(@tests $backend;
+                objects::store_reopen_and_follow_references,
+                objects::identity_one_object_per_oid,
+                objects::references_load_lazily,
+                objects::prefetch_loads_many_objects_in_one_call,
+                objects::gc_removes_exactly_the_unreachable_objects,
+                objects::required_field_unset_fails_commit_and_writes_nothing,
+                objects::change_tracking_through_transactions,
+                objects::errors_abort_and_discard_changes,
+                objects::wrong_type_is_a_typed_error,
+                objects::copies_held_by_readers_keep_their_state,
+                transactions::four_threads_lose_no_updates_and_resolution_needs_fewer_retries,
+                transactions::a_write_conflict_names_the_oid_and_writes_nothing,
+                transactions::read_current_turns_a_changed_read_into_a_conflict,
+                transactions::transact_retries_see_fresh_state_and_give_up_after_max_attempts,
+                transactions::a_long_reader_sees_one_consistent_snapshot_while_writers_transfer,
+                transactions::the_cache_stays_within_its_object_bound,
+                transactions::the_cache_stays_within_its_byte_bound,
+                transactions::hostile_records_hit_the_size_and_depth_limits,
+            );
+        }
+    };
+    (@tests $backend:expr; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                let backend = $backend;
+                $module::$test(&backend);
+            }
+        )*
+    };
+}
