@@ -1,4 +1,5 @@
 //! Runs the storage test suite (`suite/`) against every backend.
+#![allow(clippy::unit_arg)] // `Ok(assert_eq!(..))` keeps one-line transactions readable.
 
 mod suite;
 
