@@ -142,6 +142,7 @@ impl<'a> Converter<'a> {
                     tag: f.number(),
                     value,
                     boxed,
+                    group: f.is_group(),
                     docs: self.sources.docs(&file, f.path()),
                     deprecated: is_deprecated(&f),
                 })
@@ -178,6 +179,7 @@ impl<'a> Converter<'a> {
                 default,
                 boxed: boxed && label != model::Label::Repeated,
                 packed: field.is_packed(),
+                group: field.is_group(),
             })
         };
         Ok(model::Field {
@@ -191,15 +193,6 @@ impl<'a> Converter<'a> {
 
     /// The model type of a field's values and whether a message must be boxed.
     fn value(&self, field: &FieldDescriptor, kind: Kind, from: &[String]) -> Result<(model::Value, bool), Error> {
-        if field.is_group() {
-            return Err(self.sources.error(
-                &field.parent_file(),
-                field.path(),
-                format!("group `{}`: pbpersist does not support proto2 groups yet", field.full_name()),
-                "group declared here",
-                Some("use a nested message field instead".into()),
-            ));
-        }
         self.value_with_target(field, &kind, from)
     }
 
@@ -299,15 +292,16 @@ impl<'a> Converter<'a> {
     fn enumeration(&mut self, e: &EnumDescriptor) -> Result<(), Error> {
         let file = e.parent_file();
         let mut variants: Vec<model::Variant> = Vec::new();
+        let mut aliases = Vec::new();
         for v in e.values() {
             if let Some(first) = variants.iter().find(|x| x.number == v.number()) {
-                return Err(self.sources.error(
-                    &file,
-                    v.path(),
-                    format!("`{}` is an alias of `{}`: enum aliases are not supported yet", v.name(), first.name),
-                    "alias declared here",
-                    None,
-                ));
+                // A Rust enum cannot repeat a discriminant: the alias becomes a constant.
+                aliases.push(model::Alias {
+                    ident: names::alias(e.name(), v.name()),
+                    name: v.name().to_owned(),
+                    variant: first.ident.clone(),
+                });
+                continue;
             }
             variants.push(model::Variant {
                 ident: names::variant(e.name(), v.name()),
@@ -328,6 +322,8 @@ impl<'a> Converter<'a> {
             docs: self.sources.docs(&file, e.path()),
             deprecated: e.enum_descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             variants,
+            aliases,
+            closed: file.syntax() == prost_reflect::Syntax::Proto2,
         };
         let package = file.package_name().to_owned();
         let mods = module_of_enum(e);

@@ -40,6 +40,12 @@ pub fn type_name(name: &str) -> Ident {
     ident(&name.to_upper_camel_case())
 }
 
+/// The constant name of an enum alias, without the enum's name as a prefix.
+pub fn alias(enum_name: &str, value: &str) -> Ident {
+    use heck::ToShoutySnakeCase;
+    ident(&variant(enum_name, value).to_string().trim_start_matches("r#").to_shouty_snake_case())
+}
+
 /// The variant name of an enum value, without the enum's name as a prefix.
 pub fn variant(enum_name: &str, value: &str) -> Ident {
     let prefix = enum_name.to_snake_case().to_uppercase();

@@ -76,6 +76,8 @@ pub struct Single {
     pub boxed: bool,
     /// Whether a repeated numeric field is written packed.
     pub packed: bool,
+    /// Whether a message element is a proto2 group (start/end-group encoding).
+    pub group: bool,
 }
 
 /// Presence and cardinality of a field.
@@ -104,6 +106,8 @@ pub struct Member {
     pub value: Value,
     /// Whether a message member is boxed.
     pub boxed: bool,
+    /// Whether a message member is a proto2 group.
+    pub group: bool,
     /// Documentation lines.
     pub docs: Vec<String>,
     /// Whether the member is marked `deprecated`.
@@ -172,6 +176,22 @@ pub struct Enum {
     pub deprecated: bool,
     /// The values in declaration order; the first is the Rust default.
     pub variants: Vec<Variant>,
+    /// Other names for values (`allow_alias`): associated constants.
+    pub aliases: Vec<Alias>,
+    /// Whether the enum is closed (proto2): numbers it does not list are
+    /// kept with the unknown fields instead of in the field.
+    pub closed: bool,
+}
+
+/// A second name for an enum value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alias {
+    /// The Rust constant name.
+    pub ident: Ident,
+    /// The protobuf value name.
+    pub name: String,
+    /// The variant it stands for.
+    pub variant: Ident,
 }
 
 /// One value of an enum.

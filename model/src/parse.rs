@@ -92,13 +92,38 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
         return Err(syn::Error::new(input.ident.span(), "#[derive(Enumeration)] needs a fieldless enum"));
     };
     let mut full_name = None;
+    let mut closed = false;
+    let mut aliases = Vec::new();
     for attr in pbpersist_attrs(&input.attrs) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("enumeration") {
                 full_name = Some(meta.value()?.parse::<LitStr>()?.value());
                 Ok(())
+            } else if meta.path.is_ident("closed") {
+                closed = true;
+                Ok(())
+            } else if meta.path.is_ident("alias") {
+                let (mut ident, mut name, mut variant) = (None, None, None);
+                meta.parse_nested_meta(|inner| {
+                    let value: LitStr = inner.value()?.parse()?;
+                    if inner.path.is_ident("ident") {
+                        ident = Some(value.parse::<Ident>()?);
+                    } else if inner.path.is_ident("name") {
+                        name = Some(value.value());
+                    } else if inner.path.is_ident("variant") {
+                        variant = Some(value.parse::<Ident>()?);
+                    } else {
+                        return Err(inner.error("expected `ident`, `name` or `variant`"));
+                    }
+                    Ok(())
+                })?;
+                match (ident, name, variant) {
+                    (Some(ident), Some(name), Some(variant)) => aliases.push(Alias { ident, name, variant }),
+                    _ => return Err(meta.error("an alias needs `ident`, `name` and `variant`")),
+                }
+                Ok(())
             } else {
-                Err(meta.error("unknown pbpersist option; expected `enumeration = \"package.Name\"`"))
+                Err(meta.error("unknown pbpersist option; expected `enumeration = \"package.Name\"`, `closed` or `alias(...)`"))
             }
         })?;
     }
@@ -136,6 +161,8 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
         docs,
         deprecated,
         variants,
+        aliases,
+        closed,
     })
 }
 
@@ -165,6 +192,7 @@ struct Raw {
     default: Option<Expr>,
     boxed: bool,
     packed: bool,
+    group: bool,
     name: Option<String>,
     variant: Option<String>,
     map: Option<(Scalar, RawValue)>,
@@ -230,7 +258,7 @@ fn field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
         if raw.packed && !(label == Label::Repeated && value.is_packable()) {
             return Err(syn::Error::new(ident.span(), "only repeated numeric and enum fields can be packed"));
         }
-        FieldKind::Single(Single { tag, label, value, default, boxed: raw.boxed, packed: raw.packed })
+        FieldKind::Single(Single { tag, label, value, default, boxed: raw.boxed, packed: raw.packed, group: raw.group })
     };
     Ok(Field { ident, name, docs, deprecated, kind })
 }
@@ -256,6 +284,11 @@ fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
         "repeated" => raw.label = Some(Label::Repeated),
         "boxed" => raw.boxed = true,
         "packed" => raw.packed = true,
+        "group" => {
+            raw.group = true;
+            let ty = if meta.input.peek(syn::Token![=]) { Some(meta.value()?.parse::<LitStr>()?.parse()?) } else { None };
+            raw.value = Some(RawValue::Message(ty));
+        }
         "default" => raw.default = Some(meta.value()?.parse()?),
         "name" => raw.name = Some(meta.value()?.parse::<LitStr>()?.value()),
         "variant" => raw.variant = Some(meta.value()?.parse::<LitStr>()?.value()),
@@ -300,6 +333,7 @@ fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
                     tag,
                     value,
                     boxed: m.boxed,
+                    group: m.group,
                     docs: Vec::new(),
                     deprecated: false,
                 });

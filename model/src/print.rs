@@ -62,10 +62,15 @@ pub fn enumeration(e: &Enum) -> TokenStream {
         let docs = docs(&v.docs, v.deprecated);
         quote! { #docs #[pbpersist(name = #name)] #ident = #number, }
     });
+    let closed = e.closed.then(|| quote!(, closed));
+    let aliases = e.aliases.iter().map(|a| {
+        let (ident, name, variant) = (a.ident.to_string(), &a.name, a.variant.to_string());
+        quote!(, alias(ident = #ident, name = #name, variant = #variant))
+    });
     quote! {
         #top_docs
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, ::pbpersist::Enumeration)]
-        #[pbpersist(enumeration = #full_name)]
+        #[pbpersist(enumeration = #full_name #closed #(#aliases)*)]
         #[repr(i32)]
         pub enum #ident { #(#variants)* }
     }
@@ -120,7 +125,7 @@ fn field_attr(field: &Field) -> TokenStream {
                 Label::Repeated => items.push(quote!(repeated)),
                 Label::Implicit => {}
             }
-            items.push(value_word(&s.value));
+            items.push(if s.group { quote!(group) } else { value_word(&s.value) });
             if let Some(d) = &s.default {
                 let lit = default_tokens(d);
                 items.push(quote!(default = #lit));
@@ -153,6 +158,7 @@ fn field_attr(field: &Field) -> TokenStream {
                         let s = format_ident!("{}", s.proto_name());
                         quote!(#s)
                     }
+                    Value::Message(ty) if m.group => type_string("group", ty),
                     Value::Message(ty) => type_string("message", ty),
                     Value::Enum(ty) => type_string("enumeration", ty),
                     Value::Ref(ty) => type_string("reference", ty),

@@ -10,6 +10,10 @@ pub trait Enumeration: Copy + Eq + Default + fmt::Debug + Send + Sync + 'static 
     const TYPE_NAME: &'static str;
     /// Every value, in declaration order.
     const VALUES: &'static [Self];
+    /// Whether the enum is closed (declared in a proto2 file): a number it
+    /// does not list is kept with the message's unknown fields, as protobuf
+    /// specifies, rather than in the field.
+    const CLOSED: bool = false;
     /// The value with this number, if this program knows it.
     fn from_i32(value: i32) -> Option<Self>;
     /// The number of this value.

@@ -139,6 +139,54 @@ pub mod enumeration {
     use prost::DecodeError;
     use prost::encoding::{DecodeContext, WireType, int32};
 
+    /// Reads one value of a field with presence. For a closed enum, a number
+    /// it does not list goes to the unknown fields and leaves the field as it was.
+    pub fn merge_optional<E: crate::Enumeration>(
+        meta: &mut crate::Meta,
+        tag: u32,
+        wire_type: WireType,
+        value: &mut Option<EnumValue<E>>,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        let mut v = 0i32;
+        int32::merge(wire_type, &mut v, buf, ctx)?;
+        if E::CLOSED && E::from_i32(v).is_none() {
+            keep_unknown(meta, tag, v);
+        } else {
+            *value = Some(EnumValue::new(v));
+        }
+        Ok(())
+    }
+
+    /// Reads packed or unpacked values; for a closed enum, numbers it does not
+    /// list go to the unknown fields.
+    pub fn merge_repeated_closed<E: crate::Enumeration>(
+        meta: &mut crate::Meta,
+        tag: u32,
+        wire_type: WireType,
+        values: &mut Vec<EnumValue<E>>,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        let mut numbers = Vec::new();
+        int32::merge_repeated(wire_type, &mut numbers, buf, ctx)?;
+        for v in numbers {
+            if E::CLOSED && E::from_i32(v).is_none() {
+                keep_unknown(meta, tag, v);
+            } else {
+                values.push(EnumValue::new(v));
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_unknown(meta: &mut crate::Meta, tag: u32, v: i32) {
+        let out = meta.unknown_mut();
+        prost::encoding::encode_key(tag, WireType::Varint, out);
+        prost::encoding::encode_varint(v as i64 as u64, out);
+    }
+
     /// Writes one value.
     #[inline]
     pub fn encode<E>(tag: u32, value: &EnumValue<E>, buf: &mut impl BufMut) {

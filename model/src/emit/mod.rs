@@ -137,12 +137,23 @@ pub fn enumeration(e: &Enum) -> TokenStream {
     let idents: Vec<_> = e.variants.iter().map(|v| &v.ident).collect();
     let names: Vec<_> = e.variants.iter().map(|v| &v.name).collect();
     let numbers: Vec<_> = e.variants.iter().map(|v| Literal::i32_unsuffixed(v.number)).collect();
+    let closed = e.closed;
+    let alias_consts = e.aliases.iter().map(|a| {
+        let (ident, variant) = (&a.ident, &a.variant);
+        let doc = format!(" `{}`, another name for [`Self::{variant}`].", a.name);
+        quote!(#[doc = #doc] pub const #ident: Self = Self::#variant;)
+    });
+    let alias_names = e.aliases.iter().map(|a| {
+        let (name, variant) = (&a.name, &a.variant);
+        quote!(#name => ::core::option::Option::Some(Self::#variant),)
+    });
     quote! {
         #[allow(deprecated)]
         const _: () = {
             impl ::pbpersist::Enumeration for #ident {
                 const TYPE_NAME: &'static str = #full_name;
                 const VALUES: &'static [Self] = &[#(Self::#idents),*];
+                const CLOSED: bool = #closed;
 
                 #[inline]
                 fn from_i32(value: i32) -> ::core::option::Option<Self> {
@@ -166,6 +177,7 @@ pub fn enumeration(e: &Enum) -> TokenStream {
                 fn from_proto_name(name: &str) -> ::core::option::Option<Self> {
                     match name {
                         #(#names => ::core::option::Option::Some(Self::#idents),)*
+                        #(#alias_names)*
                         _ => ::core::option::Option::None,
                     }
                 }
@@ -175,6 +187,10 @@ pub fn enumeration(e: &Enum) -> TokenStream {
                 fn default() -> Self {
                     Self::#first
                 }
+            }
+
+            impl #ident {
+                #(#alias_consts)*
             }
 
             impl ::core::convert::From<#ident> for i32 {

@@ -41,7 +41,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
     let ident = &msg.ident;
     let meta = &msg.meta;
     let rust_name = ident.to_string();
-    let mut parts: Vec<Parts> = msg.fields.iter().map(|f| field(f, &rust_name)).collect();
+    let mut parts: Vec<Parts> = msg.fields.iter().map(|f| field(f, meta, &rust_name)).collect();
     // Known fields go out in field-number order, as protobuf recommends.
     parts.sort_by_key(|p| p.min_tag);
     let encode = parts.iter().map(|p| &p.encode);
@@ -80,6 +80,15 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
     }
 }
 
+fn repeated_merge(s: &Single, m: &TokenStream, meta: &Ident, id: &Ident) -> TokenStream {
+    let tag = s.tag;
+    match s.value {
+        Value::Enum(_) => quote!(::pbpersist::wire::enumeration::merge_repeated_closed(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx)),
+        _ if s.group => quote!(#m::merge_repeated(#tag, wire_type, &mut self.#id, buf, ctx)),
+        _ => quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
+    }
+}
+
 /// Counts a level of message nesting against the configured depth limit.
 fn depth_checked(value: &Value, merge: TokenStream) -> TokenStream {
     match value {
@@ -94,11 +103,11 @@ fn with_context(expr: TokenStream, message: &str, field: &str) -> TokenStream {
     }
 }
 
-fn field(f: &Field, rust_name: &str) -> Parts {
+fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
     let id = &f.ident;
     let fname = f.ident.to_string();
     match &f.kind {
-        FieldKind::Single(s) => single(id, s, rust_name, &fname),
+        FieldKind::Single(s) => single(id, s, meta, rust_name, &fname),
         FieldKind::Map { tag, key, value } => {
             let km = module(&Value::Scalar(*key));
             let vm = module(value);
@@ -123,19 +132,24 @@ fn field(f: &Field, rust_name: &str) -> Parts {
                 },
             }
         }
-        FieldKind::Oneof { ty, members } => oneof(id, ty, members, rust_name, &fname),
+        FieldKind::Oneof { ty, members } => oneof(id, ty, members, meta, rust_name, &fname),
     }
 }
 
-fn single(id: &Ident, s: &Single, rust_name: &str, fname: &str) -> Parts {
-    let m = module(&s.value);
+fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) -> Parts {
+    let m = if s.group { quote!(::pbpersist::__private::prost::encoding::group) } else { module(&s.value) };
+    // Groups repeat their tag when read, to match the end-group marker.
     let tag = s.tag;
+    let tag_arg = s.group.then(|| quote!(#tag,));
     let (encode, merge, len) = match s.label {
         Label::Optional | Label::Required => (
             quote! {
                 if let ::core::option::Option::Some(v) = &self.#id { #m::encode(#tag, v, buf); }
             },
-            quote!(#m::merge(wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx)),
+            match s.value {
+                Value::Enum(_) => quote!(::pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx)),
+                _ => quote!(#m::merge(#tag_arg wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx)),
+            },
             quote!(self.#id.as_ref().map_or(0, |v| #m::encoded_len(#tag, v))),
         ),
         Label::Implicit => {
@@ -148,12 +162,12 @@ fn single(id: &Ident, s: &Single, rust_name: &str, fname: &str) -> Parts {
         }
         Label::Repeated if s.packed => (
             quote!(#m::encode_packed(#tag, &self.#id, buf);),
-            quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
+            repeated_merge(s, &m, meta, id),
             quote!(#m::encoded_len_packed(#tag, &self.#id)),
         ),
         Label::Repeated => (
             quote!(#m::encode_repeated(#tag, &self.#id, buf);),
-            quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
+            repeated_merge(s, &m, meta, id),
             quote!(#m::encoded_len_repeated(#tag, &self.#id)),
         ),
     };
@@ -161,24 +175,34 @@ fn single(id: &Ident, s: &Single, rust_name: &str, fname: &str) -> Parts {
     Parts { min_tag: tag, encode, merge: quote!(#tag => #merge,), len }
 }
 
-fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], rust_name: &str, fname: &str) -> Parts {
+fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name: &str, fname: &str) -> Parts {
     let path = type_path(ty);
     let mut encode_arms = Vec::new();
     let mut len_arms = Vec::new();
     let mut merge_arms = Vec::new();
     for mem in members {
-        let m = module(&mem.value);
+        let m = if mem.group { quote!(::pbpersist::__private::prost::encoding::group) } else { module(&mem.value) };
         let tag = mem.tag;
+        let tag_arg = mem.group.then(|| quote!(#tag,));
         let variant = &mem.variant;
         encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, v, buf),));
         len_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),));
-        let merge = quote! {
-            match &mut self.#id {
-                ::core::option::Option::Some(#path::#variant(v)) => #m::merge(wire_type, v, buf, ctx),
-                _ => {
-                    let mut v = ::core::default::Default::default();
-                    #m::merge(wire_type, &mut v, buf, ctx)
-                        .map(|()| self.#id = ::core::option::Option::Some(#path::#variant(v)))
+        let merge = if matches!(mem.value, Value::Enum(_)) {
+            // A closed enum's unknown number goes to the unknown fields, not the oneof.
+            quote! {{
+                let mut v = ::core::option::Option::None;
+                ::pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut v, buf, ctx)
+                    .map(|()| if let ::core::option::Option::Some(v) = v { self.#id = ::core::option::Option::Some(#path::#variant(v)) })
+            }}
+        } else {
+            quote! {
+                match &mut self.#id {
+                    ::core::option::Option::Some(#path::#variant(v)) => #m::merge(#tag_arg wire_type, v, buf, ctx),
+                    _ => {
+                        let mut v = ::core::default::Default::default();
+                        #m::merge(#tag_arg wire_type, &mut v, buf, ctx)
+                            .map(|()| self.#id = ::core::option::Option::Some(#path::#variant(v)))
+                    }
                 }
             }
         };
