@@ -31,12 +31,18 @@ pub struct Converter<'a> {
     pool: &'a DescriptorPool,
     sources: &'a Sources,
     resolvers: &'a BTreeMap<String, String>,
+    extern_paths: &'a BTreeMap<String, String>,
     pub packages: BTreeMap<String, Package>,
 }
 
 impl<'a> Converter<'a> {
-    pub fn new(pool: &'a DescriptorPool, sources: &'a Sources, resolvers: &'a BTreeMap<String, String>) -> Self {
-        Converter { pool, sources, resolvers, packages: BTreeMap::new() }
+    pub fn new(
+        pool: &'a DescriptorPool,
+        sources: &'a Sources,
+        resolvers: &'a BTreeMap<String, String>,
+        extern_paths: &'a BTreeMap<String, String>,
+    ) -> Self {
+        Converter { pool, sources, resolvers, extern_paths, packages: BTreeMap::new() }
     }
 
     pub fn file(&mut self, file: &FileDescriptor) -> Result<(), Error> {
@@ -65,7 +71,7 @@ impl<'a> Converter<'a> {
     }
 
     fn message(&mut self, msg: &MessageDescriptor) -> Result<(), Error> {
-        if msg.is_map_entry() {
+        if msg.is_map_entry() || self.extern_paths.contains_key(msg.full_name()) {
             return Ok(());
         }
         let here = module_of_message(msg);
@@ -216,17 +222,17 @@ impl<'a> Converter<'a> {
         Ok(match kind {
             Kind::Message(_) if is_ref => {
                 let ty = match target {
-                    Some(t) => self.path_to(&module_of_message(&t), names::type_name(t.name()), from),
+                    Some(t) => self.type_of(t.full_name(), &module_of_message(&t), t.name(), from),
                     None => syn::parse_quote!(::pbpersist::AnyObject),
                 };
                 (model::Value::Ref(ty), false)
             }
             Kind::Message(m) => {
-                let ty = self.path_to(&module_of_message(m), names::type_name(m.name()), from);
+                let ty = self.type_of(m.full_name(), &module_of_message(m), m.name(), from);
                 (model::Value::Message(ty), needs_box(field, m))
             }
             Kind::Enum(e) => {
-                let ty = self.path_to(&module_of_enum(e), names::type_name(e.name()), from);
+                let ty = self.type_of(e.full_name(), &module_of_enum(e), e.name(), from);
                 (model::Value::Enum(ty), false)
             }
             other => (model::Value::Scalar(scalar(other).expect("all other kinds are scalars")), false),
@@ -274,6 +280,15 @@ impl<'a> Converter<'a> {
         ))
     }
 
+    /// The Rust type for a message or enum: its extern path if it has one,
+    /// else the relative path to where it is generated.
+    fn type_of(&self, full_name: &str, module: &[String], name: &str, from: &[String]) -> syn::Type {
+        match self.extern_paths.get(full_name).and_then(|p| syn::parse_str(p).ok()) {
+            Some(ty) => ty,
+            None => self.path_to(module, names::type_name(name), from),
+        }
+    }
+
     /// The Rust path from module `from` to type `ident` in module `to`.
     fn path_to(&self, to: &[String], ident: proc_macro2::Ident, from: &[String]) -> syn::Type {
         let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
@@ -290,6 +305,9 @@ impl<'a> Converter<'a> {
     }
 
     fn enumeration(&mut self, e: &EnumDescriptor) -> Result<(), Error> {
+        if self.extern_paths.contains_key(e.full_name()) {
+            return Ok(());
+        }
         let file = e.parent_file();
         let mut variants: Vec<model::Variant> = Vec::new();
         let mut aliases = Vec::new();

@@ -44,7 +44,7 @@ impl Sources {
         };
         let lines: Vec<String> =
             comment.trim_end().lines().map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned()).collect();
-        lines
+        fence_code(lines)
     }
 
     /// An error pointing at the element at `path`.
@@ -98,4 +98,40 @@ fn offset(text: &str, line: usize, col: usize) -> Option<usize> {
         start += l.len();
     }
     (line == text.lines().count()).then_some(text.len())
+}
+
+/// Marks code in `.proto` comments (fenced or indented) as text, so that
+/// rustdoc neither compiles it as Rust nor reflows it.
+fn fence_code(lines: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let (mut in_fence, mut in_indent) = (false, false);
+    for line in lines {
+        if line.trim_start().starts_with("```") {
+            if in_indent {
+                out.push("```".into());
+                in_indent = false;
+            }
+            out.push(if in_fence { "```".into() } else { "```text".into() });
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            out.push(line);
+            continue;
+        }
+        let indented = line.starts_with("    ") || line.starts_with('\t');
+        if in_indent && !indented && !line.trim().is_empty() {
+            out.push("```".into());
+            in_indent = false;
+        }
+        if indented && !in_indent && out.last().is_none_or(|l| l.trim().is_empty()) {
+            out.push("```text".into());
+            in_indent = true;
+        }
+        out.push(line);
+    }
+    if in_fence || in_indent {
+        out.push("```".into());
+    }
+    out
 }

@@ -23,3 +23,22 @@ fn seed_tower_schema() {
 fn demo_schema() {
     insta::assert_snapshot!(generate("demo.proto"));
 }
+
+/// `pbpersist::wkt` is code this generator wrote; it must match what the
+/// generator writes now. `PBPERSIST_BLESS=1` rewrites it.
+#[test]
+fn the_runtime_well_known_types_are_current() {
+    let files = pbpersist_build::Config::new()
+        .cargo_directives(false)
+        .generate_well_known_types()
+        .generate(pbpersist_build::WELL_KNOWN_FILES, &[] as &[&str])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].name, "google.protobuf.rs");
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/src/wkt/generated.rs"));
+    if std::env::var_os("PBPERSIST_BLESS").is_some() {
+        std::fs::write(path, &files[0].content).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(on_disk == files[0].content, "runtime/src/wkt/generated.rs is stale: run with PBPERSIST_BLESS=1");
+}

@@ -43,6 +43,7 @@ mod record;
 mod root;
 pub mod storage;
 pub mod wire;
+pub mod wkt;
 
 pub use connection::{Connection, Transaction};
 pub use db::{Database, GcReport, Stats};

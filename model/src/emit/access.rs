@@ -1,7 +1,7 @@
 //! Typed accessors: getters read defaults and never mark anything; setters,
 //! `clear_` and `_mut` mark the field changed.
 
-use super::{Ctx, accessor, type_path};
+use super::{Ctx, type_path};
 use crate::model::*;
 use crate::print::{scalar_type, value_type};
 use proc_macro2::{Literal, TokenStream};
@@ -107,11 +107,11 @@ fn paren(lit: Literal) -> TokenStream {
 /// Accessors of a field with explicit presence (`Option<T>`).
 fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStream> {
     let id = &field.ident;
-    let has = accessor(id, "has_", "");
-    let set = accessor(id, "set_", "");
-    let clear = accessor(id, "clear_", "");
-    let opt = accessor(id, "", "_opt");
-    let mutf = accessor(id, "", "_mut");
+    let has = ctx.name(id, "has_", "");
+    let set = ctx.name(id, "set_", "");
+    let clear = ctx.name(id, "clear_", "");
+    let opt = ctx.name(id, "", "_opt");
+    let mutf = ctx.name(id, "", "_mut");
     let mark = ctx.mark(bit);
     let default = default_expr(&s.value, s.default.as_ref());
     let mut out = vec![
@@ -176,7 +176,7 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
             });
         }
         Value::Enum(ty) => {
-            let raw = accessor(id, "", "_raw");
+            let raw = ctx.name(id, "", "_raw");
             let n = match s.default {
                 Some(DefaultValue::Int(n)) => n as i32,
                 _ => i32::MIN,
@@ -251,9 +251,9 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
 /// Accessors of a proto3 field without presence (`T`).
 fn implicit(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStream> {
     let id = &field.ident;
-    let set = accessor(id, "set_", "");
-    let clear = accessor(id, "clear_", "");
-    let mutf = accessor(id, "", "_mut");
+    let set = ctx.name(id, "set_", "");
+    let clear = ctx.name(id, "clear_", "");
+    let mutf = ctx.name(id, "", "_mut");
     let mark = ctx.mark(bit);
     let elem = value_type(&s.value, s.boxed);
     let mut out = vec![quote! {
@@ -276,7 +276,7 @@ fn implicit(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
             out.push(quote!(#[inline] pub fn #mutf(&mut self) -> &mut #elem { #mark; &mut self.#id }));
         }
         Value::Enum(ty) => {
-            let raw = accessor(id, "", "_raw");
+            let raw = ctx.name(id, "", "_raw");
             out.push(quote! {
                 #[doc = " The value, or the default when not a value this program knows."]
                 #[inline]
@@ -301,9 +301,9 @@ fn implicit(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
 /// Accessors of a repeated field (`Vec<T>`).
 fn repeated(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStream> {
     let id = &field.ident;
-    let set = accessor(id, "set_", "");
-    let clear = accessor(id, "clear_", "");
-    let mutf = accessor(id, "", "_mut");
+    let set = ctx.name(id, "set_", "");
+    let clear = ctx.name(id, "clear_", "");
+    let mutf = ctx.name(id, "", "_mut");
     let mark = ctx.mark(bit);
     let elem = value_type(&s.value, false);
     vec![
@@ -324,8 +324,8 @@ fn repeated(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
 /// Accessors of a map field (`BTreeMap<K, V>`).
 fn map(ctx: &Ctx<'_>, field: &Field, key: Scalar, value: &Value, bit: usize) -> Vec<TokenStream> {
     let id = &field.ident;
-    let clear = accessor(id, "clear_", "");
-    let mutf = accessor(id, "", "_mut");
+    let clear = ctx.name(id, "clear_", "");
+    let mutf = ctx.name(id, "", "_mut");
     let mark = ctx.mark(bit);
     let k = scalar_type(key);
     let v = value_type(value, false);
@@ -345,9 +345,9 @@ fn map(ctx: &Ctx<'_>, field: &Field, key: Scalar, value: &Value, bit: usize) -> 
 fn oneof(ctx: &Ctx<'_>, field: &Field, ty: &syn::Type, members: &[Member], first_bit: usize) -> Vec<TokenStream> {
     let id = &field.ident;
     let path = type_path(ty);
-    let set = accessor(id, "set_", "");
-    let clear = accessor(id, "clear_", "");
-    let take = accessor(id, "take_", "");
+    let set = ctx.name(id, "set_", "");
+    let clear = ctx.name(id, "clear_", "");
+    let take = ctx.name(id, "take_", "");
     let meta = &ctx.msg.meta;
     // Marks the bit of whichever member `self.#id` holds.
     let bit_arms: Vec<_> = members
@@ -390,10 +390,10 @@ fn oneof(ctx: &Ctx<'_>, field: &Field, ty: &syn::Type, members: &[Member], first
         let mid = quote::format_ident!("{}", m.name);
         let mid =
             if syn::parse_str::<syn::Ident>(&m.name).is_ok() { mid } else { quote::format_ident!("r#{}", m.name) };
-        let has = accessor(&mid, "has_", "");
-        let mset = accessor(&mid, "set_", "");
-        let mclear = accessor(&mid, "clear_", "");
-        let mmut = accessor(&mid, "", "_mut");
+        let has = ctx.name(&mid, "has_", "");
+        let mset = ctx.name(&mid, "set_", "");
+        let mclear = ctx.name(&mid, "clear_", "");
+        let mmut = ctx.name(&mid, "", "_mut");
         let mark_new = ctx.mark(first_bit + i);
         let pat = quote!(::core::option::Option::Some(#path::#variant(v)));
         out.push(quote! {

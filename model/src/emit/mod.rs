@@ -26,6 +26,16 @@ pub fn message(msg: &Message) -> TokenStream {
         quote!(::pbpersist::FieldInfo::new(#name, #number))
     });
 
+    // A field named `new` keeps its getter; the constructor is then `Default::default()`.
+    let constructor = (!ctx.getter_named_new).then(|| {
+        quote! {
+            /// A new message with every field unset, reading its schema defaults.
+            #[inline]
+            pub fn new() -> Self {
+                ::core::default::Default::default()
+            }
+        }
+    });
     let accessors = msg.fields.iter().enumerate().map(|(i, f)| access::field(&ctx, f, ctx.bits[i]));
     let wire = wire::message(&ctx);
     let visit = msg.fields.iter().map(|f| walk(f, Walk::Refs));
@@ -75,11 +85,7 @@ pub fn message(msg: &Message) -> TokenStream {
             }
 
             impl #ident {
-                /// A new message with every field unset, reading its schema defaults.
-                #[inline]
-                pub fn new() -> Self {
-                    ::core::default::Default::default()
-                }
+                #constructor
                 #(#accessors)*
             }
 
@@ -216,6 +222,18 @@ pub(crate) struct Ctx<'a> {
     pub msg: &'a Message,
     /// The first change bit of each field (oneofs use one bit per member).
     pub bits: Vec<usize>,
+    /// Accessor names by (field name, prefix, suffix), made unique.
+    names: std::collections::HashMap<(String, &'static str, &'static str), proc_macro2::Ident>,
+    /// Whether a field's getter is called `new`, which then replaces the constructor.
+    pub getter_named_new: bool,
+}
+
+/// The prefixes and suffixes of derived accessor names, in the order names are given out.
+const DERIVED: [(&str, &str); 7] =
+    [("has_", ""), ("set_", ""), ("clear_", ""), ("take_", ""), ("", "_opt"), ("", "_mut"), ("", "_raw")];
+
+fn unraw(ident: &proc_macro2::Ident) -> String {
+    ident.to_string().trim_start_matches("r#").to_owned()
 }
 
 impl<'a> Ctx<'a> {
@@ -233,7 +251,35 @@ impl<'a> Ctx<'a> {
                 first
             })
             .collect();
-        Ctx { msg, bits }
+        // Getters keep their field's name; a derived name that collides with a
+        // getter or an earlier derived name gets `_` appended until unique.
+        let mut getters: Vec<String> = Vec::new();
+        for f in &msg.fields {
+            getters.push(unraw(&f.ident));
+            if let FieldKind::Oneof { members, .. } = &f.kind {
+                getters.extend(members.iter().map(|m| m.name.clone()));
+            }
+        }
+        let mut taken: std::collections::HashSet<String> = getters.iter().cloned().collect();
+        let mut names = std::collections::HashMap::new();
+        for base in &getters {
+            for (prefix, suffix) in DERIVED {
+                let mut name = format!("{prefix}{base}{suffix}");
+                while taken.contains(&name) {
+                    name.push('_');
+                }
+                taken.insert(name.clone());
+                names.insert((base.clone(), prefix, suffix), format_ident!("{name}"));
+            }
+        }
+        let getter_named_new = getters.iter().any(|g| g == "new");
+        Ctx { msg, bits, names, getter_named_new }
+    }
+
+    /// The derived accessor name `prefix + field + suffix`, made unique in the message.
+    pub fn name(&self, field: &proc_macro2::Ident, prefix: &'static str, suffix: &'static str) -> proc_macro2::Ident {
+        let base = unraw(field);
+        self.names.get(&(base.clone(), prefix, suffix)).cloned().unwrap_or_else(|| format_ident!("{prefix}{base}{suffix}"))
     }
 
     /// `self.meta.mark(bit)`.
@@ -331,9 +377,3 @@ pub(crate) fn type_path(ty: &syn::Type) -> TokenStream {
     }
 }
 
-/// The accessor name `prefix_base_suffix` for a field.
-pub(crate) fn accessor(field_ident: &proc_macro2::Ident, prefix: &str, suffix: &str) -> proc_macro2::Ident {
-    let base = field_ident.to_string();
-    let base = base.trim_start_matches("r#");
-    format_ident!("{prefix}{base}{suffix}")
-}
