@@ -15,6 +15,8 @@ pub mod bank {
     pbpersist::include_proto!("bank");
 }
 
+pub mod coverage;
+
 use bank::ResolvingCounter;
 
 /// Conflict resolution for a counter: apply this transaction's increment on
