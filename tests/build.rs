@@ -1,12 +1,10 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    pbpersist_build::Config::new()
-        .resolve_conflicts("bank.ResolvingCounter", "crate::merge_counter")
-        .compile_protos(
-            &["../proto/demo.proto", "proto/evolution.proto", "proto/bank.proto"],
-            &["../proto", "proto"],
-        )?;
+    pbpersist_build::Config::new().resolve_conflicts("bank.ResolvingCounter", "crate::merge_counter").compile_protos(
+        &["../proto/demo.proto", "proto/evolution.proto", "proto/bank.proto"],
+        &["../proto", "proto"],
+    )?;
 
     // The coverage corpus: every construct, in its own module tree so that
     // package paths nest as the packages do.
@@ -17,6 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pbpersist_build::Config::new()
         .out_dir(out.join("descriptor"))
         .compile_protos(&["google/protobuf/descriptor.proto"], &[] as &[&str])?;
+
+    let mut reference: Vec<PathBuf> = CORPUS.iter().filter(|f| **f != "hazards.proto").map(PathBuf::from).collect();
+    reference.push(PathBuf::from("../proto/demo.proto"));
+    prost_reference(&reference)?;
     Ok(())
 }
 
@@ -34,3 +36,59 @@ const CORPUS: &[&str] = &[
     "hazards.proto",
     "deep_package.proto",
 ];
+
+/// prost types for the same schemas, for the differential wire test, and a
+/// table from full message name to a prost decode-and-re-encode function.
+fn prost_reference(files: &[PathBuf]) -> Result<(), Box<dyn std::error::Error>> {
+    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("prost");
+    std::fs::create_dir_all(&out)?;
+    let set =
+        protox::Compiler::new(["corpus", "../proto"])?.include_imports(true).open_files(files)?.file_descriptor_set();
+    // prost generates the google.protobuf types too (prost-types lags
+    // descriptor.proto), so both sides compile the very same schemas.
+    prost_build::Config::new().btree_map(["."]).compile_well_known_types().out_dir(&out).compile_fds(set.clone())?;
+
+    let mut arms = String::new();
+    for file in &set.file {
+        let mods: Vec<String> = file.package().split('.').filter(|s| !s.is_empty()).map(snake).collect();
+        for msg in &file.message_type {
+            dispatch_arms(&mut arms, file.package(), &mods, msg, "crate::prost_reference");
+        }
+    }
+    let code = format!(
+        "/// Decodes `bytes` as the prost type of `name` and encodes it again.\n\
+         pub fn prost_round_trip(name: &str, bytes: &[u8]) -> Option<Result<Vec<u8>, prost::DecodeError>> {{\n\
+         use prost::Message;\nmatch name {{\n{arms}_ => None,\n}}\n}}\n"
+    );
+    std::fs::write(out.join("dispatch.rs"), code)?;
+    Ok(())
+}
+
+fn snake(s: &str) -> String {
+    use heck::ToSnakeCase;
+    let s = s.to_snake_case();
+    if ["type", "fn", "match", "loop", "ref", "mod", "struct", "enum", "use"].contains(&s.as_str()) {
+        format!("r#{s}")
+    } else {
+        s
+    }
+}
+
+fn dispatch_arms(out: &mut String, scope: &str, mods: &[String], msg: &prost_types::DescriptorProto, root: &str) {
+    use heck::ToUpperCamelCase;
+    if msg.options.as_ref().is_some_and(|o| o.map_entry()) {
+        return;
+    }
+    let full = if scope.is_empty() { msg.name().to_owned() } else { format!("{scope}.{}", msg.name()) };
+    let path: Vec<String> = std::iter::once(root.to_owned()).chain(mods.iter().cloned()).collect();
+    out.push_str(&format!(
+        "{full:?} => Some({}::{}::decode(bytes).map(|m| m.encode_to_vec())),\n",
+        path.join("::"),
+        msg.name().to_upper_camel_case()
+    ));
+    let mut inner = mods.to_vec();
+    inner.push(snake(msg.name()));
+    for nested in &msg.nested_type {
+        dispatch_arms(out, &full, &inner, nested, root);
+    }
+}

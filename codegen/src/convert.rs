@@ -184,7 +184,7 @@ impl<'a> Converter<'a> {
                 value,
                 default,
                 boxed: boxed && label != model::Label::Repeated,
-                packed: field.is_packed(),
+                packed: is_packed(field),
                 group: field.is_group(),
             })
         };
@@ -347,6 +347,22 @@ impl<'a> Converter<'a> {
         let mods = module_of_enum(e);
         self.items(&package, mods).push(print::enumeration(&m));
         Ok(())
+    }
+}
+
+/// Whether a repeated field is written packed: the `packed` option when
+/// given, else packed for numeric and enum fields in proto3 only. (Computed
+/// here because the descriptor pool ignores an explicit proto2 option.)
+fn is_packed(f: &FieldDescriptor) -> bool {
+    if f.cardinality() != Cardinality::Repeated || scalar(&f.kind()).is_some_and(|s| !s.is_packable()) {
+        return false;
+    }
+    if matches!(f.kind(), Kind::Message(_)) {
+        return false;
+    }
+    match f.field_descriptor_proto().options.as_ref().and_then(|o| o.packed) {
+        Some(explicit) => explicit,
+        None => f.parent_file().syntax() == prost_reflect::Syntax::Proto3,
     }
 }
 

@@ -210,8 +210,11 @@ fn files_to_generate(
 ) -> Vec<prost_reflect::FileDescriptor> {
     // A file all of whose types exist elsewhere needs no code.
     let all_extern = |file: &prost_reflect::FileDescriptor| {
-        let names: Vec<String> =
-            file.messages().map(|m| m.full_name().to_owned()).chain(file.enums().map(|e| e.full_name().to_owned())).collect();
+        let names: Vec<String> = file
+            .messages()
+            .map(|m| m.full_name().to_owned())
+            .chain(file.enums().map(|e| e.full_name().to_owned()))
+            .collect();
         !names.is_empty() && names.iter().all(|n| extern_paths.contains_key(n))
     };
     let mut out: Vec<prost_reflect::FileDescriptor> = Vec::new();

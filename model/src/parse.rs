@@ -123,7 +123,9 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
                 }
                 Ok(())
             } else {
-                Err(meta.error("unknown pbpersist option; expected `enumeration = \"package.Name\"`, `closed` or `alias(...)`"))
+                Err(meta.error(
+                    "unknown pbpersist option; expected `enumeration = \"package.Name\"`, `closed` or `alias(...)`",
+                ))
             }
         })?;
     }
@@ -286,7 +288,8 @@ fn raw_item(raw: &mut Raw, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
         "packed" => raw.packed = true,
         "group" => {
             raw.group = true;
-            let ty = if meta.input.peek(syn::Token![=]) { Some(meta.value()?.parse::<LitStr>()?.parse()?) } else { None };
+            let ty =
+                if meta.input.peek(syn::Token![=]) { Some(meta.value()?.parse::<LitStr>()?.parse()?) } else { None };
             raw.value = Some(RawValue::Message(ty));
         }
         "default" => raw.default = Some(meta.value()?.parse()?),

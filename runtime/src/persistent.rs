@@ -86,6 +86,8 @@ pub trait Object: Any + Send + Sync + std::fmt::Debug {
     fn type_name(&self) -> &'static str;
     /// Encodes the whole record (type, state, references) into `out`.
     fn encode_record(&self, out: &mut Vec<u8>);
+    /// Encodes the state alone.
+    fn encode_state(&self) -> Vec<u8>;
     /// Calls `visit` with every referenced oid.
     fn visit_refs(&self, visit: &mut dyn FnMut(Oid));
     /// See [`Persistent::check_required`].
@@ -116,6 +118,10 @@ impl<T: Persistent> Object for T {
 
     fn encode_record(&self, out: &mut Vec<u8>) {
         crate::record::encode(self, out)
+    }
+
+    fn encode_state(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(self)
     }
 
     fn visit_refs(&self, visit: &mut dyn FnMut(Oid)) {

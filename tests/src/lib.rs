@@ -16,6 +16,7 @@ pub mod bank {
 }
 
 pub mod coverage;
+pub mod prost_reference;
 
 use bank::ResolvingCounter;
 

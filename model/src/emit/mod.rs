@@ -279,7 +279,10 @@ impl<'a> Ctx<'a> {
     /// The derived accessor name `prefix + field + suffix`, made unique in the message.
     pub fn name(&self, field: &proc_macro2::Ident, prefix: &'static str, suffix: &'static str) -> proc_macro2::Ident {
         let base = unraw(field);
-        self.names.get(&(base.clone(), prefix, suffix)).cloned().unwrap_or_else(|| format_ident!("{prefix}{base}{suffix}"))
+        self.names
+            .get(&(base.clone(), prefix, suffix))
+            .cloned()
+            .unwrap_or_else(|| format_ident!("{prefix}{base}{suffix}"))
     }
 
     /// `self.meta.mark(bit)`.
@@ -376,4 +379,3 @@ pub(crate) fn type_path(ty: &syn::Type) -> TokenStream {
         other => quote!(<#other>),
     }
 }
-

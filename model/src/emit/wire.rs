@@ -83,7 +83,9 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
 fn repeated_merge(s: &Single, m: &TokenStream, meta: &Ident, id: &Ident) -> TokenStream {
     let tag = s.tag;
     match s.value {
-        Value::Enum(_) => quote!(::pbpersist::wire::enumeration::merge_repeated_closed(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx)),
+        Value::Enum(_) => {
+            quote!(::pbpersist::wire::enumeration::merge_repeated_closed(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
+        }
         _ if s.group => quote!(#m::merge_repeated(#tag, wire_type, &mut self.#id, buf, ctx)),
         _ => quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
     }
@@ -147,8 +149,12 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
                 if let ::core::option::Option::Some(v) = &self.#id { #m::encode(#tag, v, buf); }
             },
             match s.value {
-                Value::Enum(_) => quote!(::pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx)),
-                _ => quote!(#m::merge(#tag_arg wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx)),
+                Value::Enum(_) => {
+                    quote!(::pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
+                }
+                _ => {
+                    quote!(#m::merge(#tag_arg wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx))
+                }
             },
             quote!(self.#id.as_ref().map_or(0, |v| #m::encoded_len(#tag, v))),
         ),

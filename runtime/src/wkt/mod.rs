@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn timestamps_convert_both_ways_around_the_epoch() {
-        for t in [UNIX_EPOCH, UNIX_EPOCH + std::time::Duration::new(5, 7), UNIX_EPOCH - std::time::Duration::new(5, 7)] {
+        for t in [UNIX_EPOCH, UNIX_EPOCH + std::time::Duration::new(5, 7), UNIX_EPOCH - std::time::Duration::new(5, 7)]
+        {
             let ts = Timestamp::from(t);
             assert!((0..1_000_000_000).contains(&ts.nanos()));
             assert_eq!(SystemTime::try_from(&ts).unwrap(), t);
