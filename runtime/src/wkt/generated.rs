@@ -46,14 +46,16 @@ pub struct Struct {
 #[derive(Clone, PartialEq, ::pbpersist::Persistent)]
 #[pbpersist(message = "google.protobuf.Value")]
 pub struct Value {
-    #[pbpersist(oneof(
-        member(name = "null_value", tag = 1, enumeration = "NullValue"),
-        member(name = "number_value", tag = 2, double),
-        member(name = "string_value", tag = 3, string),
-        member(name = "bool_value", tag = 4, bool),
-        member(name = "struct_value", tag = 5, message = "Struct"),
-        member(name = "list_value", tag = 6, message = "ListValue")
-    ))]
+    #[pbpersist(
+        oneof(
+            member(name = "null_value", tag = 1, enumeration = "NullValue"),
+            member(name = "number_value", tag = 2, double),
+            member(name = "string_value", tag = 3, string),
+            member(name = "bool_value", tag = 4, bool),
+            member(name = "struct_value", tag = 5, message = "Struct"),
+            member(name = "list_value", tag = 6, message = "ListValue")
+        )
+    )]
     kind: ::core::option::Option<value::Kind>,
     #[pbpersist(meta)]
     meta: ::pbpersist::Meta,
@@ -66,7 +68,17 @@ pub struct ListValue {
     #[pbpersist(meta)]
     meta: ::pbpersist::Meta,
 }
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, ::pbpersist::Enumeration)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    ::pbpersist::Enumeration
+)]
 #[pbpersist(enumeration = "google.protobuf.NullValue")]
 #[repr(i32)]
 pub enum NullValue {

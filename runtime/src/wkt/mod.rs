@@ -5,7 +5,9 @@
 //! `generated.rs` is written by `pbpersist-build` itself (a test keeps it
 //! current); the conversions below are written by hand.
 
+// Written by pbpersist-build, formatted by prettyplease: rustfmt keeps off.
 #[allow(missing_docs)]
+#[rustfmt::skip]
 mod generated;
 
 pub use generated::*;
