@@ -311,7 +311,10 @@ impl<'a> Converter<'a> {
         let file = e.parent_file();
         let mut variants: Vec<model::Variant> = Vec::new();
         let mut aliases = Vec::new();
-        for v in e.values() {
+        // Declaration order decides which of two equal numbers is the alias.
+        let mut values: Vec<_> = e.values().collect();
+        values.sort_by_key(|v| v.path().last().copied());
+        for v in values {
             if let Some(first) = variants.iter().find(|x| x.number == v.number()) {
                 // A Rust enum cannot repeat a discriminant: the alias becomes a constant.
                 aliases.push(model::Alias {

@@ -42,3 +42,27 @@ fn the_runtime_well_known_types_are_current() {
     let on_disk = std::fs::read_to_string(path).unwrap_or_default();
     assert!(on_disk == files[0].content, "runtime/src/wkt/generated.rs is stale: run with PBPERSIST_BLESS=1");
 }
+
+fn generate_corpus(file: &str) -> String {
+    let corpus = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/corpus"));
+    let files = pbpersist_build::Config::new()
+        .cargo_directives(false)
+        .generate(&[corpus.join(file)], &[corpus, proto_dir()])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    files.into_iter().map(|f| format!("==> {}\n{}", f.name, f.content)).collect()
+}
+
+#[test]
+fn rust_name_hazards() {
+    insta::assert_snapshot!(generate_corpus("hazards.proto"));
+}
+
+#[test]
+fn comments_deprecation_and_deep_packages() {
+    insta::assert_snapshot!(generate_corpus("deep_package.proto"));
+}
+
+#[test]
+fn aliases_and_closed_enums() {
+    insta::assert_snapshot!(generate_corpus("enums.proto"));
+}
