@@ -6,6 +6,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &["../proto", "proto"],
     )?;
 
+    // Two versions of one schema, as two programs would have them.
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    for version in ["v1", "v2"] {
+        pbpersist_build::Config::new()
+            .out_dir(out_dir.join(version))
+            .compile_protos(&[format!("proto/{version}/note.proto")], &["../proto", "proto"])?;
+    }
+
     // The coverage corpus: every construct, in its own module tree so that
     // package paths nest as the packages do.
     let corpus: Vec<PathBuf> = CORPUS.iter().map(|f| PathBuf::from("corpus").join(f)).collect();

@@ -16,6 +16,8 @@ pub(crate) struct Entry {
     pub(crate) tid: Option<Tid>,
     /// For types that resolve conflicts: the state before this transaction changed it.
     pub(crate) original: Option<Arc<dyn Object>>,
+    /// References in fields this program does not know, kept when saving.
+    pub(crate) hidden_refs: Vec<u64>,
     /// The record size, for the byte bound.
     size: usize,
     /// When the object was last used, for LRU eviction.
@@ -24,7 +26,7 @@ pub(crate) struct Entry {
 
 impl Entry {
     pub(crate) fn new(obj: Arc<dyn Object>, tid: Option<Tid>, size: usize) -> Self {
-        Entry { obj, tid, original: None, size, stamp: 0 }
+        Entry { obj, tid, original: None, hidden_refs: Vec::new(), size, stamp: 0 }
     }
 }
 

@@ -196,7 +196,7 @@ impl Transaction<'_> {
         }
         let (tid, size, record) = self.load_record(oid)?;
         let obj = self.decode_any(oid, &record)?;
-        self.conn.cache.insert(oid, Entry::new(obj.clone(), Some(tid), size));
+        self.conn.cache.insert(oid, loaded_entry(obj.clone(), tid, size, &record));
         self.evict_unused();
         Ok(obj)
     }
@@ -218,7 +218,7 @@ impl Transaction<'_> {
                 continue;
             }
             let obj = self.decode_any(oid, &record)?;
-            self.conn.cache.insert(oid, Entry::new(obj, Some(tid), size));
+            self.conn.cache.insert(oid, loaded_entry(obj, tid, size, &record));
             count += 1;
         }
         self.evict_unused();
@@ -268,7 +268,7 @@ impl Transaction<'_> {
             }
             entry.obj.check_required().map_err(|source| Error::Required { oid: *oid, source })?;
             let mut record = Vec::new();
-            entry.obj.encode_record(&mut record);
+            entry.obj.encode_record(&mut record, &entry.hidden_refs);
             writes.push(Write { oid: *oid, base: entry.tid, record });
         }
         let reads: Vec<(Oid, Tid)> = self.reads.iter().map(|(o, t)| (*o, *t)).collect();
@@ -324,7 +324,7 @@ impl Transaction<'_> {
         let Some(merged) = entry.obj.resolve_conflict(original.as_ref(), &record.state) else { return Ok(false) };
         let committed_obj = self.decode_any(oid, &record)?;
         let mut bytes = Vec::new();
-        merged.encode_record(&mut bytes);
+        merged.encode_record(&mut bytes, &entry.hidden_refs);
         writes[i] = Write { oid, base: Some(committed_tid), record: bytes };
         if let Some(entry) = self.conn.cache.get_mut(oid) {
             entry.obj = merged;
@@ -367,9 +367,9 @@ impl Transaction<'_> {
                 return Err(Error::WrongType { oid, expected: T::TYPE_NAME, found: record.r#type });
             }
             let depth = self.conn.shared.options.max_depth;
-            let obj = crate::wire::with_depth_limit(depth, || T::decode(record.state))
+            let obj = crate::wire::with_depth_limit(depth, || T::decode(record.state.clone()))
                 .map_err(|source| Error::Corrupt { oid, source })?;
-            self.conn.cache.insert(oid, Entry::new(Arc::new(obj), Some(tid), size));
+            self.conn.cache.insert(oid, loaded_entry(Arc::new(obj), tid, size, &record));
             self.evict_unused();
         }
         self.conn.cache.get(oid).ok_or(Error::NotFound { oid })
@@ -405,6 +405,13 @@ impl Transaction<'_> {
         let record = Record::from_bytes(bytes::Bytes::from(record)).map_err(|source| Error::Corrupt { oid, source })?;
         Ok((tid, size, record))
     }
+}
+
+/// A cache entry for a freshly loaded object.
+fn loaded_entry(obj: Arc<dyn Object>, tid: Tid, size: usize, record: &Record) -> Entry {
+    let mut entry = Entry::new(obj, Some(tid), size);
+    entry.hidden_refs = crate::record::hidden_refs(record, entry.obj.as_ref());
+    entry
 }
 
 /// How many conflicts one commit may resolve before giving up, so that a hot

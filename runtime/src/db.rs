@@ -120,7 +120,7 @@ impl Database {
             return Ok(());
         }
         let mut record = Vec::new();
-        crate::record::encode(&Root::default(), &mut record);
+        crate::record::encode(&Root::default(), &mut record, &[]);
         match session.commit(&[Write { oid: Oid::ROOT, base: None, record }], &[]) {
             Ok(_) => Ok(()),
             // Another process created it first, which is just as good.

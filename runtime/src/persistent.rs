@@ -85,7 +85,9 @@ pub trait Object: Any + Send + Sync + std::fmt::Debug {
     /// The stored type name.
     fn type_name(&self) -> &'static str;
     /// Encodes the whole record (type, state, references) into `out`.
-    fn encode_record(&self, out: &mut Vec<u8>);
+    /// `extra_refs` are references held in unknown fields, which this program
+    /// cannot see but must keep listing.
+    fn encode_record(&self, out: &mut Vec<u8>, extra_refs: &[u64]);
     /// Encodes the state alone.
     fn encode_state(&self) -> Vec<u8>;
     /// Calls `visit` with every referenced oid.
@@ -116,8 +118,8 @@ impl<T: Persistent> Object for T {
         T::TYPE_NAME
     }
 
-    fn encode_record(&self, out: &mut Vec<u8>) {
-        crate::record::encode(self, out)
+    fn encode_record(&self, out: &mut Vec<u8>, extra_refs: &[u64]) {
+        crate::record::encode(self, out, extra_refs)
     }
 
     fn encode_state(&self) -> Vec<u8> {

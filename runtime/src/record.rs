@@ -32,9 +32,10 @@ impl Record {
 }
 
 /// Encodes `obj` as a record in one pass, with no intermediate state buffer.
-pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>) {
+pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>, extra_refs: &[u64]) {
     let mut refs: Vec<u64> = Vec::new();
     obj.visit_refs(&mut |oid| refs.push(oid.0));
+    refs.extend_from_slice(extra_refs);
     let state_len = obj.encoded_len();
     let refs_len: usize = refs.iter().map(|r| encoded_len_varint(*r)).sum();
     out.clear();
@@ -50,6 +51,28 @@ pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>) {
             encode_varint(r, out);
         }
     }
+}
+
+/// The references a record lists that its decoded object does not show:
+/// those inside fields this program does not know. Saving must keep them.
+pub(crate) fn hidden_refs(record: &Record, obj: &dyn crate::Object) -> Vec<u64> {
+    if record.refs.is_empty() {
+        return Vec::new();
+    }
+    let mut seen: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    obj.visit_refs(&mut |oid| *seen.entry(oid.0).or_default() += 1);
+    record
+        .refs
+        .iter()
+        .filter(|r| match seen.get_mut(r) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .copied()
+        .collect()
 }
 
 /// Reads only the reference list of an encoded record, skipping type and

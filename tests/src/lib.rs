@@ -10,6 +10,16 @@ pub mod evolution {
     pbpersist::include_proto!("evolution");
 }
 
+/// Version 1 of the `evolve` schema: what an older program knows.
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/v1/evolve.rs"));
+}
+
+/// Version 2 of the `evolve` schema: what a newer program wrote.
+pub mod v2 {
+    include!(concat!(env!("OUT_DIR"), "/v2/evolve.rs"));
+}
+
 /// Counters and accounts for transaction tests.
 pub mod bank {
     pbpersist::include_proto!("bank");
