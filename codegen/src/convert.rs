@@ -118,6 +118,7 @@ impl<'a> Converter<'a> {
             deprecated: msg.descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             fields,
             meta,
+            former_names: self.former_names(msg),
             resolver: self.resolvers.get(msg.full_name()).cloned(),
         };
         let package = file.package_name().to_owned();
@@ -134,6 +135,17 @@ impl<'a> Converter<'a> {
             self.enumeration(&e)?;
         }
         Ok(())
+    }
+
+    /// The message's `(pbpersist.former_names)`.
+    fn former_names(&self, msg: &MessageDescriptor) -> Vec<String> {
+        let Some(ext) = self.pool.get_extension_by_name("pbpersist.former_names") else { return Vec::new() };
+        let options = msg.options();
+        if !options.has_extension(&ext) {
+            return Vec::new();
+        }
+        let value = options.get_extension(&ext);
+        value.as_list().map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
     }
 
     fn members(&self, oneof: &prost_reflect::OneofDescriptor, from: &[String]) -> Result<Vec<model::Member>, Error> {

@@ -28,12 +28,14 @@
 //! the packages nest. The `pbpersist/options.proto` import is built in.
 #![warn(missing_docs)]
 
+mod compat;
 mod convert;
 mod error;
 mod names;
 mod resolve;
 mod source;
 
+pub use compat::{BreakingChange, Rule, breaking_changes};
 pub use error::{Error, SchemaError};
 pub use resolve::BUILTIN as BUILTIN_PROTOS;
 
@@ -173,6 +175,21 @@ impl Config {
                 .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         }
         Ok(())
+    }
+
+    /// Compiles `protos` into a descriptor pool (with pbpersist's options),
+    /// for example to compare schema versions with [`breaking_changes`].
+    pub fn descriptor_pool(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<prost_reflect::DescriptorPool, Error> {
+        let mut compiler = protox::Compiler::with_file_resolver(resolve::resolver(includes));
+        compiler.include_source_info(true).include_imports(true);
+        for p in protos {
+            compiler.open_file(p.as_ref())?;
+        }
+        Ok(compiler.descriptor_pool())
     }
 
     /// Compiles `protos` and returns the generated files without writing them.

@@ -18,6 +18,9 @@ pub struct Message {
     pub fields: Vec<Field>,
     /// The name of the bookkeeping field (change bits and unknown fields).
     pub meta: Ident,
+    /// Earlier full names of the message (`(pbpersist.former_names)`):
+    /// records stored under them load as this message.
+    pub former_names: Vec<String>,
     /// A function `fn(old: &T, committed: &T, new: &T) -> Option<T>` that
     /// merges conflicting commits, as a Rust path.
     pub resolver: Option<String>,

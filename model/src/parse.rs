@@ -23,10 +23,14 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
     };
     let mut full_name = None;
     let mut resolver = None;
+    let mut former_names = Vec::new();
     for attr in pbpersist_attrs(&input.attrs) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("message") {
                 full_name = Some(meta.value()?.parse::<LitStr>()?.value());
+                Ok(())
+            } else if meta.path.is_ident("former_name") {
+                former_names.push(meta.value()?.parse::<LitStr>()?.value());
                 Ok(())
             } else if meta.path.is_ident("resolve_conflicts") {
                 let lit = meta.value()?.parse::<LitStr>()?;
@@ -82,6 +86,7 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
         deprecated,
         fields,
         meta,
+        former_names,
         resolver,
     })
 }

@@ -15,6 +15,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let top_docs = docs(&msg.docs, msg.deprecated);
     let meta = &msg.meta;
     let resolver = msg.resolver.as_ref().map(|r| quote!(, resolve_conflicts = #r));
+    let former = msg.former_names.iter().map(|n| quote!(, former_name = #n));
     let fields = msg.fields.iter().map(|f| {
         let ident = &f.ident;
         let ty = field_type(f);
@@ -25,7 +26,7 @@ pub fn message(msg: &Message) -> TokenStream {
     quote! {
         #top_docs
         #[derive(Clone, PartialEq, ::pbpersist::Persistent)]
-        #[pbpersist(message = #full_name #resolver)]
+        #[pbpersist(message = #full_name #(#former)* #resolver)]
         pub struct #ident {
             #(#fields)*
             #[pbpersist(meta)]

@@ -15,7 +15,7 @@ fn round_trip(input: DeriveInput) {
 fn every_field_kind_round_trips() {
     round_trip(syn::parse_quote! {
         /// Docs survive.
-        #[pbpersist(message = "pkg.Everything")]
+        #[pbpersist(message = "pkg.Everything", former_name = "old.Everything", resolve_conflicts = "merge")]
         struct Everything {
             #[pbpersist(tag = 1, required, string, default = "x")]
             name: Option<String>,

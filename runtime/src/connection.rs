@@ -363,7 +363,7 @@ impl Transaction<'_> {
             self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         } else {
             let (tid, size, record) = self.load_record(oid)?;
-            if record.r#type != T::TYPE_NAME {
+            if record.r#type != T::TYPE_NAME && !T::FORMER_NAMES.contains(&record.r#type.as_str()) {
                 return Err(Error::WrongType { oid, expected: T::TYPE_NAME, found: record.r#type });
             }
             let depth = self.conn.shared.options.max_depth;

@@ -15,6 +15,9 @@ pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::D
     const TYPE_NAME: &'static str;
     /// Every field in declaration order; a field's index is its change bit.
     const FIELDS: &'static [FieldInfo];
+    /// Earlier full names (`(pbpersist.former_names)`): records stored under
+    /// them load as this type, and are saved under the current name.
+    const FORMER_NAMES: &'static [&'static str] = &[];
 
     /// A shared instance with every field unset, for getters of unset message fields.
     fn default_instance() -> &'static Self;
@@ -185,6 +188,8 @@ pub type DecodeFn = fn(&[u8]) -> Result<Arc<dyn Object>, prost::DecodeError>;
 pub struct TypeEntry {
     /// The stored type name.
     pub name: &'static str,
+    /// Earlier names that also load as this type.
+    pub former_names: &'static [&'static str],
     /// Decodes a state into a fresh, unchanged object.
     pub decode: DecodeFn,
 }
@@ -192,7 +197,7 @@ pub struct TypeEntry {
 impl TypeEntry {
     /// The entry for `T`.
     pub const fn of<T: Persistent>() -> Self {
-        TypeEntry { name: T::TYPE_NAME, decode: decode_object::<T> }
+        TypeEntry { name: T::TYPE_NAME, former_names: T::FORMER_NAMES, decode: decode_object::<T> }
     }
 }
 
@@ -207,7 +212,15 @@ pub fn lookup_type(name: &str) -> Option<&'static TypeEntry> {
     use std::collections::HashMap;
     use std::sync::OnceLock;
     static TABLE: OnceLock<HashMap<&'static str, &'static TypeEntry>> = OnceLock::new();
-    TABLE.get_or_init(|| inventory::iter::<TypeEntry>.into_iter().map(|e| (e.name, e)).collect()).get(name).copied()
+    TABLE
+        .get_or_init(|| {
+            let entries = || inventory::iter::<TypeEntry>.into_iter();
+            // Current names win over former ones.
+            let former = entries().flat_map(|e| e.former_names.iter().map(move |n| (*n, e)));
+            former.chain(entries().map(|e| (e.name, e))).collect()
+        })
+        .get(name)
+        .copied()
 }
 
 /// Every registered stored type name, sorted.

@@ -110,3 +110,28 @@ fn an_older_program_removing_a_reference_it_knows_lets_gc_collect_it() {
     assert_eq!(report.unreachable, vec![author.oid()], "only the reference v1 removed is garbage");
     let _ = <v1::Note as Persistent>::TYPE_NAME;
 }
+
+#[test]
+fn a_renamed_message_loads_its_records_under_the_former_name() {
+    let storage = pbpersist::storage::MemoryStorage::new();
+    let old = Database::with_storage(storage.clone()).unwrap();
+    let memo = old
+        .transact(|tx| {
+            let mut m = v1::Memo::new();
+            m.set_text("call back");
+            tx.add(m)
+        })
+        .unwrap();
+    let new = Database::with_storage(storage.clone()).unwrap();
+    let reminder = memo.cast::<v2::Reminder>();
+    new.transact(|tx| {
+        let r = tx.get_mut(reminder)?;
+        assert_eq!(r.text(), "call back");
+        r.set_priority(2);
+        Ok(())
+    })
+    .unwrap();
+    // Saved under its new name now.
+    let again = Database::with_storage(storage).unwrap();
+    again.transact(|tx| Ok(assert_eq!(tx.get_object(reminder.oid())?.type_name(), "evolve.Reminder"))).unwrap();
+}

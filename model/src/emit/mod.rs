@@ -41,6 +41,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let visit = msg.fields.iter().map(|f| walk(f, Walk::Refs));
     let required = msg.fields.iter().map(|f| walk(f, Walk::Required));
     let unchanged = msg.fields.iter().map(|f| walk(f, Walk::Unchanged));
+    let former_names = &msg.former_names;
     let resolver = msg.resolver.as_ref().map(|path| {
         let path: syn::Path = syn::parse_str(path).expect("checked when parsed");
         quote! {
@@ -94,6 +95,7 @@ pub fn message(msg: &Message) -> TokenStream {
             impl ::pbpersist::Persistent for #ident {
                 const TYPE_NAME: &'static str = #full_name;
                 const FIELDS: &'static [::pbpersist::FieldInfo] = &[#(#infos),*];
+                const FORMER_NAMES: &'static [&'static str] = &[#(#former_names),*];
                 #resolver
 
                 fn default_instance() -> &'static Self {

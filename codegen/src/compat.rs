@@ -1,0 +1,204 @@
+//! Compares two versions of a schema and lists the changes that would make
+//! stored data unreadable or wrong, in the spirit of `buf breaking`.
+
+use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use std::fmt;
+
+/// What kind of breaking change was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// A message is gone and no message names it in `(pbpersist.former_names)`:
+    /// stored records of that type no longer load.
+    MessageRemoved,
+    /// A field number now has a type that reads old values wrongly.
+    FieldTypeChanged,
+    /// A field is gone and its number is not reserved, so it may be reused.
+    FieldRemovedNotReserved,
+    /// A required field was added, or an optional one made required: old
+    /// records do not have it.
+    RequiredAdded,
+    /// A field changed between singular and repeated (or map).
+    CardinalityChanged,
+    /// A field moved into, out of or between oneofs.
+    OneofChanged,
+    /// An enum value is gone and its number is not reserved.
+    EnumValueRemoved,
+    /// A reference points to another message type than before.
+    ReferenceTargetChanged,
+}
+
+/// One breaking change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakingChange {
+    /// The rule that found it.
+    pub rule: Rule,
+    /// The element, such as `demo.Tower.name` or `demo.Tower`.
+    pub element: String,
+    /// What changed, in words.
+    pub detail: String,
+}
+
+impl fmt::Display for BreakingChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}: {}", self.rule, self.element, self.detail)
+    }
+}
+
+/// The changes from `old` to `new` that break stored data, sorted. Only
+/// messages and enums of files other than `google/` and `pbpersist/` are compared.
+pub fn breaking_changes(old: &DescriptorPool, new: &DescriptorPool) -> Vec<BreakingChange> {
+    let mut out = Vec::new();
+    for old_msg in user_messages(old) {
+        let new_msg = new.get_message_by_name(old_msg.full_name()).or_else(|| renamed_to(new, old_msg.full_name()));
+        match new_msg {
+            None => out.push(BreakingChange {
+                rule: Rule::MessageRemoved,
+                element: old_msg.full_name().to_owned(),
+                detail: "the message is gone; list its old name in (pbpersist.former_names) if it was renamed".into(),
+            }),
+            Some(new_msg) => compare_messages(&old_msg, &new_msg, &mut out),
+        }
+    }
+    for old_enum in old.all_enums().filter(|e| is_user_file(e.parent_file().name())) {
+        let Some(new_enum) = new.get_enum_by_name(old_enum.full_name()) else { continue };
+        let reserved = &new_enum.enum_descriptor_proto().reserved_range;
+        for v in old_enum.values() {
+            let kept = new_enum.get_value(v.number()).is_some();
+            let is_reserved = reserved.iter().any(|r| (r.start()..=r.end()).contains(&v.number()));
+            if !kept && !is_reserved {
+                out.push(BreakingChange {
+                    rule: Rule::EnumValueRemoved,
+                    element: v.full_name().to_owned(),
+                    detail: format!("value {} is gone and its number is not reserved", v.number()),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.rule, &a.element).cmp(&(b.rule, &b.element)));
+    out
+}
+
+fn is_user_file(name: &str) -> bool {
+    !name.starts_with("google/protobuf/") && !name.starts_with("pbpersist/")
+}
+
+fn user_messages(pool: &DescriptorPool) -> Vec<MessageDescriptor> {
+    pool.all_messages().filter(|m| !m.is_map_entry() && is_user_file(m.parent_file().name())).collect()
+}
+
+/// The message of `pool` that lists `old_name` among its former names.
+fn renamed_to(pool: &DescriptorPool, old_name: &str) -> Option<MessageDescriptor> {
+    let ext = pool.get_extension_by_name("pbpersist.former_names")?;
+    user_messages(pool).into_iter().find(|m| {
+        let options = m.options();
+        options.has_extension(&ext)
+            && options.get_extension(&ext).as_list().is_some_and(|l| l.iter().any(|v| v.as_str() == Some(old_name)))
+    })
+}
+
+fn compare_messages(old: &MessageDescriptor, new: &MessageDescriptor, out: &mut Vec<BreakingChange>) {
+    let reserved = &new.descriptor_proto().reserved_range;
+    for of in old.fields() {
+        let element = format!("{}.{}", new.full_name(), of.name());
+        let Some(nf) = new.get_field(of.number()) else {
+            // Reserved ranges are [start, end).
+            if !reserved.iter().any(|r| (r.start()..r.end()).contains(&(of.number() as i32))) {
+                out.push(BreakingChange {
+                    rule: Rule::FieldRemovedNotReserved,
+                    element,
+                    detail: format!("field {} is gone and its number is not reserved", of.number()),
+                });
+            }
+            continue;
+        };
+        let element = format!("{}.{}", new.full_name(), nf.name());
+        if !compatible_kinds(&of, &nf) {
+            out.push(BreakingChange {
+                rule: Rule::FieldTypeChanged,
+                element: element.clone(),
+                detail: format!("field {} was {} and is now {}", of.number(), kind_name(&of), kind_name(&nf)),
+            });
+        }
+        let shape = |f: &FieldDescriptor| (f.is_map(), f.cardinality() == Cardinality::Repeated);
+        if shape(&of) != shape(&nf) {
+            out.push(BreakingChange {
+                rule: Rule::CardinalityChanged,
+                element: element.clone(),
+                detail: "the field changed between singular, repeated and map".into(),
+            });
+        }
+        if nf.cardinality() == Cardinality::Required && of.cardinality() != Cardinality::Required {
+            out.push(BreakingChange {
+                rule: Rule::RequiredAdded,
+                element: element.clone(),
+                detail: "the field became required; stored records may not have it".into(),
+            });
+        }
+        let oneof =
+            |f: &FieldDescriptor| f.containing_oneof().filter(|o| !o.is_synthetic()).map(|o| o.name().to_owned());
+        if oneof(&of) != oneof(&nf) {
+            out.push(BreakingChange {
+                rule: Rule::OneofChanged,
+                element: element.clone(),
+                detail: format!("the field moved from oneof {:?} to {:?}", oneof(&of), oneof(&nf)),
+            });
+        }
+        let (ot, nt) = (target(&of), target(&nf));
+        if ot != nt {
+            out.push(BreakingChange {
+                rule: Rule::ReferenceTargetChanged,
+                element,
+                detail: format!("the reference pointed to {:?} and now to {:?}", ot, nt),
+            });
+        }
+    }
+    for nf in new.fields() {
+        if nf.cardinality() == Cardinality::Required && old.get_field(nf.number()).is_none() {
+            out.push(BreakingChange {
+                rule: Rule::RequiredAdded,
+                element: format!("{}.{}", new.full_name(), nf.name()),
+                detail: "a required field was added; stored records do not have it".into(),
+            });
+        }
+    }
+}
+
+/// The `(pbpersist.target)` of a reference field.
+fn target(f: &FieldDescriptor) -> Option<String> {
+    let ext = f.parent_pool().get_extension_by_name("pbpersist.target")?;
+    let options = f.options();
+    options.has_extension(&ext).then(|| options.get_extension(&ext).as_str().unwrap_or_default().to_owned())
+}
+
+fn kind_name(f: &FieldDescriptor) -> String {
+    match f.kind() {
+        Kind::Message(m) => m.full_name().to_owned(),
+        Kind::Enum(e) => format!("enum {}", e.full_name()),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Whether values written as `old` read correctly as `new`: the same type, or
+/// types protobuf defines as wire-compatible.
+fn compatible_kinds(old: &FieldDescriptor, new: &FieldDescriptor) -> bool {
+    fn family(k: &Kind) -> Option<u8> {
+        Some(match k {
+            Kind::Int32 | Kind::Uint32 | Kind::Int64 | Kind::Uint64 | Kind::Bool | Kind::Enum(_) => 0,
+            Kind::Sint32 | Kind::Sint64 => 1,
+            Kind::Fixed32 | Kind::Sfixed32 => 2,
+            Kind::Fixed64 | Kind::Sfixed64 => 3,
+            Kind::String | Kind::Bytes => 4,
+            _ => return None,
+        })
+    }
+    let (ok, nk) = (old.kind(), new.kind());
+    match (&ok, &nk) {
+        (Kind::Message(a), Kind::Message(b)) => {
+            a.full_name() == b.full_name() || renamed_to(b.parent_pool(), a.full_name()).is_some()
+        }
+        (Kind::Enum(a), Kind::Enum(b)) => a.full_name() == b.full_name(),
+        _ if ok == nk => true,
+        _ => family(&ok).is_some() && family(&ok) == family(&nk),
+    }
+}
