@@ -26,7 +26,9 @@ pub mod bank {
 }
 
 pub mod coverage;
+pub mod interop;
 pub mod prost_reference;
+pub mod random;
 
 use bank::ResolvingCounter;
 

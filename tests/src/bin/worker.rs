@@ -6,6 +6,8 @@
 //! next value after the stored one, one transaction each, printing each value
 //! once its commit returned.
 //! `pbpersist-worker build <db> <n>`: stores a chain of `n` towers.
+//! `pbpersist-worker interop-write|interop-check <dir>`: the Rust side of the
+//! Python interop test.
 //! `pbpersist-worker traverse <db> <cache objects>`: follows the chain from the
 //! last tower to the first and prints the peak resident memory.
 
@@ -97,7 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })?;
             println!("visited {visited} peak_rss_kib {} start_rss_kib {before}", peak_rss_kib());
         }
-        _ => return Err("usage: pbpersist-worker count|crash|build|traverse ...".into()),
+        Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
+        Some("interop-check") => pbpersist_tests::interop::check(std::path::Path::new(&args[2]))?,
+        _ => return Err("usage: pbpersist-worker count|crash|build|traverse|interop-write|interop-check ...".into()),
     }
     Ok(())
 }

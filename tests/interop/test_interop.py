@@ -1,0 +1,200 @@
+"""Interop with Google's protobuf runtime: Python reads what Rust wrote and
+writes what Rust reads, for the example schema and the whole corpus.
+
+Run by .ci/run: `pytest tests/interop` with PBPERSIST_WORKER pointing at the
+`pbpersist-worker` binary (built from the tests crate).
+"""
+
+import importlib
+import os
+import pathlib
+import sqlite3
+import subprocess
+import sys
+import time
+
+import grpc_tools
+import pytest
+from google.protobuf import descriptor_pool, message_factory
+from grpc_tools import protoc
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+WORKER = os.environ.get("PBPERSIST_WORKER", str(ROOT / "target" / "debug" / "pbpersist-worker"))
+PROTOS = [
+    "pbpersist/options.proto",
+    "pbpersist/record.proto",
+    "demo.proto",
+    "scalars.proto",
+    "proto3.proto",
+    "nested.proto",
+    "enums.proto",
+    "oneofs.proto",
+    "maps.proto",
+    "groups.proto",
+    "wkt.proto",
+    "c/d.proto",
+    "a/b/uses.proto",
+    "deep_package.proto",
+]
+
+
+def worker(*args):
+    subprocess.run([WORKER, *map(str, args)], check=True)
+
+
+@pytest.fixture(scope="session")
+def modules(tmp_path_factory):
+    """The Python modules protoc generates from the same .proto files."""
+    out = tmp_path_factory.mktemp("pb2")
+    include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+    args = ["protoc", f"-I{ROOT / 'proto'}", f"-I{ROOT / 'tests' / 'corpus'}", f"-I{include}", f"--python_out={out}"]
+    assert protoc.main(args + PROTOS) == 0, "protoc failed"
+    sys.path.insert(0, str(out))
+    loaded = {p: importlib.import_module(p[: -len(".proto")].replace("/", ".") + "_pb2") for p in PROTOS}
+    importlib.import_module("google.protobuf.descriptor_pb2")
+    return loaded
+
+
+def message_class(full_name):
+    return message_factory.GetMessageClass(descriptor_pool.Default().FindMessageTypeByName(full_name))
+
+
+def read_varint(buf, pos):
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def write_varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def assert_no_unknown_fields(msg):
+    """Every field Rust wrote is one Python's schema knows.
+
+    descriptor.proto is the exception: protox and the Python runtime bundle
+    different revisions of it, so a field one knows may be unknown to the other
+    (it still round-trips, as an unknown field).
+    """
+    from google.protobuf import unknown_fields
+
+    if msg.DESCRIPTOR.file.name == "google/protobuf/descriptor.proto":
+        return
+    assert len(unknown_fields.UnknownFieldSet(msg)) == 0, f"{msg.DESCRIPTOR.full_name} has unknown fields"
+    for field, value in msg.ListFields():
+        if field.type != field.TYPE_MESSAGE and field.type != field.TYPE_GROUP:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            values = value.values() if field.message_type.fields_by_name["value"].message_type else []
+        elif field.is_repeated:
+            values = value
+        else:
+            values = [value]
+        for v in values:
+            assert_no_unknown_fields(v)
+
+
+def load(conn, oid, record_cls):
+    (blob,) = conn.execute("SELECT record FROM pb_object WHERE oid = ?", (oid,)).fetchone()
+    record = record_cls.FromString(blob)
+    return record, message_class(record.type).FromString(record.state)
+
+
+def test_python_reads_the_database_rust_wrote(modules, tmp_path):
+    worker("interop-write", tmp_path)
+    record_cls = modules["pbpersist/record.proto"].Record
+    conn = sqlite3.connect(tmp_path / "rust.db")
+    assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (1,)
+
+    root_record, root = load(conn, 0, record_cls)
+    assert root_record.type == "pbpersist.Root"
+    assert sorted(root_record.refs) == sorted(ref.oid for ref in root.entries.values())
+
+    pisa_record, pisa = load(conn, root.entries["pisa"].oid, record_cls)
+    assert pisa_record.type == "demo.Tower"
+    assert (pisa.name, pisa.width, pisa.height, pisa.build_year) == ("Pisa", 15.5, 56.75, 1372)
+    assert list(pisa_record.refs) == [pisa.neighbor.oid]
+    _, rapunzel = load(conn, pisa.neighbor.oid, record_cls)
+    assert rapunzel.name == "Rapunzel's"
+    assert not rapunzel.HasField("build_year") and rapunzel.build_year == 1900
+
+    _, bob = load(conn, root.entries["bob"].oid, record_cls)
+    assert bob.phone == "555-0100" and bob.WhichOneof("reach") == "phone"
+    assert dict(bob.labels) == {"team": "blue"}
+    _, alice = load(conn, bob.guardians[0].oid, record_cls)
+    assert alice.name == "Alice" and alice.address.city == "Springfield"
+    assert alice.address.country == "United States"
+
+
+def test_every_corpus_message_round_trips_through_python(modules, tmp_path):
+    worker("interop-write", tmp_path)
+    record_cls = modules["pbpersist/record.proto"].Record
+    data = (tmp_path / "corpus.bin").read_bytes()
+    pos, out, count, types = 0, bytearray(), 0, set()
+    while pos < len(data):
+        length, pos = read_varint(data, pos)
+        record = record_cls.FromString(data[pos : pos + length])
+        pos += length
+        msg = message_class(record.type).FromString(record.state)
+        assert_no_unknown_fields(msg)
+        again = record_cls(type=record.type, state=msg.SerializeToString(deterministic=True)).SerializeToString()
+        out += write_varint(len(again)) + again
+        count += 1
+        types.add(record.type)
+    assert len(types) > 60, f"only {len(types)} types"
+    (tmp_path / "python_roundtrip.bin").write_bytes(bytes(out))
+    write_python_database(modules, tmp_path / "python.db")
+    worker("interop-check", tmp_path)
+
+
+def write_python_database(modules, path):
+    """A database written by Python alone, following docs/format.md."""
+    demo = modules["demo.proto"]
+    pb = modules["pbpersist/options.proto"]
+    record_cls = modules["pbpersist/record.proto"].Record
+    root_cls = modules["pbpersist/record.proto"].Root
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE pb_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE pb_transaction (tid INTEGER PRIMARY KEY NOT NULL, committed_at INTEGER NOT NULL);
+        CREATE TABLE pb_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL);
+        CREATE INDEX pb_object_tid ON pb_object (tid);
+        """
+    )
+    rapunzel = demo.Tower(name="Rapunzel's", width=1000, height=10)
+    pisa = demo.Tower(name="Pisa", width=15.5, height=56.7, build_year=1372, neighbor=pb.Ref(oid=1))
+    alice = demo.Contact(name="Alice")
+    alice.address.city = "Springfield"
+    bob = demo.Contact(name="Bob", phone="555-0100", guardians=[pb.Ref(oid=3)])
+    bob.labels["team"] = "blue"
+    root = root_cls()
+    root.entries["pisa"].oid = 2
+    root.entries["bob"].oid = 4
+    objects = [
+        (0, "pbpersist.Root", root, [2, 4]),
+        (1, "demo.Tower", rapunzel, []),
+        (2, "demo.Tower", pisa, [1]),
+        (3, "demo.Contact", alice, []),
+        (4, "demo.Contact", bob, [3]),
+    ]
+    with conn:
+        conn.execute("INSERT INTO pb_meta VALUES ('format', 1), ('next_oid', 5)")
+        conn.execute("INSERT INTO pb_transaction VALUES (1, ?)", (int(time.time() * 1e6),))
+        for oid, type_name, msg, refs in objects:
+            record = record_cls(type=type_name, state=msg.SerializeToString(), refs=refs)
+            conn.execute("INSERT INTO pb_object VALUES (?, 1, ?)", (oid, record.SerializeToString()))
+    conn.close()

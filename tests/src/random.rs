@@ -1,0 +1,135 @@
+//! Random messages of any type of the coverage corpus, built from its
+//! descriptors: the input of the differential and interop tests.
+
+use prost_reflect::{
+    Cardinality, DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Syntax, Value,
+};
+
+/// The corpus files, plus the example schema and descriptor.proto.
+pub const FILES: &[&str] = &[
+    "scalars.proto",
+    "proto3.proto",
+    "nested.proto",
+    "enums.proto",
+    "oneofs.proto",
+    "maps.proto",
+    "groups.proto",
+    "wkt.proto",
+    "c/d.proto",
+    "a/b/uses.proto",
+    "deep_package.proto",
+    "demo.proto",
+    "google/protobuf/descriptor.proto",
+];
+
+/// The corpus compiled into a descriptor pool.
+pub fn pool() -> DescriptorPool {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let set = protox::compile(FILES, [format!("{dir}/corpus"), format!("{dir}/../proto")]).unwrap();
+    DescriptorPool::from_file_descriptor_set(set).unwrap()
+}
+
+/// Every message type of the corpus, except map entries and pbpersist's own
+/// `Ref` and `Record`, which are runtime types.
+pub fn messages(pool: &DescriptorPool) -> Vec<MessageDescriptor> {
+    pool.all_messages()
+        .filter(|m| !m.is_map_entry() && !["pbpersist.Ref", "pbpersist.Record"].contains(&m.full_name()))
+        .collect()
+}
+
+/// A small deterministic generator (xorshift), seeded by the caller.
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+pub fn random_message(desc: &MessageDescriptor, rng: &mut Rng, depth: u32) -> DynamicMessage {
+    let mut msg = DynamicMessage::new(desc.clone());
+    for field in desc.fields() {
+        let required = field.cardinality() == Cardinality::Required;
+        if !required && (depth > 3 || !rng.chance(60)) {
+            continue;
+        }
+        if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) && !rng.chance(40) {
+            continue;
+        }
+        let value = if field.is_map() {
+            let Kind::Message(entry) = field.kind() else { unreachable!() };
+            let (k, v) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+            let mut map = std::collections::HashMap::new();
+            for _ in 0..rng.below(4) {
+                let key = match random_value(&k, rng, depth) {
+                    Value::Bool(b) => MapKey::Bool(b),
+                    Value::I32(i) => MapKey::I32(i),
+                    Value::I64(i) => MapKey::I64(i),
+                    Value::U32(i) => MapKey::U32(i),
+                    Value::U64(i) => MapKey::U64(i),
+                    Value::String(s) => MapKey::String(s),
+                    other => panic!("not a map key: {other:?}"),
+                };
+                map.insert(key, random_value(&v, rng, depth + 1));
+            }
+            Value::Map(map)
+        } else if field.is_list() {
+            Value::List((0..rng.below(4)).map(|_| random_value(&field, rng, depth + 1)).collect())
+        } else {
+            random_value(&field, rng, depth + 1)
+        };
+        msg.set_field(&field, value);
+    }
+    msg
+}
+
+fn random_value(field: &FieldDescriptor, rng: &mut Rng, depth: u32) -> Value {
+    let edge = rng.chance(20);
+    match field.kind() {
+        Kind::Double => Value::F64(if edge {
+            [f64::NAN, f64::INFINITY, -0.0, f64::MIN][rng.below(4) as usize]
+        } else {
+            rng.next() as f64 / 7.0
+        }),
+        Kind::Float => Value::F32(if edge {
+            [f32::NAN, f32::NEG_INFINITY, -0.0, f32::MAX][rng.below(4) as usize]
+        } else {
+            rng.next() as f32 / 3.0
+        }),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            Value::I32(if edge { [i32::MIN, -1, 0][rng.below(3) as usize] } else { rng.next() as i32 })
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            Value::I64(if edge { [i64::MIN, -1, 0][rng.below(3) as usize] } else { rng.next() as i64 })
+        }
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(if edge { u32::MAX } else { rng.next() as u32 }),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(if edge { u64::MAX } else { rng.next() }),
+        Kind::Bool => Value::Bool(rng.chance(50)),
+        Kind::String => {
+            let alphabet = ['a', 'Z', ' ', 'é', '\u{1F600}', '"', '\0'];
+            Value::String((0..rng.below(8)).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect())
+        }
+        Kind::Bytes => Value::Bytes((0..rng.below(8)).map(|_| rng.next() as u8).collect::<Vec<u8>>().into()),
+        Kind::Enum(e) => {
+            let open = e.parent_file().syntax() == Syntax::Proto3;
+            if open && rng.chance(10) {
+                // An open enum keeps numbers it does not know in the field.
+                Value::EnumNumber(1000 + rng.below(1000) as i32)
+            } else {
+                let values: Vec<i32> = e.values().map(|v| v.number()).collect();
+                Value::EnumNumber(values[rng.below(values.len() as u64) as usize])
+            }
+        }
+        Kind::Message(m) => Value::Message(random_message(&m, rng, depth)),
+    }
+}
