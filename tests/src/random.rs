@@ -42,14 +42,14 @@ pub fn messages(pool: &DescriptorPool) -> Vec<MessageDescriptor> {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
@@ -99,27 +99,27 @@ fn random_value(field: &FieldDescriptor, rng: &mut Rng, depth: u32) -> Value {
         Kind::Double => Value::F64(if edge {
             [f64::NAN, f64::INFINITY, -0.0, f64::MIN][rng.below(4) as usize]
         } else {
-            rng.next() as f64 / 7.0
+            rng.next_u64() as f64 / 7.0
         }),
         Kind::Float => Value::F32(if edge {
             [f32::NAN, f32::NEG_INFINITY, -0.0, f32::MAX][rng.below(4) as usize]
         } else {
-            rng.next() as f32 / 3.0
+            rng.next_u64() as f32 / 3.0
         }),
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
-            Value::I32(if edge { [i32::MIN, -1, 0][rng.below(3) as usize] } else { rng.next() as i32 })
+            Value::I32(if edge { [i32::MIN, -1, 0][rng.below(3) as usize] } else { rng.next_u64() as i32 })
         }
         Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-            Value::I64(if edge { [i64::MIN, -1, 0][rng.below(3) as usize] } else { rng.next() as i64 })
+            Value::I64(if edge { [i64::MIN, -1, 0][rng.below(3) as usize] } else { rng.next_u64() as i64 })
         }
-        Kind::Uint32 | Kind::Fixed32 => Value::U32(if edge { u32::MAX } else { rng.next() as u32 }),
-        Kind::Uint64 | Kind::Fixed64 => Value::U64(if edge { u64::MAX } else { rng.next() }),
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(if edge { u32::MAX } else { rng.next_u64() as u32 }),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(if edge { u64::MAX } else { rng.next_u64() }),
         Kind::Bool => Value::Bool(rng.chance(50)),
         Kind::String => {
             let alphabet = ['a', 'Z', ' ', 'é', '\u{1F600}', '"', '\0'];
             Value::String((0..rng.below(8)).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect())
         }
-        Kind::Bytes => Value::Bytes((0..rng.below(8)).map(|_| rng.next() as u8).collect::<Vec<u8>>().into()),
+        Kind::Bytes => Value::Bytes((0..rng.below(8)).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>().into()),
         Kind::Enum(e) => {
             let open = e.parent_file().syntax() == Syntax::Proto3;
             if open && rng.chance(10) {
