@@ -201,6 +201,7 @@ impl Config {
         let mut compiler = protox::Compiler::with_file_resolver(resolve::resolver(includes));
         compiler.include_source_info(true).include_imports(true);
         for p in protos {
+            refuse_editions(p.as_ref())?;
             compiler.open_file(p.as_ref())?;
         }
         let pool = compiler.descriptor_pool();
@@ -211,6 +212,29 @@ impl Config {
         }
         converter.packages.into_iter().map(|(package, contents)| render(&package, contents)).collect()
     }
+}
+
+/// Editions (`edition = "2023";`) are not supported yet: say so plainly,
+/// pointing at the line, rather than with a parser error.
+fn refuse_editions(path: &Path) -> Result<(), Error> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("edition") && trimmed["edition".len()..].trim_start().starts_with('=') {
+            let start = offset + (line.len() - trimmed.len());
+            let len = trimmed.trim_end().len();
+            return Err(Error::Schema(Box::new(SchemaError {
+                message: "protobuf editions are not supported by pbpersist yet".into(),
+                source_code: Some(miette::NamedSource::new(path.display().to_string(), text.clone())),
+                span: Some((start..start + len).into()),
+                label: "edition declared here".into(),
+                help: Some("write the file with `syntax = \"proto2\";` or `syntax = \"proto3\";`".into()),
+            })));
+        }
+        offset += line.len();
+    }
+    Ok(())
 }
 
 /// Compiles `protos` found in `includes` with the default [`Config`].

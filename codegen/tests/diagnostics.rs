@@ -55,3 +55,30 @@ fn relative_targets_resolve_in_scope() {
     assert_eq!(files[0].name, "p.q.rs");
     assert!(files[0].content.contains("::pbpersist::Ref<B>"), "{}", files[0].content);
 }
+
+#[test]
+fn duplicate_field_number() {
+    insta::assert_snapshot!(diagnose("syntax = \"proto3\";\nmessage A {\n  int32 x = 1;\n  int32 y = 1;\n}\n"));
+}
+
+#[test]
+fn bad_default() {
+    insta::assert_snapshot!(diagnose("syntax = \"proto2\";\nmessage A {\n  optional int32 x = 1 [default = \"text\"];\n}\n"));
+}
+
+#[test]
+fn unknown_import() {
+    insta::assert_snapshot!(diagnose("syntax = \"proto3\";\nimport \"missing/file.proto\";\nmessage A {}\n"));
+}
+
+#[test]
+fn extensions_are_refused_with_their_location() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto2\";\npackage p;\nmessage A {\n  extensions 100 to 200;\n}\nextend A {\n  optional int32 more = 100;\n}\n"
+    ));
+}
+
+#[test]
+fn editions_are_refused_with_their_location() {
+    insta::assert_snapshot!(diagnose("edition = \"2023\";\npackage p;\nmessage A {\n  int32 x = 1;\n}\n"));
+}
