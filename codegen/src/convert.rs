@@ -118,6 +118,7 @@ impl<'a> Converter<'a> {
             deprecated: msg.descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             fields,
             meta,
+            tracks_fields: true,
             former_names: self.former_names(msg),
             resolver: self.resolvers.get(msg.full_name()).cloned(),
         };

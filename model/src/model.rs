@@ -18,6 +18,10 @@ pub struct Message {
     pub fields: Vec<Field>,
     /// The name of the bookkeeping field (change bits and unknown fields).
     pub meta: Ident,
+    /// Whether changes are tracked per field: true when every field is
+    /// private (so only accessors change it); with public fields, a
+    /// transaction counts an object obtained for writing as changed.
+    pub tracks_fields: bool,
     /// Earlier full names of the message (`(pbpersist.former_names)`):
     /// records stored under them load as this message.
     pub former_names: Vec<String>,

@@ -45,6 +45,7 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
         })?;
     }
     let mut fields = Vec::new();
+    let tracks_fields = named.named.iter().all(|f| matches!(f.vis, syn::Visibility::Inherited));
     let mut meta_field = None;
     let mut tags: Vec<(u32, Span)> = Vec::new();
     for f in &named.named {
@@ -86,6 +87,7 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
         deprecated,
         fields,
         meta,
+        tracks_fields,
         former_names,
         resolver,
     })
@@ -230,7 +232,10 @@ fn field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
         let ty = type_arg(&f.ty, "Option", 0)
             .ok_or_else(|| syn::Error::new(f.ty.span(), "a oneof field must have type `Option<OneofEnum>`"))?;
         FieldKind::Oneof { ty: ty.clone(), members }
-    } else if let Some((key, value)) = raw.map.take() {
+    } else if let Some((key, value)) = match raw.map.take() {
+        Some(map) => Some(map),
+        None => infer_map(&f.ty, raw.value.is_none())?,
+    } {
         let tag = require_tag(&raw, &ident)?;
         let v = type_arg(&f.ty, "BTreeMap", 1)
             .or_else(|| type_arg(&f.ty, "HashMap", 1))
@@ -238,13 +243,36 @@ fn field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
         FieldKind::Map { tag, key, value: resolve_value(value, v)? }
     } else {
         let tag = require_tag(&raw, &ident)?;
-        let value = raw.value.clone().ok_or_else(|| {
-            syn::Error::new(
-                ident.span(),
-                "missing field type, e.g. `string`, `int32`, `message`, `enumeration` or `reference`",
-            )
-        })?;
-        let label = raw.label.unwrap_or(Label::Implicit);
+        // Without a label, the Rust type says: `Option<T>` has presence,
+        // `Vec<T>` repeats (except `Vec<u8>`, which is bytes).
+        let label = raw.label.unwrap_or_else(|| {
+            if type_arg(&f.ty, "Option", 0).is_some() {
+                Label::Optional
+            } else if type_arg(&f.ty, "Vec", 0).is_some_and(|t| !is_ident(t, "u8")) {
+                Label::Repeated
+            } else {
+                Label::Implicit
+            }
+        });
+        let element = match label {
+            Label::Optional | Label::Required => type_arg(&f.ty, "Option", 0),
+            Label::Repeated => type_arg(&f.ty, "Vec", 0),
+            Label::Implicit => Some(&f.ty),
+        };
+        let value = match (raw.value.clone(), element) {
+            (Some(v), _) => v,
+            (None, Some(elem)) => {
+                let (v, boxed) = infer_value(elem)?;
+                raw.boxed |= boxed;
+                v
+            }
+            (None, None) => {
+                return Err(syn::Error::new(
+                    ident.span(),
+                    "missing field type, e.g. `string`, `int32`, `message`, `enumeration` or `reference`",
+                ));
+            }
+        };
         let mut elem = &f.ty;
         if matches!(label, Label::Optional | Label::Required) {
             elem = type_arg(elem, "Option", 0)
@@ -268,6 +296,70 @@ fn field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
         FieldKind::Single(Single { tag, label, value, default, boxed: raw.boxed, packed: raw.packed, group: raw.group })
     };
     Ok(Field { ident, name, docs, deprecated, kind })
+}
+
+fn is_ident(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
+/// The protobuf type a Rust element type stands for, when it is unambiguous.
+/// Returns whether a message is boxed.
+fn infer_value(ty: &Type) -> syn::Result<(RawValue, bool)> {
+    let scalar = |name: &str| match name {
+        "String" => Some(Scalar::String),
+        "bool" => Some(Scalar::Bool),
+        "i32" => Some(Scalar::Int32),
+        "i64" => Some(Scalar::Int64),
+        "u32" => Some(Scalar::Uint32),
+        "u64" => Some(Scalar::Uint64),
+        "f32" => Some(Scalar::Float),
+        "f64" => Some(Scalar::Double),
+        _ => None,
+    };
+    if let Type::Path(p) = ty
+        && let Some(last) = p.path.segments.last()
+    {
+        let name = last.ident.to_string();
+        if let Some(s) = scalar(&name).filter(|_| matches!(last.arguments, PathArguments::None)) {
+            return Ok((RawValue::Scalar(s), false));
+        }
+        if type_arg(ty, "Vec", 0).is_some_and(|t| is_ident(t, "u8")) {
+            return Ok((RawValue::Scalar(Scalar::Bytes), false));
+        }
+        if type_arg(ty, "Ref", 0).is_some() {
+            return Ok((RawValue::Ref(None), false));
+        }
+        if type_arg(ty, "EnumValue", 0).is_some() {
+            return Ok((RawValue::Enum(None), false));
+        }
+        if let Some(inner) = type_arg(ty, "Box", 0) {
+            return Ok((RawValue::Message(Some(inner.clone())), true));
+        }
+    }
+    Err(syn::Error::new(
+        ty.span(),
+        "unsupported field type: use String, Vec<u8>, bool, i32, i64, u32, u64, f32, f64, Ref<T>, EnumValue<E>, \
+         BTreeMap<K, V>, or name the protobuf type, e.g. `message` for a persistent message or `sint32`",
+    ))
+}
+
+/// A `BTreeMap<K, V>` whose key and value types say their protobuf types.
+fn infer_map(ty: &Type, no_type_given: bool) -> syn::Result<Option<(Scalar, RawValue)>> {
+    let (Some(k), Some(v)) = (type_arg(ty, "BTreeMap", 0), type_arg(ty, "BTreeMap", 1)) else { return Ok(None) };
+    if !no_type_given {
+        return Ok(None);
+    }
+    let key = match infer_value(k)? {
+        (RawValue::Scalar(s), _) if s.is_map_key() => s,
+        _ => return Err(syn::Error::new(k.span(), "map keys must be an integer type, bool or String")),
+    };
+    let (value, boxed) = infer_value(v).map_err(|_| {
+        syn::Error::new(v.span(), "name the map's types when the value is a message, e.g. `map(string, message)`")
+    })?;
+    if boxed {
+        return Err(syn::Error::new(v.span(), "map values are not boxed"));
+    }
+    Ok(Some((key, value)))
 }
 
 fn require_tag(raw: &Raw, ident: &Ident) -> syn::Result<u32> {

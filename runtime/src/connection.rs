@@ -152,9 +152,14 @@ impl Transaction<'_> {
             entry.obj = entry.obj.clone_object();
         }
         let found = entry.obj.type_name();
-        Arc::get_mut(&mut entry.obj)
+        let obj = Arc::get_mut(&mut entry.obj)
             .and_then(|o| o.as_any_mut().downcast_mut::<T>())
-            .ok_or_else(|| wrong_type::<T>(oid, found))
+            .ok_or_else(|| wrong_type::<T>(oid, found))?;
+        if !T::TRACKS_FIELDS {
+            // Public fields change without accessors: count the object as changed.
+            obj.meta_mut().touch();
+        }
+        Ok(obj)
     }
 
     /// Adds a new object; it is written at commit. Returns its reference.
@@ -358,7 +363,19 @@ impl Transaction<'_> {
     fn entry<T: Persistent>(&mut self, oid: Oid) -> Result<&Entry> {
         if let Some(e) = self.conn.cache.touch(oid) {
             if !e.obj.as_any().is::<T>() {
-                return Err(wrong_type::<T>(oid, e.obj.type_name()));
+                let same_message = e.obj.type_name() == T::TYPE_NAME || T::FORMER_NAMES.contains(&e.obj.type_name());
+                if !same_message || self.written.contains(&oid) || e.obj.is_changed() {
+                    return Err(wrong_type::<T>(oid, e.obj.type_name()));
+                }
+                // Two Rust types for one protobuf message (say, generated and
+                // hand-written): see the cached state through the one asked for.
+                let state = e.obj.encode_state();
+                let depth = self.conn.shared.options.max_depth;
+                let obj = crate::wire::with_depth_limit(depth, || T::decode(state.as_slice()))
+                    .map_err(|source| Error::Corrupt { oid, source })?;
+                if let Some(entry) = self.conn.cache.get_mut(oid) {
+                    entry.obj = Arc::new(obj);
+                }
             }
             self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
         } else {

@@ -27,6 +27,8 @@ pub struct Meta {
     high: Vec<u64>,
     /// Encoded fields that the message's schema does not declare, in the order read.
     unknown: Vec<u8>,
+    /// Changed as a whole (types tracked per object).
+    touched: bool,
 }
 
 impl Meta {
@@ -63,7 +65,19 @@ impl Meta {
     /// Whether any field changed.
     #[inline]
     pub fn any_marked(&self) -> bool {
-        self.low != 0 || self.high.iter().any(|w| *w != 0)
+        self.touched || self.low != 0 || self.high.iter().any(|w| *w != 0)
+    }
+
+    /// Marks the whole object changed, for types whose fields are public.
+    #[inline]
+    pub fn touch(&mut self) {
+        self.touched = true;
+    }
+
+    /// Whether the whole object was marked changed.
+    #[inline]
+    pub fn is_touched(&self) -> bool {
+        self.touched
     }
 
     /// Forgets all changes, as after a load or a commit.
@@ -71,6 +85,7 @@ impl Meta {
     pub fn clear_changes(&mut self) {
         self.low = 0;
         self.high.clear();
+        self.touched = false;
     }
 
     /// The encoded fields this program's schema does not know.

@@ -18,6 +18,10 @@ pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::D
     /// Earlier full names (`(pbpersist.former_names)`): records stored under
     /// them load as this type, and are saved under the current name.
     const FORMER_NAMES: &'static [&'static str] = &[];
+    /// Whether changes are tracked per field (fields private, changed only
+    /// through accessors). Types with public fields are tracked per object:
+    /// `Transaction::get_mut` counts them as changed.
+    const TRACKS_FIELDS: bool = true;
 
     /// A shared instance with every field unset, for getters of unset message fields.
     fn default_instance() -> &'static Self;
@@ -55,6 +59,10 @@ pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::D
     /// The fields changed since the object was loaded, created or saved.
     fn changed_fields(&self) -> Vec<FieldInfo> {
         let meta = self.meta();
+        if meta.is_touched() {
+            // Tracked per object: any field may have changed.
+            return Self::FIELDS.to_vec();
+        }
         Self::FIELDS.iter().enumerate().filter(|(i, _)| meta.is_marked(*i)).map(|(_, f)| *f).collect()
     }
 

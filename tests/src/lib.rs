@@ -20,6 +20,11 @@ pub mod v2 {
     include!(concat!(env!("OUT_DIR"), "/v2/evolve.rs"));
 }
 
+/// The generated twin of the hand-written types in `tests/tests/derive.rs`.
+pub mod notes {
+    pbpersist::include_proto!("notes");
+}
+
 /// Counters and accounts for transaction tests.
 pub mod bank {
     pbpersist::include_proto!("bank");

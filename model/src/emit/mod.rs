@@ -42,6 +42,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let required = msg.fields.iter().map(|f| walk(f, Walk::Required));
     let unchanged = msg.fields.iter().map(|f| walk(f, Walk::Unchanged));
     let former_names = &msg.former_names;
+    let tracks_fields = msg.tracks_fields;
     let resolver = msg.resolver.as_ref().map(|path| {
         let path: syn::Path = syn::parse_str(path).expect("checked when parsed");
         quote! {
@@ -96,6 +97,7 @@ pub fn message(msg: &Message) -> TokenStream {
                 const TYPE_NAME: &'static str = #full_name;
                 const FIELDS: &'static [::pbpersist::FieldInfo] = &[#(#infos),*];
                 const FORMER_NAMES: &'static [&'static str] = &[#(#former_names),*];
+                const TRACKS_FIELDS: bool = #tracks_fields;
                 #resolver
 
                 fn default_instance() -> &'static Self {
