@@ -63,7 +63,9 @@ fn duplicate_field_number() {
 
 #[test]
 fn bad_default() {
-    insta::assert_snapshot!(diagnose("syntax = \"proto2\";\nmessage A {\n  optional int32 x = 1 [default = \"text\"];\n}\n"));
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto2\";\nmessage A {\n  optional int32 x = 1 [default = \"text\"];\n}\n"
+    ));
 }
 
 #[test]

@@ -65,11 +65,11 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
         };
         for n in numbers {
             if let Some((_, first)) = tags.iter().find(|(t, _)| *t == n) {
-                let mut err = syn::Error::new(f.span(), format!("duplicate tag {n}"));
+                let mut err = syn::Error::new(field.ident.span(), format!("duplicate tag {n}"));
                 err.combine(syn::Error::new(*first, format!("tag {n} first used here")));
                 return Err(err);
             }
-            tags.push((n, f.span()));
+            tags.push((n, field.ident.span()));
         }
         fields.push(field);
     }
@@ -336,8 +336,8 @@ fn infer_value(ty: &Type) -> syn::Result<(RawValue, bool)> {
             return Ok((RawValue::Message(Some(inner.clone())), true));
         }
     }
-    Err(syn::Error::new(
-        ty.span(),
+    Err(syn::Error::new_spanned(
+        ty,
         "unsupported field type: use String, Vec<u8>, bool, i32, i64, u32, u64, f32, f64, Ref<T>, EnumValue<E>, \
          BTreeMap<K, V>, or name the protobuf type, e.g. `message` for a persistent message or `sint32`",
     ))

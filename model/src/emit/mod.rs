@@ -66,9 +66,21 @@ pub fn message(msg: &Message) -> TokenStream {
         _ => None,
     });
 
+    let ref_checks = ref_targets(msg).into_iter().map(|ty| {
+        // A reference must point to a persistent type; the error lands on it.
+        quote::quote_spanned! {syn::spanned::Spanned::span(&ty)=>
+            let _ = __pbpersist_assert_persistent::<#ty>;
+        }
+    });
     quote! {
         #[allow(deprecated)]
         const _: () = {
+            fn __pbpersist_assert_persistent<T: ::pbpersist::Persistent>() {}
+            #[allow(dead_code)]
+            fn __pbpersist_check_references() {
+                #(#ref_checks)*
+            }
+
             impl ::core::default::Default for #ident {
                 fn default() -> Self {
                     Self {
@@ -219,6 +231,28 @@ pub fn enumeration(e: &Enum) -> TokenStream {
             }
         };
     }
+}
+
+/// The target types of the message's references, except `AnyObject`.
+fn ref_targets(msg: &Message) -> Vec<syn::Type> {
+    let mut out = Vec::new();
+    let mut add = |v: &Value| {
+        if let Value::Ref(ty) = v {
+            let any =
+                matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "AnyObject"));
+            if !any {
+                out.push(ty.clone());
+            }
+        }
+    };
+    for f in &msg.fields {
+        match &f.kind {
+            FieldKind::Single(s) => add(&s.value),
+            FieldKind::Map { value, .. } => add(value),
+            FieldKind::Oneof { members, .. } => members.iter().for_each(|m| add(&m.value)),
+        }
+    }
+    out
 }
 
 /// Shared facts about the message being emitted.
