@@ -55,19 +55,18 @@ pub enum Mood {
 }
 
 fn sample(link: Ref<Note>) -> Note {
-    let mut author = Person::default();
-    author.name = "Ann".into();
-    let mut n = Note::default();
-    n.title = "hand-written".into();
-    n.priority = Some(7);
-    n.tags = vec!["x".into(), "y".into()];
-    n.author = Some(author);
-    n.links = vec![link];
-    n.scores.insert("k".into(), -4);
-    n.mood = Mood::Busy.into();
-    n.parent = Some(link);
-    n.blob = vec![1, 2, 3];
-    n
+    Note {
+        title: "hand-written".into(),
+        priority: Some(7),
+        tags: vec!["x".into(), "y".into()],
+        author: Some(Person { name: "Ann".into(), ..Default::default() }),
+        links: vec![link],
+        scores: [("k".to_owned(), -4)].into(),
+        mood: Mood::Busy.into(),
+        parent: Some(link),
+        blob: vec![1, 2, 3],
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -116,8 +115,8 @@ fn hand_written_and_generated_types_share_one_database() {
 
 #[test]
 fn public_fields_are_tracked_per_object() {
-    assert!(!<Note as Persistent>::TRACKS_FIELDS);
-    assert!(<generated::Note as Persistent>::TRACKS_FIELDS);
+    const { assert!(!<Note as Persistent>::TRACKS_FIELDS) };
+    const { assert!(<generated::Note as Persistent>::TRACKS_FIELDS) };
     let db = Database::in_memory().unwrap();
     let r = db.transact(|tx| tx.add(Note::default())).unwrap();
     let written = db.stats().objects_written;
