@@ -1,4 +1,5 @@
 //! Hand-written types with #[derive(Persistent)]: the Rust types say the
+#![allow(clippy::unit_arg)] // `Ok(assert_eq!(..))` keeps one-line transactions readable.
 //! protobuf types, public fields are tracked per object, and the result is the
 //! same code as the type generated from the equivalent .proto
 //! (`tests/proto/notes.proto`): identical bytes, one database.
