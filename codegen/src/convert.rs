@@ -114,6 +114,7 @@ impl<'a> Converter<'a> {
         let m = model::Message {
             ident: names::type_name(msg.name()),
             full_name: msg.full_name().to_owned(),
+            package: explicit_package(msg.full_name(), file.package_name()),
             docs: self.sources.docs(&file, msg.path()),
             deprecated: msg.descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             fields,
@@ -353,6 +354,7 @@ impl<'a> Converter<'a> {
         let m = model::Enum {
             ident: names::type_name(e.name()),
             full_name: e.full_name().to_owned(),
+            package: explicit_package(e.full_name(), file.package_name()),
             docs: self.sources.docs(&file, e.path()),
             deprecated: e.enum_descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             variants,
@@ -380,6 +382,13 @@ fn is_packed(f: &FieldDescriptor) -> bool {
         Some(explicit) => explicit,
         None => f.parent_file().syntax() == prost_reflect::Syntax::Proto3,
     }
+}
+
+/// The package, written out only for nested types, whose package is not
+/// everything before the last dot of their name.
+fn explicit_package(full_name: &str, package: &str) -> Option<String> {
+    let implied = full_name.rsplit_once('.').map(|(p, _)| p).unwrap_or_default();
+    (implied != package).then(|| package.to_owned())
 }
 
 fn is_deprecated(f: &FieldDescriptor) -> bool {

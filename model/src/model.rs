@@ -10,6 +10,9 @@ pub struct Message {
     pub ident: Ident,
     /// The full protobuf name, such as `demo.Tower`: the stored type name.
     pub full_name: String,
+    /// The protobuf package, when it is not everything before the last dot
+    /// (nested types).
+    pub package: Option<String>,
     /// Documentation lines taken from the `.proto` comments.
     pub docs: Vec<String>,
     /// Whether the message is marked `deprecated`.
@@ -177,6 +180,8 @@ pub struct Enum {
     pub ident: Ident,
     /// The full protobuf name, such as `demo.Contact.Kind`.
     pub full_name: String,
+    /// The protobuf package, when it is not everything before the last dot.
+    pub package: Option<String>,
     /// Documentation lines.
     pub docs: Vec<String>,
     /// Whether the enum is marked `deprecated`.

@@ -24,10 +24,14 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
     let mut full_name = None;
     let mut resolver = None;
     let mut former_names = Vec::new();
+    let mut package = None;
     for attr in pbpersist_attrs(&input.attrs) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("message") {
                 full_name = Some(meta.value()?.parse::<LitStr>()?.value());
+                Ok(())
+            } else if meta.path.is_ident("package") {
+                package = Some(meta.value()?.parse::<LitStr>()?.value());
                 Ok(())
             } else if meta.path.is_ident("former_name") {
                 former_names.push(meta.value()?.parse::<LitStr>()?.value());
@@ -83,6 +87,7 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
     Ok(Message {
         ident: input.ident.clone(),
         full_name: full_name.unwrap_or_else(|| input.ident.to_string()),
+        package,
         docs,
         deprecated,
         fields,
@@ -100,11 +105,15 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
     };
     let mut full_name = None;
     let mut closed = false;
+    let mut package = None;
     let mut aliases = Vec::new();
     for attr in pbpersist_attrs(&input.attrs) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("enumeration") {
                 full_name = Some(meta.value()?.parse::<LitStr>()?.value());
+                Ok(())
+            } else if meta.path.is_ident("package") {
+                package = Some(meta.value()?.parse::<LitStr>()?.value());
                 Ok(())
             } else if meta.path.is_ident("closed") {
                 closed = true;
@@ -167,6 +176,7 @@ pub fn enumeration(input: &DeriveInput) -> syn::Result<Enum> {
     Ok(Enum {
         ident: input.ident.clone(),
         full_name: full_name.unwrap_or_else(|| input.ident.to_string()),
+        package,
         docs,
         deprecated,
         variants,

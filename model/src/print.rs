@@ -16,6 +16,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let meta = &msg.meta;
     let resolver = msg.resolver.as_ref().map(|r| quote!(, resolve_conflicts = #r));
     let former = msg.former_names.iter().map(|n| quote!(, former_name = #n));
+    let package = msg.package.as_ref().map(|p| quote!(, package = #p));
     let fields = msg.fields.iter().map(|f| {
         let ident = &f.ident;
         let ty = field_type(f);
@@ -26,7 +27,7 @@ pub fn message(msg: &Message) -> TokenStream {
     quote! {
         #top_docs
         #[derive(Clone, PartialEq, ::pbpersist::Persistent)]
-        #[pbpersist(message = #full_name #(#former)* #resolver)]
+        #[pbpersist(message = #full_name #package #(#former)* #resolver)]
         pub struct #ident {
             #(#fields)*
             #[pbpersist(meta)]
@@ -64,6 +65,7 @@ pub fn enumeration(e: &Enum) -> TokenStream {
         quote! { #docs #[pbpersist(name = #name)] #ident = #number, }
     });
     let closed = e.closed.then(|| quote!(, closed));
+    let package = e.package.as_ref().map(|p| quote!(, package = #p));
     let aliases = e.aliases.iter().map(|a| {
         let (ident, name, variant) = (a.ident.to_string(), &a.name, a.variant.to_string());
         quote!(, alias(ident = #ident, name = #name, variant = #variant))
@@ -71,7 +73,7 @@ pub fn enumeration(e: &Enum) -> TokenStream {
     quote! {
         #top_docs
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, ::pbpersist::Enumeration)]
-        #[pbpersist(enumeration = #full_name #closed #(#aliases)*)]
+        #[pbpersist(enumeration = #full_name #package #closed #(#aliases)*)]
         #[repr(i32)]
         pub enum #ident { #(#variants)* }
     }

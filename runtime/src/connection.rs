@@ -276,6 +276,7 @@ impl Transaction<'_> {
             entry.obj.encode_record(&mut record, &entry.hidden_refs);
             writes.push(Write { oid: *oid, base: entry.tid, record });
         }
+        self.conn.shared.describe(writes.iter().filter_map(|w| self.conn.cache.get(w.oid)).map(|e| e.obj.as_ref()))?;
         let reads: Vec<(Oid, Tid)> = self.reads.iter().map(|(o, t)| (*o, *t)).collect();
         if writes.is_empty() && reads.is_empty() {
             self.conn.session.end()?;

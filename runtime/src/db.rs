@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     oids: Mutex<OidBlock>,
     pub(crate) stats: Counters,
     pub(crate) options: Options,
+    /// Types whose schema this process already stored.
+    pub(crate) described: Mutex<std::collections::HashSet<&'static str>>,
 }
 
 /// Oids reserved from the storage and not yet handed out. Blocks grow so that
@@ -106,6 +108,7 @@ impl Database {
                 oids: Mutex::new(OidBlock { next: 0, end: 0, size: 64 }),
                 stats: Counters::default(),
                 options,
+                described: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         db.ensure_root()?;
@@ -193,6 +196,29 @@ impl Database {
 }
 
 impl Shared {
+    /// Stores the `.proto` schema of any of `objects`' types not stored yet
+    /// by this process, so other languages and tools can decode them.
+    pub(crate) fn describe<'o>(&self, objects: impl Iterator<Item = &'o dyn crate::Object>) -> Result<()> {
+        let mut described = self.described.lock().unwrap_or_else(|e| e.into_inner());
+        let mut schema = crate::schema::ProtoSchema::new();
+        let mut new = Vec::new();
+        for obj in objects {
+            if !described.contains(obj.type_name()) && !new.contains(&obj.type_name()) {
+                new.push(obj.type_name());
+                obj.describe_schema(&mut schema);
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let files = schema.files();
+        if !files.is_empty() {
+            self.storage.put_schemas(&files)?;
+        }
+        described.extend(new);
+        Ok(())
+    }
+
     pub(crate) fn new_oid(&self) -> Result<Oid> {
         let mut block = self.oids.lock().unwrap_or_else(|e| e.into_inner());
         if block.next == block.end {

@@ -22,6 +22,8 @@ pub trait Enumeration: Copy + Eq + Default + fmt::Debug + Send + Sync + 'static 
     fn proto_name(self) -> &'static str;
     /// The value with this protobuf name.
     fn from_proto_name(name: &str) -> Option<Self>;
+    /// Adds this enum's `.proto` definition to `schema`.
+    fn describe_schema(schema: &mut crate::schema::ProtoSchema);
 }
 
 /// The error for a number that is not a value of the enum.

@@ -41,6 +41,7 @@ mod options;
 mod persistent;
 mod record;
 mod root;
+pub mod schema;
 pub mod storage;
 pub mod wire;
 pub mod wkt;

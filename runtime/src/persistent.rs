@@ -36,6 +36,9 @@ pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::D
     fn check_required(&self) -> Result<(), RequiredFieldError>;
     /// Forgets all changes, in nested messages too.
     fn mark_unchanged(&mut self);
+    /// Adds this type's `.proto` definition, and those of the types it uses,
+    /// to `schema`.
+    fn describe_schema(schema: &mut crate::schema::ProtoSchema);
 
     /// Whether [`resolve_conflict`](Self::resolve_conflict) may merge
     /// concurrent changes. Set with `#[pbpersist(resolve_conflicts = "path")]`.
@@ -101,6 +104,8 @@ pub trait Object: Any + Send + Sync + std::fmt::Debug {
     fn encode_record(&self, out: &mut Vec<u8>, extra_refs: &[u64]);
     /// Encodes the state alone.
     fn encode_state(&self) -> Vec<u8>;
+    /// See [`Persistent::describe_schema`].
+    fn describe_schema(&self, schema: &mut crate::schema::ProtoSchema);
     /// Calls `visit` with every referenced oid.
     fn visit_refs(&self, visit: &mut dyn FnMut(Oid));
     /// See [`Persistent::check_required`].
@@ -135,6 +140,10 @@ impl<T: Persistent> Object for T {
 
     fn encode_state(&self) -> Vec<u8> {
         prost::Message::encode_to_vec(self)
+    }
+
+    fn describe_schema(&self, schema: &mut crate::schema::ProtoSchema) {
+        T::describe_schema(schema)
     }
 
     fn visit_refs(&self, visit: &mut dyn FnMut(Oid)) {

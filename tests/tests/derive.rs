@@ -157,3 +157,21 @@ fn required_checks_and_unknown_fields_work_for_hand_written_types() {
     assert_eq!(back.title(), "rewritten", "field 1 is `name` to Person and `title` to Note");
     assert_eq!(back.blob(), &[1, 2, 3]);
 }
+
+#[test]
+fn a_hand_written_type_exports_a_proto_file_that_reads_its_bytes() {
+    let files = pbpersist::schema::proto_files::<Note>();
+    assert_eq!(files.len(), 1);
+    let (name, source) = &files[0];
+    assert_eq!(name, "notes.proto");
+    assert!(source.contains("message Person {") && source.contains("enum Mood {"), "{source}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), source).unwrap();
+    let pool = pbpersist_build::Config::new().descriptor_pool(&[dir.path().join(name)], &[dir.path()]).unwrap();
+    let bytes = sample(Ref::new(pbpersist::Oid(5))).encode_to_vec();
+    let dynamic =
+        prost_reflect::DynamicMessage::decode(pool.get_message_by_name("notes.Note").unwrap(), bytes.as_slice())
+            .unwrap();
+    assert_eq!(dynamic.get_field_by_name("title").unwrap().as_str(), Some("hand-written"));
+    assert_eq!(dynamic.encode_to_vec(), bytes);
+}

@@ -5,6 +5,7 @@
 //! `pbpersist`.
 
 mod access;
+mod schema;
 mod wire;
 
 use crate::model::*;
@@ -42,6 +43,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let required = msg.fields.iter().map(|f| walk(f, Walk::Required));
     let unchanged = msg.fields.iter().map(|f| walk(f, Walk::Unchanged));
     let former_names = &msg.former_names;
+    let describe = schema::message(&ctx);
     let tracks_fields = msg.tracks_fields;
     let resolver = msg.resolver.as_ref().map(|path| {
         let path: syn::Path = syn::parse_str(path).expect("checked when parsed");
@@ -138,6 +140,8 @@ pub fn message(msg: &Message) -> TokenStream {
                     ::core::result::Result::Ok(())
                 }
 
+                #describe
+
                 fn mark_unchanged(&mut self) {
                     self.#meta.clear_changes();
                     #(#unchanged)*
@@ -160,6 +164,7 @@ pub fn enumeration(e: &Enum) -> TokenStream {
     let names: Vec<_> = e.variants.iter().map(|v| &v.name).collect();
     let numbers: Vec<_> = e.variants.iter().map(|v| Literal::i32_unsuffixed(v.number)).collect();
     let closed = e.closed;
+    let describe = schema::enumeration(e);
     let alias_consts = e.aliases.iter().map(|a| {
         let (ident, variant) = (&a.ident, &a.variant);
         let doc = format!(" `{}`, another name for [`Self::{variant}`].", a.name);
@@ -195,6 +200,8 @@ pub fn enumeration(e: &Enum) -> TokenStream {
                         #(Self::#idents => #names,)*
                     }
                 }
+
+                #describe
 
                 fn from_proto_name(name: &str) -> ::core::option::Option<Self> {
                     match name {

@@ -24,6 +24,7 @@ struct State {
     log: Vec<(Tid, Vec<Oid>)>,
     last_tid: u64,
     next_oid: u64,
+    schemas: std::collections::BTreeMap<String, String>,
 }
 
 impl MemoryStorage {
@@ -53,6 +54,15 @@ impl Storage for MemoryStorage {
         let start = s.next_oid.max(1);
         s.next_oid = start + count;
         Ok(start..start + count)
+    }
+
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        self.lock().schemas.extend(files.iter().cloned());
+        Ok(())
+    }
+
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        Ok(self.lock().schemas.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {

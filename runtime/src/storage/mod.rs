@@ -57,6 +57,11 @@ pub trait Storage: Send + Sync + 'static {
     /// records' reference lists, atomically with respect to commits. With
     /// `dry_run`, removes nothing. Returns the unreachable oids, sorted.
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError>;
+    /// Stores `.proto` files (name, source) describing stored types,
+    /// replacing files of the same name.
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError>;
+    /// The stored `.proto` files, sorted by name.
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError>;
 }
 
 /// The oids not reachable from the root, given every object's reference list.

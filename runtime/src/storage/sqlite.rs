@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS pb_object (
     record BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pb_object_tid ON pb_object (tid);
+CREATE TABLE IF NOT EXISTS pb_schema (
+    file   TEXT PRIMARY KEY NOT NULL,
+    source TEXT NOT NULL
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO pb_meta (key, value) VALUES ('format', 1), ('next_oid', 1);
 ";
 
@@ -97,6 +101,27 @@ impl Storage for SqliteStorage {
         tx.execute("UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'", [end as i64]).map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(start..end)
+    }
+
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        {
+            let mut put = tx
+                .prepare("INSERT INTO pb_schema (file, source) VALUES (?1, ?2) ON CONFLICT (file) DO UPDATE SET source = excluded.source")
+                .map_err(backend)?;
+            for (file, source) in files {
+                put.execute(params![file, source]).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = conn.prepare("SELECT file, source FROM pb_schema ORDER BY file").map_err(backend)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
     }
 
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {

@@ -1,0 +1,316 @@
+//! `.proto` text for persistent types, built from the types themselves, so
+//! that what Rust stores can be read in any language: the database keeps it
+//! (`pb_schema`), and [`proto_files`] gives it to a program.
+
+use crate::Persistent;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One field of a message definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDef {
+    /// `optional`, `required`, `repeated` or empty (proto3 implicit presence).
+    pub label: &'static str,
+    /// The type: a scalar name, `.full.Name` or `map<K, V>`.
+    pub ty: String,
+    /// The field name.
+    pub name: &'static str,
+    /// The field number.
+    pub tag: u32,
+    /// The `[default = ...]` text, for proto2 files.
+    pub default: Option<String>,
+    /// The packed option of a repeated numeric field.
+    pub packed: Option<bool>,
+    /// A reference's `(pbpersist.target)`.
+    pub target: Option<&'static str>,
+    /// Whether the field is a proto2 group (not expressible here; see below).
+    pub group: bool,
+    /// The members, if this is a oneof.
+    pub oneof: Vec<FieldDef>,
+}
+
+impl FieldDef {
+    /// A oneof and its members.
+    pub fn oneof(name: &'static str, members: Vec<FieldDef>) -> Self {
+        FieldDef {
+            label: "",
+            ty: String::new(),
+            name,
+            tag: 0,
+            default: None,
+            packed: None,
+            target: None,
+            group: false,
+            oneof: members,
+        }
+    }
+}
+
+/// A message definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDef {
+    /// The full name.
+    pub full_name: &'static str,
+    /// The package.
+    pub package: &'static str,
+    /// Whether the message needs proto2 (required fields, defaults, groups).
+    pub proto2: bool,
+    /// The fields and oneofs in declaration order.
+    pub fields: Vec<FieldDef>,
+}
+
+/// An enum definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumDef {
+    /// The full name.
+    pub full_name: &'static str,
+    /// The package.
+    pub package: &'static str,
+    /// Whether the enum is closed (proto2).
+    pub closed: bool,
+    /// The values (aliases included) as (name, number), in declaration order.
+    pub values: Vec<(&'static str, i32)>,
+}
+
+enum Def {
+    Message(MessageDef),
+    Enum(EnumDef),
+}
+
+impl Def {
+    fn package(&self) -> &'static str {
+        match self {
+            Def::Message(m) => m.package,
+            Def::Enum(e) => e.package,
+        }
+    }
+}
+
+/// The well-known types' files, by type name.
+fn well_known_file(full_name: &str) -> Option<&'static str> {
+    Some(match full_name.strip_prefix("google.protobuf.")? {
+        "Any" => "google/protobuf/any.proto",
+        "Duration" => "google/protobuf/duration.proto",
+        "Empty" => "google/protobuf/empty.proto",
+        "FieldMask" => "google/protobuf/field_mask.proto",
+        "Struct" | "Value" | "ListValue" | "NullValue" => "google/protobuf/struct.proto",
+        "Timestamp" => "google/protobuf/timestamp.proto",
+        _ if full_name.ends_with("Value") => "google/protobuf/wrappers.proto",
+        _ => "google/protobuf/descriptor.proto",
+    })
+}
+
+/// A set of message and enum definitions, rendered as one `.proto` file per package.
+#[derive(Default)]
+pub struct ProtoSchema {
+    defs: BTreeMap<&'static str, Def>,
+    seen: BTreeSet<&'static str>,
+}
+
+impl std::fmt::Debug for ProtoSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.defs.keys()).finish()
+    }
+}
+
+impl ProtoSchema {
+    /// An empty schema.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `T` and every type it uses.
+    pub fn add<T: Persistent>(&mut self) {
+        T::describe_schema(self);
+    }
+
+    /// Whether `full_name` is new (and now seen): describers call this first
+    /// so that cycles end.
+    pub fn begin(&mut self, full_name: &'static str) -> bool {
+        self.seen.insert(full_name)
+    }
+
+    /// Adds a message definition.
+    pub fn add_message(&mut self, def: MessageDef) {
+        self.defs.insert(def.full_name, Def::Message(def));
+    }
+
+    /// Adds an enum definition.
+    pub fn add_enum(&mut self, def: EnumDef) {
+        self.defs.insert(def.full_name, Def::Enum(def));
+    }
+
+    /// The `.proto` files, as (file name, source), one per package. The
+    /// well-known types and pbpersist's own types are imported, not written.
+    pub fn files(&self) -> Vec<(String, String)> {
+        let mut packages: BTreeMap<&str, Vec<&Def>> = BTreeMap::new();
+        for (name, def) in &self.defs {
+            if well_known_file(name).is_some() || def.package() == "pbpersist" {
+                continue;
+            }
+            packages.entry(def.package()).or_default().push(def);
+        }
+        packages.into_iter().map(|(package, defs)| (file_name(package), self.render(package, &defs))).collect()
+    }
+
+    fn render(&self, package: &str, defs: &[&Def]) -> String {
+        let proto2 = defs.iter().any(|d| match d {
+            Def::Message(m) => m.proto2,
+            Def::Enum(e) => e.closed,
+        });
+        let mut imports = BTreeSet::new();
+        let mut uses = |ty: &str, target: Option<&str>| {
+            if target.is_some() || ty == ".pbpersist.Ref" || ty.contains(".pbpersist.Ref>") {
+                imports.insert("pbpersist/options.proto".to_owned());
+            }
+            for name in ty.split(['<', '>', ',', ' ']).filter_map(|t| t.strip_prefix('.')) {
+                if let Some(file) = well_known_file(name) {
+                    imports.insert(file.to_owned());
+                } else if let Some(def) = self.defs.get(name)
+                    && def.package() != package
+                    && def.package() != "pbpersist"
+                {
+                    imports.insert(file_name(def.package()));
+                }
+            }
+        };
+        for d in defs {
+            if let Def::Message(m) = d {
+                for f in m.fields.iter().flat_map(|f| std::iter::once(f).chain(&f.oneof)) {
+                    uses(&f.ty, f.target);
+                }
+            }
+        }
+        let mut out = String::from("// Written by pbpersist from the Rust types that stored objects of these types.\n");
+        out.push_str(if proto2 { "syntax = \"proto2\";\n" } else { "syntax = \"proto3\";\n" });
+        if !package.is_empty() {
+            out.push_str(&format!("\npackage {package};\n"));
+        }
+        if !imports.is_empty() {
+            out.push('\n');
+            for i in &imports {
+                out.push_str(&format!("import \"{i}\";\n"));
+            }
+        }
+        // Nested types go inside their parents; the rest at the top level.
+        let prefix = if package.is_empty() { String::new() } else { format!("{package}.") };
+        let local = |d: &&Def| -> String {
+            let full = match d {
+                Def::Message(m) => m.full_name,
+                Def::Enum(e) => e.full_name,
+            };
+            full.strip_prefix(prefix.as_str()).unwrap_or(full).to_owned()
+        };
+        let mut by_path: BTreeMap<String, &Def> = defs.iter().map(|d| (local(d), *d)).collect();
+        let top: Vec<String> = by_path.keys().filter(|p| !p.contains('.')).cloned().collect();
+        for path in top {
+            out.push('\n');
+            render_def(&path, &mut by_path, proto2, 0, &mut out);
+        }
+        // Anything whose parent is not a known message is written at the top level.
+        let rest: Vec<String> = by_path.keys().cloned().collect();
+        for path in rest {
+            out.push('\n');
+            render_def(&path, &mut by_path, proto2, 0, &mut out);
+        }
+        out
+    }
+}
+
+fn file_name(package: &str) -> String {
+    if package.is_empty() { "_.proto".to_owned() } else { format!("{package}.proto") }
+}
+
+fn render_def(path: &str, defs: &mut BTreeMap<String, &Def>, proto2: bool, depth: usize, out: &mut String) {
+    let Some(def) = defs.remove(path) else { return };
+    let pad = "  ".repeat(depth);
+    let name = path.rsplit('.').next().unwrap_or(path);
+    match def {
+        Def::Enum(e) => {
+            out.push_str(&format!("{pad}enum {name} {{\n"));
+            let numbers: BTreeSet<i32> = e.values.iter().map(|v| v.1).collect();
+            if numbers.len() < e.values.len() {
+                out.push_str(&format!("{pad}  option allow_alias = true;\n"));
+            }
+            for (value, number) in &e.values {
+                out.push_str(&format!("{pad}  {value} = {number};\n"));
+            }
+            out.push_str(&format!("{pad}}}\n"));
+        }
+        Def::Message(m) => {
+            out.push_str(&format!("{pad}message {name} {{\n"));
+            for f in &m.fields {
+                if f.oneof.is_empty() && f.tag != 0 {
+                    field_line(f, proto2, &format!("{pad}  "), out);
+                } else {
+                    out.push_str(&format!("{pad}  oneof {} {{\n", f.name));
+                    for member in &f.oneof {
+                        field_line(member, false, &format!("{pad}    "), out);
+                    }
+                    out.push_str(&format!("{pad}  }}\n"));
+                }
+            }
+            let children: Vec<String> = defs
+                .keys()
+                .filter(|p| p.strip_prefix(path).and_then(|r| r.strip_prefix('.')).is_some_and(|r| !r.contains('.')))
+                .cloned()
+                .collect();
+            for child in children {
+                render_def(&child, defs, proto2, depth + 1, out);
+            }
+            out.push_str(&format!("{pad}}}\n"));
+        }
+    }
+}
+
+fn field_line(f: &FieldDef, proto2: bool, pad: &str, out: &mut String) {
+    if f.group {
+        out.push_str(&format!(
+            "{pad}// field {} = {} is a proto2 group, which this export does not write\n",
+            f.name, f.tag
+        ));
+        return;
+    }
+    let label = match (f.label, proto2) {
+        ("", true) if !f.ty.starts_with("map<") => "optional ",
+        ("", _) => "",
+        ("optional", _) => "optional ",
+        ("required", _) => "required ",
+        _ => "repeated ",
+    };
+    let mut options = Vec::new();
+    if let (Some(d), true) = (&f.default, proto2) {
+        options.push(format!("default = {d}"));
+    }
+    match (f.packed, proto2) {
+        (Some(true), true) => options.push("packed = true".to_owned()),
+        (Some(false), false) => options.push("packed = false".to_owned()),
+        _ => {}
+    }
+    if let Some(t) = f.target {
+        options.push(format!("(pbpersist.target) = \"{t}\""));
+    }
+    let options = if options.is_empty() { String::new() } else { format!(" [{}]", options.join(", ")) };
+    out.push_str(&format!("{pad}{label}{} {} = {}{options};\n", f.ty, f.name, f.tag));
+}
+
+/// Bytes as a `.proto` string literal.
+pub fn quote_bytes(bytes: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for b in bytes {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(*b as char),
+            _ => s.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// The `.proto` files that describe `T` and every type it uses.
+pub fn proto_files<T: Persistent>() -> Vec<(String, String)> {
+    let mut schema = ProtoSchema::new();
+    schema.add::<T>();
+    schema.files()
+}

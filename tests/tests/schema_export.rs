@@ -1,0 +1,81 @@
+//! Schema out: every persistent type writes its `.proto` definition; the
+//! exported files compile with pbpersist-build and read the types' bytes, and
+//! the database keeps them so tools need no Rust types.
+
+use pbpersist::Database;
+use pbpersist::schema::ProtoSchema;
+use pbpersist_tests::random::{Rng, messages, pool, random_message};
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage};
+
+/// Compiles exported files as a user of another language would.
+fn compile(files: &[(String, String)]) -> DescriptorPool {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, source) in files {
+        std::fs::write(dir.path().join(name), source).unwrap();
+    }
+    let names: Vec<_> = files.iter().map(|(n, _)| dir.path().join(n)).collect();
+    pbpersist_build::Config::new()
+        .descriptor_pool(&names, &[dir.path()])
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", files.iter().map(|(n, s)| format!("==> {n}\n{s}")).collect::<String>()))
+}
+
+#[test]
+fn every_generated_type_exports_a_schema_that_reads_its_bytes() {
+    let reference = pool();
+    let mut schema = ProtoSchema::new();
+    for desc in messages(&reference) {
+        let entry = pbpersist::lookup_type(desc.full_name()).unwrap();
+        (entry.decode)(&[]).unwrap().describe_schema(&mut schema);
+    }
+    let files = schema.files();
+    assert!(
+        files.iter().any(|(n, _)| n == "corpus.scalars.proto"),
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    let exported = compile(&files);
+    let mut rng = Rng(77);
+    for desc in messages(&reference) {
+        if desc.parent_file().name().starts_with("google/") || desc.full_name().starts_with("corpus.groups") {
+            // Well-known types are imported, not exported; groups are not exported.
+            continue;
+        }
+        let entry = pbpersist::lookup_type(desc.full_name()).unwrap();
+        let bytes = (entry.decode)(&random_message(&desc, &mut rng, 0).encode_to_vec()).unwrap().encode_state();
+        let exported_desc =
+            exported.get_message_by_name(desc.full_name()).unwrap_or_else(|| panic!("{} missing", desc.full_name()));
+        let dynamic = DynamicMessage::decode(exported_desc, bytes.as_slice()).unwrap();
+        // What the exported schema reads, pbpersist reads back to the same bytes.
+        let again = (entry.decode)(&dynamic.encode_to_vec()).unwrap().encode_state();
+        assert_eq!(again, bytes, "{}", desc.full_name());
+    }
+}
+
+#[test]
+fn the_database_stores_the_schemas_of_what_it_holds() {
+    let db = Database::in_memory().unwrap();
+    let r = db
+        .transact(|tx| {
+            let mut c = pbpersist_tests::demo::Contact::new();
+            c.set_name("Ann");
+            c.address_mut().set_city("Oslo");
+            tx.add(c)
+        })
+        .unwrap();
+    let files = db.storage().schemas().unwrap();
+    let demo = &files.iter().find(|(n, _)| n == "demo.proto").expect("demo.proto is stored").1;
+    assert!(demo.contains("message Contact {"), "{demo}");
+    assert!(demo.contains("(pbpersist.target) = \"demo.Contact\""), "{demo}");
+    assert!(demo.contains("default = \"United States\""), "{demo}");
+    let exported = compile(&files);
+    db.transact(|tx| {
+        let c = tx.get(r)?;
+        let dynamic =
+            DynamicMessage::decode(exported.get_message_by_name("demo.Contact").unwrap(), c.encode_to_vec().as_slice())
+                .unwrap();
+        assert_eq!(dynamic.get_field_by_name("name").unwrap().as_str(), Some("Ann"));
+        Ok(())
+    })
+    .unwrap();
+}
