@@ -24,40 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     {
-        let db = Database::open(&path)?;
-        db.transact(|tx| {
-            let mut rapunzel = Tower::new();
-            rapunzel.set_name("Rapunzel's");
-            rapunzel.set_width(1000.0);
-            rapunzel.set_height(10.0);
-            let rapunzel = tx.add(rapunzel)?;
-
-            let mut pisa = Tower::new();
-            pisa.set_name("Pisa");
-            pisa.set_width(15.5);
-            pisa.set_height(56.7);
-            pisa.set_build_year(1372);
-            pisa.set_neighbor(rapunzel);
-            let pisa = tx.add(pisa)?;
-
-            let mut alice = Contact::new();
-            alice.set_name("Alice");
-            alice.address_mut().set_city("Springfield");
-            let alice = tx.add(alice)?;
-
-            let mut bob = Contact::new();
-            bob.set_name("Bob");
-            bob.guardians_mut().push(alice);
-            bob.set_phone("555-0100");
-            bob.labels_mut().insert("team".into(), "blue".into());
-            let bob = tx.add(bob)?;
-
-            let root = tx.root_mut()?;
-            root.insert("rapunzel", rapunzel);
-            root.insert("pisa", pisa);
-            root.insert("bob", bob);
-            Ok(())
-        })?;
+        pbpersist_examples::tower::store(&path)?;
         println!("stored 2 towers and 2 contacts in {}", path.display());
     }
 

@@ -1,0 +1,191 @@
+//! `cargo pbpersist`: generate code from `.proto` files, check schemas for
+//! breaking changes, inspect a database without Rust types, and collect its
+//! garbage. Install with `cargo install --path codegen/cli`.
+
+mod inspect;
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo", bin_name = "cargo")]
+enum Cargo {
+    /// pbpersist's tools.
+    Pbpersist(Cli),
+}
+
+#[derive(clap::Args)]
+#[command(version, about = "Generate code, check schemas, inspect and collect pbpersist databases")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the Rust code for .proto files, the same as build.rs would.
+    Generate {
+        /// Directories to search for imports.
+        #[arg(short = 'I', long = "include", value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// Where to write one .rs file per package.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Write nothing; fail if the files in --out are not what would be written.
+        #[arg(long)]
+        check: bool,
+        /// The .proto files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Compile .proto files with full diagnostics; with --against, list breaking changes.
+    Check {
+        /// Directories to search for imports.
+        #[arg(short = 'I', long = "include", value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// An encoded FileDescriptorSet, or a pbpersist database (its stored schemas).
+        #[arg(long, value_name = "FILE")]
+        against: Option<PathBuf>,
+        /// The .proto files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List a database's objects, or show one as JSON, decoded with the schemas it stores.
+    Inspect {
+        /// The SQLite database file.
+        database: PathBuf,
+        /// Show this object.
+        #[arg(long)]
+        oid: Option<u64>,
+        /// Show the object as JSON.
+        #[arg(long, requires = "oid")]
+        json: bool,
+        /// Also show every object reachable from it.
+        #[arg(long, requires = "oid")]
+        follow: bool,
+    },
+    /// Remove objects unreachable from the root, following stored reference lists.
+    Gc {
+        /// The SQLite database file.
+        database: PathBuf,
+        /// Report what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// A failure to report: the message is for the user, never a debug dump.
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let Cargo::Pbpersist(cli) = Cargo::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Generate { includes, out, check, files } => generate(&includes, &out, check, &files),
+        Command::Check { includes, against, files } => check(&includes, against.as_deref(), &files),
+        Command::Inspect { database, oid, json, follow } => inspect::run(&database, oid, json, follow),
+        Command::Gc { database, dry_run } => gc(&database, dry_run),
+    }
+}
+
+/// Compile errors as full diagnostics (file, line, column and the line).
+fn diagnostic(e: pbpersist_build::Error) -> Failure {
+    Failure(format!("{e:?}"))
+}
+
+fn config() -> pbpersist_build::Config {
+    let mut c = pbpersist_build::Config::new();
+    c.cargo_directives(false);
+    c
+}
+
+fn generate(includes: &[PathBuf], out: &Path, check: bool, files: &[PathBuf]) -> Result<ExitCode, Failure> {
+    let generated = config().generate(files, includes).map_err(diagnostic)?;
+    let mut stale = Vec::new();
+    for file in &generated {
+        let path = out.join(&file.name);
+        if check {
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(file.content.as_str()) {
+                stale.push(path.display().to_string());
+            }
+        } else {
+            std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+            std::fs::write(&path, &file.content).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+    }
+    if !stale.is_empty() {
+        return Err(Failure(format!(
+            "generated code is stale; run `cargo pbpersist generate` without --check:\n  {}",
+            stale.join("\n  ")
+        )));
+    }
+    if check {
+        println!("{} file(s) up to date", generated.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(includes: &[PathBuf], against: Option<&Path>, files: &[PathBuf]) -> Result<ExitCode, Failure> {
+    let new = config().descriptor_pool(files, includes).map_err(diagnostic)?;
+    // Generating also runs pbpersist's own checks (options, unsupported features).
+    config().generate(files, includes).map_err(diagnostic)?;
+    let Some(against) = against else {
+        println!("{} file(s) compile", files.len());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let old = old_schema(against)?;
+    let changes = pbpersist_build::breaking_changes(&old, &new);
+    if changes.is_empty() {
+        println!("no breaking changes against {}", against.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in &changes {
+        println!("{c}");
+    }
+    Err(Failure(format!("{} breaking change(s) against {}", changes.len(), against.display())))
+}
+
+/// The schema to compare with: a database's stored schemas, or a descriptor set.
+fn old_schema(path: &Path) -> Result<prost_reflect::DescriptorPool, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.starts_with(b"SQLite format 3\0") {
+        let files = inspect::stored_schemas(path)?;
+        return inspect::compile(&files);
+    }
+    prost_reflect::DescriptorPool::decode(bytes.as_slice())
+        .map_err(|e| Failure(format!("{} is neither a database nor a descriptor set: {e}", path.display())))
+}
+
+fn gc(database: &Path, dry_run: bool) -> Result<ExitCode, Failure> {
+    inspect::require_database(database)?;
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("walking the object graph of {}", database.display()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let db = pbpersist::Database::open(database)?;
+    let report = db.gc(dry_run);
+    spinner.finish_and_clear();
+    let report = report?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for oid in &report.unreachable {
+        println!("{verb} {oid}");
+    }
+    println!("{verb} {} unreachable object(s)", report.unreachable.len());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,202 @@
+//! `cargo pbpersist` run as a user runs it: a spawned process, its exit code
+//! and its output, on files and databases made by the example.
+
+use pbpersist::{Database, Ref};
+use pbpersist_examples::demo::{Contact, Tower};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cargo_pbpersist(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-pbpersist")).arg("pbpersist").args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn proto_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto")
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        vec!["--help"],
+        vec!["generate", "--help"],
+        vec!["check", "--help"],
+        vec!["inspect", "--help"],
+        vec!["gc", "--help"],
+    ] {
+        let out = cargo_pbpersist(&sub);
+        assert!(out.status.success(), "{sub:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("Usage"), "{sub:?}");
+    }
+}
+
+#[test]
+fn generate_writes_what_build_rs_writes_and_check_finds_stale_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let demo = proto_dir().join("demo.proto");
+    let include = proto_dir();
+    let args = ["generate", "-I", include.to_str().unwrap(), "--out", out_dir, demo.to_str().unwrap()];
+    let out = cargo_pbpersist(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = std::fs::read_to_string(dir.path().join("demo.rs")).unwrap();
+    // build.rs calls the same generator with the same input.
+    let expected = pbpersist_build::Config::new().cargo_directives(false).generate(&[&demo], &[&include]).unwrap();
+    assert_eq!(written, expected[0].content);
+
+    let mut check = args.to_vec();
+    check.insert(1, "--check");
+    assert!(cargo_pbpersist(&check).status.success());
+    std::fs::write(dir.path().join("demo.rs"), written.replace("Tower", "Towr")).unwrap();
+    let out = cargo_pbpersist(&check);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_reports_diagnostics_and_breaking_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.proto");
+    std::fs::write(&bad, "syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n").unwrap();
+    let out = cargo_pbpersist(&["check", "-I", dir.path().to_str().unwrap(), bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("bad.proto:3:13") && err.contains("int32 x = ;"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A database made by the example holds the schema to compare with.
+    let db = dir.path().join("towers.db");
+    pbpersist_examples::tower::store(&db).unwrap();
+    let v2 = dir.path().join("demo.proto");
+    let source = std::fs::read_to_string(proto_dir().join("demo.proto")).unwrap();
+    std::fs::write(
+        &v2,
+        source.replace("optional int32 build_year = 4 [default = 1900];", "optional bytes build_year = 4;"),
+    )
+    .unwrap();
+    let include = proto_dir();
+    let original = proto_dir().join("demo.proto");
+    let same = cargo_pbpersist(&[
+        "check",
+        "-I",
+        include.to_str().unwrap(),
+        "--against",
+        db.to_str().unwrap(),
+        original.to_str().unwrap(),
+    ]);
+    assert!(same.status.success(), "{}{}", stdout(&same), stderr(&same));
+    let changed = cargo_pbpersist(&[
+        "check",
+        "-I",
+        dir.path().to_str().unwrap(),
+        "-I",
+        include.to_str().unwrap(),
+        "--against",
+        db.to_str().unwrap(),
+        v2.to_str().unwrap(),
+    ]);
+    assert!(!changed.status.success());
+    assert!(stdout(&changed).contains("FieldTypeChanged: demo.Tower.build_year"), "{}", stdout(&changed));
+}
+
+#[test]
+fn inspect_lists_objects_and_shows_them_as_json_without_rust_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("towers.db");
+    pbpersist_examples::tower::store(&db).unwrap();
+    let path = db.to_str().unwrap();
+
+    let list = cargo_pbpersist(&["inspect", path]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let text = stdout(&list);
+    assert!(text.contains("pbpersist.Root") && text.matches("demo.Tower").count() == 2, "{text}");
+
+    let (pisa, bob) = Database::open(&db)
+        .unwrap()
+        .transact(|tx| {
+            let root = tx.root()?;
+            Ok((root.require::<Tower>("pisa")?, root.require::<Contact>("bob")?))
+        })
+        .unwrap();
+    let out = cargo_pbpersist(&["inspect", path, "--oid", &pisa.oid().to_string(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["type"], "demo.Tower");
+    assert_eq!(json["oid"], pisa.oid().0);
+    let state = &json["state"];
+    assert_eq!(state["name"], "Pisa");
+    assert_eq!(state["width"], 15.5);
+    assert_eq!(state["buildYear"], 1372);
+    let neighbor: u64 = state["neighbor"]["oid"].as_str().unwrap().parse().unwrap();
+    assert_eq!(json["refs"], serde_json::json!([neighbor]));
+
+    let out = cargo_pbpersist(&["inspect", path, "--oid", &bob.oid().to_string(), "--json", "--follow"]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 2, "Bob and his guardian");
+    assert_eq!(all[0]["state"]["phone"], "555-0100");
+    assert_eq!(all[0]["state"]["labels"]["team"], "blue");
+    assert_eq!(all[1]["state"]["name"], "Alice");
+    assert_eq!(all[1]["state"]["address"]["city"], "Springfield");
+
+    let missing = cargo_pbpersist(&["inspect", path, "--oid", "999", "--json"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("object 999 does not exist"));
+    let not_db = cargo_pbpersist(&["inspect", proto_dir().join("demo.proto").to_str().unwrap()]);
+    assert!(!not_db.status.success() && stderr(&not_db).contains("is not a pbpersist database"));
+}
+
+#[test]
+fn gc_removes_exactly_the_unreachable_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("towers.db");
+    pbpersist_examples::tower::store(&db_path).unwrap();
+    let db = Database::open(&db_path).unwrap();
+    let (kept, dropped) = db
+        .transact(|tx| {
+            let mut lonely = Tower::new();
+            lonely.set_name("lonely");
+            lonely.set_width(1.0);
+            lonely.set_height(1.0);
+            let lonely = tx.add(lonely)?;
+            let mut pointing = Tower::new();
+            pointing.set_name("pointing");
+            pointing.set_width(1.0);
+            pointing.set_height(1.0);
+            pointing.set_neighbor(lonely);
+            let pointing = tx.add(pointing)?;
+            let root = tx.root()?;
+            let kept: Vec<Ref<Tower>> =
+                ["rapunzel", "pisa"].iter().map(|n| root.require(n)).collect::<Result<_, _>>()?;
+            Ok((kept, vec![lonely, pointing]))
+        })
+        .unwrap();
+    drop(db);
+    let path = db_path.to_str().unwrap();
+    let dry = cargo_pbpersist(&["gc", path, "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("would remove 2 unreachable object(s)"), "{}", stdout(&dry));
+    let out = cargo_pbpersist(&["gc", path]);
+    assert!(out.status.success());
+    for r in &dropped {
+        assert!(stdout(&out).contains(&format!("removed {}", r.oid())), "{}", stdout(&out));
+    }
+    let db = Database::open(&db_path).unwrap();
+    db.transact(|tx| {
+        for r in &kept {
+            tx.get(*r)?;
+        }
+        for r in &dropped {
+            assert!(matches!(tx.get(*r), Err(pbpersist::Error::NotFound { .. })));
+        }
+        Ok(())
+    })
+    .unwrap();
+}
