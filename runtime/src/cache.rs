@@ -2,7 +2,34 @@
 //! count and estimated bytes, evicting least recently used objects.
 
 use crate::{Object, Oid, Tid};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hashes an oid to itself with its low 7 bits copied to the top. Oids are
+/// handed out in sequence, so neighbouring objects land in neighbouring
+/// slots (few cache misses when a program walks what it created or loaded
+/// together), while the top bits, which the table uses as tags, still differ.
+#[derive(Default)]
+pub(crate) struct OidHasher(u64);
+
+impl Hasher for OidHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 << 57)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type OidMap<V> = HashMap<Oid, V, BuildHasherDefault<OidHasher>>;
 use std::sync::Arc;
 
 /// The fixed cost per cached object added to its record size, a rough
@@ -31,7 +58,7 @@ impl Entry {
 }
 
 pub(crate) struct Cache {
-    map: FxHashMap<Oid, Entry>,
+    map: OidMap<Entry>,
     bytes: usize,
     clock: u64,
     max_objects: usize,
@@ -40,7 +67,7 @@ pub(crate) struct Cache {
 
 impl Cache {
     pub(crate) fn new(max_objects: usize, max_bytes: usize) -> Self {
-        Cache { map: FxHashMap::default(), bytes: 0, clock: 0, max_objects, max_bytes }
+        Cache { map: OidMap::default(), bytes: 0, clock: 0, max_objects, max_bytes }
     }
 
     pub(crate) fn len(&self) -> usize {

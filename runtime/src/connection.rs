@@ -2,8 +2,9 @@
 
 use crate::cache::{Cache, Entry};
 use crate::db::Shared;
+use crate::record::RecordView;
 use crate::storage::{Loaded, Session, Write};
-use crate::{ConflictError, Error, Object, Oid, Persistent, Record, Ref, Result, Root, StorageError, Tid};
+use crate::{ConflictError, Error, Object, Oid, Persistent, Ref, Result, Root, StorageError, Tid};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -48,6 +49,7 @@ impl Connection {
             written: FxHashSet::default(),
             reads: FxHashMap::default(),
             finished: false,
+            hits: 0,
         })
     }
 
@@ -119,6 +121,9 @@ pub struct Transaction<'c> {
     /// Objects whose stored tid must not move before commit (`read_current`).
     reads: FxHashMap<Oid, Tid>,
     finished: bool,
+    /// Cache hits, added to the shared statistics when the transaction ends
+    /// (one atomic add per transaction, not per read).
+    hits: u64,
 }
 
 impl Transaction<'_> {
@@ -129,6 +134,14 @@ impl Transaction<'_> {
 
     /// The object `r` points to, loading it on first use.
     pub fn get<T: Persistent>(&mut self, r: Ref<T>) -> Result<Arc<T>> {
+        // The hot path: a cached object of the asked type.
+        if let Some(e) = self.conn.cache.touch(r.oid()) {
+            let any: Arc<dyn std::any::Any + Send + Sync> = e.obj.clone();
+            if let Ok(obj) = any.downcast::<T>() {
+                self.hits += 1;
+                return Ok(obj);
+            }
+        }
         let entry = self.entry::<T>(r.oid())?;
         let found = entry.obj.type_name();
         entry.obj.clone().into_any().downcast::<T>().map_err(|_| wrong_type::<T>(r.oid(), found))
@@ -196,8 +209,9 @@ impl Transaction<'_> {
     /// The object with this oid, of whatever registered type it is.
     pub fn get_object(&mut self, oid: Oid) -> Result<Arc<dyn Object>> {
         if let Some(e) = self.conn.cache.touch(oid) {
-            self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(e.obj.clone());
+            let obj = e.obj.clone();
+            self.hits += 1;
+            return Ok(obj);
         }
         let (tid, size, record) = self.load_record(oid)?;
         let obj = self.decode_any(oid, &record)?;
@@ -219,7 +233,7 @@ impl Transaction<'_> {
         let mut count = 0;
         for (oid, loaded) in loaded {
             let (tid, size, record) = self.unwrap_record(oid, loaded)?;
-            if crate::lookup_type(&record.r#type).is_none() {
+            if crate::lookup_type(record.type_name()).is_none() {
                 continue;
             }
             let obj = self.decode_any(oid, &record)?;
@@ -296,6 +310,11 @@ impl Transaction<'_> {
             }
         };
         let Some(tid) = tid else { return Ok(None) };
+        if tid.0 == self.snapshot.0 + 1 {
+            // Nobody committed between our snapshot and our commit: the next
+            // poll need not read back our own writes.
+            self.conn.polled = Some(tid);
+        }
         for w in &writes {
             self.conn.cache.set_size(w.oid, w.record.len());
             if let Some(entry) = self.conn.cache.get_mut(w.oid) {
@@ -378,11 +397,11 @@ impl Transaction<'_> {
                     entry.obj = Arc::new(obj);
                 }
             }
-            self.conn.shared.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            self.hits += 1;
         } else {
             let (tid, size, record) = self.load_record(oid)?;
-            if record.r#type != T::TYPE_NAME && !T::FORMER_NAMES.contains(&record.r#type.as_str()) {
-                return Err(Error::WrongType { oid, expected: T::TYPE_NAME, found: record.r#type });
+            if record.type_name() != T::TYPE_NAME && !T::FORMER_NAMES.contains(&record.type_name()) {
+                return Err(Error::WrongType { oid, expected: T::TYPE_NAME, found: record.type_name().to_owned() });
             }
             let depth = self.conn.shared.options.max_depth;
             let obj = crate::wire::with_depth_limit(depth, || T::decode(record.state.clone()))
@@ -394,9 +413,9 @@ impl Transaction<'_> {
     }
 
     /// Decodes a record's state with the registered type of its name.
-    fn decode_any(&self, oid: Oid, record: &Record) -> Result<Arc<dyn Object>> {
-        let entry = crate::lookup_type(&record.r#type)
-            .ok_or_else(|| Error::UnknownType { oid, type_name: record.r#type.clone() })?;
+    fn decode_any(&self, oid: Oid, record: &RecordView) -> Result<Arc<dyn Object>> {
+        let entry = crate::lookup_type(record.type_name())
+            .ok_or_else(|| Error::UnknownType { oid, type_name: record.type_name().to_owned() })?;
         let depth = self.conn.shared.options.max_depth;
         let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(&record.state))
             .map_err(|source| Error::Corrupt { oid, source })?;
@@ -407,26 +426,26 @@ impl Transaction<'_> {
     }
 
     /// Loads and unwraps a record; the state stays encoded.
-    fn load_record(&mut self, oid: Oid) -> Result<(Tid, usize, Record)> {
+    fn load_record(&mut self, oid: Oid) -> Result<(Tid, usize, RecordView)> {
         let loaded = self.conn.session.load(oid)?.ok_or(Error::NotFound { oid })?;
         self.conn.shared.stats.loads.fetch_add(1, Ordering::Relaxed);
         self.unwrap_record(oid, loaded)
     }
 
-    fn unwrap_record(&self, oid: Oid, loaded: Loaded) -> Result<(Tid, usize, Record)> {
+    fn unwrap_record(&self, oid: Oid, loaded: Loaded) -> Result<(Tid, usize, RecordView)> {
         let Loaded { tid, record } = loaded;
         let size = record.len();
         let limit = self.conn.shared.options.max_record_size;
         if size > limit {
             return Err(Error::RecordTooLarge { oid, size, limit });
         }
-        let record = Record::from_bytes(bytes::Bytes::from(record)).map_err(|source| Error::Corrupt { oid, source })?;
+        let record = RecordView::parse(bytes::Bytes::from(record)).map_err(|source| Error::Corrupt { oid, source })?;
         Ok((tid, size, record))
     }
 }
 
 /// A cache entry for a freshly loaded object.
-fn loaded_entry(obj: Arc<dyn Object>, tid: Tid, size: usize, record: &Record) -> Entry {
+fn loaded_entry(obj: Arc<dyn Object>, tid: Tid, size: usize, record: &RecordView) -> Entry {
     let mut entry = Entry::new(obj, Some(tid), size);
     entry.hidden_refs = crate::record::hidden_refs(record, entry.obj.as_ref());
     entry
@@ -445,6 +464,7 @@ impl Drop for Transaction<'_> {
         if !self.finished {
             self.discard();
         }
+        self.conn.shared.stats.cache_hits.fetch_add(self.hits, Ordering::Relaxed);
     }
 }
 

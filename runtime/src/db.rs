@@ -199,10 +199,18 @@ impl Shared {
     /// Stores the `.proto` schema of any of `objects`' types not stored yet
     /// by this process, so other languages and tools can decode them.
     pub(crate) fn describe<'o>(&self, objects: impl Iterator<Item = &'o dyn crate::Object>) -> Result<()> {
+        // Commits usually hold few types: find them by pointer first, then
+        // ask the shared set once per type.
+        let mut types: Vec<&dyn crate::Object> = Vec::new();
+        for obj in objects {
+            if !types.iter().any(|t| std::ptr::eq(t.type_name(), obj.type_name())) {
+                types.push(obj);
+            }
+        }
         let mut described = self.described.lock().unwrap_or_else(|e| e.into_inner());
         let mut schema = crate::schema::ProtoSchema::new();
         let mut new = Vec::new();
-        for obj in objects {
+        for obj in types {
             if !described.contains(obj.type_name()) && !new.contains(&obj.type_name()) {
                 new.push(obj.type_name());
                 obj.describe_schema(&mut schema);

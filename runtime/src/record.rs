@@ -40,7 +40,9 @@ pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>, extra_refs: &[u6
     let refs_len: usize = refs.iter().map(|r| encoded_len_varint(*r)).sum();
     out.clear();
     out.reserve(T::TYPE_NAME.len() + state_len + refs_len + 16);
-    prost::encoding::string::encode(1, &T::TYPE_NAME.to_owned(), out);
+    encode_key(1, WireType::LengthDelimited, out);
+    encode_varint(T::TYPE_NAME.len() as u64, out);
+    out.extend_from_slice(T::TYPE_NAME.as_bytes());
     encode_key(2, WireType::LengthDelimited, out);
     encode_varint(state_len as u64, out);
     obj.encode_raw(out);
@@ -55,8 +57,14 @@ pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>, extra_refs: &[u6
 
 /// The references a record lists that its decoded object does not show:
 /// those inside fields this program does not know. Saving must keep them.
-pub(crate) fn hidden_refs(record: &Record, obj: &dyn crate::Object) -> Vec<u64> {
+pub(crate) fn hidden_refs(record: &RecordView, obj: &dyn crate::Object) -> Vec<u64> {
     if record.refs.is_empty() {
+        return Vec::new();
+    }
+    // Usually the object shows exactly what the record lists.
+    let mut visible = Vec::with_capacity(record.refs.len());
+    obj.visit_refs(&mut |oid| visible.push(oid.0));
+    if visible == record.refs {
         return Vec::new();
     }
     let mut seen: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
@@ -89,4 +97,46 @@ pub(crate) fn refs_only(mut bytes: &[u8]) -> Result<Vec<u64>, prost::DecodeError
         }
     }
     Ok(refs)
+}
+
+/// A decoded record whose type name and state still share the loaded bytes:
+/// what loading needs, without allocating.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordView {
+    type_name: bytes::Bytes,
+    /// The encoded state.
+    pub(crate) state: Bytes,
+    /// The referenced oids.
+    pub(crate) refs: Vec<u64>,
+}
+
+impl RecordView {
+    /// Reads a record; the type name must be UTF-8.
+    pub(crate) fn parse(mut buf: Bytes) -> Result<RecordView, prost::DecodeError> {
+        use bytes::Buf;
+        use prost::encoding::{DecodeContext, bytes as pbytes, decode_key, skip_field, uint64};
+        let ctx = DecodeContext::default;
+        let mut view = RecordView { type_name: Bytes::new(), state: Bytes::new(), refs: Vec::new() };
+        while buf.has_remaining() {
+            let (tag, wire_type) = decode_key(&mut buf)?;
+            match tag {
+                // `Bytes` from `Bytes`: the slices share the loaded buffer.
+                1 => pbytes::merge(wire_type, &mut view.type_name, &mut buf, ctx())?,
+                2 => pbytes::merge(wire_type, &mut view.state, &mut buf, ctx())?,
+                3 => uint64::merge_repeated(wire_type, &mut view.refs, &mut buf, ctx())?,
+                _ => skip_field(wire_type, tag, &mut buf, ctx())?,
+            }
+        }
+        if std::str::from_utf8(&view.type_name).is_err() {
+            // prost's own error for a string field that is not UTF-8.
+            let mut s = String::new();
+            prost::encoding::string::merge(WireType::LengthDelimited, &mut s, &mut &[1u8, 0xff][..], ctx())?;
+        }
+        Ok(view)
+    }
+
+    /// The stored type name.
+    pub(crate) fn type_name(&self) -> &str {
+        std::str::from_utf8(&self.type_name).unwrap_or_default()
+    }
 }

@@ -1,0 +1,223 @@
+//! The Tower workload, side by side: pbpersist, the raw ceiling (rusqlite +
+//! prost) and Python ZODB with FileStorage, in one run. Prints a table,
+//! writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//!
+//! `cargo run --release -p pbpersist-bench --bin tower-bench [-- --n 100000]`
+
+use clap::Parser;
+use pbpersist_bench::Rates;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Parser)]
+struct Args {
+    /// Objects.
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    /// Objects per transaction.
+    #[arg(long, default_value_t = 1000)]
+    per_tx: usize,
+    /// Skip Python ZODB (no virtualenv).
+    #[arg(long)]
+    no_zodb: bool,
+    /// Where to write the report (docs/benchmarks.md and .svg); nothing if absent.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let scratch = tempfile::tempdir_in(std::env::current_dir()?)?;
+    eprintln!("pbpersist ...");
+    let ours = pbpersist_bench::pbpersist(&dir(scratch.path(), "pbpersist")?, args.n, args.per_tx)?;
+    eprintln!("raw rusqlite + prost ...");
+    let raw = pbpersist_bench::raw(&dir(scratch.path(), "raw")?, args.n, args.per_tx)?;
+    let zodb = if args.no_zodb {
+        None
+    } else {
+        eprintln!("Python ZODB ...");
+        Some(zodb(&dir(scratch.path(), "zodb")?, args.n, args.per_tx)?)
+    };
+    let table = report::table(&ours, &raw, zodb.as_ref());
+    println!("{table}");
+    if let Some(path) = &args.report {
+        report::write(path, &args, &ours, &raw, zodb.as_ref(), &table)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn dir(base: &Path, name: &str) -> std::io::Result<PathBuf> {
+    let d = base.join(name);
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+/// Runs the ZODB script in a virtualenv it sets up under `target/`.
+fn zodb(dir: &Path, n: usize, per_tx: usize) -> Result<Rates, Box<dyn std::error::Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = root.join("target/zodb-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "install", "-q", "ZODB"]))?;
+    let out = Command::new(&python)
+        .arg(root.join("bench/zodb_bench.py"))
+        .arg(dir)
+        .arg(n.to_string())
+        .arg(per_tx.to_string())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("zodb_bench.py failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    Ok(Rates {
+        add: f("add"),
+        update: f("update"),
+        cold_load: f("cold_load"),
+        cold_p50_us: f("cold_p50_us"),
+        cold_p99_us: f("cold_p99_us"),
+        traversal: f("traversal"),
+        hot_read: f("hot_read"),
+        peak_rss_kib: 0,
+    })
+}
+
+fn run(cmd: &mut Command) -> Result<(), Box<dyn std::error::Error>> {
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(format!("{cmd:?} failed").into());
+    }
+    Ok(())
+}
+
+mod report {
+    use super::Args;
+    use pbpersist_bench::Rates;
+    use std::path::Path;
+
+    fn ratio(a: f64, b: f64) -> String {
+        if b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() }
+    }
+
+    pub fn table(ours: &Rates, raw: &Rates, zodb: Option<&Rates>) -> String {
+        let z = zodb.cloned().unwrap_or_default();
+        let rows: [(&str, f64, f64, f64); 5] = [
+            ("add (obj/s)", ours.add, raw.add, z.add),
+            ("update (obj/s)", ours.update, raw.update, z.update),
+            ("cold load (obj/s)", ours.cold_load, raw.cold_load, z.cold_load),
+            ("cold traversal (obj/s)", ours.traversal, 0.0, z.traversal),
+            ("hot read (obj/s)", ours.hot_read, raw.hot_read, z.hot_read),
+        ];
+        let mut s = String::from(
+            "| measure | pbpersist | raw rusqlite + prost | Python ZODB | vs raw | vs ZODB |\n|---|---|---|---|---|---|\n",
+        );
+        for (name, o, r, zz) in rows {
+            let fmt = |v: f64| if v > 0.0 { format!("{v:.0}") } else { "-".into() };
+            s.push_str(&format!(
+                "| {name} | {} | {} | {} | {} | {} |\n",
+                fmt(o),
+                fmt(r),
+                fmt(zz),
+                ratio(o, r),
+                ratio(o, zz)
+            ));
+        }
+        s.push_str(&format!(
+            "| cold load p50 / p99 (us) | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | | |\n",
+            ours.cold_p50_us, ours.cold_p99_us, raw.cold_p50_us, raw.cold_p99_us, z.cold_p50_us, z.cold_p99_us
+        ));
+        s.push_str(&format!("| peak RSS after cold load (KiB) | {} | | | | |\n", ours.peak_rss_kib));
+        s
+    }
+
+    pub fn write(
+        path: &Path,
+        args: &Args,
+        ours: &Rates,
+        raw: &Rates,
+        zodb: Option<&Rates>,
+        table: &str,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let svg = path.with_extension("svg");
+        chart(&svg, ours, raw, zodb)?;
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let rustc = std::process::Command::new("rustc")
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        let date = std::process::Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        let text = format!(
+            "# Benchmarks\n\n\
+             Generated by `cargo run --release -p pbpersist-bench --bin tower-bench -- --report docs/benchmarks.md`\n\
+             on {} ({} cores, {cpu}), {}, SQLite bundled with rusqlite, Python ZODB with FileStorage.\n\
+             N = {} towers, {} per transaction; every system writes to the same local disk.\n\n\
+             ![Tower workload](benchmarks.svg)\n\n{table}\n",
+            date.unwrap_or_default(),
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            rustc.unwrap_or_default(),
+            args.n,
+            args.per_tx,
+        );
+        let notes_path = path.with_file_name("benchmarks-notes.md");
+        let notes = std::fs::read_to_string(&notes_path).unwrap_or_default();
+        std::fs::write(path, format!("{text}\n{notes}"))?;
+        Ok(())
+    }
+
+    fn chart(path: &Path, ours: &Rates, raw: &Rates, zodb: Option<&Rates>) -> Result<(), Box<dyn std::error::Error>> {
+        use plotters::prelude::*;
+        let z = zodb.cloned().unwrap_or_default();
+        let measures = ["add", "update", "cold load", "hot read"];
+        let values = [
+            [ours.add, raw.add, z.add],
+            [ours.update, raw.update, z.update],
+            [ours.cold_load, raw.cold_load, z.cold_load],
+            [ours.hot_read, raw.hot_read, z.hot_read],
+        ];
+        let max = values.iter().flatten().cloned().fold(1.0, f64::max);
+        let root = SVGBackend::new(path, (800, 420)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Tower workload, objects per second (log scale)", ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..measures.len() as f64, (100f64..max * 2.0).log_scale())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(measures.len())
+            .x_label_formatter(&|x| measures.get(x.floor() as usize).map(|s| s.to_string()).unwrap_or_default())
+            .draw()?;
+        let colors = [RGBColor(31, 119, 180), RGBColor(150, 150, 150), RGBColor(214, 39, 40)];
+        let names = ["pbpersist", "raw rusqlite + prost", "Python ZODB"];
+        for (k, (color, name)) in colors.into_iter().zip(names).enumerate() {
+            chart
+                .draw_series(values.iter().enumerate().filter(|(_, v)| v[k] > 0.0).map(|(i, v)| {
+                    let x0 = i as f64 + 0.15 + k as f64 * 0.23;
+                    Rectangle::new([(x0, 100.0), (x0 + 0.2, v[k])], color.filled())
+                }))?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        }
+        chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw()?;
+        root.present()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! The Tower workload (see `docs/benchmarks.md`) for pbpersist and for the
+//! raw ceiling (rusqlite + prost writing the same rows).
+
+use pbpersist::{Database, Options, Ref};
+use pbpersist_examples::demo::Tower;
+use std::path::Path;
+use std::time::Instant;
+
+/// Objects per second for each phase, and single-load latencies.
+#[derive(Debug, Clone, Default)]
+pub struct Rates {
+    /// Create and commit.
+    pub add: f64,
+    /// Change `height` of every object and commit.
+    pub update: f64,
+    /// Load every object by oid from a fresh database.
+    pub cold_load: f64,
+    /// p50 of one cold load, microseconds.
+    pub cold_p50_us: f64,
+    /// p99 of one cold load, microseconds.
+    pub cold_p99_us: f64,
+    /// Follow `neighbor` from the last tower to the first, fresh database.
+    pub traversal: f64,
+    /// Read `height` of every cached object.
+    pub hot_read: f64,
+    /// Peak resident memory after the cold load, KiB (pbpersist only).
+    pub peak_rss_kib: u64,
+}
+
+fn rate(n: usize, since: Instant) -> f64 {
+    n as f64 / since.elapsed().as_secs_f64()
+}
+
+fn percentile(latencies: &mut [f64], p: f64) -> f64 {
+    latencies.sort_by(f64::total_cmp);
+    latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
+}
+
+/// The peak resident memory of this process so far, KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn tower(i: usize, neighbor: Option<Ref<Tower>>) -> Tower {
+    let mut t = Tower::new();
+    t.set_name(format!("tower-{i}"));
+    t.set_width(i as f32);
+    t.set_height(10.0);
+    if let Some(n) = neighbor {
+        t.set_neighbor(n);
+    }
+    t
+}
+
+/// The workload on pbpersist with the SQLite storage in `dir`.
+pub fn pbpersist(dir: &Path, n: usize, per_tx: usize) -> pbpersist::Result<Rates> {
+    let path = dir.join("towers.db");
+    let mut out = Rates::default();
+    // The cache holds the whole working set, as the ZODB run's does.
+    let options = Options::default().cache_objects(n + 1000);
+    let db = Database::open_with(&path, options.clone())?;
+    let start = Instant::now();
+    let mut refs: Vec<Ref<Tower>> = Vec::with_capacity(n);
+    let mut previous = None;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(per_tx) {
+        db.transact(|tx| {
+            let mut prev = previous;
+            let mut added = Vec::with_capacity(chunk.len());
+            for i in chunk {
+                let r = tx.add(tower(*i, prev))?;
+                added.push(r);
+                prev = Some(r);
+            }
+            if chunk.last() == Some(&(n - 1)) {
+                tx.root_mut()?.insert("last", prev.expect("n > 0"));
+            }
+            refs.extend(&added);
+            previous = prev;
+            Ok(())
+        })?;
+    }
+    out.add = rate(n, start);
+
+    let start = Instant::now();
+    for chunk in refs.chunks(per_tx) {
+        db.transact(|tx| {
+            for r in chunk {
+                tx.get_mut(*r)?.set_height(11.0);
+            }
+            Ok(())
+        })?;
+    }
+    out.update = rate(n, start);
+    drop(db);
+
+    let db = Database::open_with(&path, options.clone())?;
+    let mut conn = db.connect()?;
+    let mut tx = conn.begin()?;
+    let mut latencies = Vec::with_capacity(n);
+    let start = Instant::now();
+    for r in &refs {
+        let t0 = Instant::now();
+        let t = tx.get(*r)?;
+        std::hint::black_box(&t);
+        latencies.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    out.cold_load = rate(n, start);
+    out.cold_p50_us = percentile(&mut latencies, 0.5);
+    out.cold_p99_us = percentile(&mut latencies, 0.99);
+    out.peak_rss_kib = peak_rss_kib();
+
+    let start = Instant::now();
+    let mut total = 0.0f32;
+    for r in &refs {
+        total += tx.get(*r)?.height();
+    }
+    std::hint::black_box(total);
+    out.hot_read = rate(n, start);
+    drop(tx);
+
+    let db = Database::open_with(&path, options)?;
+    let visited = db.transact(|tx| {
+        let start = Instant::now();
+        let mut next = Some(tx.root()?.require::<Tower>("last")?);
+        let mut visited = 0;
+        while let Some(r) = next {
+            next = tx.get(r)?.neighbor();
+            visited += 1;
+        }
+        Ok((visited, start))
+    })?;
+    out.traversal = rate(visited.0, visited.1);
+    Ok(out)
+}
+
+/// The ceiling: rusqlite (WAL, synchronous=FULL) and prost writing and
+/// reading the same rows pbpersist writes, with none of its bookkeeping.
+pub fn raw(dir: &Path, n: usize, per_tx: usize) -> rusqlite::Result<Rates> {
+    use pbpersist_tests::prost_reference::demo::Tower as ProstTower;
+    use pbpersist_tests::prost_reference::pbpersist::Ref as ProstRef;
+    use prost::Message;
+
+    let path = dir.join("raw.db");
+    let open = || -> rusqlite::Result<rusqlite::Connection> {
+        let c = rusqlite::Connection::open(&path)?;
+        c.pragma_update(None, "journal_mode", "WAL")?;
+        c.pragma_update(None, "synchronous", "FULL")?;
+        Ok(c)
+    };
+    let record = |t: &ProstTower| -> Vec<u8> {
+        pbpersist::Record {
+            r#type: "demo.Tower".into(),
+            state: t.encode_to_vec().into(),
+            refs: t.neighbor.iter().map(|r| r.oid).collect(),
+        }
+        .encode_to_vec()
+    };
+    let mut out = Rates::default();
+    let mut conn = open()?;
+    conn.execute_batch(
+        "CREATE TABLE pb_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL)",
+    )?;
+    let mut towers: Vec<ProstTower> = Vec::with_capacity(n);
+    let start = Instant::now();
+    for (tid, chunk) in (0..n).collect::<Vec<_>>().chunks(per_tx).enumerate() {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached("INSERT INTO pb_object (oid, tid, record) VALUES (?1, ?2, ?3)")?;
+            for i in chunk {
+                let t = ProstTower {
+                    name: format!("tower-{i}"),
+                    width: *i as f32,
+                    height: 10.0,
+                    build_year: None,
+                    neighbor: (*i > 0).then(|| ProstRef { oid: *i as u64 }),
+                };
+                insert.execute(rusqlite::params![*i as i64 + 1, tid as i64, record(&t)])?;
+                towers.push(t);
+            }
+        }
+        tx.commit()?;
+    }
+    out.add = rate(n, start);
+
+    let start = Instant::now();
+    for (chunk_no, chunk) in towers.chunks_mut(per_tx).enumerate() {
+        let tx = conn.transaction()?;
+        {
+            let mut update = tx.prepare_cached("UPDATE pb_object SET tid = ?2, record = ?3 WHERE oid = ?1")?;
+            for (j, t) in chunk.iter_mut().enumerate() {
+                t.height = 11.0;
+                update.execute(rusqlite::params![
+                    (chunk_no * per_tx + j) as i64 + 1,
+                    1_000_000 + chunk_no as i64,
+                    record(t)
+                ])?;
+            }
+        }
+        tx.commit()?;
+    }
+    out.update = rate(n, start);
+    drop(conn);
+
+    let conn = open()?;
+    // One read transaction for the whole load, as pbpersist's snapshot is.
+    conn.execute_batch("BEGIN")?;
+    let mut select = conn.prepare_cached("SELECT record FROM pb_object WHERE oid = ?1")?;
+    let mut latencies = Vec::with_capacity(n);
+    let mut loaded = Vec::with_capacity(n);
+    let start = Instant::now();
+    for oid in 1..=n as i64 {
+        let t0 = Instant::now();
+        let blob: Vec<u8> = select.query_row([oid], |r| r.get(0))?;
+        let rec = pbpersist::Record::from_bytes(blob.into()).expect("valid record");
+        let t = ProstTower::decode(rec.state).expect("valid tower");
+        latencies.push(t0.elapsed().as_secs_f64() * 1e6);
+        loaded.push(t);
+    }
+    out.cold_load = rate(n, start);
+    out.cold_p50_us = percentile(&mut latencies, 0.5);
+    out.cold_p99_us = percentile(&mut latencies, 0.99);
+    // A plain Vec of decoded structs has no "hot read" to compare with.
+    std::hint::black_box(loaded.len());
+    Ok(out)
+}

@@ -1,0 +1,102 @@
+"""The Tower workload on Python ZODB with FileStorage: the peer tower-bench
+compares pbpersist with. Prints one JSON object of rates and latencies.
+
+Usage: python zodb_bench.py <directory> <n> <per_transaction>
+"""
+
+import json
+import os
+import sys
+import time
+
+import persistent
+import transaction
+import ZODB
+import ZODB.FileStorage
+
+
+class Tower(persistent.Persistent):
+    def __init__(self, name, width, height, build_year=1900, neighbor=None):
+        self.name = name
+        self.width = width
+        self.height = height
+        self.build_year = build_year
+        self.neighbor = neighbor
+
+
+def open_db(path, n):
+    return ZODB.DB(ZODB.FileStorage.FileStorage(path), cache_size=n + 1000)
+
+
+def main():
+    directory, n, per_tx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    path = os.path.join(directory, "towers.fs")
+    out = {}
+
+    db = open_db(path, n)
+    conn = db.open()
+    root = conn.root()
+    start = time.perf_counter()
+    previous, towers = None, []
+    for i in range(n):
+        t = Tower(f"tower-{i}", float(i), 10.0, 1900, previous)
+        conn.add(t)
+        towers.append(t)
+        previous = t
+        if (i + 1) % per_tx == 0:
+            transaction.commit()
+    root["last"] = previous
+    transaction.commit()
+    out["add"] = n / (time.perf_counter() - start)
+    oids = [t._p_oid for t in towers]
+
+    start = time.perf_counter()
+    for i, t in enumerate(towers):
+        t.height = 11.0
+        if (i + 1) % per_tx == 0:
+            transaction.commit()
+    transaction.commit()
+    out["update"] = n / (time.perf_counter() - start)
+    conn.close()
+    db.close()
+
+    db = open_db(path, n)
+    conn = db.open()
+    latencies = []
+    start = time.perf_counter()
+    for oid in oids:
+        t0 = time.perf_counter()
+        obj = conn.get(oid)
+        obj._p_activate()
+        latencies.append(time.perf_counter() - t0)
+    out["cold_load"] = n / (time.perf_counter() - start)
+    latencies.sort()
+    out["cold_p50_us"] = latencies[len(latencies) // 2] * 1e6
+    out["cold_p99_us"] = latencies[int(len(latencies) * 0.99)] * 1e6
+
+    start = time.perf_counter()
+    total = 0.0
+    for oid in oids:
+        total += conn.get(oid).height
+    out["hot_read"] = n / (time.perf_counter() - start)
+    conn.close()
+    db.close()
+
+    db = open_db(path, n)
+    conn = db.open()
+    start = time.perf_counter()
+    t, visited = conn.root()["last"], 0
+    while t is not None:
+        t._p_activate()
+        visited += 1
+        t = t.neighbor
+    out["traversal"] = visited / (time.perf_counter() - start)
+    conn.close()
+    db.close()
+
+    out["version"] = ZODB.__version__ if hasattr(ZODB, "__version__") else "unknown"
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
