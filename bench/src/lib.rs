@@ -177,7 +177,7 @@ pub fn raw(dir: &Path, n: usize, per_tx: usize) -> rusqlite::Result<Rates> {
                     width: *i as f32,
                     height: 10.0,
                     build_year: None,
-                    neighbor: (*i > 0).then(|| ProstRef { oid: *i as u64 }),
+                    neighbor: (*i > 0).then_some(ProstRef { oid: *i as u64 }),
                 };
                 insert.execute(rusqlite::params![*i as i64 + 1, tid as i64, record(&t)])?;
                 towers.push(t);
