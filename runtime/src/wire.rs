@@ -16,6 +16,26 @@ pub fn merge_unknown(
     ctx: DecodeContext,
 ) -> Result<(), DecodeError> {
     use prost::encoding::{bytes as pbytes, fixed32, fixed64, group, uint64};
+    // Fast path: when the input is one contiguous slice (always, when loading
+    // a record), find the field's end with prost's skipper, which checks
+    // lengths, group ends and nesting, and copy its bytes as they are.
+    let chunk = buf.chunk();
+    if chunk.len() == buf.remaining() {
+        let mut probe = chunk;
+        prost::encoding::skip_field(wire_type, tag, &mut probe, ctx)?;
+        let consumed = chunk.len() - probe.len();
+        let out = meta.unknown_mut();
+        if out.capacity() == 0 {
+            // Usually one allocation for all unknown fields of the message,
+            // capped so that a small unknown field in a large message does
+            // not keep much memory in the cache.
+            out.reserve((chunk.len() + 5).min(1024));
+        }
+        encode_key(tag, wire_type, out);
+        out.extend_from_slice(&chunk[..consumed]);
+        buf.advance(consumed);
+        return Ok(());
+    }
     let out = meta.unknown_mut();
     match wire_type {
         WireType::Varint => {
