@@ -225,3 +225,18 @@ fn comments_become_docs_and_deprecation_carries_over() {
     let _ = Phase::Done;
     // The generated text itself is checked by the snapshot of deep_package.proto.
 }
+
+#[test]
+fn repeated_numbers_decode_packed_or_unpacked_whatever_the_declaration() {
+    use corpus::scalars::Scalars;
+    // u_int32 (53) is declared unpacked, p_int32 (33) packed: each is fed the other form.
+    let unpacked_as_packed = [0xaa, 0x03, 0x02, 0x05, 0x06]; // field 53, packed [5, 6]
+    let packed_as_unpacked = [0x88, 0x02, 0x07, 0x88, 0x02, 0x08]; // field 33, two varints 7, 8
+    let a = Scalars::decode(unpacked_as_packed.as_slice()).unwrap();
+    assert_eq!(a.u_int32(), &[5, 6]);
+    let b = Scalars::decode(packed_as_unpacked.as_slice()).unwrap();
+    assert_eq!(b.p_int32(), &[7, 8]);
+    // Written back in the declared form.
+    assert_eq!(a.encode_to_vec(), vec![0xa8, 0x03, 0x05, 0xa8, 0x03, 0x06]);
+    assert_eq!(b.encode_to_vec(), vec![0x8a, 0x02, 0x02, 0x07, 0x08]);
+}
