@@ -12,38 +12,11 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// How many random messages of each corpus type Rust writes.
 const PER_TYPE: usize = 5;
 
-/// Writes `rust.db` (the example graph) and `corpus.bin` (random messages of
+/// Writes `rust.db` (the Tower example's graph) and `corpus.bin` (random messages of
 /// every corpus type, encoded by pbpersist's generated types, as a stream of
 /// length-delimited `pbpersist.Record`s).
 pub fn write(dir: &Path) -> Result<()> {
-    let db = Database::open(dir.join("rust.db"))?;
-    db.transact(|tx| {
-        let mut rapunzel = Tower::new();
-        rapunzel.set_name("Rapunzel's");
-        rapunzel.set_width(1000.0);
-        rapunzel.set_height(10.0);
-        let rapunzel = tx.add(rapunzel)?;
-        let mut pisa = Tower::new();
-        pisa.set_name("Pisa");
-        pisa.set_width(15.5);
-        pisa.set_height(56.75);
-        pisa.set_build_year(1372);
-        pisa.set_neighbor(rapunzel);
-        let pisa = tx.add(pisa)?;
-        let mut alice = Contact::new();
-        alice.set_name("Alice");
-        alice.address_mut().set_city("Springfield");
-        let alice = tx.add(alice)?;
-        let mut bob = Contact::new();
-        bob.set_name("Bob");
-        bob.guardians_mut().push(alice);
-        bob.set_phone("555-0100");
-        bob.labels_mut().insert("team".into(), "blue".into());
-        let bob = tx.add(bob)?;
-        tx.root_mut()?.insert("pisa", pisa);
-        tx.root_mut()?.insert("bob", bob);
-        Ok(())
-    })?;
+    pbpersist_examples::tower::store(&dir.join("rust.db"))?;
 
     let pool = pool();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
