@@ -20,21 +20,12 @@ from grpc_tools import protoc
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = os.environ.get("PBPERSIST_WORKER", str(ROOT / "target" / "debug" / "pbpersist-worker"))
-PROTOS = [
-    "pbpersist/options.proto",
-    "pbpersist/record.proto",
-    "demo.proto",
-    "scalars.proto",
-    "proto3.proto",
-    "nested.proto",
-    "enums.proto",
-    "oneofs.proto",
-    "maps.proto",
-    "groups.proto",
-    "wkt.proto",
-    "c/d.proto",
-    "a/b/uses.proto",
-    "deep_package.proto",
+# pbpersist's own files, the example schema, and the corpus (corpus/FILES)
+# without the Rust-name hazards.
+PROTOS = ["pbpersist/options.proto", "pbpersist/record.proto", "demo.proto"] + [
+    line
+    for line in (ROOT / "tests" / "corpus" / "FILES").read_text().splitlines()
+    if line and line != "hazards.proto"
 ]
 
 

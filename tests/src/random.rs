@@ -5,27 +5,20 @@ use prost_reflect::{
     Cardinality, DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Syntax, Value,
 };
 
-/// The corpus files, plus the example schema and descriptor.proto.
-pub const FILES: &[&str] = &[
-    "scalars.proto",
-    "proto3.proto",
-    "nested.proto",
-    "enums.proto",
-    "oneofs.proto",
-    "maps.proto",
-    "groups.proto",
-    "wkt.proto",
-    "c/d.proto",
-    "a/b/uses.proto",
-    "deep_package.proto",
-    "demo.proto",
-    "google/protobuf/descriptor.proto",
-];
+/// The corpus files (`corpus/FILES`, without the Rust-name hazards, which the
+/// prost reference leaves out), plus the example schema and descriptor.proto.
+pub fn files() -> Vec<&'static str> {
+    include_str!("../corpus/FILES")
+        .lines()
+        .filter(|l| !l.is_empty() && *l != "hazards.proto")
+        .chain(["demo.proto", "google/protobuf/descriptor.proto"])
+        .collect()
+}
 
 /// The corpus compiled into a descriptor pool.
 pub fn pool() -> DescriptorPool {
     let dir = env!("CARGO_MANIFEST_DIR");
-    let set = protox::compile(FILES, [format!("{dir}/corpus"), format!("{dir}/../proto")]).unwrap();
+    let set = protox::compile(files(), [format!("{dir}/corpus"), format!("{dir}/../proto")]).unwrap();
     DescriptorPool::from_file_descriptor_set(set).unwrap()
 }
 
