@@ -4,7 +4,7 @@ use crate::cache::{Cache, Entry};
 use crate::db::Shared;
 use crate::record::RecordView;
 use crate::storage::{Loaded, Session, Write};
-use crate::{ConflictError, Error, Object, Oid, Persistent, Ref, Result, Root, StorageError, Tid};
+use crate::{Error, Object, Oid, Persistent, Ref, Result, Root, StorageError, Tid};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -296,19 +296,41 @@ impl Transaction<'_> {
             self.conn.session.end()?;
             return Ok(None);
         }
-        let mut resolved = 0;
-        let tid = loop {
-            match self.conn.session.commit(&writes, &reads) {
-                Ok(tid) => break tid,
-                Err(StorageError::Conflict(c)) if resolved < MAX_RESOLUTIONS => {
-                    if !self.resolve(&c, &mut writes)? {
-                        return Err(Error::Conflict(c));
-                    }
-                    resolved += 1;
-                }
-                Err(e) => return Err(e.into()),
+        // Conflicts on types with conflict resolution are merged by the
+        // storage while it holds the commit's locks, so a merge cannot be
+        // overtaken by yet another commit.
+        let conn = &mut *self.conn;
+        let (cache, shared) = (&conn.cache, &conn.shared);
+        let mut merges: Vec<Merge> = Vec::new();
+        let mut failure: Option<Error> = None;
+        let mut resolve = |oid: Oid, committed: &Loaded| match merge(cache, shared, oid, committed) {
+            Ok(Some(m)) => {
+                let bytes = m.record.clone();
+                merges.push(m);
+                Some(bytes)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                failure = Some(e);
+                None
             }
         };
+        let result = conn.session.commit(&writes, &reads, &mut resolve);
+        let tid = match result {
+            Ok(tid) => tid,
+            Err(StorageError::Conflict(c)) => return Err(failure.unwrap_or(Error::Conflict(c))),
+            Err(e) => return Err(e.into()),
+        };
+        for m in merges {
+            if let Some(entry) = self.conn.cache.get_mut(m.oid) {
+                entry.obj = m.merged;
+                entry.original = Some(m.committed);
+            }
+            if let Some(w) = writes.iter_mut().find(|w| w.oid == m.oid) {
+                w.record = m.record;
+            }
+            self.conn.shared.stats.conflicts_resolved.fetch_add(1, Ordering::Relaxed);
+        }
         let Some(tid) = tid else { return Ok(None) };
         if tid.0 == self.snapshot.0 + 1 {
             // Nobody committed between our snapshot and our commit: the next
@@ -331,32 +353,6 @@ impl Transaction<'_> {
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.objects_written.fetch_add(writes.len() as u64, Ordering::Relaxed);
         Ok(Some(tid))
-    }
-
-    /// Tries to merge a conflicting object with the state committed since.
-    /// On success the write is replaced by the merged state based on the
-    /// committed tid, and the merged object replaces ours in the cache.
-    fn resolve(&mut self, conflict: &ConflictError, writes: &mut [Write]) -> Result<bool> {
-        let oid = conflict.oid;
-        let Some(i) = writes.iter().position(|w| w.oid == oid) else { return Ok(false) };
-        let Some(entry) = self.conn.cache.get(oid) else { return Ok(false) };
-        let Some(original) = entry.original.clone() else { return Ok(false) };
-        self.conn.session.begin(None)?;
-        let committed = self.conn.session.load(oid);
-        self.conn.session.end()?;
-        let Some(committed) = committed? else { return Ok(false) };
-        let (committed_tid, _, record) = self.unwrap_record(oid, committed)?;
-        let Some(merged) = entry.obj.resolve_conflict(original.as_ref(), &record.state) else { return Ok(false) };
-        let committed_obj = self.decode_any(oid, &record)?;
-        let mut bytes = Vec::new();
-        merged.encode_record(&mut bytes, &entry.hidden_refs);
-        writes[i] = Write { oid, base: Some(committed_tid), record: bytes };
-        if let Some(entry) = self.conn.cache.get_mut(oid) {
-            entry.obj = merged;
-            entry.original = Some(committed_obj);
-        }
-        self.conn.shared.stats.conflicts_resolved.fetch_add(1, Ordering::Relaxed);
-        Ok(true)
     }
 
     /// Drops every object this transaction added or registered for writing,
@@ -412,17 +408,8 @@ impl Transaction<'_> {
         self.conn.cache.get(oid).ok_or(Error::NotFound { oid })
     }
 
-    /// Decodes a record's state with the registered type of its name.
     fn decode_any(&self, oid: Oid, record: &RecordView) -> Result<Arc<dyn Object>> {
-        let entry = crate::lookup_type(record.type_name())
-            .ok_or_else(|| Error::UnknownType { oid, type_name: record.type_name().to_owned() })?;
-        let depth = self.conn.shared.options.max_depth;
-        let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(&record.state))
-            .map_err(|source| Error::Corrupt { oid, source })?;
-        if let Some(o) = Arc::get_mut(&mut obj) {
-            o.mark_unchanged();
-        }
-        Ok(obj)
+        decode_any(&self.conn.shared, oid, record)
     }
 
     /// Loads and unwraps a record; the state stays encoded.
@@ -433,15 +420,55 @@ impl Transaction<'_> {
     }
 
     fn unwrap_record(&self, oid: Oid, loaded: Loaded) -> Result<(Tid, usize, RecordView)> {
-        let Loaded { tid, record } = loaded;
-        let size = record.len();
-        let limit = self.conn.shared.options.max_record_size;
-        if size > limit {
-            return Err(Error::RecordTooLarge { oid, size, limit });
-        }
-        let record = RecordView::parse(bytes::Bytes::from(record)).map_err(|source| Error::Corrupt { oid, source })?;
-        Ok((tid, size, record))
+        unwrap_record(&self.conn.shared, oid, loaded)
     }
+}
+
+/// Decodes a record's state with the registered type of its name.
+fn decode_any(shared: &Shared, oid: Oid, record: &RecordView) -> Result<Arc<dyn Object>> {
+    let entry = crate::lookup_type(record.type_name())
+        .ok_or_else(|| Error::UnknownType { oid, type_name: record.type_name().to_owned() })?;
+    let depth = shared.options.max_depth;
+    let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(&record.state))
+        .map_err(|source| Error::Corrupt { oid, source })?;
+    if let Some(o) = Arc::get_mut(&mut obj) {
+        o.mark_unchanged();
+    }
+    Ok(obj)
+}
+
+/// Checks a loaded record's size and parses it; the state stays encoded.
+fn unwrap_record(shared: &Shared, oid: Oid, loaded: Loaded) -> Result<(Tid, usize, RecordView)> {
+    let Loaded { tid, record } = loaded;
+    let size = record.len();
+    let limit = shared.options.max_record_size;
+    if size > limit {
+        return Err(Error::RecordTooLarge { oid, size, limit });
+    }
+    let record = RecordView::parse(bytes::Bytes::from(record)).map_err(|source| Error::Corrupt { oid, source })?;
+    Ok((tid, size, record))
+}
+
+/// A conflict merged during a commit, applied to the cache if it succeeds.
+struct Merge {
+    oid: Oid,
+    merged: Arc<dyn Object>,
+    /// The committed state the merge is based on: the new "original".
+    committed: Arc<dyn Object>,
+    record: Vec<u8>,
+}
+
+/// Merges this transaction's change to `oid` with the state committed
+/// since, if its type resolves conflicts. `Ok(None)`: it cannot be merged.
+fn merge(cache: &Cache, shared: &Shared, oid: Oid, committed: &Loaded) -> Result<Option<Merge>> {
+    let Some(entry) = cache.get(oid) else { return Ok(None) };
+    let Some(original) = entry.original.clone() else { return Ok(None) };
+    let (_, _, record) = unwrap_record(shared, oid, committed.clone())?;
+    let Some(merged) = entry.obj.resolve_conflict(original.as_ref(), &record.state) else { return Ok(None) };
+    let committed = decode_any(shared, oid, &record)?;
+    let mut bytes = Vec::new();
+    merged.encode_record(&mut bytes, &entry.hidden_refs);
+    Ok(Some(Merge { oid, merged, committed, record: bytes }))
 }
 
 /// A cache entry for a freshly loaded object.
@@ -450,10 +477,6 @@ fn loaded_entry(obj: Arc<dyn Object>, tid: Tid, size: usize, record: &RecordView
     entry.hidden_refs = crate::record::hidden_refs(record, entry.obj.as_ref());
     entry
 }
-
-/// How many conflicts one commit may resolve before giving up, so that a hot
-/// object under constant writes cannot keep a commit looping.
-const MAX_RESOLUTIONS: usize = 16;
 
 fn wrong_type<T: Persistent>(oid: Oid, found: &str) -> Error {
     Error::WrongType { oid, expected: T::TYPE_NAME, found: found.to_owned() }

@@ -14,11 +14,14 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone)]
 pub struct Database {
     pub(crate) shared: Arc<Shared>,
+    /// Idle connections. Kept beside `shared`, not in it: each connection
+    /// holds the `Shared`, and a pool inside it would be a cycle that never
+    /// frees the storage's connections.
+    pool: Arc<Mutex<Vec<Connection>>>,
 }
 
 pub(crate) struct Shared {
     pub(crate) storage: Box<dyn Storage>,
-    pool: Mutex<Vec<Connection>>,
     oids: Mutex<OidBlock>,
     pub(crate) stats: Counters,
     pub(crate) options: Options,
@@ -104,12 +107,12 @@ impl Database {
         let db = Database {
             shared: Arc::new(Shared {
                 storage: Box::new(storage),
-                pool: Mutex::new(Vec::new()),
                 oids: Mutex::new(OidBlock { next: 0, end: 0, size: 64 }),
                 stats: Counters::default(),
                 options,
                 described: Mutex::new(std::collections::HashSet::new()),
             }),
+            pool: Arc::new(Mutex::new(Vec::new())),
         };
         db.ensure_root()?;
         Ok(db)
@@ -124,7 +127,7 @@ impl Database {
         }
         let mut record = Vec::new();
         crate::record::encode(&Root::default(), &mut record, &[]);
-        match session.commit(&[Write { oid: Oid::ROOT, base: None, record }], &[]) {
+        match session.commit(&[Write { oid: Oid::ROOT, base: None, record }], &[], &mut |_, _| None) {
             Ok(_) => Ok(()),
             // Another process created it first, which is just as good.
             Err(crate::StorageError::Conflict(_)) => Ok(()),
@@ -183,7 +186,7 @@ impl Database {
     }
 
     fn checkout(&self) -> Result<Connection> {
-        let pooled = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
             Some(c) => Ok(c),
             None => self.connect(),
@@ -191,7 +194,7 @@ impl Database {
     }
 
     fn checkin(&self, conn: Connection) {
-        self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Errors.
 
-use crate::{Oid, RequiredFieldError};
+use crate::{Oid, RequiredFieldError, Tid};
 
 /// The result type of pbpersist operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -80,8 +80,10 @@ pub enum Error {
 
 impl Error {
     /// Whether retrying the transaction may succeed (a conflict).
+    /// A lost connection is transient too: nothing was written and the next
+    /// transaction connects again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Conflict(_))
+        matches!(self, Error::Conflict(_) | Error::Storage(StorageError::Unavailable { .. }))
     }
 }
 
@@ -112,6 +114,36 @@ pub enum StorageError {
     /// The commit was refused because an object changed (see [`ConflictError`]).
     #[error(transparent)]
     Conflict(#[from] ConflictError),
+    /// The server could not be reached, or the connection broke before the
+    /// commit was sent: nothing was written. The next transaction connects
+    /// again, so retrying is safe.
+    #[error("{backend} server {target} is unavailable: {source}")]
+    Unavailable {
+        /// Which backend.
+        backend: &'static str,
+        /// Where the server is (`user@host:port/db`), never with credentials.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The connection broke after the commit was sent and before the server
+    /// confirmed it: the transaction may or may not have been written, and
+    /// no one can tell from this side. Not retried automatically, since
+    /// repeating a commit that happened would apply its changes twice.
+    #[error("the connection to {backend} broke during the commit of tid {tid}; whether it was written is unknown")]
+    CommitUnknown {
+        /// Which backend.
+        backend: &'static str,
+        /// The tid the commit would have; if it happened, its objects carry it.
+        tid: Tid,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The storage was configured wrongly (a malformed URL, a missing variable).
+    #[error("storage configuration: {0}")]
+    Config(String),
 }
 
 impl From<StorageError> for Error {

@@ -32,6 +32,7 @@ pub mod bank {
 
 pub mod coverage;
 pub mod interop;
+pub mod place;
 pub mod prost_reference;
 pub mod random;
 

@@ -1,123 +1,19 @@
-//! Several processes over one SQLite file: no lost updates, and a committing
-//! process killed at random moments leaves every acknowledged transaction
-//! and no partial one.
+//! The multi-process tests (`multiprocess/`) over SQLite files.
 
-use pbpersist::{Database, Ref};
-use pbpersist_tests::bank::{Counter, ResolvingCounter};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod multiprocess;
 
-const WORKER: &str = env!("CARGO_BIN_EXE_pbpersist-worker");
-
-fn run_counters(resolving: bool) -> (i64, u64) {
+fn sqlite_file() -> (String, Box<dyn std::any::Any>) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("procs.db");
-    let db = Database::open(&path).unwrap();
-    let oid = db
-        .transact(|tx| {
-            let r = if resolving { tx.add(ResolvingCounter::new())?.erase() } else { tx.add(Counter::new())?.erase() };
-            tx.root_mut()?.insert("counter", r);
-            Ok(r.oid())
-        })
-        .unwrap();
-    let mode = if resolving { "resolving" } else { "plain" };
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(WORKER)
-                .args(["count", path.to_str().unwrap(), "2000", mode])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut retries = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "worker failed: {out:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        retries += text.trim().strip_prefix("retries ").unwrap().parse::<u64>().unwrap();
-    }
-    let db = Database::open(&path).unwrap();
-    let value = db
-        .transact(|tx| {
-            Ok(if resolving {
-                tx.get(Ref::<ResolvingCounter>::new(oid))?.value()
-            } else {
-                tx.get(Ref::<Counter>::new(oid))?.value()
-            })
-        })
-        .unwrap();
-    (value, retries)
+    let path = dir.path().join("procs.db").to_str().unwrap().to_owned();
+    (path, Box::new(dir))
 }
 
 #[test]
 fn four_processes_lose_no_updates_and_resolution_needs_fewer_retries() {
-    let (plain, plain_retries) = run_counters(false);
-    assert_eq!(plain, 8000);
-    let (resolved, resolving_retries) = run_counters(true);
-    assert_eq!(resolved, 8000);
-    println!("processes: plain {plain_retries} retries, resolving {resolving_retries} retries");
-    assert!(resolving_retries < plain_retries, "{resolving_retries} < {plain_retries}");
-}
-
-/// A random number from the standard library's hasher seeds.
-fn random_below(n: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish() % n
+    multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&sqlite_file);
 }
 
 #[test]
 fn a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crash.db");
-    {
-        let db = Database::open(&path).unwrap();
-        db.transact(|tx| {
-            for name in ["a", "b", "c"] {
-                let r = tx.add(Counter::new())?;
-                tx.root_mut()?.insert(name, r);
-            }
-            Ok(())
-        })
-        .unwrap();
-    }
-    let mut last_acked = 0i64;
-    for round in 0..50 {
-        let mut child =
-            Command::new(WORKER).args(["crash", path.to_str().unwrap()]).stdout(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut acked = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(l) => acked.push(l.trim().parse::<i64>().unwrap()),
-                    Err(_) => break,
-                }
-            }
-            acked
-        });
-        std::thread::sleep(std::time::Duration::from_millis(20 + random_below(120)));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
-        let acked = reader.join().unwrap();
-        if let Some(last) = acked.last() {
-            assert!(*last > last_acked, "round {round}: the worker continues from the stored value");
-            last_acked = *last;
-        }
-
-        let db = Database::open(&path).unwrap();
-        let values = db
-            .transact(|tx| {
-                let root = tx.root()?;
-                let mut v = Vec::new();
-                for name in ["a", "b", "c"] {
-                    v.push(tx.get(root.require::<Counter>(name)?)?.value());
-                }
-                Ok(v)
-            })
-            .unwrap();
-        assert!(values.iter().all(|v| *v == values[0]), "round {round}: a partial transaction is visible: {values:?}");
-        assert!(values[0] >= last_acked, "round {round}: acknowledged {last_acked} but found {}", values[0]);
-    }
-    assert!(last_acked > 0, "the worker committed something");
+    multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&sqlite_file);
 }

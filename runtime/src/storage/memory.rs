@@ -1,6 +1,6 @@
 //! An in-memory storage with the same semantics as the others, for tests.
 
-use super::{Loaded, Session, Snapshot, Storage, Write};
+use super::{Loaded, Resolve, Session, Snapshot, Storage, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -115,17 +115,33 @@ impl Session for MemorySession {
         Ok(())
     }
 
-    fn commit(&mut self, writes: &[Write], reads: &[(Oid, Tid)]) -> Result<Option<Tid>, StorageError> {
+    fn commit(
+        &mut self,
+        writes: &[Write],
+        reads: &[(Oid, Tid)],
+        resolve: &mut Resolve<'_>,
+    ) -> Result<Option<Tid>, StorageError> {
         self.snapshot = None;
         let mut s = self.storage.lock();
-        let current = |s: &State, oid: Oid| s.objects.get(&oid).and_then(|v| v.last()).map(|(t, _)| *t);
-        for w in writes {
-            if current(&s, w.oid) != w.base {
-                return Err(ConflictError { oid: w.oid }.into());
+        let current = |s: &State, oid: Oid| s.objects.get(&oid).and_then(|v| v.last()).cloned();
+        let mut merged: Vec<Option<Vec<u8>>> = vec![None; writes.len()];
+        for (w, slot) in writes.iter().zip(&mut merged) {
+            let stored = current(&s, w.oid);
+            if stored.as_ref().map(|(t, _)| *t) == w.base {
+                continue;
+            }
+            match (stored, w.base) {
+                (Some((tid, record)), Some(_)) => {
+                    *slot = Some(
+                        resolve(w.oid, &Loaded { tid, record: record.as_ref().clone() })
+                            .ok_or(ConflictError { oid: w.oid })?,
+                    );
+                }
+                _ => return Err(ConflictError { oid: w.oid }.into()),
             }
         }
         for (oid, tid) in reads {
-            if current(&s, *oid) != Some(*tid) {
+            if current(&s, *oid).map(|(t, _)| t) != Some(*tid) {
                 return Err(ConflictError { oid: *oid }.into());
             }
         }
@@ -134,8 +150,9 @@ impl Session for MemorySession {
         }
         s.last_tid += 1;
         let tid = Tid(s.last_tid);
-        for w in writes {
-            s.objects.entry(w.oid).or_default().push((tid, Arc::new(w.record.clone())));
+        for (w, merged) in writes.iter().zip(merged) {
+            let record = merged.unwrap_or_else(|| w.record.clone());
+            s.objects.entry(w.oid).or_default().push((tid, Arc::new(record)));
         }
         s.log.push((tid, writes.iter().map(|w| w.oid).collect()));
         Ok(Some(tid))

@@ -5,10 +5,14 @@
 //! oids.
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStorage;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStorage;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStorage;
 
@@ -34,6 +38,10 @@ pub struct Write {
     /// The encoded `pbpersist.Record`.
     pub record: Vec<u8>,
 }
+
+/// Merges a conflicting write with the stored state: given the oid and the
+/// stored record, the merged record to write, or `None` to keep the conflict.
+pub type Resolve<'a> = dyn FnMut(Oid, &Loaded) -> Option<Vec<u8>> + 'a;
 
 /// What a read snapshot starts with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,9 +115,19 @@ pub trait Session: Send {
     /// Ends the read snapshot without writing.
     fn end(&mut self) -> Result<(), StorageError>;
     /// Ends the read snapshot and writes all of `writes` atomically under a new
-    /// tid, or nothing: a write whose base tid is not the stored tid, or a
-    /// read in `reads` whose object's stored tid moved, fails the whole commit
-    /// with [`StorageError::Conflict`]. With no writes, only checks `reads`
-    /// and returns `None`.
-    fn commit(&mut self, writes: &[Write], reads: &[(Oid, Tid)]) -> Result<Option<Tid>, StorageError>;
+    /// tid, or nothing.
+    ///
+    /// A write whose base tid is not the stored tid is a conflict. While the
+    /// commit holds its locks, `resolve` is offered the stored state of each
+    /// such object (one that still exists) and may return a merged record to
+    /// write instead. An unresolved conflict, or a read in `reads` whose
+    /// object's stored tid moved, fails the whole commit with
+    /// [`StorageError::Conflict`]. With no writes, only checks `reads` and
+    /// returns `None`.
+    fn commit(
+        &mut self,
+        writes: &[Write],
+        reads: &[(Oid, Tid)],
+        resolve: &mut Resolve<'_>,
+    ) -> Result<Option<Tid>, StorageError>;
 }

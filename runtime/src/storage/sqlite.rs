@@ -3,7 +3,7 @@
 //! The tables are plain and documented in `docs/format.md`, so any language's
 //! SQLite library can read them.
 
-use super::{Loaded, Session, Snapshot, Storage, Write};
+use super::{Loaded, Resolve, Session, Snapshot, Storage, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -227,7 +227,12 @@ impl Session for SqliteSession {
         self.end_read()
     }
 
-    fn commit(&mut self, writes: &[Write], reads: &[(Oid, Tid)]) -> Result<Option<Tid>, StorageError> {
+    fn commit(
+        &mut self,
+        writes: &[Write],
+        reads: &[(Oid, Tid)],
+        resolve: &mut Resolve<'_>,
+    ) -> Result<Option<Tid>, StorageError> {
         self.end_read()?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
         {
@@ -259,11 +264,30 @@ impl Session for SqliteSession {
                      WHERE pb_object.tid = ?4",
                 )
                 .map_err(backend)?;
+            let mut stored = tx.prepare_cached("SELECT tid, record FROM pb_object WHERE oid = ?1").map_err(backend)?;
             for w in writes {
                 let base = w.base.map(|t| t.0 as i64);
                 let n = upsert.execute(params![w.oid.0 as i64, tid, w.record, base]).map_err(backend)?;
+                if n == 1 {
+                    continue;
+                }
+                // A conflict: offer the stored state for merging. The write
+                // lock is held, so it cannot move before the merge is written.
+                let conflict = || StorageError::from(ConflictError { oid: w.oid });
+                if w.base.is_none() {
+                    return Err(conflict());
+                }
+                let current = stored
+                    .query_row([w.oid.0 as i64], |r| {
+                        Ok(Loaded { tid: Tid(r.get::<_, i64>(0)? as u64), record: r.get(1)? })
+                    })
+                    .optional()
+                    .map_err(backend)?
+                    .ok_or_else(conflict)?;
+                let merged = resolve(w.oid, &current).ok_or_else(conflict)?;
+                let n = upsert.execute(params![w.oid.0 as i64, tid, merged, current.tid.0 as i64]).map_err(backend)?;
                 if n != 1 {
-                    return Err(ConflictError { oid: w.oid }.into());
+                    return Err(conflict());
                 }
             }
             let now = std::time::SystemTime::now()

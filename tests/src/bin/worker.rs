@@ -1,26 +1,31 @@
 //! A child process for the multi-process and crash tests.
 //!
+//! `<db>` is an SQLite path or `postgres:<schema>` (see `place::open_spec`).
+//!
 //! `pbpersist-worker count <db> <n> plain|resolving`: adds 1 to the root's
 //! "counter" `n` times, one transaction each, and prints the retries.
 //! `pbpersist-worker crash <db>`: sets the counters "a", "b" and "c" to the
 //! next value after the stored one, one transaction each, printing each value
 //! once its commit returned.
 //! `pbpersist-worker build <db> <n>`: stores a chain of `n` towers.
+//! `pbpersist-worker env-open`: opens the PostgreSQL database named by
+//! `PBPERSIST_POSTGRES_URL` and adds a counter named "from-env" to the root.
 //! `pbpersist-worker interop-write|interop-check <dir>`: the Rust side of the
 //! Python interop test.
 //! `pbpersist-worker traverse <db> <cache objects>`: follows the chain from the
 //! last tower to the first and prints the peak resident memory.
 
-use pbpersist::{Database, Options};
+use pbpersist::Options;
 use pbpersist_tests::bank::{Counter, ResolvingCounter};
 use pbpersist_tests::demo::Tower;
+use pbpersist_tests::place::open_spec;
 use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("count") => {
-            let db = Database::open_with(&args[2], Options::default().max_attempts(10_000))?;
+            let db = open_spec(&args[2], Options::default().max_attempts(10_000))?;
             let n: u32 = args[3].parse()?;
             let resolving = args[4] == "resolving";
             for _ in 0..n {
@@ -41,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("retries {}", db.stats().retries);
         }
         Some("crash") => {
-            let db = Database::open(&args[2])?;
+            let db = open_spec(&args[2], Options::default())?;
             let mut out = std::io::stdout().lock();
             let start = db.transact(|tx| {
                 let root = tx.root()?;
@@ -61,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("build") => {
             // A chain of towers, each pointing at the previous one; the root names the last.
-            let db = Database::open_with(&args[2], Options::default().cache_objects(10_000))?;
+            let db = open_spec(&args[2], Options::default().cache_objects(10_000))?;
             let n: u64 = args[3].parse()?;
             let mut previous: Option<pbpersist::Ref<Tower>> = None;
             for chunk in 0..n.div_ceil(1000) {
@@ -86,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("traverse") => {
             let cache: usize = args[3].parse()?;
-            let db = Database::open_with(&args[2], Options::default().cache_objects(cache))?;
+            let db = open_spec(&args[2], Options::default().cache_objects(cache))?;
             let before = peak_rss_kib();
             let visited = db.transact(|tx| {
                 let mut next = Some(tx.root()?.require::<Tower>("last")?);
@@ -98,6 +103,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(visited)
             })?;
             println!("visited {visited} peak_rss_kib {} start_rss_kib {before}", peak_rss_kib());
+        }
+        Some("env-open") => {
+            let storage = pbpersist::storage::PostgresStorage::from_env()?;
+            let db = pbpersist::Database::with_storage(storage)?;
+            db.transact(|tx| {
+                let r = tx.add(Counter::new())?;
+                tx.root_mut()?.insert("from-env", r);
+                Ok(())
+            })?;
         }
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
         Some("interop-check") => pbpersist_tests::interop::check(std::path::Path::new(&args[2]))?,

@@ -43,15 +43,12 @@ pub fn contact(name: &str) -> Contact {
     c
 }
 
-/// One `#[test]` per suite function, for a backend made by `$backend`.
+/// Calls `$callback!(<args>; <every suite test as module::function>)`, so
+/// each test target can turn the one list into tests its own way.
 #[macro_export]
-macro_rules! suite {
-    ($name:ident, $backend:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            use super::suite::{objects, transactions};
-            $crate::suite!(@tests $backend;
+macro_rules! suite_tests {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! {$($args)*;
                 objects::store_reopen_and_follow_references,
                 objects::identity_one_object_per_oid,
                 objects::references_load_lazily,
@@ -70,7 +67,19 @@ macro_rules! suite {
                 transactions::the_cache_stays_within_its_object_bound,
                 transactions::the_cache_stays_within_its_byte_bound,
                 transactions::hostile_records_hit_the_size_and_depth_limits,
-            );
+        }
+    };
+}
+
+/// One `#[test]` per suite function, for a backend made by `$backend`.
+#[macro_export]
+macro_rules! suite {
+    ($name:ident, $backend:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use super::suite::{objects, transactions};
+            $crate::suite_tests!(suite!(@tests $backend));
         }
     };
     (@tests $backend:expr; $($module:ident :: $test:ident),* $(,)?) => {

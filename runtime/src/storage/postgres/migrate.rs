@@ -1,0 +1,79 @@
+//! The versioned layout of a PostgreSQL database: each migration moves the
+//! layout one version up, and `pb_meta.format` records where a database is.
+
+use postgres::Client;
+
+/// The layout version this code reads and writes (`pb_meta.format`).
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Migration `i` takes a database from version `i` to `i + 1`. Migrations are
+/// only ever appended, so a database of any older version can be brought up.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE pb_transaction (
+    tid          BIGINT PRIMARY KEY,
+    committed_at BIGINT NOT NULL
+);
+CREATE TABLE pb_object (
+    oid    BIGINT PRIMARY KEY,
+    tid    BIGINT NOT NULL,
+    record BYTEA NOT NULL
+);
+CREATE INDEX pb_object_tid ON pb_object (tid);
+CREATE TABLE pb_schema (
+    file   TEXT PRIMARY KEY,
+    source TEXT NOT NULL
+);
+INSERT INTO pb_meta (key, value) VALUES ('next_oid', 1), ('last_tid', 0);
+"];
+
+/// A key for `pg_advisory_xact_lock` that serializes migrations of one
+/// database: the bytes of "pbpersis" read as a big-endian integer.
+const MIGRATION_LOCK: i64 = 0x7062_7065_7273_6973;
+
+/// What went wrong bringing the layout up to date.
+pub(super) enum MigrateError {
+    /// The server failed.
+    Db(postgres::Error),
+    /// The database is newer than this code.
+    TooNew(i64),
+}
+
+impl From<postgres::Error> for MigrateError {
+    fn from(e: postgres::Error) -> Self {
+        MigrateError::Db(e)
+    }
+}
+
+/// Creates the tables on first use and applies any missing migration, in one
+/// transaction. Concurrent openers wait on an advisory lock, so exactly one
+/// of them migrates and the others find the work done.
+pub(super) fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), MigrateError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    if let Some(schema) = schema {
+        // `schema` was checked to be a plain identifier, so quoting suffices.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS pb_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+         INSERT INTO pb_meta (key, value) VALUES ('format', 0) ON CONFLICT (key) DO NOTHING;",
+    )?;
+    let version: i64 = tx.query_one("SELECT value FROM pb_meta WHERE key = 'format'", &[])?.get(0);
+    if version > FORMAT_VERSION {
+        return Err(MigrateError::TooNew(version));
+    }
+    for sql in &MIGRATIONS[version.max(0) as usize..] {
+        tx.batch_execute(sql)?;
+    }
+    tx.execute("UPDATE pb_meta SET value = $1 WHERE key = 'format'", &[&FORMAT_VERSION])?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn there_is_one_migration_per_version() {
+        assert_eq!(super::MIGRATIONS.len() as i64, super::FORMAT_VERSION);
+    }
+}

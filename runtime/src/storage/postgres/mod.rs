@@ -1,0 +1,245 @@
+//! PostgreSQL: one database shared by many processes on many hosts.
+//!
+//! The tables are those of the SQLite storage (documented in
+//! `docs/format.md`), so any PostgreSQL client can read them. Commits lock
+//! the rows they touch in oid order, so writers of different objects commit
+//! in parallel; only choosing the tid and the final `COMMIT` are serialized.
+
+mod migrate;
+mod session;
+
+pub use migrate::FORMAT_VERSION;
+
+use super::{Session, Storage};
+use crate::{Oid, StorageError};
+use postgres::{Client, NoTls};
+use std::sync::{Arc, Mutex};
+
+/// The environment variable [`PostgresStorage::from_env`] reads.
+pub const URL_VARIABLE: &str = "PBPERSIST_POSTGRES_URL";
+
+/// A PostgreSQL database, opened from a URL such as
+/// `postgres://app@db.example/objects`.
+///
+/// Connections are plain TCP or Unix sockets (no TLS). A lost connection
+/// gives [`StorageError::Unavailable`] and is opened again by the next
+/// transaction. Errors and `Debug` output name the server and database but
+/// never the password.
+pub struct PostgresStorage {
+    inner: Arc<Inner>,
+    /// A connection for oid reservations, schemas and garbage collection,
+    /// which must not wait on any session's transaction.
+    admin: Mutex<Option<Client>>,
+}
+
+pub(crate) struct Inner {
+    config: postgres::Config,
+    /// `user@host:port/db`, for messages: never the password.
+    target: String,
+}
+
+/// Options for opening a [`PostgresStorage`], from [`PostgresStorage::builder`].
+#[derive(Debug)]
+pub struct PostgresBuilder {
+    url: String,
+    schema: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage").field("target", &self.inner.target).finish()
+    }
+}
+
+impl PostgresStorage {
+    /// Opens the database at `url`, creating or migrating its tables if needed.
+    pub fn open(url: &str) -> Result<Self, StorageError> {
+        Self::builder(url).open()
+    }
+
+    /// Opens the database whose URL is in the `PBPERSIST_POSTGRES_URL`
+    /// environment variable.
+    pub fn from_env() -> Result<Self, StorageError> {
+        let url = std::env::var(URL_VARIABLE)
+            .map_err(|_| StorageError::Config(format!("the environment variable {URL_VARIABLE} is not set")))?;
+        Self::open(&url)
+    }
+
+    /// Options beyond the URL.
+    pub fn builder(url: &str) -> PostgresBuilder {
+        PostgresBuilder { url: url.to_owned(), schema: None }
+    }
+
+    /// `user@host:port/db`: where this storage is, without credentials.
+    pub fn target(&self) -> &str {
+        &self.inner.target
+    }
+
+    fn with_admin<R>(&self, f: impl FnOnce(&mut Client) -> Result<R, postgres::Error>) -> Result<R, StorageError> {
+        // A poisoned lock means a panic mid-call; the client is dropped below
+        // on any error, so reusing it is safe.
+        let mut slot = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let client = match &mut *slot {
+            Some(c) => c,
+            None => slot.insert(self.inner.connect()?),
+        };
+        let result = f(client);
+        result.map_err(|e| {
+            let err = self.inner.error(e);
+            // The connection may be mid-transaction or broken: start afresh.
+            *slot = None;
+            err
+        })
+    }
+}
+
+impl PostgresBuilder {
+    /// Keeps the tables in this PostgreSQL schema (namespace), created if
+    /// missing, instead of the connection's default (`public`). Several
+    /// pbpersist databases can then share one PostgreSQL database. The name
+    /// must be lowercase letters, digits and underscores.
+    pub fn schema(mut self, name: &str) -> Self {
+        self.schema = Some(name.to_owned());
+        self
+    }
+
+    /// Connects, then creates or migrates the tables.
+    pub fn open(self) -> Result<PostgresStorage, StorageError> {
+        let mut config: postgres::Config = self.url.parse().map_err(|_| {
+            // The parser's message may quote the URL, password included.
+            StorageError::Config("the PostgreSQL URL is malformed (it is not shown: it may hold a password)".into())
+        })?;
+        if let Some(schema) = &self.schema {
+            let plain = !schema.is_empty()
+                && schema.len() <= 63
+                && !schema.starts_with(|c: char| c.is_ascii_digit())
+                && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !plain {
+                return Err(StorageError::Config(format!(
+                    "{schema:?} is not a plain PostgreSQL schema name (lowercase letters, digits, underscores)"
+                )));
+            }
+            config.options(&format!("-c search_path={schema}"));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("pbpersist");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let target = target(&config);
+        let inner = Arc::new(Inner { config, target });
+        let mut client = inner.connect()?;
+        migrate::migrate(&mut client, self.schema.as_deref()).map_err(|e| match e {
+            migrate::MigrateError::Db(e) => inner.error(e),
+            migrate::MigrateError::TooNew(v) => StorageError::Format(format!(
+                "{} has format version {v}; this pbpersist reads up to version {FORMAT_VERSION}",
+                inner.target
+            )),
+        })?;
+        Ok(PostgresStorage { inner, admin: Mutex::new(Some(client)) })
+    }
+}
+
+fn target(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let db = config.get_dbname().unwrap_or("");
+    format!("{user}{host}:{port}/{db}")
+}
+
+impl Inner {
+    fn connect(&self) -> Result<Client, StorageError> {
+        self.config.connect(NoTls).map_err(|e| self.error(e))
+    }
+
+    /// Sorts a driver error into a typed one: a broken or refused connection
+    /// is [`StorageError::Unavailable`], anything the server said is
+    /// [`StorageError::Backend`].
+    pub(crate) fn error(&self, e: postgres::Error) -> StorageError {
+        use postgres::error::SqlState;
+        let code = e.code().map(|c| c.code().to_owned());
+        // Class 08 is a connection exception, 57 an operator intervention
+        // such as a server shutdown or a terminated backend.
+        let lost = e.is_closed()
+            || code.is_none()
+            || code.as_deref().is_some_and(|c| c.starts_with("08") || c.starts_with("57"));
+        if lost && e.code() != Some(&SqlState::QUERY_CANCELED) {
+            StorageError::Unavailable { backend: "postgres", target: self.target.clone(), source: Box::new(e) }
+        } else {
+            StorageError::Backend { backend: "postgres", source: Box::new(e) }
+        }
+    }
+}
+
+fn to_i64(oids: impl Iterator<Item = Oid>) -> Vec<i64> {
+    oids.map(|o| o.0 as i64).collect()
+}
+
+impl Storage for PostgresStorage {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
+        Ok(Box::new(session::PgSession::new(self.inner.clone())?))
+    }
+
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        let count = count as i64;
+        let end: i64 = self.with_admin(|c| {
+            let row = c.query_one(
+                "UPDATE pb_meta SET value = greatest(value, 1) + $1 WHERE key = 'next_oid' RETURNING value",
+                &[&count],
+            )?;
+            Ok(row.get(0))
+        })?;
+        Ok((end - count) as u64..end as u64)
+    }
+
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        let (names, sources): (Vec<&str>, Vec<&str>) = files.iter().map(|(n, s)| (n.as_str(), s.as_str())).unzip();
+        self.with_admin(|c| {
+            c.execute(
+                "INSERT INTO pb_schema (file, source) SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (file) DO UPDATE SET source = excluded.source",
+                &[&names, &sources],
+            )
+            .map(drop)
+        })
+    }
+
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        self.with_admin(|c| {
+            let rows = c.query("SELECT file, source FROM pb_schema ORDER BY file", &[])?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        self.with_admin(|c| {
+            let mut tx = c.transaction()?;
+            // Holding the tid row keeps commits from finishing while the
+            // graph is walked: each must take it to choose its tid.
+            tx.execute("SELECT value FROM pb_meta WHERE key = 'last_tid' FOR UPDATE", &[])?;
+            let rows = tx.query("SELECT oid, record FROM pb_object", &[])?;
+            let all = rows.into_iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get::<_, Vec<u8>>(1)));
+            let dead = match super::unreachable(all) {
+                Ok(dead) => dead,
+                // Dropping `tx` rolls back and releases the tid row.
+                Err(e) => return Ok(Err(e)),
+            };
+            if !dry_run {
+                tx.execute("DELETE FROM pb_object WHERE oid = ANY($1)", &[&to_i64(dead.iter().copied())])?;
+            }
+            tx.commit()?;
+            Ok(Ok(dead))
+        })?
+    }
+}

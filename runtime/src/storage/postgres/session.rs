@@ -1,0 +1,268 @@
+//! One connection's session: a `REPEATABLE READ` snapshot for reads, and a
+//! `READ COMMITTED` transaction for each commit.
+
+use super::Inner;
+use crate::storage::{Loaded, Resolve, Session, Snapshot, Write};
+use crate::{ConflictError, Oid, StorageError, Tid};
+use postgres::error::SqlState;
+use postgres::{Client, Statement};
+use std::sync::Arc;
+
+/// The snapshot's newest tid (the row with a null oid) and what changed
+/// since `$1`: one round trip. The tid row is written by every commit, so a
+/// snapshot that sees a tid sees all of that commit's objects.
+const POLL: &str = "SELECT NULL::bigint, value FROM pb_meta WHERE key = 'last_tid'
+                    UNION ALL SELECT oid, tid FROM pb_object WHERE tid > $1";
+
+/// Locks every row the commit writes or must find unchanged, in oid order,
+/// so two committers never wait on each other in a cycle.
+const LOCK: &str = "SELECT oid, tid FROM pb_object WHERE oid = ANY($1) ORDER BY oid FOR NO KEY UPDATE";
+
+/// Chooses the tid and writes everything in one statement: the `last_tid`
+/// row lock, held until `COMMIT`, is the one serialized step of a commit,
+/// and it orders commits so that tids grow in commit order.
+const WRITE: &str = "
+WITH t AS (UPDATE pb_meta SET value = value + 1 WHERE key = 'last_tid' RETURNING value AS tid),
+ins AS (INSERT INTO pb_object (oid, tid, record)
+        SELECT w.oid, t.tid, w.record FROM t, unnest($1::bigint[], $2::bytea[]) AS w(oid, record)),
+upd AS (UPDATE pb_object SET tid = t.tid, record = w.record
+        FROM t, unnest($3::bigint[], $4::bytea[]) AS w(oid, record) WHERE pb_object.oid = w.oid),
+log AS (INSERT INTO pb_transaction (tid, committed_at) SELECT tid, $5 FROM t)
+SELECT tid FROM t";
+
+/// A client with the session's statements prepared on it.
+struct Conn {
+    client: Client,
+    poll: Statement,
+    load: Statement,
+    load_many: Statement,
+    lock: Statement,
+    write: Statement,
+}
+
+impl Conn {
+    fn open(inner: &Inner) -> Result<Conn, StorageError> {
+        let mut client = inner.connect()?;
+        let mut prepare = |sql| client.prepare(sql).map_err(|e| inner.error(e));
+        let poll = prepare(POLL)?;
+        let load = prepare("SELECT tid, record FROM pb_object WHERE oid = $1")?;
+        let load_many = prepare("SELECT oid, tid, record FROM pb_object WHERE oid = ANY($1)")?;
+        let lock = prepare(LOCK)?;
+        let write = prepare(WRITE)?;
+        Ok(Conn { client, poll, load, load_many, lock, write })
+    }
+}
+
+pub(super) struct PgSession {
+    inner: Arc<Inner>,
+    /// `None` after the connection was lost; the next `begin` opens another.
+    conn: Option<Conn>,
+    /// Whether the read snapshot's transaction is open.
+    in_read: bool,
+}
+
+impl PgSession {
+    pub(super) fn new(inner: Arc<Inner>) -> Result<Self, StorageError> {
+        let conn = Conn::open(&inner)?;
+        Ok(PgSession { inner, conn: Some(conn), in_read: false })
+    }
+
+    fn conn(&mut self) -> Result<&mut Conn, StorageError> {
+        if self.conn.is_none() {
+            self.in_read = false;
+            self.conn = Some(Conn::open(&self.inner)?);
+        }
+        Ok(self.conn.as_mut().expect("set above"))
+    }
+
+    /// Turns a driver error into a typed one and leaves the session usable:
+    /// a lost connection is dropped, an open transaction rolled back.
+    fn fail(&mut self, e: postgres::Error) -> StorageError {
+        let err = self.inner.error(e);
+        if matches!(err, StorageError::Unavailable { .. }) {
+            self.conn = None;
+        } else if let Some(c) = &mut self.conn
+            && c.client.batch_execute("ROLLBACK").is_err()
+        {
+            self.conn = None;
+        }
+        self.in_read = false;
+        err
+    }
+
+    fn try_begin(&mut self, since: Option<Tid>) -> Result<Snapshot, postgres::Error> {
+        let in_read = std::mem::replace(&mut self.in_read, false);
+        let Some(c) = &mut self.conn else { unreachable!("callers open the connection first") };
+        let start = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        c.client.batch_execute(if in_read {
+            "ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        } else {
+            start
+        })?;
+        self.in_read = true;
+        let since = since.map(|t| t.0 as i64);
+        let rows = c.client.query(&c.poll, &[&since])?;
+        let mut tid = 0;
+        let mut changed = Vec::with_capacity(rows.len().saturating_sub(1));
+        for row in rows {
+            match row.get::<_, Option<i64>>(0) {
+                None => tid = row.get::<_, i64>(1),
+                Some(oid) => changed.push((Oid(oid as u64), Tid(row.get::<_, i64>(1) as u64))),
+            }
+        }
+        Ok(Snapshot { tid: Tid(tid as u64), changed })
+    }
+
+    fn end_read(&mut self) -> Result<(), StorageError> {
+        if std::mem::replace(&mut self.in_read, false)
+            && let Some(c) = &mut self.conn
+            && let Err(e) = c.client.batch_execute("ROLLBACK")
+        {
+            return Err(self.fail(e));
+        }
+        Ok(())
+    }
+}
+
+impl Session for PgSession {
+    fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
+        let fresh = self.conn.is_none();
+        self.conn()?;
+        match self.try_begin(since) {
+            Ok(s) => Ok(s),
+            Err(e) => match self.fail(e) {
+                // A pooled connection may have died while idle (a restarted
+                // server): nothing has happened yet, so try a new one once.
+                StorageError::Unavailable { .. } if !fresh => {
+                    self.conn()?;
+                    self.try_begin(since).map_err(|e| self.fail(e))
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
+        let c = self.conn()?;
+        match c.client.query_opt(&c.load, &[&(oid.0 as i64)]) {
+            Ok(row) => Ok(row.map(|r| Loaded { tid: Tid(r.get::<_, i64>(0) as u64), record: r.get(1) })),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let c = self.conn()?;
+        let keys = super::to_i64(oids.iter().copied());
+        match c.client.query(&c.load_many, &[&keys]) {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let oid = Oid(r.get::<_, i64>(0) as u64);
+                    (oid, Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) })
+                })
+                .collect()),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn end(&mut self) -> Result<(), StorageError> {
+        self.end_read()
+    }
+
+    fn commit(
+        &mut self,
+        writes: &[Write],
+        reads: &[(Oid, Tid)],
+        resolve: &mut Resolve<'_>,
+    ) -> Result<Option<Tid>, StorageError> {
+        let in_read = std::mem::replace(&mut self.in_read, false);
+        let c = self.conn()?;
+        // Ending the snapshot and starting the commit share one round trip.
+        let begin = if in_read { "ROLLBACK; BEGIN" } else { "BEGIN" };
+        let mut keys: Vec<i64> =
+            writes.iter().map(|w| w.oid).chain(reads.iter().map(|r| r.0)).map(|o| o.0 as i64).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let stored = match c.client.batch_execute(begin).and_then(|()| c.client.query(&c.lock, &[&keys])) {
+            Ok(rows) => rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))).collect::<Vec<_>>(),
+            Err(e) => return Err(self.fail(e)),
+        };
+        // `stored` is sorted by oid (the lock query orders it).
+        let current =
+            |oid: Oid| stored.binary_search_by_key(&(oid.0 as i64), |r| r.0).ok().map(|i| Tid(stored[i].1 as u64));
+        let stale_read = reads.iter().find(|(oid, tid)| current(*oid) != Some(*tid)).map(|r| r.0);
+        // Writes based on an older state than the stored one: mergeable if
+        // both exist, which the merge step below decides.
+        let stale: Vec<&Write> = writes.iter().filter(|w| current(w.oid) != w.base).collect();
+        let unmergeable = stale.iter().find(|w| w.base.is_none() || current(w.oid).is_none()).map(|w| w.oid);
+        if let Some(oid) = stale_read.or(unmergeable) {
+            return match c.client.batch_execute("ROLLBACK") {
+                Ok(()) => Err(ConflictError { oid }.into()),
+                Err(e) => Err(self.fail(e)),
+            };
+        }
+        let mut merged: Vec<(Oid, Vec<u8>)> = Vec::with_capacity(stale.len());
+        if !stale.is_empty() {
+            // The rows are locked, so the states offered cannot move before
+            // the merges are written.
+            let keys = super::to_i64(stale.iter().map(|w| w.oid));
+            let rows = match c.client.query(&c.load_many, &[&keys]) {
+                Ok(rows) => rows,
+                Err(e) => return Err(self.fail(e)),
+            };
+            for row in rows {
+                let oid = Oid(row.get::<_, i64>(0) as u64);
+                let loaded = Loaded { tid: Tid(row.get::<_, i64>(1) as u64), record: row.get(2) };
+                match resolve(oid, &loaded) {
+                    Some(record) => merged.push((oid, record)),
+                    None => {
+                        return match c.client.batch_execute("ROLLBACK") {
+                            Ok(()) => Err(ConflictError { oid }.into()),
+                            Err(e) => Err(self.fail(e)),
+                        };
+                    }
+                }
+            }
+        }
+        if writes.is_empty() {
+            // Only reads were checked: releasing their locks is all that is left.
+            return c.client.batch_execute("ROLLBACK").map(|()| None).map_err(|e| self.fail(e));
+        }
+        let (mut new_oids, mut new_records, mut old_oids, mut old_records) = (vec![], vec![], vec![], vec![]);
+        for w in writes {
+            let (oids, records) =
+                if w.base.is_none() { (&mut new_oids, &mut new_records) } else { (&mut old_oids, &mut old_records) };
+            oids.push(w.oid.0 as i64);
+            let record = merged.iter().find(|(oid, _)| *oid == w.oid).map_or(w.record.as_slice(), |(_, r)| r);
+            records.push(record);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        let tid: i64 = match c.client.query_one(&c.write, &[&new_oids, &new_records, &old_oids, &old_records, &now]) {
+            Ok(row) => row.get(0),
+            // Two sessions inserted the same new oid (both creating the root,
+            // say): the later one conflicts.
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                let oid = Oid(new_oids.first().copied().unwrap_or(0) as u64);
+                return match c.client.batch_execute("ROLLBACK") {
+                    Ok(()) => Err(ConflictError { oid }.into()),
+                    Err(e) => Err(self.fail(e)),
+                };
+            }
+            Err(e) => return Err(self.fail(e)),
+        };
+        match c.client.batch_execute("COMMIT") {
+            Ok(()) => Ok(Some(Tid(tid as u64))),
+            Err(e) => match self.fail(e) {
+                // The COMMIT may have reached the server before the
+                // connection broke: the outcome is unknowable from here.
+                StorageError::Unavailable { source, .. } => {
+                    Err(StorageError::CommitUnknown { backend: "postgres", tid: Tid(tid as u64), source })
+                }
+                other => Err(other),
+            },
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The PostgreSQL backend: the storage suite, the multi-process tests and
+//! the tests only a server can have (lost connections, credentials,
+//! migrations). Each test gets a schema of its own on the server named by
+//! `PBPERSIST_POSTGRES_URL` (default: `postgres://postgres@127.0.0.1:5432/test`).
+//!
+//! Without a reachable server the tests are reported as ignored, with the
+//! reason, unless `PBPERSIST_REQUIRE_POSTGRES=1` makes that a failure (CI
+//! sets it).
+#![allow(clippy::unit_arg)] // `Ok(assert_eq!(..))` keeps one-line transactions readable.
+
+mod multiprocess;
+mod pg;
+mod suite;
+
+use libtest_mimic::{Arguments, Trial};
+use pbpersist_tests::place::{PgSchema, postgres_reachable};
+use suite::Backend;
+
+#[macro_export]
+macro_rules! suite_trials {
+    ($trials:ident; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            $trials.push(Trial::test(concat!("suite::", stringify!($module), "::", stringify!($test)), || {
+                let schema = PgSchema::new();
+                let backend = Backend::new(move |options| schema.open(options));
+                suite::$module::$test(&backend);
+                Ok(())
+            }));
+        )*
+    };
+}
+
+fn new_schema() -> (String, Box<dyn std::any::Any>) {
+    let schema = PgSchema::new();
+    (schema.spec(), Box::new(schema))
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = Vec::new();
+    suite_tests!(suite_trials!(trials));
+    trials.push(Trial::test("multiprocess::four_processes_lose_no_updates", || {
+        Ok(multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&new_schema))
+    }));
+    trials.push(Trial::test("multiprocess::a_writer_killed_50_times_loses_nothing", || {
+        Ok(multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&new_schema))
+    }));
+    for (name, test) in pg::TESTS {
+        trials.push(Trial::test(*name, move || Ok(test())));
+    }
+    if let Err(reason) = postgres_reachable() {
+        if std::env::var("PBPERSIST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+            eprintln!("PBPERSIST_REQUIRE_POSTGRES=1 but {reason}");
+            std::process::exit(101);
+        }
+        eprintln!("skipping {} PostgreSQL tests: {reason}", trials.len());
+        trials = trials.into_iter().map(|t| t.with_ignored_flag(true)).collect();
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
