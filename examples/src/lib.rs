@@ -15,7 +15,11 @@ pub mod tower {
     /// whose guardian is Alice) in the database file at `path`, named in the
     /// root as "rapunzel", "pisa" and "bob".
     pub fn store(path: &Path) -> pbpersist::Result<()> {
-        let db = Database::open(path)?;
+        store_in(&Database::open(path)?)
+    }
+
+    /// Stores the same objects as [`store`] in any database.
+    pub fn store_in(db: &Database) -> pbpersist::Result<()> {
         db.transact(|tx| {
             let mut rapunzel = Tower::new();
             rapunzel.set_name("Rapunzel's");

@@ -98,35 +98,66 @@ def assert_no_unknown_fields(msg):
             assert_no_unknown_fields(v)
 
 
-def load(conn, oid, record_cls):
-    (blob,) = conn.execute("SELECT record FROM pb_object WHERE oid = ?", (oid,)).fetchone()
-    record = record_cls.FromString(blob)
+def load(conn, oid, record_cls, param="?"):
+    (blob,) = conn.execute(f"SELECT record FROM pb_object WHERE oid = {param}", (oid,)).fetchone()
+    record = record_cls.FromString(bytes(blob))
     return record, message_class(record.type).FromString(record.state)
 
 
 def test_python_reads_the_database_rust_wrote(modules, tmp_path):
     worker("interop-write", tmp_path)
-    record_cls = modules["pbpersist/record.proto"].Record
     conn = sqlite3.connect(tmp_path / "rust.db")
+    check_tower_example(modules, lambda oid, cls: load(conn, oid, cls))
     assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (1,)
 
-    root_record, root = load(conn, 0, record_cls)
+
+def postgres_url():
+    return os.environ.get("PBPERSIST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def test_python_reads_what_rust_wrote_to_postgres(modules):
+    """Rust writes the example to a PostgreSQL schema; psycopg reads the rows."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(postgres_url(), autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        if os.environ.get("PBPERSIST_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"no PostgreSQL server: {e}")
+    schema = f"pbt_py_{os.getpid()}"
+    try:
+        worker("interop-write-db", f"postgres:{schema}")
+        conn.execute(f'SET search_path = "{schema}"')
+        check_tower_example(modules, lambda oid, cls: load(conn, oid, cls, "%s"))
+        assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (1,)
+        files = [f for (f,) in conn.execute("SELECT file FROM pb_schema")]
+        assert "demo.proto" in files, files
+    finally:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.close()
+
+
+def check_tower_example(modules, load_oid):
+    """The objects of the Tower example, found by following references from the root."""
+    record_cls = modules["pbpersist/record.proto"].Record
+    root_record, root = load_oid(0, record_cls)
     assert root_record.type == "pbpersist.Root"
     assert sorted(root_record.refs) == sorted(ref.oid for ref in root.entries.values())
 
-    pisa_record, pisa = load(conn, root.entries["pisa"].oid, record_cls)
+    pisa_record, pisa = load_oid(root.entries["pisa"].oid, record_cls)
     assert pisa_record.type == "demo.Tower"
     assert (pisa.name, pisa.width, pisa.build_year) == ("Pisa", 15.5, 1372)
     assert abs(pisa.height - 56.7) < 1e-5
     assert list(pisa_record.refs) == [pisa.neighbor.oid]
-    _, rapunzel = load(conn, pisa.neighbor.oid, record_cls)
+    _, rapunzel = load_oid(pisa.neighbor.oid, record_cls)
     assert rapunzel.name == "Rapunzel's"
     assert not rapunzel.HasField("build_year") and rapunzel.build_year == 1900
 
-    _, bob = load(conn, root.entries["bob"].oid, record_cls)
+    _, bob = load_oid(root.entries["bob"].oid, record_cls)
     assert bob.phone == "555-0100" and bob.WhichOneof("reach") == "phone"
     assert dict(bob.labels) == {"team": "blue"}
-    _, alice = load(conn, bob.guardians[0].oid, record_cls)
+    _, alice = load_oid(bob.guardians[0].oid, record_cls)
     assert alice.name == "Alice" and alice.address.city == "Springfield"
     assert alice.address.country == "United States"
 
