@@ -1,7 +1,8 @@
-"""The Tower workload on Python ZODB with FileStorage: the peer tower-bench
-compares pbpersist with. Prints one JSON object of rates and latencies.
+"""The Tower workload on Python ZODB: the peer tower-bench compares pbpersist
+with. Prints one JSON object of rates and latencies.
 
-Usage: python zodb_bench.py <directory> <n> <per_transaction>
+Usage: python zodb_bench.py <directory> <n> <per_transaction>   (FileStorage)
+       python zodb_bench.py postgresql:<dsn> <n> <per_transaction>   (RelStorage)
 """
 
 import json
@@ -24,16 +25,29 @@ class Tower(persistent.Persistent):
         self.neighbor = neighbor
 
 
-def open_db(path, n):
-    return ZODB.DB(ZODB.FileStorage.FileStorage(path), cache_size=n + 1000)
+def open_db(target, n, fresh=False):
+    if target.startswith("postgresql:"):
+        # History-free RelStorage, as pbpersist keeps no history either.
+        from relstorage.adapters.postgresql import PostgreSQLAdapter
+        from relstorage.options import Options
+        from relstorage.storage import RelStorage
+
+        options = Options(keep_history=False)
+        adapter = PostgreSQLAdapter(dsn=target[len("postgresql:") :], options=options)
+        storage = RelStorage(adapter, options=options)
+        if fresh:
+            storage.zap_all()
+    else:
+        storage = ZODB.FileStorage.FileStorage(target)
+    return ZODB.DB(storage, cache_size=n + 1000)
 
 
 def main():
-    directory, n, per_tx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    path = os.path.join(directory, "towers.fs")
+    target, n, per_tx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    path = target if target.startswith("postgresql:") else os.path.join(target, "towers.fs")
     out = {}
 
-    db = open_db(path, n)
+    db = open_db(path, n, fresh=True)
     conn = db.open()
     root = conn.root()
     start = time.perf_counter()

@@ -27,11 +27,13 @@ pub struct Rates {
     pub peak_rss_kib: u64,
 }
 
-fn rate(n: usize, since: Instant) -> f64 {
+pub mod postgres;
+
+pub(crate) fn rate(n: usize, since: Instant) -> f64 {
     n as f64 / since.elapsed().as_secs_f64()
 }
 
-fn percentile(latencies: &mut [f64], p: f64) -> f64 {
+pub(crate) fn percentile(latencies: &mut [f64], p: f64) -> f64 {
     latencies.sort_by(f64::total_cmp);
     latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
 }
@@ -60,10 +62,19 @@ fn tower(i: usize, neighbor: Option<Ref<Tower>>) -> Tower {
 /// The workload on pbpersist with the SQLite storage in `dir`.
 pub fn pbpersist(dir: &Path, n: usize, per_tx: usize) -> pbpersist::Result<Rates> {
     let path = dir.join("towers.db");
+    pbpersist_on(&|options| Database::open_with(&path, options), n, per_tx)
+}
+
+/// Opens a new `Database` over the benchmark's storage, as a restarted
+/// program would.
+pub type Open<'a> = &'a dyn Fn(Options) -> pbpersist::Result<Database>;
+
+/// The workload on pbpersist over any storage; `open` starts from an empty one.
+pub fn pbpersist_on(open: Open<'_>, n: usize, per_tx: usize) -> pbpersist::Result<Rates> {
     let mut out = Rates::default();
     // The cache holds the whole working set, as the ZODB run's does.
     let options = Options::default().cache_objects(n + 1000);
-    let db = Database::open_with(&path, options.clone())?;
+    let db = open(options.clone())?;
     let start = Instant::now();
     let mut refs: Vec<Ref<Tower>> = Vec::with_capacity(n);
     let mut previous = None;
@@ -98,7 +109,7 @@ pub fn pbpersist(dir: &Path, n: usize, per_tx: usize) -> pbpersist::Result<Rates
     out.update = rate(n, start);
     drop(db);
 
-    let db = Database::open_with(&path, options.clone())?;
+    let db = open(options.clone())?;
     let mut conn = db.connect()?;
     let mut tx = conn.begin()?;
     let mut latencies = Vec::with_capacity(n);
@@ -123,7 +134,7 @@ pub fn pbpersist(dir: &Path, n: usize, per_tx: usize) -> pbpersist::Result<Rates
     out.hot_read = rate(n, start);
     drop(tx);
 
-    let db = Database::open_with(&path, options)?;
+    let db = open(options)?;
     let visited = db.transact(|tx| {
         let start = Instant::now();
         let mut next = Some(tx.root()?.require::<Tower>("last")?);

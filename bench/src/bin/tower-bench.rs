@@ -2,6 +2,10 @@
 //! prost) and Python ZODB with FileStorage, in one run. Prints a table,
 //! writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
 //!
+//! With `--postgres URL`, the same on a PostgreSQL server: pbpersist's
+//! PostgreSQL storage, the raw postgres crate + prost, and ZODB + RelStorage,
+//! each in a schema of its own (`docs/benchmarks-postgres.md`).
+//!
 //! `cargo run --release -p pbpersist-bench --bin tower-bench [-- --n 100000]`
 
 use clap::Parser;
@@ -23,28 +27,94 @@ struct Args {
     /// Where to write the report (docs/benchmarks.md and .svg); nothing if absent.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Run on this PostgreSQL server instead of SQLite and FileStorage.
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+/// What one run compares: the names of the peers and how they store.
+struct Setting {
+    raw: &'static str,
+    zodb: &'static str,
+    storage: String,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let scratch = tempfile::tempdir_in(std::env::current_dir()?)?;
-    eprintln!("pbpersist ...");
-    let ours = pbpersist_bench::pbpersist(&dir(scratch.path(), "pbpersist")?, args.n, args.per_tx)?;
-    eprintln!("raw rusqlite + prost ...");
-    let raw = pbpersist_bench::raw(&dir(scratch.path(), "raw")?, args.n, args.per_tx)?;
-    let zodb = if args.no_zodb {
-        None
-    } else {
-        eprintln!("Python ZODB ...");
-        Some(zodb(&dir(scratch.path(), "zodb")?, args.n, args.per_tx)?)
+    let (setting, ours, raw, zodb) = match &args.postgres {
+        None => {
+            eprintln!("pbpersist ...");
+            let ours = pbpersist_bench::pbpersist(&dir(scratch.path(), "pbpersist")?, args.n, args.per_tx)?;
+            eprintln!("raw rusqlite + prost ...");
+            let raw = pbpersist_bench::raw(&dir(scratch.path(), "raw")?, args.n, args.per_tx)?;
+            let zodb = match args.no_zodb {
+                true => None,
+                false => {
+                    eprintln!("Python ZODB ...");
+                    Some(zodb(&dir(scratch.path(), "zodb")?.display().to_string(), args.n, args.per_tx)?)
+                }
+            };
+            let setting = Setting {
+                raw: "raw rusqlite + prost",
+                zodb: "Python ZODB",
+                storage: "SQLite bundled with rusqlite, Python ZODB with FileStorage".into(),
+            };
+            (setting, ours, raw, zodb)
+        }
+        Some(url) => {
+            use pbpersist_bench::postgres as pg;
+            eprintln!("pbpersist on PostgreSQL ...");
+            pg::fresh_schema(url, "pbbench_pbpersist")?;
+            let open = |options| {
+                let storage = pbpersist::storage::PostgresStorage::builder(url).schema("pbbench_pbpersist").open()?;
+                pbpersist::Database::with_storage_and_options(storage, options)
+            };
+            let ours = pbpersist_bench::pbpersist_on(&open, args.n, args.per_tx)?;
+            eprintln!("raw postgres + prost ...");
+            let raw = pg::raw(url, "pbbench_raw", args.n, args.per_tx)?;
+            let zodb = match args.no_zodb {
+                true => None,
+                false => {
+                    eprintln!("Python ZODB + RelStorage ...");
+                    Some(zodb(&relstorage_dsn(url, "pbbench_relstorage")?, args.n, args.per_tx)?)
+                }
+            };
+            let setting = Setting {
+                raw: "raw postgres + prost",
+                zodb: "Python ZODB + RelStorage",
+                storage: "PostgreSQL on this machine (postgres crate; RelStorage history-free with psycopg2)".into(),
+            };
+            (setting, ours, raw, zodb)
+        }
     };
-    let table = report::table(&ours, &raw, zodb.as_ref());
+    let table = report::table(&setting, &ours, &raw, zodb.as_ref());
     println!("{table}");
     if let Some(path) = &args.report {
-        report::write(path, &args, &ours, &raw, zodb.as_ref(), &table)?;
+        report::write(path, &args, &setting, &ours, &raw, zodb.as_ref(), &table)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// A libpq connection string for RelStorage in a database of its own on the
+/// same server (its stored procedures assume the default schema), created
+/// if missing; RelStorage empties it before the run.
+fn relstorage_dsn(url: &str, database: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let config: postgres::Config = url.parse()?;
+    let mut client = config.connect(postgres::NoTls)?;
+    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{database}\"")) {
+        if e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE) {
+            return Err(e.into());
+        }
+    }
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    Ok(format!("postgresql:host={host} port={port} user={user} dbname={database}"))
 }
 
 fn dir(base: &Path, name: &str) -> std::io::Result<PathBuf> {
@@ -54,17 +124,17 @@ fn dir(base: &Path, name: &str) -> std::io::Result<PathBuf> {
 }
 
 /// Runs the ZODB script in a virtualenv it sets up under `target/`.
-fn zodb(dir: &Path, n: usize, per_tx: usize) -> Result<Rates, Box<dyn std::error::Error>> {
+fn zodb(target: &str, n: usize, per_tx: usize) -> Result<Rates, Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let venv = root.join("target/zodb-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "-q", "ZODB"]))?;
+    run(Command::new(&python).args(["-m", "pip", "install", "-q", "ZODB", "RelStorage", "psycopg2-binary"]))?;
     let out = Command::new(&python)
         .arg(root.join("bench/zodb_bench.py"))
-        .arg(dir)
+        .arg(target)
         .arg(n.to_string())
         .arg(per_tx.to_string())
         .output()?;
@@ -94,7 +164,7 @@ fn run(cmd: &mut Command) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 mod report {
-    use super::Args;
+    use super::{Args, Setting};
     use pbpersist_bench::Rates;
     use std::path::Path;
 
@@ -102,7 +172,7 @@ mod report {
         if b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() }
     }
 
-    pub fn table(ours: &Rates, raw: &Rates, zodb: Option<&Rates>) -> String {
+    pub fn table(setting: &Setting, ours: &Rates, raw: &Rates, zodb: Option<&Rates>) -> String {
         let z = zodb.cloned().unwrap_or_default();
         let rows: [(&str, f64, f64, f64); 5] = [
             ("add (obj/s)", ours.add, raw.add, z.add),
@@ -111,8 +181,9 @@ mod report {
             ("cold traversal (obj/s)", ours.traversal, 0.0, z.traversal),
             ("hot read (obj/s)", ours.hot_read, raw.hot_read, z.hot_read),
         ];
-        let mut s = String::from(
-            "| measure | pbpersist | raw rusqlite + prost | Python ZODB | vs raw | vs ZODB |\n|---|---|---|---|---|---|\n",
+        let mut s = format!(
+            "| measure | pbpersist | {} | {} | vs raw | vs ZODB |\n|---|---|---|---|---|---|\n",
+            setting.raw, setting.zodb
         );
         for (name, o, r, zz) in rows {
             let fmt = |v: f64| if v > 0.0 { format!("{v:.0}") } else { "-".into() };
@@ -136,13 +207,14 @@ mod report {
     pub fn write(
         path: &Path,
         args: &Args,
+        setting: &Setting,
         ours: &Rates,
         raw: &Rates,
         zodb: Option<&Rates>,
         table: &str,
     ) -> Result<(), Box<dyn std::error::Error>> {
         let svg = path.with_extension("svg");
-        chart(&svg, ours, raw, zodb)?;
+        chart(&svg, setting, ours, raw, zodb)?;
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|s| {
@@ -164,23 +236,34 @@ mod report {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
         let text = format!(
             "# Benchmarks\n\n\
-             Generated by `cargo run --release -p pbpersist-bench --bin tower-bench -- --report docs/benchmarks.md`\n\
-             on {} ({} cores, {cpu}), {}, SQLite bundled with rusqlite, Python ZODB with FileStorage.\n\
+             Generated by `cargo run --release -p pbpersist-bench --bin tower-bench -- {}--report {}`\n\
+             on {} ({} cores, {cpu}), {}, {}.\n\
              N = {} towers, {} per transaction; every system writes to the same local disk.\n\n\
-             ![Tower workload](benchmarks.svg)\n\n{table}\n",
+             ![Tower workload]({})\n\n{table}\n",
+            if args.postgres.is_some() { "--postgres <url> " } else { "" },
+            path.display(),
             date.unwrap_or_default(),
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             rustc.unwrap_or_default(),
+            setting.storage,
             args.n,
             args.per_tx,
+            svg.file_name().and_then(|f| f.to_str()).unwrap_or_default(),
         );
-        let notes_path = path.with_file_name("benchmarks-notes.md");
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks");
+        let notes_path = path.with_file_name(format!("{stem}-notes.md"));
         let notes = std::fs::read_to_string(&notes_path).unwrap_or_default();
         std::fs::write(path, format!("{text}\n{notes}"))?;
         Ok(())
     }
 
-    fn chart(path: &Path, ours: &Rates, raw: &Rates, zodb: Option<&Rates>) -> Result<(), Box<dyn std::error::Error>> {
+    fn chart(
+        path: &Path,
+        setting: &Setting,
+        ours: &Rates,
+        raw: &Rates,
+        zodb: Option<&Rates>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
         use plotters::prelude::*;
         let z = zodb.cloned().unwrap_or_default();
         let measures = ["add", "update", "cold load", "hot read"];
@@ -206,7 +289,7 @@ mod report {
             .x_label_formatter(&|x| measures.get(x.floor() as usize).map(|s| s.to_string()).unwrap_or_default())
             .draw()?;
         let colors = [RGBColor(31, 119, 180), RGBColor(150, 150, 150), RGBColor(214, 39, 40)];
-        let names = ["pbpersist", "raw rusqlite + prost", "Python ZODB"];
+        let names = ["pbpersist", setting.raw, setting.zodb];
         for (k, (color, name)) in colors.into_iter().zip(names).enumerate() {
             chart
                 .draw_series(values.iter().enumerate().filter(|(_, v)| v[k] > 0.0).map(|(i, v)| {
