@@ -244,6 +244,33 @@ impl Transaction<'_> {
         Ok(count)
     }
 
+    /// Loads the objects `r` refers to, the objects they refer to, and so on
+    /// `depth` levels down, with one storage call per level: a traversal of
+    /// the graph below `r` then costs no further round trips. Returns how
+    /// many objects were loaded.
+    pub fn prefetch_refs<T: ?Sized>(&mut self, r: Ref<T>, depth: u32) -> Result<usize> {
+        self.get_object(r.oid())?;
+        let mut frontier = vec![r.oid()];
+        let mut total = 0;
+        for _ in 0..depth {
+            let mut next = Vec::new();
+            for oid in &frontier {
+                if let Some(e) = self.conn.cache.get(*oid) {
+                    e.obj.visit_refs(&mut |o| next.push(o));
+                    next.extend(e.hidden_refs.iter().map(|o| Oid(*o)));
+                }
+            }
+            next.sort_unstable();
+            next.dedup();
+            if next.is_empty() {
+                break;
+            }
+            total += self.prefetch(next.iter().copied())?;
+            frontier = next;
+        }
+        Ok(total)
+    }
+
     /// Writes every added object and every registered object that changed,
     /// atomically. Returns the new tid, or `None` if there was nothing to write.
     ///

@@ -118,6 +118,42 @@ pub fn prefetch_loads_many_objects_in_one_call(backend: &Backend) {
     .unwrap();
 }
 
+pub fn prefetch_refs_loads_the_graph_below_an_object(backend: &Backend) {
+    let db = backend.open();
+    // A family tree: the root contact, 3 guardians, 3 guardians each.
+    let top = db
+        .transact(|tx| {
+            let mut top = contact("top");
+            for i in 0..3 {
+                let mut middle = contact(&format!("m{i}"));
+                for j in 0..3 {
+                    middle.guardians_mut().push(tx.add(contact(&format!("l{i}{j}")))?);
+                }
+                top.guardians_mut().push(tx.add(middle)?);
+            }
+            tx.add(top)
+        })
+        .unwrap();
+    let db = backend.open();
+    db.transact(|tx| {
+        let before = db.stats().loads;
+        assert_eq!(tx.prefetch_refs(top, 5)?, 12, "3 + 9 objects below the top");
+        assert_eq!(db.stats().loads - before, 13, "the top and everything below it");
+        let loads = db.stats().loads;
+        let mut names = Vec::new();
+        for m in tx.get(top)?.guardians() {
+            for l in tx.get(*m)?.guardians() {
+                names.push(tx.get(*l)?.name().to_owned());
+            }
+        }
+        assert_eq!(names.len(), 9);
+        assert_eq!(db.stats().loads, loads, "the traversal needed no load");
+        assert_eq!(tx.prefetch_refs(top, 5)?, 0, "nothing left to load");
+        Ok(())
+    })
+    .unwrap();
+}
+
 pub fn gc_removes_exactly_the_unreachable_objects(backend: &Backend) {
     let db = backend.open();
     let (a, b, c, d, cycle) = db
