@@ -13,7 +13,8 @@ mod pg;
 mod suite;
 
 use libtest_mimic::{Arguments, Trial};
-use pbpersist_tests::place::{PgSchema, postgres_reachable};
+use pbpersist::storage::PostgresStorage;
+use pbpersist_tests::place::{PgSchema, postgres_reachable, postgres_url};
 use suite::Backend;
 
 #[macro_export]
@@ -23,6 +24,27 @@ macro_rules! suite_trials {
             $trials.push(Trial::test(concat!("suite::", stringify!($module), "::", stringify!($test)), || {
                 let schema = PgSchema::new();
                 let backend = Backend::new(move |options| schema.open(options));
+                suite::$module::$test(&backend);
+                Ok(())
+            }));
+        )*
+        $(
+            $trials.push(Trial::test(concat!("suite_state_cache::", stringify!($module), "::", stringify!($test)), || {
+                // Each database has a state cache file of its own; the suite
+                // checks that serving states from it changes nothing.
+                let schema = PgSchema::new();
+                let dir = tempfile::tempdir().unwrap();
+                let count = std::sync::atomic::AtomicU32::new(0);
+                let backend = Backend::new(move |options| {
+                    let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let file = dir.path().join(format!("states-{n}.db"));
+                    let storage = PostgresStorage::builder(&postgres_url())
+                        .schema(schema.name())
+                        .state_cache(file, 1 << 26)
+                        .open()
+                        .unwrap();
+                    pbpersist::Database::with_storage_and_options(storage, options).unwrap()
+                });
                 suite::$module::$test(&backend);
                 Ok(())
             }));

@@ -103,10 +103,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn relstorage_dsn(url: &str, database: &str) -> Result<String, Box<dyn std::error::Error>> {
     let config: postgres::Config = url.parse()?;
     let mut client = config.connect(postgres::NoTls)?;
-    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{database}\"")) {
-        if e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE) {
-            return Err(e.into());
-        }
+    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        && e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE)
+    {
+        return Err(e.into());
     }
     let host = match config.get_hosts().first() {
         Some(postgres::config::Host::Tcp(h)) => h.clone(),

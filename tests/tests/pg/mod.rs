@@ -21,6 +21,8 @@ pub const TESTS: &[(&str, fn())] = &[
     ("pg::writers_of_different_objects_do_not_wait_for_each_other", writers_do_not_wait),
     ("pg::the_url_can_come_from_the_environment", url_from_environment),
     ("pg::dropping_a_database_closes_its_connections", dropping_closes_connections),
+    ("pg::a_restarted_process_starts_warm_from_the_state_cache", state_cache_starts_warm),
+    ("pg::an_older_format_is_migrated", an_older_format_is_migrated),
 ];
 
 fn counter_db(db: &Database) -> Ref<Counter> {
@@ -317,4 +319,62 @@ fn dropping_closes_connections() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(count(), 0, "every connection of the dropped database is closed");
+}
+
+fn state_cache_starts_warm() {
+    let schema = PgSchema::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("states.db");
+    let cached = |schema: &PgSchema| {
+        let builder = PostgresStorage::builder(&postgres_url()).schema(schema.name()).state_cache(&file, 1 << 26);
+        let storage = builder.open().unwrap();
+        (Database::with_storage(storage.clone()).unwrap(), storage)
+    };
+    let stats = |storage: &PostgresStorage| storage.state_cache_stats().unwrap();
+    let read_all = |db: &Database, refs: &[Ref<Counter>]| -> Vec<i64> {
+        db.transact(|tx| refs.iter().map(|r| Ok(tx.get(*r)?.value())).collect()).unwrap()
+    };
+    let refs: Vec<Ref<Counter>> = {
+        let (db, _) = cached(&schema);
+        db.transact(|tx| (0..50).map(|_| tx.add(Counter::new())).collect()).unwrap()
+    };
+    {
+        // The first run fills the file.
+        let (db, storage) = cached(&schema);
+        assert_eq!(read_all(&db, &refs), vec![0; 50]);
+        assert_eq!(stats(&storage).hits, 0);
+        assert!(stats(&storage).entries >= 50);
+    }
+    // While no process runs, another host changes one object.
+    let other = schema.open(Options::default());
+    other.transact(|tx| Ok(tx.get_mut(refs[7])?.set_value(99))).unwrap();
+    drop(other);
+    {
+        let (db, storage) = cached(&schema);
+        let mut expected = vec![0; 50];
+        expected[7] = 99;
+        assert_eq!(read_all(&db, &refs), expected, "the changed object is not served stale");
+        let s = stats(&storage);
+        // The root (read at open) and the 49 unchanged counters.
+        assert_eq!((s.hits, s.misses), (50, 1), "every unchanged object came from the file: {s:?}");
+    }
+    // The same file for another database starts empty.
+    let elsewhere = PgSchema::new();
+    let (_db, storage) = cached(&elsewhere);
+    assert_eq!(stats(&storage).entries, 0);
+}
+
+fn an_older_format_is_migrated() {
+    let schema = PgSchema::new();
+    drop(schema.storage());
+    // Version 1 of the layout had no database identity.
+    let mut c = schema.client();
+    c.batch_execute("DELETE FROM pb_meta WHERE key = 'database_id'; UPDATE pb_meta SET value = 1 WHERE key = 'format'")
+        .unwrap();
+    let db = schema.open(Options::default());
+    db.transact(|tx| Ok(tx.root()?.len())).unwrap();
+    let rows =
+        c.query("SELECT key, value FROM pb_meta WHERE key IN ('format', 'database_id') ORDER BY key", &[]).unwrap();
+    assert_eq!(rows.len(), 2, "the migration added the identity");
+    assert_eq!(rows[1].get::<_, i64>(1), pbpersist::storage::postgres::FORMAT_VERSION);
 }

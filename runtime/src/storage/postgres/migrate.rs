@@ -4,11 +4,12 @@
 use postgres::Client;
 
 /// The layout version this code reads and writes (`pb_meta.format`).
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 
 /// Migration `i` takes a database from version `i` to `i + 1`. Migrations are
 /// only ever appended, so a database of any older version can be brought up.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE pb_transaction (
     tid          BIGINT PRIMARY KEY,
     committed_at BIGINT NOT NULL
@@ -24,7 +25,13 @@ CREATE TABLE pb_schema (
     source TEXT NOT NULL
 );
 INSERT INTO pb_meta (key, value) VALUES ('next_oid', 1), ('last_tid', 0);
-"];
+",
+    "
+-- A random identity, so that a local state cache never serves one
+-- database's states for another's.
+INSERT INTO pb_meta (key, value) VALUES ('database_id', (random() * 9.2e18)::bigint);
+",
+];
 
 /// A key for `pg_advisory_xact_lock` that serializes migrations of one
 /// database: the bytes of "pbpersis" read as a big-endian integer.

@@ -7,8 +7,10 @@
 
 mod migrate;
 mod session;
+mod state_cache;
 
 pub use migrate::FORMAT_VERSION;
+pub use state_cache::StateCacheStats;
 
 use super::{Session, Storage};
 use crate::{Oid, StorageError};
@@ -25,17 +27,21 @@ pub const URL_VARIABLE: &str = "PBPERSIST_POSTGRES_URL";
 /// gives [`StorageError::Unavailable`] and is opened again by the next
 /// transaction. Errors and `Debug` output name the server and database but
 /// never the password.
+///
+/// Clones share the connections and the state cache.
+#[derive(Clone)]
 pub struct PostgresStorage {
     inner: Arc<Inner>,
     /// A connection for oid reservations, schemas and garbage collection,
     /// which must not wait on any session's transaction.
-    admin: Mutex<Option<Client>>,
+    admin: Arc<Mutex<Option<Client>>>,
 }
 
 pub(crate) struct Inner {
     config: postgres::Config,
     /// `user@host:port/db`, for messages: never the password.
     target: String,
+    state_cache: Option<state_cache::StateCache>,
 }
 
 /// Options for opening a [`PostgresStorage`], from [`PostgresStorage::builder`].
@@ -43,6 +49,7 @@ pub(crate) struct Inner {
 pub struct PostgresBuilder {
     url: String,
     schema: Option<String>,
+    state_cache: Option<(std::path::PathBuf, u64)>,
 }
 
 impl std::fmt::Debug for PostgresStorage {
@@ -67,12 +74,17 @@ impl PostgresStorage {
 
     /// Options beyond the URL.
     pub fn builder(url: &str) -> PostgresBuilder {
-        PostgresBuilder { url: url.to_owned(), schema: None }
+        PostgresBuilder { url: url.to_owned(), schema: None, state_cache: None }
     }
 
     /// `user@host:port/db`: where this storage is, without credentials.
     pub fn target(&self) -> &str {
         &self.inner.target
+    }
+
+    /// How the local state cache has done, if one was configured.
+    pub fn state_cache_stats(&self) -> Option<StateCacheStats> {
+        self.inner.state_cache.as_ref().map(|c| c.stats())
     }
 
     fn with_admin<R>(&self, f: impl FnOnce(&mut Client) -> Result<R, postgres::Error>) -> Result<R, StorageError> {
@@ -103,6 +115,16 @@ impl PostgresBuilder {
         self
     }
 
+    /// Keeps the records this process loads in a local SQLite file at
+    /// `path`, up to about `max_bytes`, so that a restarted process reads
+    /// them from disk instead of the server. At each transaction start the
+    /// entries of objects committed since are dropped, so the file never
+    /// serves a stale state. One process uses a file at a time.
+    pub fn state_cache(mut self, path: impl Into<std::path::PathBuf>, max_bytes: u64) -> Self {
+        self.state_cache = Some((path.into(), max_bytes));
+        self
+    }
+
     /// Connects, then creates or migrates the tables.
     pub fn open(self) -> Result<PostgresStorage, StorageError> {
         let mut config: postgres::Config = self.url.parse().map_err(|_| {
@@ -128,7 +150,7 @@ impl PostgresBuilder {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let target = target(&config);
-        let inner = Arc::new(Inner { config, target });
+        let mut inner = Inner { config, target, state_cache: None };
         let mut client = inner.connect()?;
         migrate::migrate(&mut client, self.schema.as_deref()).map_err(|e| match e {
             migrate::MigrateError::Db(e) => inner.error(e),
@@ -137,7 +159,14 @@ impl PostgresBuilder {
                 inner.target
             )),
         })?;
-        Ok(PostgresStorage { inner, admin: Mutex::new(Some(client)) })
+        if let Some((path, max_bytes)) = &self.state_cache {
+            let id: i64 = client
+                .query_one("SELECT value FROM pb_meta WHERE key = 'database_id'", &[])
+                .map_err(|e| inner.error(e))?
+                .get(0);
+            inner.state_cache = Some(state_cache::StateCache::open(path, id, *max_bytes)?);
+        }
+        Ok(PostgresStorage { inner: Arc::new(inner), admin: Arc::new(Mutex::new(Some(client))) })
     }
 }
 

@@ -38,6 +38,7 @@ struct Conn {
     load_many: Statement,
     lock: Statement,
     write: Statement,
+    changed: Statement,
 }
 
 impl Conn {
@@ -49,7 +50,8 @@ impl Conn {
         let load_many = prepare("SELECT oid, tid, record FROM pb_object WHERE oid = ANY($1)")?;
         let lock = prepare(LOCK)?;
         let write = prepare(WRITE)?;
-        Ok(Conn { client, poll, load, load_many, lock, write })
+        let changed = prepare("SELECT oid FROM pb_object WHERE tid > $1")?;
+        Ok(Conn { client, poll, load, load_many, lock, write, changed })
     }
 }
 
@@ -59,12 +61,14 @@ pub(super) struct PgSession {
     conn: Option<Conn>,
     /// Whether the read snapshot's transaction is open.
     in_read: bool,
+    /// The open snapshot's tid, for the state cache.
+    snapshot: Option<Tid>,
 }
 
 impl PgSession {
     pub(super) fn new(inner: Arc<Inner>) -> Result<Self, StorageError> {
         let conn = Conn::open(&inner)?;
-        Ok(PgSession { inner, conn: Some(conn), in_read: false })
+        Ok(PgSession { inner, conn: Some(conn), in_read: false, snapshot: None })
     }
 
     fn conn(&mut self) -> Result<&mut Conn, StorageError> {
@@ -87,6 +91,7 @@ impl PgSession {
             self.conn = None;
         }
         self.in_read = false;
+        self.snapshot = None;
         err
     }
 
@@ -113,7 +118,47 @@ impl PgSession {
         Ok(Snapshot { tid: Tid(tid as u64), changed })
     }
 
+    /// The state cache's record of `oid` for the open snapshot.
+    fn cached(&self, oid: Oid) -> Option<Loaded> {
+        self.inner.state_cache.as_ref()?.get(self.snapshot?, oid)
+    }
+
+    /// Offers a record loaded in the open snapshot to the state cache.
+    fn keep(&self, oid: Oid, loaded: &Loaded) {
+        if let (Some(cache), Some(snapshot)) = (&self.inner.state_cache, self.snapshot) {
+            cache.put(snapshot, oid, loaded);
+        }
+    }
+
+    /// Brings the state cache up to the new snapshot: drops what was
+    /// committed after the cache's tid. The poll already listed that when it
+    /// started from the same tid; otherwise one more query does.
+    fn advance_state_cache(&mut self, since: Option<Tid>, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let Some(cache) = &self.inner.state_cache else { return Ok(()) };
+        let (valid, empty) = cache.valid();
+        if valid >= snapshot.tid.0 {
+            return Ok(());
+        }
+        if empty || since == Some(Tid(valid)) {
+            cache.advance(snapshot.tid, snapshot.changed.iter().map(|c| c.0));
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        let c = self.conn()?;
+        match c.client.query(&c.changed, &[&(valid as i64)]) {
+            Ok(rows) => {
+                let oids = rows.iter().map(|r| Oid(r.get::<_, i64>(0) as u64));
+                if let Some(cache) = &inner.state_cache {
+                    cache.advance(snapshot.tid, oids);
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
     fn end_read(&mut self) -> Result<(), StorageError> {
+        self.snapshot = None;
         if std::mem::replace(&mut self.in_read, false)
             && let Some(c) = &mut self.conn
             && let Err(e) = c.client.batch_execute("ROLLBACK")
@@ -128,41 +173,62 @@ impl Session for PgSession {
     fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
         let fresh = self.conn.is_none();
         self.conn()?;
-        match self.try_begin(since) {
-            Ok(s) => Ok(s),
+        let snapshot = match self.try_begin(since) {
+            Ok(s) => s,
             Err(e) => match self.fail(e) {
                 // A pooled connection may have died while idle (a restarted
                 // server): nothing has happened yet, so try a new one once.
                 StorageError::Unavailable { .. } if !fresh => {
                     self.conn()?;
-                    self.try_begin(since).map_err(|e| self.fail(e))
+                    self.try_begin(since).map_err(|e| self.fail(e))?
                 }
-                other => Err(other),
+                other => return Err(other),
             },
-        }
+        };
+        self.snapshot = Some(snapshot.tid);
+        self.advance_state_cache(since, &snapshot)?;
+        Ok(snapshot)
     }
 
     fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
-        let c = self.conn()?;
-        match c.client.query_opt(&c.load, &[&(oid.0 as i64)]) {
-            Ok(row) => Ok(row.map(|r| Loaded { tid: Tid(r.get::<_, i64>(0) as u64), record: r.get(1) })),
-            Err(e) => Err(self.fail(e)),
+        if let Some(found) = self.cached(oid) {
+            return Ok(Some(found));
         }
+        let c = self.conn()?;
+        let loaded = match c.client.query_opt(&c.load, &[&(oid.0 as i64)]) {
+            Ok(row) => row.map(|r| Loaded { tid: Tid(r.get::<_, i64>(0) as u64), record: r.get(1) }),
+            Err(e) => return Err(self.fail(e)),
+        };
+        if let Some(l) = &loaded {
+            self.keep(oid, l);
+        }
+        Ok(loaded)
     }
 
     fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
-        let c = self.conn()?;
-        let keys = super::to_i64(oids.iter().copied());
-        match c.client.query(&c.load_many, &[&keys]) {
-            Ok(rows) => Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let oid = Oid(r.get::<_, i64>(0) as u64);
-                    (oid, Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) })
-                })
-                .collect()),
-            Err(e) => Err(self.fail(e)),
+        let mut out = Vec::with_capacity(oids.len());
+        let mut missing = Vec::with_capacity(oids.len());
+        for oid in oids {
+            match self.cached(*oid) {
+                Some(found) => out.push((*oid, found)),
+                None => missing.push(oid.0 as i64),
+            }
         }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let c = self.conn()?;
+        let rows = match c.client.query(&c.load_many, &[&missing]) {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.fail(e)),
+        };
+        for r in rows {
+            let oid = Oid(r.get::<_, i64>(0) as u64);
+            let loaded = Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) };
+            self.keep(oid, &loaded);
+            out.push((oid, loaded));
+        }
+        Ok(out)
     }
 
     fn end(&mut self) -> Result<(), StorageError> {
@@ -176,6 +242,7 @@ impl Session for PgSession {
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         let in_read = std::mem::replace(&mut self.in_read, false);
+        self.snapshot = None;
         let c = self.conn()?;
         // Ending the snapshot and starting the commit share one round trip.
         let begin = if in_read { "ROLLBACK; BEGIN" } else { "BEGIN" };
