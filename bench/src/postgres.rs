@@ -104,3 +104,16 @@ pub fn raw(url: &str, schema: &str, n: usize, per_tx: usize) -> Result<Rates, po
     tx.commit()?;
     Ok(out)
 }
+
+/// The traversal by a restarted process whose local state cache a previous
+/// run filled: objects per second.
+pub fn warm_traversal(url: &str, schema: &str, cache: &std::path::Path, n: usize) -> pbpersist::Result<f64> {
+    let open = || -> pbpersist::Result<pbpersist::Database> {
+        let storage =
+            pbpersist::storage::PostgresStorage::builder(url).schema(schema).state_cache(cache, 1 << 30).open()?;
+        pbpersist::Database::with_storage_and_options(storage, pbpersist::Options::default().cache_objects(n + 1000))
+    };
+    crate::traverse(&open()?)?;
+    let (visited, seconds) = crate::traverse(&open()?)?;
+    Ok(visited as f64 / seconds)
+}

@@ -80,10 +80,13 @@ pub enum Error {
 
 impl Error {
     /// Whether retrying the transaction may succeed (a conflict).
-    /// A lost connection is transient too: nothing was written and the next
-    /// transaction connects again.
+    /// A lost connection, or a transaction the server aborted to break a
+    /// deadlock, is transient too: nothing was written.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Conflict(_) | Error::Storage(StorageError::Unavailable { .. }))
+        matches!(
+            self,
+            Error::Conflict(_) | Error::Storage(StorageError::Unavailable { .. } | StorageError::Aborted { .. })
+        )
     }
 }
 
@@ -137,6 +140,16 @@ pub enum StorageError {
         backend: &'static str,
         /// The tid the commit would have; if it happened, its objects carry it.
         tid: Tid,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The server aborted the transaction to break a deadlock or a
+    /// serialization failure; nothing was written and retrying may succeed.
+    #[error("{backend} aborted the transaction (deadlock or serialization failure): {source}")]
+    Aborted {
+        /// Which backend.
+        backend: &'static str,
         /// The driver's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,

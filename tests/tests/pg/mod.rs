@@ -23,6 +23,7 @@ pub const TESTS: &[(&str, fn())] = &[
     ("pg::dropping_a_database_closes_its_connections", dropping_closes_connections),
     ("pg::a_restarted_process_starts_warm_from_the_state_cache", state_cache_starts_warm),
     ("pg::an_older_format_is_migrated", an_older_format_is_migrated),
+    ("pg::a_deadlock_victim_gets_a_transient_error", deadlock_is_transient),
 ];
 
 fn counter_db(db: &Database) -> Ref<Counter> {
@@ -377,4 +378,36 @@ fn an_older_format_is_migrated() {
         c.query("SELECT key, value FROM pb_meta WHERE key IN ('format', 'database_id') ORDER BY key", &[]).unwrap();
     assert_eq!(rows.len(), 2, "the migration added the identity");
     assert_eq!(rows[1].get::<_, i64>(1), pbpersist::storage::postgres::FORMAT_VERSION);
+}
+
+fn deadlock_is_transient() {
+    let schema = PgSchema::new();
+    let db = schema.open(Options::default());
+    let (x, y) = db.transact(|tx| Ok((tx.add(Counter::new())?, tx.add(Counter::new())?))).unwrap();
+    // Another client, which waits long before checking for deadlocks, holds y.
+    let mut other = schema.client();
+    other.batch_execute("SET deadlock_timeout = '20s'").unwrap();
+    let mut held = other.transaction().unwrap();
+    held.execute("SELECT 1 FROM pb_object WHERE oid = $1 FOR UPDATE", &[&(y.oid().0 as i64)]).unwrap();
+    let committer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut conn = db.connect().unwrap();
+            let mut tx = conn.begin().unwrap();
+            tx.get_mut(x).unwrap().set_value(1);
+            tx.get_mut(y).unwrap().set_value(1);
+            // Locks x, then waits for y.
+            tx.commit()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Now the other client wants x: a cycle, which the committer's server
+    // process finds first and breaks by aborting the commit.
+    held.execute("SELECT 1 FROM pb_object WHERE oid = $1 FOR UPDATE", &[&(x.oid().0 as i64)]).unwrap();
+    held.commit().unwrap();
+    match committer.join().unwrap() {
+        Err(e @ Error::Storage(StorageError::Aborted { .. })) => assert!(e.is_transient(), "{e}"),
+        other => panic!("expected an aborted commit, got {other:?}"),
+    }
+    assert_eq!((value(&db, x), value(&db, y)), (0, 0), "nothing was written");
 }

@@ -199,7 +199,10 @@ impl Inner {
         let lost = e.is_closed()
             || code.is_none()
             || code.as_deref().is_some_and(|c| c.starts_with("08") || c.starts_with("57"));
-        if lost && e.code() != Some(&SqlState::QUERY_CANCELED) {
+        if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        {
+            StorageError::Aborted { backend: "postgres", source: Box::new(e) }
+        } else if lost && e.code() != Some(&SqlState::QUERY_CANCELED) {
             StorageError::Unavailable { backend: "postgres", target: self.target.clone(), source: Box::new(e) }
         } else {
             StorageError::Backend { backend: "postgres", source: Box::new(e) }
