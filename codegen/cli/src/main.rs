@@ -44,17 +44,18 @@ enum Command {
         /// Directories to search for imports.
         #[arg(short = 'I', long = "include", value_name = "DIR")]
         includes: Vec<PathBuf>,
-        /// An encoded FileDescriptorSet, or a pbpersist database (its stored schemas).
-        #[arg(long, value_name = "FILE")]
-        against: Option<PathBuf>,
+        /// An encoded FileDescriptorSet, or a pbpersist database (its stored
+        /// schemas): an SQLite file or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        against: Option<String>,
         /// The .proto files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// List a database's objects, or show one as JSON, decoded with the schemas it stores.
     Inspect {
-        /// The SQLite database file.
-        database: PathBuf,
+        /// The SQLite database file, or a postgres:// URL.
+        database: String,
         /// Show this object.
         #[arg(long)]
         oid: Option<u64>,
@@ -67,8 +68,8 @@ enum Command {
     },
     /// Remove objects unreachable from the root, following stored reference lists.
     Gc {
-        /// The SQLite database file.
-        database: PathBuf,
+        /// The SQLite database file, or a postgres:// URL.
+        database: String,
         /// Report what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
@@ -142,7 +143,7 @@ fn generate(includes: &[PathBuf], out: &Path, check: bool, files: &[PathBuf]) ->
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(includes: &[PathBuf], against: Option<&Path>, files: &[PathBuf]) -> Result<ExitCode, Failure> {
+fn check(includes: &[PathBuf], against: Option<&str>, files: &[PathBuf]) -> Result<ExitCode, Failure> {
     let new = config().descriptor_pool(files, includes).map_err(diagnostic)?;
     // Generating also runs pbpersist's own checks (options, unsupported features).
     config().generate(files, includes).map_err(diagnostic)?;
@@ -153,32 +154,60 @@ fn check(includes: &[PathBuf], against: Option<&Path>, files: &[PathBuf]) -> Res
     let old = old_schema(against)?;
     let changes = pbpersist_build::breaking_changes(&old, &new);
     if changes.is_empty() {
-        println!("no breaking changes against {}", against.display());
+        println!("no breaking changes against {}", shown(against));
         return Ok(ExitCode::SUCCESS);
     }
     for c in &changes {
         println!("{c}");
     }
-    Err(Failure(format!("{} breaking change(s) against {}", changes.len(), against.display())))
+    Err(Failure(format!("{} breaking change(s) against {}", changes.len(), shown(against))))
+}
+
+/// How to name a database in messages: a URL loses its password.
+fn shown(database: &str) -> String {
+    if !inspect::is_url(database) {
+        return database.to_owned();
+    }
+    match database.parse::<postgres::Config>() {
+        Ok(c) => {
+            let user = c.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+            let host = match c.get_hosts().first() {
+                Some(postgres::config::Host::Tcp(h)) => h.clone(),
+                _ => "localhost".into(),
+            };
+            let port = c.get_ports().first().copied().unwrap_or(5432);
+            format!("{user}{host}:{port}/{}", c.get_dbname().unwrap_or(""))
+        }
+        Err(_) => "the PostgreSQL database".into(),
+    }
 }
 
 /// The schema to compare with: a database's stored schemas, or a descriptor set.
-fn old_schema(path: &Path) -> Result<prost_reflect::DescriptorPool, Failure> {
+fn old_schema(database: &str) -> Result<prost_reflect::DescriptorPool, Failure> {
+    if inspect::is_url(database) {
+        return inspect::compile(&inspect::Source::open(database)?.schemas()?);
+    }
+    let path = Path::new(database);
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if bytes.starts_with(b"SQLite format 3\0") {
-        let files = inspect::stored_schemas(path)?;
-        return inspect::compile(&files);
+        return inspect::compile(&inspect::Source::open(database)?.schemas()?);
     }
     prost_reflect::DescriptorPool::decode(bytes.as_slice())
         .map_err(|e| Failure(format!("{} is neither a database nor a descriptor set: {e}", path.display())))
 }
 
-fn gc(database: &Path, dry_run: bool) -> Result<ExitCode, Failure> {
-    inspect::require_database(database)?;
+fn gc(database: &str, dry_run: bool) -> Result<ExitCode, Failure> {
+    let db = if inspect::is_url(database) {
+        // Refuse a database without pbpersist's tables rather than create them.
+        inspect::Source::open(database)?;
+        pbpersist::Database::with_storage(pbpersist::storage::PostgresStorage::open(database)?)?
+    } else {
+        inspect::require_database(Path::new(database))?;
+        pbpersist::Database::open(database)?
+    };
     let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message(format!("walking the object graph of {}", database.display()));
+    spinner.set_message(format!("walking the object graph of {}", shown(database)));
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    let db = pbpersist::Database::open(database)?;
     let report = db.gc(dry_run);
     spinner.finish_and_clear();
     let report = report?;

@@ -200,3 +200,69 @@ fn gc_removes_exactly_the_unreachable_objects() {
     })
     .unwrap();
 }
+
+/// The test server's URL with its tables in `schema`, or `None` (with the
+/// reason printed) when no server answers and CI does not require one.
+fn postgres_schema_url(schema: &str) -> Option<String> {
+    let base = std::env::var("PBPERSIST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let mut config: postgres::Config = base.parse().unwrap();
+    config.connect_timeout(std::time::Duration::from_secs(3));
+    match config.connect(postgres::NoTls) {
+        Ok(mut c) => {
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).unwrap();
+        }
+        Err(e) if std::env::var("PBPERSIST_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
+            eprintln!("skipped: no PostgreSQL server at {base}: {e}");
+            return None;
+        }
+        Err(e) => panic!("PBPERSIST_REQUIRE_POSTGRES=1 but no server: {e}"),
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+#[test]
+fn inspect_check_and_gc_work_on_postgres_urls() {
+    let schema = format!("pbt_cli_{}", std::process::id());
+    let Some(url) = postgres_schema_url(&schema) else { return };
+    let storage = pbpersist::storage::PostgresStorage::open(&url).unwrap();
+    let db = Database::with_storage(storage).unwrap();
+    pbpersist_examples::tower::store_in(&db).unwrap();
+    let lonely = db
+        .transact(|tx| {
+            let mut c = Contact::new();
+            c.set_name("lonely");
+            tx.add(c)
+        })
+        .unwrap();
+    let bob = db.transact(|tx| tx.root()?.require::<Contact>("bob")).unwrap();
+    drop(db);
+
+    let list = cargo_pbpersist(&["inspect", &url]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert_eq!(stdout(&list).matches("demo.Tower").count(), 2, "{}", stdout(&list));
+    let out = cargo_pbpersist(&["inspect", &url, "--oid", &bob.oid().to_string(), "--json", "--follow"]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(all[1]["state"]["name"], "Alice", "followed to the guardian");
+
+    let proto = proto_dir().join("demo.proto");
+    let check =
+        cargo_pbpersist(&["check", "-I", proto_dir().to_str().unwrap(), "--against", &url, proto.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stdout(&check).contains("no breaking changes against postgres@"), "{}", stdout(&check));
+
+    let gc = cargo_pbpersist(&["gc", &url]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(stdout(&gc).contains(&format!("removed {}", lonely.oid())), "{}", stdout(&gc));
+
+    // A database without pbpersist's tables is refused, not set up.
+    let base = url.split('?').next().unwrap().to_owned();
+    let bare = format!("{base}?options=-c%20search_path%3D{schema}_none");
+    let refused = cargo_pbpersist(&["gc", &bare]);
+    assert!(!refused.status.success() && stderr(&refused).contains("no pbpersist tables"), "{}", stderr(&refused));
+
+    let mut config: postgres::Config = base.parse().unwrap();
+    config.connect_timeout(std::time::Duration::from_secs(3));
+    let _ = config.connect(postgres::NoTls).and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")));
+}

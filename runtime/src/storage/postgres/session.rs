@@ -246,8 +246,10 @@ impl Session for PgSession {
         let c = self.conn()?;
         // Ending the snapshot and starting the commit share one round trip.
         let begin = if in_read { "ROLLBACK; BEGIN" } else { "BEGIN" };
-        let mut keys: Vec<i64> =
-            writes.iter().map(|w| w.oid).chain(reads.iter().map(|r| r.0)).map(|o| o.0 as i64).collect();
+        // New objects have no row to lock: their oids are this process's
+        // own, and inserting one that exists fails as a conflict.
+        let existing = writes.iter().filter(|w| w.base.is_some()).map(|w| w.oid);
+        let mut keys: Vec<i64> = existing.chain(reads.iter().map(|r| r.0)).map(|o| o.0 as i64).collect();
         keys.sort_unstable();
         keys.dedup();
         let stored = match c.client.batch_execute(begin).and_then(|()| c.client.query(&c.lock, &[&keys])) {
