@@ -3,6 +3,9 @@
 
 use pbpersist::{Database, Options, Ref};
 use pbpersist_examples::demo::Tower;
+use pbpersist_tests::prost_reference::demo::Tower as ProstTower;
+use pbpersist_tests::prost_reference::pbpersist::Ref as ProstRef;
+use prost::Message;
 use std::path::Path;
 use std::time::Instant;
 
@@ -157,27 +160,37 @@ pub fn traverse(db: &Database) -> pbpersist::Result<(usize, f64)> {
     })
 }
 
+/// Tower `i` of the raw runs as prost's type, pointing at tower `i - 1`
+/// (oids start at 1).
+pub(crate) fn prost_tower(i: usize) -> ProstTower {
+    ProstTower {
+        name: format!("tower-{i}"),
+        width: i as f32,
+        height: 10.0,
+        build_year: None,
+        neighbor: (i > 0).then_some(ProstRef { oid: i as u64 }),
+    }
+}
+
+/// The record of a raw tower, as pbpersist would write it.
+pub(crate) fn record(t: &ProstTower) -> Vec<u8> {
+    pbpersist::Record {
+        r#type: "demo.Tower".into(),
+        state: t.encode_to_vec().into(),
+        refs: t.neighbor.iter().map(|r| r.oid).collect(),
+    }
+    .encode_to_vec()
+}
+
 /// The ceiling: rusqlite (WAL, synchronous=FULL) and prost writing and
 /// reading the same rows pbpersist writes, with none of its bookkeeping.
 pub fn raw(dir: &Path, n: usize, per_tx: usize) -> rusqlite::Result<Rates> {
-    use pbpersist_tests::prost_reference::demo::Tower as ProstTower;
-    use pbpersist_tests::prost_reference::pbpersist::Ref as ProstRef;
-    use prost::Message;
-
     let path = dir.join("raw.db");
     let open = || -> rusqlite::Result<rusqlite::Connection> {
         let c = rusqlite::Connection::open(&path)?;
         c.pragma_update(None, "journal_mode", "WAL")?;
         c.pragma_update(None, "synchronous", "FULL")?;
         Ok(c)
-    };
-    let record = |t: &ProstTower| -> Vec<u8> {
-        pbpersist::Record {
-            r#type: "demo.Tower".into(),
-            state: t.encode_to_vec().into(),
-            refs: t.neighbor.iter().map(|r| r.oid).collect(),
-        }
-        .encode_to_vec()
     };
     let mut out = Rates::default();
     let mut conn = open()?;
@@ -191,13 +204,7 @@ pub fn raw(dir: &Path, n: usize, per_tx: usize) -> rusqlite::Result<Rates> {
         {
             let mut insert = tx.prepare_cached("INSERT INTO pb_object (oid, tid, record) VALUES (?1, ?2, ?3)")?;
             for i in chunk {
-                let t = ProstTower {
-                    name: format!("tower-{i}"),
-                    width: *i as f32,
-                    height: 10.0,
-                    build_year: None,
-                    neighbor: (*i > 0).then_some(ProstRef { oid: *i as u64 }),
-                };
+                let t = prost_tower(*i);
                 insert.execute(rusqlite::params![*i as i64 + 1, tid as i64, record(&t)])?;
                 towers.push(t);
             }

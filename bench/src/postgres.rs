@@ -2,9 +2,8 @@
 //! prost writing and reading the rows pbpersist writes, one statement per
 //! transaction for writes and one point select per cold load.
 
-use crate::{Rates, percentile, rate};
+use crate::{Rates, percentile, prost_tower, rate, record};
 use pbpersist_tests::prost_reference::demo::Tower as ProstTower;
-use pbpersist_tests::prost_reference::pbpersist::Ref as ProstRef;
 use postgres::{Client, NoTls};
 use prost::Message;
 use std::time::Instant;
@@ -20,15 +19,6 @@ pub fn connect(url: &str, schema: &str) -> Result<Client, postgres::Error> {
 pub fn fresh_schema(url: &str, schema: &str) -> Result<(), postgres::Error> {
     let mut c = connect(url, schema)?;
     c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\""))
-}
-
-fn record(t: &ProstTower) -> Vec<u8> {
-    pbpersist::Record {
-        r#type: "demo.Tower".into(),
-        state: t.encode_to_vec().into(),
-        refs: t.neighbor.iter().map(|r| r.oid).collect(),
-    }
-    .encode_to_vec()
 }
 
 /// The ceiling: bulk `unnest` writes and prepared point selects, with none
@@ -50,13 +40,7 @@ pub fn raw(url: &str, schema: &str, n: usize, per_tx: usize) -> Result<Rates, po
         let mut oids = Vec::with_capacity(chunk.len());
         let mut records = Vec::with_capacity(chunk.len());
         for i in chunk {
-            let t = ProstTower {
-                name: format!("tower-{i}"),
-                width: *i as f32,
-                height: 10.0,
-                build_year: None,
-                neighbor: (*i > 0).then_some(ProstRef { oid: *i as u64 }),
-            };
+            let t = prost_tower(*i);
             oids.push(*i as i64 + 1);
             records.push(record(&t));
             towers.push(t);

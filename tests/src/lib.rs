@@ -50,6 +50,19 @@ pub fn merge_counter(
     Some(merged)
 }
 
+/// The value of the counter at `oid`, a `ResolvingCounter` if `resolving`.
+pub fn counter_value(db: &pbpersist::Database, oid: pbpersist::Oid, resolving: bool) -> i64 {
+    use pbpersist::Ref;
+    db.transact(|tx| {
+        Ok(if resolving {
+            tx.get(Ref::<ResolvingCounter>::new(oid))?.value()
+        } else {
+            tx.get(Ref::<bank::Counter>::new(oid))?.value()
+        })
+    })
+    .expect("the counter")
+}
+
 /// A directory for test databases: in memory-backed `/dev/shm` when the
 /// machine has it (these tests check logic, not disk durability), else the
 /// system temporary directory.

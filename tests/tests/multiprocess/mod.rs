@@ -2,7 +2,7 @@
 //! process killed at random moments leaves every acknowledged transaction
 //! and no partial one. Each backend's test target runs these on its places.
 
-use pbpersist::{Options, Ref};
+use pbpersist::Options;
 use pbpersist_tests::bank::{Counter, ResolvingCounter};
 use pbpersist_tests::place::open_spec;
 use std::io::{BufRead, BufReader};
@@ -35,15 +35,7 @@ fn run_counters(new_place: NewPlace<'_>, resolving: bool) -> (i64, u64) {
         retries += text.trim().strip_prefix("retries ").unwrap().parse::<u64>().unwrap();
     }
     let db = open_spec(&spec, Options::default()).unwrap();
-    let value = db
-        .transact(|tx| {
-            Ok(if resolving {
-                tx.get(Ref::<ResolvingCounter>::new(oid))?.value()
-            } else {
-                tx.get(Ref::<Counter>::new(oid))?.value()
-            })
-        })
-        .unwrap();
+    let value = pbpersist_tests::counter_value(&db, oid, resolving);
     (value, retries)
 }
 

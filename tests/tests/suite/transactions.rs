@@ -39,15 +39,7 @@ fn hammer(db: &Database, resolving: bool) -> (i64, u64) {
             });
         }
     });
-    let value = db
-        .transact(|tx| {
-            Ok(if resolving {
-                tx.get(Ref::<ResolvingCounter>::new(oid))?.value()
-            } else {
-                tx.get(Ref::<Counter>::new(oid))?.value()
-            })
-        })
-        .unwrap();
+    let value = pbpersist_tests::counter_value(db, oid, resolving);
     (value, db.stats().retries - before)
 }
 

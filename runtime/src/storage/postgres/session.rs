@@ -252,7 +252,11 @@ impl Session for PgSession {
         let mut keys: Vec<i64> = existing.chain(reads.iter().map(|r| r.0)).map(|o| o.0 as i64).collect();
         keys.sort_unstable();
         keys.dedup();
-        let stored = match c.client.batch_execute(begin).and_then(|()| c.client.query(&c.lock, &[&keys])) {
+        let locked = c.client.batch_execute(begin).and_then(|()| {
+            // Only adding objects: nothing to lock.
+            if keys.is_empty() { Ok(Vec::new()) } else { c.client.query(&c.lock, &[&keys]) }
+        });
+        let stored = match locked {
             Ok(rows) => rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))).collect::<Vec<_>>(),
             Err(e) => return Err(self.fail(e)),
         };
