@@ -229,9 +229,54 @@ impl Transaction<'_> {
             return Ok(0);
         }
         let loaded = self.conn.session.load_many(&missing)?;
+        self.cache_loaded(loaded)
+    }
+
+    /// Loads `r` and the objects below it, following references at most
+    /// `depth` levels down (at most 10,000 objects), so that a traversal of
+    /// that part of the graph costs no further round trips. The storage
+    /// follows the stored reference lists itself: on PostgreSQL the whole
+    /// walk is one query, even along a chain. Objects already cached are
+    /// walked through, not loaded again. Returns how many objects were loaded.
+    pub fn prefetch_refs<T: ?Sized>(&mut self, r: Ref<T>, depth: u32) -> Result<usize> {
+        const LIMIT: usize = 10_000;
+        let mut frontier = vec![r.oid()];
+        let mut seen: FxHashSet<Oid> = frontier.iter().copied().collect();
+        let mut total = 0;
+        for level in 0..=depth {
+            let missing: Vec<Oid> = frontier.iter().copied().filter(|o| self.conn.cache.get(*o).is_none()).collect();
+            if !missing.is_empty() {
+                let loaded = self.conn.session.load_reachable(&missing, depth - level, LIMIT)?;
+                total += self.cache_loaded(loaded)?;
+            }
+            if level == depth || total >= LIMIT {
+                break;
+            }
+            let mut next = Vec::new();
+            for oid in &frontier {
+                if let Some(e) = self.conn.cache.get(*oid) {
+                    e.obj.visit_refs(&mut |o| next.push(o));
+                    next.extend(e.hidden_refs.iter().map(|o| Oid(*o)));
+                }
+            }
+            next.retain(|o| seen.insert(*o));
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        Ok(total)
+    }
+
+    /// Decodes loaded records into the cache, skipping oids already cached
+    /// and types this program does not know. Returns how many were added.
+    fn cache_loaded(&mut self, loaded: Vec<(Oid, Loaded)>) -> Result<usize> {
         self.conn.shared.stats.loads.fetch_add(loaded.len() as u64, Ordering::Relaxed);
         let mut count = 0;
         for (oid, loaded) in loaded {
+            if self.conn.cache.get(oid).is_some() {
+                continue;
+            }
             let (tid, size, record) = self.unwrap_record(oid, loaded)?;
             if crate::lookup_type(record.type_name()).is_none() {
                 continue;
@@ -242,33 +287,6 @@ impl Transaction<'_> {
         }
         self.evict_unused();
         Ok(count)
-    }
-
-    /// Loads the objects `r` refers to, the objects they refer to, and so on
-    /// `depth` levels down, with one storage call per level: a traversal of
-    /// the graph below `r` then costs no further round trips. Returns how
-    /// many objects were loaded.
-    pub fn prefetch_refs<T: ?Sized>(&mut self, r: Ref<T>, depth: u32) -> Result<usize> {
-        self.get_object(r.oid())?;
-        let mut frontier = vec![r.oid()];
-        let mut total = 0;
-        for _ in 0..depth {
-            let mut next = Vec::new();
-            for oid in &frontier {
-                if let Some(e) = self.conn.cache.get(*oid) {
-                    e.obj.visit_refs(&mut |o| next.push(o));
-                    next.extend(e.hidden_refs.iter().map(|o| Oid(*o)));
-                }
-            }
-            next.sort_unstable();
-            next.dedup();
-            if next.is_empty() {
-                break;
-            }
-            total += self.prefetch(next.iter().copied())?;
-            frontier = next;
-        }
-        Ok(total)
     }
 
     /// Writes every added object and every registered object that changed,

@@ -153,6 +153,7 @@ fn zodb(target: &str, n: usize, per_tx: usize) -> Result<Rates, Box<dyn std::err
         cold_p50_us: f("cold_p50_us"),
         cold_p99_us: f("cold_p99_us"),
         traversal: f("traversal"),
+        prefetch_traversal: 0.0,
         warm_traversal: 0.0,
         hot_read: f("hot_read"),
         peak_rss_kib: 0,
@@ -178,11 +179,12 @@ mod report {
 
     pub fn table(setting: &Setting, ours: &Rates, raw: &Rates, zodb: Option<&Rates>) -> String {
         let z = zodb.cloned().unwrap_or_default();
-        let rows: [(&str, f64, f64, f64); 6] = [
+        let rows: [(&str, f64, f64, f64); 7] = [
             ("add (obj/s)", ours.add, raw.add, z.add),
             ("update (obj/s)", ours.update, raw.update, z.update),
             ("cold load (obj/s)", ours.cold_load, raw.cold_load, z.cold_load),
             ("cold traversal (obj/s)", ours.traversal, 0.0, z.traversal),
+            ("cold traversal, prefetch_refs (obj/s; ZODB: plain)", ours.prefetch_traversal, 0.0, z.traversal),
             ("restarted traversal, warm state cache (obj/s)", ours.warm_traversal, 0.0, 0.0),
             ("hot read (obj/s)", ours.hot_read, raw.hot_read, z.hot_read),
         ];

@@ -112,6 +112,34 @@ pub trait Session: Send {
         }
         Ok(out)
     }
+    /// Loads the objects reachable from `roots` by following stored
+    /// reference lists, at most `depth` references away and at most `limit`
+    /// objects, as of the snapshot; the roots are included. States are never
+    /// decoded. The default walks one `load_many` per level; a server can do
+    /// the whole walk in one query.
+    fn load_reachable(&mut self, roots: &[Oid], depth: u32, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let mut seen: std::collections::HashSet<Oid> = roots.iter().copied().collect();
+        let mut frontier = roots.to_vec();
+        let mut out = Vec::new();
+        for level in 0..=depth {
+            if frontier.is_empty() || out.len() >= limit {
+                break;
+            }
+            let mut next = Vec::new();
+            for (oid, loaded) in self.load_many(&frontier)? {
+                if level < depth {
+                    // A malformed record is left for the object's own load to report.
+                    let refs = crate::record::refs_only(&loaded.record).unwrap_or_default();
+                    next.extend(refs.into_iter().map(Oid).filter(|o| seen.insert(*o)));
+                }
+                out.push((oid, loaded));
+            }
+            frontier = next;
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// Ends the read snapshot without writing.
     fn end(&mut self) -> Result<(), StorageError>;
     /// Ends the read snapshot and writes all of `writes` atomically under a new

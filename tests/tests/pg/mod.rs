@@ -366,18 +366,35 @@ fn state_cache_starts_warm() {
 }
 
 fn an_older_format_is_migrated() {
+    use pbpersist_examples::demo::Tower;
     let schema = PgSchema::new();
-    drop(schema.storage());
-    // Version 1 of the layout had no database identity.
-    let mut c = schema.client();
-    c.batch_execute("DELETE FROM pb_meta WHERE key = 'database_id'; UPDATE pb_meta SET value = 1 WHERE key = 'format'")
-        .unwrap();
     let db = schema.open(Options::default());
-    db.transact(|tx| Ok(tx.root()?.len())).unwrap();
+    pbpersist_examples::tower::store_in(&db).unwrap();
+    let (pisa, rapunzel) = db
+        .transact(|tx| {
+            let root = tx.root()?;
+            Ok((root.require::<Tower>("pisa")?, root.require::<Tower>("rapunzel")?))
+        })
+        .unwrap();
+    drop(db);
+    let mut c = schema.client();
+    let refs_of = |c: &mut postgres::Client, r: Ref<Tower>| -> Vec<i64> {
+        c.query_one("SELECT refs FROM pb_object WHERE oid = $1", &[&(r.oid().0 as i64)]).unwrap().get(0)
+    };
+    assert_eq!(refs_of(&mut c, pisa), vec![rapunzel.oid().0 as i64], "commits write the reference column");
+    // Back to version 1 of the layout: no database identity, no reference column.
+    c.batch_execute(
+        "DELETE FROM pb_meta WHERE key = 'database_id'; ALTER TABLE pb_object DROP COLUMN refs;
+         UPDATE pb_meta SET value = 1 WHERE key = 'format'",
+    )
+    .unwrap();
+    let db = schema.open(Options::default());
+    assert_eq!(db.transact(|tx| Ok(tx.get(pisa)?.name().to_owned())).unwrap(), "Pisa");
     let rows =
         c.query("SELECT key, value FROM pb_meta WHERE key IN ('format', 'database_id') ORDER BY key", &[]).unwrap();
     assert_eq!(rows.len(), 2, "the migration added the identity");
     assert_eq!(rows[1].get::<_, i64>(1), pbpersist::storage::postgres::FORMAT_VERSION);
+    assert_eq!(refs_of(&mut c, pisa), vec![rapunzel.oid().0 as i64], "the migration filled the reference column");
 }
 
 fn deadlock_is_transient() {

@@ -54,6 +54,7 @@ macro_rules! suite_tests {
                 objects::references_load_lazily,
                 objects::prefetch_loads_many_objects_in_one_call,
                 objects::prefetch_refs_loads_the_graph_below_an_object,
+                objects::prefetch_refs_follows_a_chain,
                 objects::gc_removes_exactly_the_unreachable_objects,
                 objects::required_field_unset_fails_commit_and_writes_nothing,
                 objects::change_tracking_through_transactions,

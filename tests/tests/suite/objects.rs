@@ -137,7 +137,7 @@ pub fn prefetch_refs_loads_the_graph_below_an_object(backend: &Backend) {
     let db = backend.open();
     db.transact(|tx| {
         let before = db.stats().loads;
-        assert_eq!(tx.prefetch_refs(top, 5)?, 12, "3 + 9 objects below the top");
+        assert_eq!(tx.prefetch_refs(top, 5)?, 13, "the top and the 3 + 9 objects below it");
         assert_eq!(db.stats().loads - before, 13, "the top and everything below it");
         let loads = db.stats().loads;
         let mut names = Vec::new();
@@ -149,6 +149,36 @@ pub fn prefetch_refs_loads_the_graph_below_an_object(backend: &Backend) {
         assert_eq!(names.len(), 9);
         assert_eq!(db.stats().loads, loads, "the traversal needed no load");
         assert_eq!(tx.prefetch_refs(top, 5)?, 0, "nothing left to load");
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn prefetch_refs_follows_a_chain(backend: &Backend) {
+    let db = backend.open();
+    let last = db
+        .transact(|tx| {
+            let mut prev = None;
+            for i in 0..300 {
+                let mut t = tower(&format!("t{i}"), 1.0, 1.0);
+                if let Some(p) = prev {
+                    t.set_neighbor(p);
+                }
+                prev = Some(tx.add(t)?);
+            }
+            Ok(prev.unwrap())
+        })
+        .unwrap();
+    let db = backend.open();
+    db.transact(|tx| {
+        assert_eq!(tx.prefetch_refs(last, 99)?, 100, "the last tower and 99 before it");
+        let loads = db.stats().loads;
+        let mut next = Some(last);
+        for _ in 0..100 {
+            next = tx.get(next.unwrap())?.neighbor();
+        }
+        assert_eq!(db.stats().loads, loads, "the first 100 steps needed no load");
+        assert_eq!(tx.prefetch_refs(last, 1000)?, 200, "the rest of the chain, past the cached part");
         Ok(())
     })
     .unwrap();

@@ -4,12 +4,14 @@
 use postgres::Client;
 
 /// The layout version this code reads and writes (`pb_meta.format`).
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = 3;
 
-/// Migration `i` takes a database from version `i` to `i + 1`. Migrations are
-/// only ever appended, so a database of any older version can be brought up.
-const MIGRATIONS: &[&str] = &[
-    "
+/// Migration `i` takes a database from version `i` to `i + 1`: its SQL, then
+/// its Rust step if any. Migrations are only ever appended, so a database of
+/// any older version can be brought up.
+const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
+    (
+        "
 CREATE TABLE pb_transaction (
     tid          BIGINT PRIMARY KEY,
     committed_at BIGINT NOT NULL
@@ -26,12 +28,46 @@ CREATE TABLE pb_schema (
 );
 INSERT INTO pb_meta (key, value) VALUES ('next_oid', 1), ('last_tid', 0);
 ",
-    "
+        None,
+    ),
+    (
+        "
 -- A random identity, so that a local state cache never serves one
 -- database's states for another's.
 INSERT INTO pb_meta (key, value) VALUES ('database_id', (random() * 9.2e18)::bigint);
 ",
+        None,
+    ),
+    (
+        "
+-- Each record's reference list as a column, so the server can follow
+-- references itself (prefetch along a chain in one query).
+ALTER TABLE pb_object ADD COLUMN refs BIGINT[] NOT NULL DEFAULT '{}';
+",
+        Some(backfill_refs),
+    ),
 ];
+
+/// A Rust step of a migration, run in its transaction.
+type Backfill = fn(&mut postgres::Transaction<'_>) -> Result<(), postgres::Error>;
+
+/// Fills `pb_object.refs` from each record's reference list, in batches.
+fn backfill_refs(tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Error> {
+    let mut after = -1i64;
+    loop {
+        let rows = tx.query("SELECT oid, record FROM pb_object WHERE oid > $1 ORDER BY oid LIMIT 1000", &[&after])?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        after = last.get(0);
+        for row in &rows {
+            // A malformed record keeps an empty list; loading it reports the damage.
+            let refs = crate::record::refs_only(row.get::<_, &[u8]>(1)).unwrap_or_default();
+            if !refs.is_empty() {
+                let refs: Vec<i64> = refs.into_iter().map(|r| r as i64).collect();
+                tx.execute("UPDATE pb_object SET refs = $2 WHERE oid = $1", &[&row.get::<_, i64>(0), &refs])?;
+            }
+        }
+    }
+}
 
 /// A key for `pg_advisory_xact_lock` that serializes migrations of one
 /// database: the bytes of "pbpersis" read as a big-endian integer.
@@ -69,8 +105,11 @@ pub(super) fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), M
     if version > FORMAT_VERSION {
         return Err(MigrateError::TooNew(version));
     }
-    for sql in &MIGRATIONS[version.max(0) as usize..] {
+    for (sql, backfill) in &MIGRATIONS[version.max(0) as usize..] {
         tx.batch_execute(sql)?;
+        if let Some(backfill) = backfill {
+            backfill(&mut tx)?;
+        }
     }
     tx.execute("UPDATE pb_meta SET value = $1 WHERE key = 'format'", &[&FORMAT_VERSION])?;
     tx.commit()?;

@@ -23,12 +23,24 @@ const LOCK: &str = "SELECT oid, tid FROM pb_object WHERE oid = ANY($1) ORDER BY 
 /// and it orders commits so that tids grow in commit order.
 const WRITE: &str = "
 WITH t AS (UPDATE pb_meta SET value = value + 1 WHERE key = 'last_tid' RETURNING value AS tid),
-ins AS (INSERT INTO pb_object (oid, tid, record)
-        SELECT w.oid, t.tid, w.record FROM t, unnest($1::bigint[], $2::bytea[]) AS w(oid, record)),
-upd AS (UPDATE pb_object SET tid = t.tid, record = w.record
-        FROM t, unnest($3::bigint[], $4::bytea[]) AS w(oid, record) WHERE pb_object.oid = w.oid),
-log AS (INSERT INTO pb_transaction (tid, committed_at) SELECT tid, $5 FROM t)
+ins AS (INSERT INTO pb_object (oid, tid, record, refs)
+        SELECT w.oid, t.tid, w.record, w.refs::bigint[]
+        FROM t, unnest($1::bigint[], $2::bytea[], $3::text[]) AS w(oid, record, refs)),
+upd AS (UPDATE pb_object SET tid = t.tid, record = w.record, refs = w.refs::bigint[]
+        FROM t, unnest($4::bigint[], $5::bytea[], $6::text[]) AS w(oid, record, refs) WHERE pb_object.oid = w.oid),
+log AS (INSERT INTO pb_transaction (tid, committed_at) SELECT tid, $7 FROM t)
 SELECT tid FROM t";
+
+/// Everything reachable from `$1` within `$2` references, at most `$3`
+/// objects, walked on the server along `pb_object.refs`.
+const REACHABLE: &str = "
+WITH RECURSIVE walk(oid, depth) AS (
+    SELECT unnest($1::bigint[]), 0
+    UNION
+    SELECT r, walk.depth + 1 FROM walk JOIN pb_object o ON o.oid = walk.oid, unnest(o.refs) AS r
+    WHERE walk.depth < $2
+)
+SELECT oid, tid, record FROM pb_object WHERE oid IN (SELECT oid FROM walk) LIMIT $3";
 
 /// A client with the session's statements prepared on it.
 struct Conn {
@@ -39,6 +51,7 @@ struct Conn {
     lock: Statement,
     write: Statement,
     changed: Statement,
+    reachable: Statement,
 }
 
 impl Conn {
@@ -51,7 +64,34 @@ impl Conn {
         let lock = prepare(LOCK)?;
         let write = prepare(WRITE)?;
         let changed = prepare("SELECT oid FROM pb_object WHERE tid > $1")?;
-        Ok(Conn { client, poll, load, load_many, lock, write, changed })
+        let reachable = prepare(REACHABLE)?;
+        Ok(Conn { client, poll, load, load_many, lock, write, changed, reachable })
+    }
+}
+
+/// The columns of the rows one commit writes, as arrays for `unnest`.
+#[derive(Default)]
+struct Rows<'a> {
+    oids: Vec<i64>,
+    records: Vec<&'a [u8]>,
+    /// Each record's reference list as an array literal (`{1,2}`), cast on
+    /// the server: arrays of arrays cannot be passed to `unnest` row by row.
+    refs: Vec<String>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, oid: Oid, record: &'a [u8]) {
+        use std::fmt::Write;
+        self.oids.push(oid.0 as i64);
+        self.records.push(record);
+        let mut list = String::from("{");
+        // Records were encoded by this process; a list that cannot be read
+        // is stored empty rather than failing the commit.
+        for (i, r) in crate::record::refs_only(record).unwrap_or_default().iter().enumerate() {
+            let _ = write!(list, "{}{}", if i == 0 { "" } else { "," }, *r as i64);
+        }
+        list.push('}');
+        self.refs.push(list);
     }
 }
 
@@ -231,6 +271,24 @@ impl Session for PgSession {
         Ok(out)
     }
 
+    fn load_reachable(&mut self, roots: &[Oid], depth: u32, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let c = self.conn()?;
+        let roots = super::to_i64(roots.iter().copied());
+        let (depth, limit) = (depth as i32, limit as i64);
+        let rows = match c.client.query(&c.reachable, &[&roots, &depth, &limit]) {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.fail(e)),
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let oid = Oid(r.get::<_, i64>(0) as u64);
+            let loaded = Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) };
+            self.keep(oid, &loaded);
+            out.push((oid, loaded));
+        }
+        Ok(out)
+    }
+
     fn end(&mut self) -> Result<(), StorageError> {
         self.end_read()
     }
@@ -301,24 +359,23 @@ impl Session for PgSession {
             // Only reads were checked: releasing their locks is all that is left.
             return c.client.batch_execute("ROLLBACK").map(|()| None).map_err(|e| self.fail(e));
         }
-        let (mut new_oids, mut new_records, mut old_oids, mut old_records) = (vec![], vec![], vec![], vec![]);
+        let (mut new, mut old) = (Rows::default(), Rows::default());
         for w in writes {
-            let (oids, records) =
-                if w.base.is_none() { (&mut new_oids, &mut new_records) } else { (&mut old_oids, &mut old_records) };
-            oids.push(w.oid.0 as i64);
             let record = merged.iter().find(|(oid, _)| *oid == w.oid).map_or(w.record.as_slice(), |(_, r)| r);
-            records.push(record);
+            if w.base.is_none() { &mut new } else { &mut old }.push(w.oid, record);
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
-        let tid: i64 = match c.client.query_one(&c.write, &[&new_oids, &new_records, &old_oids, &old_records, &now]) {
+        let params: [&(dyn postgres::types::ToSql + Sync); 7] =
+            [&new.oids, &new.records, &new.refs, &old.oids, &old.records, &old.refs, &now];
+        let tid: i64 = match c.client.query_one(&c.write, &params) {
             Ok(row) => row.get(0),
             // Two sessions inserted the same new oid (both creating the root,
             // say): the later one conflicts.
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                let oid = Oid(new_oids.first().copied().unwrap_or(0) as u64);
+                let oid = Oid(new.oids.first().copied().unwrap_or(0) as u64);
                 return match c.client.batch_execute("ROLLBACK") {
                     Ok(()) => Err(ConflictError { oid }.into()),
                     Err(e) => Err(self.fail(e)),
