@@ -131,7 +131,10 @@ def test_python_reads_what_rust_wrote_to_postgres(modules):
         conn.execute(f'SET search_path = "{schema}"')
         check_tower_example(modules, lambda oid, cls: load(conn, oid, cls, "%s"))
         # The PostgreSQL layout has its own version (docs/format.md).
-        assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (2,)
+        assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (3,)
+        record_cls = modules["pbpersist/record.proto"].Record
+        for blob, refs in conn.execute("SELECT record, refs FROM pb_object"):
+            assert list(record_cls.FromString(bytes(blob)).refs) == refs, "the refs column repeats the record's list"
         files = [f for (f,) in conn.execute("SELECT file FROM pb_schema")]
         assert "demo.proto" in files, files
     finally:
