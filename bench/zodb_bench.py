@@ -88,11 +88,13 @@ def main():
     out["cold_p50_us"] = latencies[len(latencies) // 2] * 1e6
     out["cold_p99_us"] = latencies[int(len(latencies) * 0.99)] * 1e6
 
-    start = time.perf_counter()
-    total = 0.0
-    for oid in oids:
-        total += conn.get(oid).height
-    out["hot_read"] = n / (time.perf_counter() - start)
+    out["hot_read"] = 0
+    for _ in range(5):  # the best of five passes, as for pbpersist
+        start = time.perf_counter()
+        total = 0.0
+        for oid in oids:
+            total += conn.get(oid).height
+        out["hot_read"] = max(out["hot_read"], n / (time.perf_counter() - start))
     conn.close()
     db.close()
 

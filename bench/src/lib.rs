@@ -133,13 +133,17 @@ pub fn pbpersist_on(open: Open<'_>, n: usize, per_tx: usize) -> pbpersist::Resul
     out.cold_p99_us = percentile(&mut latencies, 0.99);
     out.peak_rss_kib = peak_rss_kib();
 
-    let start = Instant::now();
-    let mut total = 0.0f32;
-    for r in &refs {
-        total += tx.get(*r)?.height();
+    // A pass takes milliseconds, so one pass is at the mercy of the machine:
+    // the best of five is reported, for ZODB too.
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut total = 0.0f32;
+        for r in &refs {
+            total += tx.get(*r)?.height();
+        }
+        std::hint::black_box(total);
+        out.hot_read = out.hot_read.max(rate(n, start));
     }
-    std::hint::black_box(total);
-    out.hot_read = rate(n, start);
     drop(tx);
 
     let (visited, seconds) = traverse(&open(options.clone())?)?;
