@@ -230,6 +230,8 @@ fn credentials_never_appear_in_errors() {
     let db = config.get_dbname().unwrap_or("test");
     let schema = PgSchema::new();
     let url = format!("postgres://{user}:{secret}@{host}:{port}/{db}");
+    let builder = PostgresStorage::builder(&url).schema(schema.name());
+    assert!(!format!("{builder:?}").contains(secret), "{builder:?}");
     if let Ok(storage) = PostgresStorage::builder(&url).schema(schema.name()).open() {
         assert!(!format!("{storage:?}").contains(secret));
         let database = Database::with_storage(storage).unwrap();

@@ -45,11 +45,22 @@ pub(crate) struct Inner {
 }
 
 /// Options for opening a [`PostgresStorage`], from [`PostgresStorage::builder`].
-#[derive(Debug)]
 pub struct PostgresBuilder {
     url: String,
     schema: Option<String>,
     state_cache: Option<(std::path::PathBuf, u64)>,
+}
+
+impl std::fmt::Debug for PostgresBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: show where it points, not what it says.
+        let target = self.url.parse::<postgres::Config>().map(|c| target(&c)).unwrap_or_else(|_| "?".into());
+        f.debug_struct("PostgresBuilder")
+            .field("target", &target)
+            .field("schema", &self.schema)
+            .field("state_cache", &self.state_cache)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for PostgresStorage {
