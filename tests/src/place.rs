@@ -16,9 +16,16 @@ pub fn postgres_url() -> String {
 /// Whether the test server answers; the error says why not.
 pub fn postgres_reachable() -> Result<(), String> {
     let url = postgres_url();
-    let mut config: postgres::Config = url.parse().map_err(|e| format!("bad PostgreSQL URL: {e}"))?;
+    let mut config: postgres::Config = url.parse().map_err(|_| "PBPERSIST_POSTGRES_URL is malformed".to_owned())?;
     config.connect_timeout(std::time::Duration::from_secs(3));
-    config.connect(postgres::NoTls).map(drop).map_err(|e| format!("no PostgreSQL server at {url}: {e}"))
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    // The URL may hold a password: name the server, not the URL.
+    let server = format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""));
+    config.connect(postgres::NoTls).map(drop).map_err(|e| format!("no PostgreSQL server at {server}: {e}"))
 }
 
 /// A fresh schema in the test server, dropped with everything in it when

@@ -213,7 +213,7 @@ fn postgres_schema_url(schema: &str) -> Option<String> {
             c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).unwrap();
         }
         Err(e) if std::env::var("PBPERSIST_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
-            eprintln!("skipped: no PostgreSQL server at {base}: {e}");
+            eprintln!("skipped: no PostgreSQL server at PBPERSIST_POSTGRES_URL or the default: {e}");
             return None;
         }
         Err(e) => panic!("PBPERSIST_REQUIRE_POSTGRES=1 but no server: {e}"),
