@@ -35,6 +35,7 @@ mod connection;
 mod db;
 mod enumeration;
 mod error;
+mod loaded;
 mod meta;
 mod oid;
 mod options;

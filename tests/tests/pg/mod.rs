@@ -1,32 +1,32 @@
 //! Tests only a server can have: the documented tables, migrations, lost
 //! connections and commits, credentials in errors, row locks.
 
+mod failures;
 mod proxy;
 
 use pbpersist::storage::PostgresStorage;
-use pbpersist::{Database, Error, Options, Ref, StorageError};
+use pbpersist::{Database, Options, Ref, StorageError};
 use pbpersist_tests::bank::Counter;
 use pbpersist_tests::place::{PgSchema, postgres_url};
-use proxy::{Mode, Proxy};
 
 /// Every test here, by name.
 pub const TESTS: &[(&str, fn())] = &[
     ("pg::tables_are_the_documented_ones", tables_are_the_documented_ones),
     ("pg::a_newer_format_is_refused", a_newer_format_is_refused),
     ("pg::concurrent_first_opens_migrate_once", concurrent_first_opens_migrate_once),
-    ("pg::a_lost_connection_is_transient_and_the_next_transaction_recovers", lost_connection_recovers),
-    ("pg::a_commit_cut_off_before_commit_writes_nothing_and_says_unknown", cut_before_commit),
-    ("pg::a_commit_cut_off_after_commit_was_written_and_says_unknown", cut_after_commit),
-    ("pg::credentials_never_appear_in_errors", credentials_never_appear_in_errors),
-    ("pg::writers_of_different_objects_do_not_wait_for_each_other", writers_do_not_wait),
+    ("pg::a_lost_connection_is_transient_and_the_next_transaction_recovers", failures::lost_connection_recovers),
+    ("pg::a_commit_cut_off_before_commit_writes_nothing_and_says_unknown", failures::cut_before_commit),
+    ("pg::a_commit_cut_off_after_commit_was_written_and_says_unknown", failures::cut_after_commit),
+    ("pg::credentials_never_appear_in_errors", failures::credentials_never_appear_in_errors),
+    ("pg::writers_of_different_objects_do_not_wait_for_each_other", failures::writers_do_not_wait),
     ("pg::the_url_can_come_from_the_environment", url_from_environment),
     ("pg::dropping_a_database_closes_its_connections", dropping_closes_connections),
     ("pg::a_restarted_process_starts_warm_from_the_state_cache", state_cache_starts_warm),
     ("pg::an_older_format_is_migrated", an_older_format_is_migrated),
-    ("pg::a_deadlock_victim_gets_a_transient_error", deadlock_is_transient),
+    ("pg::a_deadlock_victim_gets_a_transient_error", failures::deadlock_is_transient),
 ];
 
-fn counter_db(db: &Database) -> Ref<Counter> {
+pub(super) fn counter_db(db: &Database) -> Ref<Counter> {
     db.transact(|tx| {
         let r = tx.add(Counter::new())?;
         tx.root_mut()?.insert("counter", r);
@@ -35,12 +35,12 @@ fn counter_db(db: &Database) -> Ref<Counter> {
     .unwrap()
 }
 
-fn value(db: &Database, r: Ref<Counter>) -> i64 {
+pub(super) fn value(db: &Database, r: Ref<Counter>) -> i64 {
     db.transact(|tx| Ok(tx.get(r)?.value())).unwrap()
 }
 
 /// The full error text: the message and every source's.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = format!("{e} / {e:?}");
     let mut source = e.source();
     while let Some(s) = source {
@@ -106,7 +106,7 @@ fn concurrent_first_opens_migrate_once() {
 
 /// A URL for this schema's tables through `host:port`, with an application
 /// name to find its server connections by.
-fn url_via(port: Option<u16>, app: &str) -> String {
+pub(super) fn url_via(port: Option<u16>, app: &str) -> String {
     let config: postgres::Config = postgres_url().parse().unwrap();
     let (host, server_port) = server(&config);
     let user = config.get_user().unwrap_or("postgres");
@@ -114,165 +114,12 @@ fn url_via(port: Option<u16>, app: &str) -> String {
     format!("postgres://{user}@{host}:{}/{db}?application_name={app}", port.unwrap_or(server_port))
 }
 
-fn server(config: &postgres::Config) -> (String, u16) {
+pub(super) fn server(config: &postgres::Config) -> (String, u16) {
     let host = match config.get_hosts().first() {
         Some(postgres::config::Host::Tcp(h)) => h.clone(),
         _ => "127.0.0.1".to_owned(),
     };
     (host, config.get_ports().first().copied().unwrap_or(5432))
-}
-
-fn lost_connection_recovers() {
-    let schema = PgSchema::new();
-    let storage = PostgresStorage::builder(&url_via(None, schema.name())).schema(schema.name()).open().unwrap();
-    let db = Database::with_storage(storage).unwrap();
-    let counter = counter_db(&db);
-    let kill = || {
-        let n: i64 = schema
-            .client()
-            .query_one(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-                &[&schema.name()],
-            )
-            .unwrap()
-            .get(0);
-        assert!(n > 0, "killed the database's connections");
-    };
-
-    // Killed between transactions: the next transaction reconnects unseen.
-    kill();
-    assert_eq!(value(&db, counter), 0);
-
-    // Killed inside a transaction: a typed, transient error, nothing written.
-    let mut conn = db.connect().unwrap();
-    let mut tx = conn.begin().unwrap();
-    kill();
-    match tx.get(counter) {
-        Err(e @ Error::Storage(StorageError::Unavailable { .. })) => {
-            assert!(e.is_transient());
-            assert!(e.to_string().contains(schema.name()) || e.to_string().contains("unavailable"), "{e}");
-        }
-        other => panic!("expected an unavailable error, got {other:?}"),
-    }
-    drop(tx);
-    // The same connection recovers on its next transaction.
-    let mut tx = conn.begin().unwrap();
-    tx.get_mut(counter).unwrap().set_value(5);
-    tx.commit().unwrap();
-
-    // `transact` retries a transaction whose connection was lost.
-    let mut first = true;
-    db.transact(|tx| {
-        if std::mem::take(&mut first) {
-            kill();
-        }
-        let c = tx.get_mut(counter)?;
-        c.set_value(c.value() + 1);
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(value(&db, counter), 6);
-    assert!(db.stats().retries >= 1);
-}
-
-fn cut_commit(mode: Mode) -> (i64, Option<pbpersist::Tid>) {
-    let schema = PgSchema::new();
-    let config: postgres::Config = postgres_url().parse().unwrap();
-    let proxy = Proxy::start(server(&config));
-    let storage =
-        PostgresStorage::builder(&url_via(Some(proxy.port), schema.name())).schema(schema.name()).open().unwrap();
-    let db = Database::with_storage(storage).unwrap();
-    let counter = counter_db(&db);
-    proxy.arm(mode);
-    let mut conn = db.connect().unwrap();
-    let mut tx = conn.begin().unwrap();
-    tx.get_mut(counter).unwrap().set_value(42);
-    let tid = match tx.commit() {
-        Err(Error::Storage(StorageError::CommitUnknown { tid, .. })) => tid,
-        other => panic!("expected an unknown outcome, got {other:?}"),
-    };
-    let after = schema.open(Options::default());
-    let stored = value(&after, counter);
-    let row = schema.client().query_opt("SELECT tid FROM pb_transaction WHERE tid = $1", &[&(tid.0 as i64)]).unwrap();
-    (stored, row.map(|_| tid))
-}
-
-fn cut_before_commit() {
-    let (stored, written) = cut_commit(Mode::DropCommit);
-    assert_eq!(stored, 0, "the change was not written");
-    assert_eq!(written, None);
-}
-
-fn cut_after_commit() {
-    let (stored, written) = cut_commit(Mode::DropReply);
-    assert_eq!(stored, 42, "the server committed before the connection broke");
-    assert!(written.is_some(), "the error's tid is the written one");
-}
-
-fn credentials_never_appear_in_errors() {
-    let secret = "s3cret-Pa55word";
-    // Nothing listens on port 1.
-    let refused = PostgresStorage::open(&format!("postgres://postgres:{secret}@127.0.0.1:1/test")).unwrap_err();
-    assert!(matches!(refused, StorageError::Unavailable { .. }), "{refused:?}");
-    let text = chain(&refused);
-    assert!(!text.contains(secret), "{text}");
-    assert!(text.contains("postgres@127.0.0.1:1/test"), "the error says where: {text}");
-
-    let malformed =
-        PostgresStorage::open(&format!("postgres://postgres:{secret}@127.0.0.1:notaport/test")).unwrap_err();
-    assert!(matches!(malformed, StorageError::Config(_)), "{malformed:?}");
-    assert!(!chain(&malformed).contains(secret));
-
-    // The test server trusts local users, so the password is accepted and ignored.
-    let config: postgres::Config = postgres_url().parse().unwrap();
-    let (host, port) = server(&config);
-    let user = config.get_user().unwrap_or("postgres");
-    let db = config.get_dbname().unwrap_or("test");
-    let schema = PgSchema::new();
-    let url = format!("postgres://{user}:{secret}@{host}:{port}/{db}");
-    let builder = PostgresStorage::builder(&url).schema(schema.name());
-    assert!(!format!("{builder:?}").contains(secret), "{builder:?}");
-    if let Ok(storage) = PostgresStorage::builder(&url).schema(schema.name()).open() {
-        assert!(!format!("{storage:?}").contains(secret));
-        let database = Database::with_storage(storage).unwrap();
-        assert!(!format!("{database:?}").contains(secret));
-    }
-}
-
-fn writers_do_not_wait() {
-    let schema = PgSchema::new();
-    let db = schema.open(Options::default());
-    let (x, y) = db.transact(|tx| Ok((tx.add(Counter::new())?, tx.add(Counter::new())?))).unwrap();
-    // Another committer holds x's row lock, as in the middle of its commit.
-    let mut holder = schema.client();
-    let mut held = holder.transaction().unwrap();
-    held.execute("SELECT tid FROM pb_object WHERE oid = $1 FOR NO KEY UPDATE", &[&(x.oid().0 as i64)]).unwrap();
-
-    let finished = |r: Ref<Counter>| {
-        let db = db.clone();
-        let (done, wait) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut conn = db.connect().unwrap();
-            let mut tx = conn.begin().unwrap();
-            tx.get_mut(r).unwrap().set_value(1);
-            let _ = done.send(tx.commit().map(|_| ()));
-        });
-        wait
-    };
-    let on_y = finished(y);
-    let y_result = on_y.recv_timeout(std::time::Duration::from_secs(30)).expect("a commit of y while x is locked");
-    assert!(y_result.is_ok(), "{y_result:?}");
-
-    let on_x = finished(x);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(on_x.try_recv().is_err(), "a commit of x waits for x's lock");
-    // The holder commits a newer x: the waiting commit then conflicts on x.
-    held.execute("UPDATE pb_object SET tid = tid + 1000 WHERE oid = $1", &[&(x.oid().0 as i64)]).unwrap();
-    held.commit().unwrap();
-    match on_x.recv_timeout(std::time::Duration::from_secs(30)).unwrap() {
-        Err(Error::Conflict(c)) => assert_eq!(c.oid, x.oid()),
-        other => panic!("expected a conflict on x, got {other:?}"),
-    }
 }
 
 fn url_from_environment() {
@@ -397,36 +244,4 @@ fn an_older_format_is_migrated() {
     assert_eq!(rows.len(), 2, "the migration added the identity");
     assert_eq!(rows[1].get::<_, i64>(1), pbpersist::storage::postgres::FORMAT_VERSION);
     assert_eq!(refs_of(&mut c, pisa), vec![rapunzel.oid().0 as i64], "the migration filled the reference column");
-}
-
-fn deadlock_is_transient() {
-    let schema = PgSchema::new();
-    let db = schema.open(Options::default());
-    let (x, y) = db.transact(|tx| Ok((tx.add(Counter::new())?, tx.add(Counter::new())?))).unwrap();
-    // Another client, which waits long before checking for deadlocks, holds y.
-    let mut other = schema.client();
-    other.batch_execute("SET deadlock_timeout = '20s'").unwrap();
-    let mut held = other.transaction().unwrap();
-    held.execute("SELECT 1 FROM pb_object WHERE oid = $1 FOR UPDATE", &[&(y.oid().0 as i64)]).unwrap();
-    let committer = {
-        let db = db.clone();
-        std::thread::spawn(move || {
-            let mut conn = db.connect().unwrap();
-            let mut tx = conn.begin().unwrap();
-            tx.get_mut(x).unwrap().set_value(1);
-            tx.get_mut(y).unwrap().set_value(1);
-            // Locks x, then waits for y.
-            tx.commit()
-        })
-    };
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // Now the other client wants x: a cycle, which the committer's server
-    // process finds first and breaks by aborting the commit.
-    held.execute("SELECT 1 FROM pb_object WHERE oid = $1 FOR UPDATE", &[&(x.oid().0 as i64)]).unwrap();
-    held.commit().unwrap();
-    match committer.join().unwrap() {
-        Err(e @ Error::Storage(StorageError::Aborted { .. })) => assert!(e.is_transient(), "{e}"),
-        other => panic!("expected an aborted commit, got {other:?}"),
-    }
-    assert_eq!((value(&db, x), value(&db, y)), (0, 0), "nothing was written");
 }
