@@ -215,7 +215,7 @@ impl Transaction<'_> {
             return Ok(obj);
         }
         let (tid, size, record) = self.load_record(oid)?;
-        let obj = self.decode_any(oid, &record)?;
+        let obj = decode_any(&self.conn.shared, oid, &record)?;
         self.conn.cache.insert(oid, loaded_entry(obj.clone(), tid, size, &record));
         self.evict_unused();
         Ok(obj)
@@ -278,11 +278,11 @@ impl Transaction<'_> {
             if self.conn.cache.get(oid).is_some() {
                 continue;
             }
-            let (tid, size, record) = self.unwrap_record(oid, loaded)?;
+            let (tid, size, record) = unwrap_record(&self.conn.shared, oid, loaded)?;
             if crate::lookup_type(record.type_name()).is_none() {
                 continue;
             }
-            let obj = self.decode_any(oid, &record)?;
+            let obj = decode_any(&self.conn.shared, oid, &record)?;
             self.conn.cache.insert(oid, loaded_entry(obj, tid, size, &record));
             count += 1;
         }
@@ -454,18 +454,10 @@ impl Transaction<'_> {
         self.conn.cache.get(oid).ok_or(Error::NotFound { oid })
     }
 
-    fn decode_any(&self, oid: Oid, record: &RecordView) -> Result<Arc<dyn Object>> {
-        decode_any(&self.conn.shared, oid, record)
-    }
-
     /// Loads and unwraps a record; the state stays encoded.
     fn load_record(&mut self, oid: Oid) -> Result<(Tid, usize, RecordView)> {
         let loaded = self.conn.session.load(oid)?.ok_or(Error::NotFound { oid })?;
         self.conn.shared.stats.loads.fetch_add(1, Ordering::Relaxed);
-        self.unwrap_record(oid, loaded)
-    }
-
-    fn unwrap_record(&self, oid: Oid, loaded: Loaded) -> Result<(Tid, usize, RecordView)> {
         unwrap_record(&self.conn.shared, oid, loaded)
     }
 }

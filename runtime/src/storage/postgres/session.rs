@@ -197,6 +197,14 @@ impl PgSession {
         }
     }
 
+    /// Rolls the commit's transaction back and reports a conflict on `oid`.
+    fn conflict(&mut self, oid: Oid) -> StorageError {
+        match self.conn.as_mut().map(|c| c.client.batch_execute("ROLLBACK")) {
+            Some(Err(e)) => self.fail(e),
+            _ => ConflictError { oid }.into(),
+        }
+    }
+
     fn end_read(&mut self) -> Result<(), StorageError> {
         self.snapshot = None;
         if std::mem::replace(&mut self.in_read, false)
@@ -327,10 +335,7 @@ impl Session for PgSession {
         let stale: Vec<&Write> = writes.iter().filter(|w| current(w.oid) != w.base).collect();
         let unmergeable = stale.iter().find(|w| w.base.is_none() || current(w.oid).is_none()).map(|w| w.oid);
         if let Some(oid) = stale_read.or(unmergeable) {
-            return match c.client.batch_execute("ROLLBACK") {
-                Ok(()) => Err(ConflictError { oid }.into()),
-                Err(e) => Err(self.fail(e)),
-            };
+            return Err(self.conflict(oid));
         }
         let mut merged: Vec<(Oid, Vec<u8>)> = Vec::with_capacity(stale.len());
         if !stale.is_empty() {
@@ -347,10 +352,7 @@ impl Session for PgSession {
                 match resolve(oid, &loaded) {
                     Some(record) => merged.push((oid, record)),
                     None => {
-                        return match c.client.batch_execute("ROLLBACK") {
-                            Ok(()) => Err(ConflictError { oid }.into()),
-                            Err(e) => Err(self.fail(e)),
-                        };
+                        return Err(self.conflict(oid));
                     }
                 }
             }
@@ -376,10 +378,7 @@ impl Session for PgSession {
             // say): the later one conflicts.
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 let oid = Oid(new.oids.first().copied().unwrap_or(0) as u64);
-                return match c.client.batch_execute("ROLLBACK") {
-                    Ok(()) => Err(ConflictError { oid }.into()),
-                    Err(e) => Err(self.fail(e)),
-                };
+                return Err(self.conflict(oid));
             }
             Err(e) => return Err(self.fail(e)),
         };
