@@ -36,7 +36,9 @@ impl Connection {
     pub fn begin(&mut self) -> Result<Transaction<'_>> {
         let snapshot = self.session.begin(self.polled)?;
         for (oid, tid) in &snapshot.changed {
-            if self.cache.get(*oid).is_some_and(|e| e.tid != Some(*tid)) {
+            // An oid can be listed once per transaction that wrote it: only
+            // states older than the listed one are stale.
+            if self.cache.get(*oid).is_some_and(|e| e.tid.is_none_or(|cached| cached < *tid)) {
                 self.cache.remove(*oid);
             }
         }

@@ -108,7 +108,22 @@ def test_python_reads_the_database_rust_wrote(modules, tmp_path):
     worker("interop-write", tmp_path)
     conn = sqlite3.connect(tmp_path / "rust.db")
     check_tower_example(modules, lambda oid, cls: load(conn, oid, cls))
-    assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (1,)
+    assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (2,)
+    # Each transaction lists the oids it wrote (varints, as a packed repeated uint64).
+    for (oids,) in conn.execute("SELECT oids FROM pb_transaction"):
+        assert read_varints(bytes(oids)), "a commit lists what it wrote"
+
+
+def read_varints(data):
+    values, value, shift = [], 0, 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            values.append(value)
+            value, shift = 0, 0
+    assert shift == 0, "the list ends inside a varint"
+    return values
 
 
 def postgres_url():
@@ -197,9 +212,8 @@ def write_python_database(modules, path):
     conn.executescript(
         """
         CREATE TABLE pb_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE pb_transaction (tid INTEGER PRIMARY KEY NOT NULL, committed_at INTEGER NOT NULL);
+        CREATE TABLE pb_transaction (tid INTEGER PRIMARY KEY NOT NULL, committed_at INTEGER NOT NULL, oids BLOB);
         CREATE TABLE pb_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL);
-        CREATE INDEX pb_object_tid ON pb_object (tid);
         """
     )
     rapunzel = demo.Tower(name="Rapunzel's", width=1000, height=10)
@@ -219,8 +233,9 @@ def write_python_database(modules, path):
         (4, "demo.Contact", bob, [3]),
     ]
     with conn:
-        conn.execute("INSERT INTO pb_meta VALUES ('format', 1), ('next_oid', 5)")
-        conn.execute("INSERT INTO pb_transaction VALUES (1, ?)", (int(time.time() * 1e6),))
+        conn.execute("INSERT INTO pb_meta VALUES ('format', 2), ('next_oid', 5)")
+        oids = bytes(range(len(objects)))  # oids below 128 are one-byte varints
+        conn.execute("INSERT INTO pb_transaction VALUES (1, ?, ?)", (int(time.time() * 1e6), oids))
         for oid, type_name, msg, refs in objects:
             record = record_cls(type=type_name, state=msg.SerializeToString(), refs=refs)
             conn.execute("INSERT INTO pb_object VALUES (?, 1, ?)", (oid, record.SerializeToString()))

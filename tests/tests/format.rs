@@ -66,7 +66,7 @@ fn a_reader_with_only_the_proto_files_follows_the_graph() {
     let pool = pool();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let format: i64 = conn.query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0)).unwrap();
-    assert_eq!(format, 1);
+    assert_eq!(format, pbpersist::storage::sqlite::FORMAT_VERSION);
 
     let (root_type, root, root_refs) = read(&conn, &pool, 0);
     assert_eq!(root_type, "pbpersist.Root");

@@ -8,7 +8,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub mod sqlite;
 
 pub use memory::MemoryStorage;
 #[cfg(feature = "postgres")]

@@ -11,7 +11,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// The layout version this code reads and writes (`pb_meta.format`).
-pub const FORMAT_VERSION: i64 = 1;
+/// Version 1 kept an index on `pb_object.tid` for polling; version 2 lists
+/// each transaction's oids in `pb_transaction.oids` instead.
+pub const FORMAT_VERSION: i64 = 2;
+
+/// How many recent transactions keep their oid lists. A session that polls
+/// from further back scans `pb_object` instead.
+const KEEP_CHANGES: i64 = 10_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pb_meta (
@@ -20,19 +26,27 @@ CREATE TABLE IF NOT EXISTS pb_meta (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pb_transaction (
     tid          INTEGER PRIMARY KEY NOT NULL,
-    committed_at INTEGER NOT NULL
+    committed_at INTEGER NOT NULL,
+    oids         BLOB
 );
 CREATE TABLE IF NOT EXISTS pb_object (
     oid    INTEGER PRIMARY KEY NOT NULL,
     tid    INTEGER NOT NULL,
     record BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS pb_object_tid ON pb_object (tid);
 CREATE TABLE IF NOT EXISTS pb_schema (
     file   TEXT PRIMARY KEY NOT NULL,
     source TEXT NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO pb_meta (key, value) VALUES ('format', 1), ('next_oid', 1);
+INSERT OR IGNORE INTO pb_meta (key, value) VALUES ('format', 2), ('next_oid', 1);
+";
+
+/// From format 1: the tid index gives way to per-transaction oid lists.
+/// Transactions committed before have none, and polls across them scan.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE pb_transaction ADD COLUMN oids BLOB;
+DROP INDEX IF EXISTS pb_object_tid;
+UPDATE pb_meta SET value = 2 WHERE key = 'format';
 ";
 
 /// A SQLite database file.
@@ -66,8 +80,12 @@ impl SqliteStorage {
         let mut conn = open_connection(&path)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
         tx.execute_batch(SCHEMA).map_err(backend)?;
-        let format: i64 =
+        let mut format: i64 =
             tx.query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0)).map_err(backend)?;
+        if format == 1 {
+            tx.execute_batch(MIGRATE_1_TO_2).map_err(backend)?;
+            format = 2;
+        }
         if format != FORMAT_VERSION {
             return Err(StorageError::Format(format!(
                 "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION}",
@@ -196,6 +214,36 @@ impl SqliteSession {
         Ok(SqliteSession { cell, in_read: false })
     }
 
+    /// The objects committed after `since`, from the transactions' oid
+    /// lists; by a scan of `pb_object` when a list in the range is missing
+    /// (pruned, or written by a program that does not keep them).
+    fn changes_since(&self, since: Tid) -> Result<Vec<(Oid, Tid)>, StorageError> {
+        let mut changed = Vec::new();
+        let mut complete = true;
+        let mut stmt =
+            self.conn().prepare_cached("SELECT tid, oids FROM pb_transaction WHERE tid > ?1").map_err(backend)?;
+        let mut rows = stmt.query([since.0 as i64]).map_err(backend)?;
+        while let Some(row) = rows.next().map_err(backend)? {
+            let tid = Tid(row.get::<_, i64>(0).map_err(backend)? as u64);
+            let oids: Option<Vec<u8>> = row.get(1).map_err(backend)?;
+            match oids.as_deref().map(decode_oids) {
+                Some(Some(oids)) => changed.extend(oids.into_iter().map(|o| (Oid(o), tid))),
+                _ => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        if complete {
+            return Ok(changed);
+        }
+        let mut stmt = self.conn().prepare_cached("SELECT oid, tid FROM pb_object WHERE tid > ?1").map_err(backend)?;
+        let rows = stmt
+            .query_map([since.0 as i64], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), Tid(r.get::<_, i64>(1)? as u64))))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
     fn conn(&self) -> &Connection {
         self.cell.borrow_owner()
     }
@@ -220,17 +268,10 @@ impl Session for SqliteSession {
             .prepare_cached("SELECT coalesce(max(tid), 0) FROM pb_transaction")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(backend)?;
-        let mut changed = Vec::new();
-        if let Some(since) = since {
-            let mut stmt =
-                self.conn().prepare_cached("SELECT oid, tid FROM pb_object WHERE tid > ?1").map_err(backend)?;
-            let rows = stmt
-                .query_map([since.0 as i64], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), Tid(r.get::<_, i64>(1)? as u64))))
-                .map_err(backend)?;
-            for row in rows {
-                changed.push(row.map_err(backend)?);
-            }
-        }
+        let changed = match since {
+            Some(since) => self.changes_since(since)?,
+            None => Vec::new(),
+        };
         Ok(Snapshot { tid: Tid(tid as u64), changed })
     }
 
@@ -339,13 +380,39 @@ impl Session for SqliteSession {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_micros() as i64)
                 .unwrap_or(0);
-            tx.prepare_cached("INSERT INTO pb_transaction (tid, committed_at) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![tid, now]))
+            let oids = encode_oids(writes.iter().map(|w| w.oid.0));
+            tx.prepare_cached("INSERT INTO pb_transaction (tid, committed_at, oids) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![tid, now, oids]))
                 .map_err(backend)?;
+            if tid % 1000 == 0 {
+                // Old oid lists are dropped a thousand at a time; the rows stay.
+                tx.prepare_cached("UPDATE pb_transaction SET oids = NULL WHERE tid > ?1 - 1000 AND tid <= ?1")
+                    .and_then(|mut s| s.execute([tid - KEEP_CHANGES]))
+                    .map_err(backend)?;
+            }
         }
         tx.commit().map_err(backend)?;
         Ok(Some(Tid(tid as u64)))
     }
+}
+
+/// An oid list as `pb_transaction.oids` stores it: varints, the body of a
+/// packed `repeated uint64` field.
+fn encode_oids(oids: impl Iterator<Item = u64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for oid in oids {
+        prost::encoding::encode_varint(oid, &mut out);
+    }
+    out
+}
+
+/// Reads an oid list; `None` if it is malformed.
+fn decode_oids(mut bytes: &[u8]) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        out.push(prost::encoding::decode_varint(&mut bytes).ok()?);
+    }
+    Some(out)
 }
 
 impl Drop for SqliteSession {
