@@ -2,6 +2,7 @@
 //! connections and commits, credentials in errors, row locks.
 
 mod failures;
+mod polling;
 mod proxy;
 
 use pbpersist::storage::PostgresStorage;
@@ -24,6 +25,15 @@ pub const TESTS: &[(&str, fn())] = &[
     ("pg::a_restarted_process_starts_warm_from_the_state_cache", state_cache_starts_warm),
     ("pg::an_older_format_is_migrated", an_older_format_is_migrated),
     ("pg::a_deadlock_victim_gets_a_transient_error", failures::deadlock_is_transient),
+    ("pg::commits_list_their_oids", polling::commits_list_their_oids),
+    (
+        "pg::a_commit_without_an_oid_list_is_found_by_scanning",
+        polling::a_commit_without_an_oid_list_is_found_by_scanning,
+    ),
+    (
+        "pg::old_oid_lists_are_pruned_and_polls_across_them_scan",
+        polling::old_oid_lists_are_pruned_and_polls_across_them_scan,
+    ),
 ];
 
 pub(super) fn counter_db(db: &Database) -> Ref<Counter> {
@@ -231,14 +241,25 @@ fn an_older_format_is_migrated() {
         c.query_one("SELECT refs FROM pb_object WHERE oid = $1", &[&(r.oid().0 as i64)]).unwrap().get(0)
     };
     assert_eq!(refs_of(&mut c, pisa), vec![rapunzel.oid().0 as i64], "commits write the reference column");
-    // Back to version 1 of the layout: no database identity, no reference column.
+    // Back to version 1 of the layout: no database identity, no reference
+    // column, a tid index instead of oid lists.
     c.batch_execute(
         "DELETE FROM pb_meta WHERE key = 'database_id'; ALTER TABLE pb_object DROP COLUMN refs;
+         ALTER TABLE pb_transaction DROP COLUMN oids; CREATE INDEX pb_object_tid ON pb_object (tid);
          UPDATE pb_meta SET value = 1 WHERE key = 'format'",
     )
     .unwrap();
     let db = schema.open(Options::default());
-    assert_eq!(db.transact(|tx| Ok(tx.get(pisa)?.name().to_owned())).unwrap(), "Pisa");
+    let mut reader = db.connect().unwrap();
+    let name = |conn: &mut pbpersist::Connection| conn.transact(|tx| Ok(tx.get(pisa)?.name().to_owned())).unwrap();
+    assert_eq!(name(&mut reader), "Pisa");
+    // Commits after the migration list their oids for other sessions' polls.
+    db.transact(|tx| Ok(tx.get_mut(pisa)?.set_name("Pisa, straightened"))).unwrap();
+    assert_eq!(name(&mut reader), "Pisa, straightened");
+    let index = c
+        .query_opt("SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = 'pb_object_tid'", &[&schema.name()])
+        .unwrap();
+    assert!(index.is_none(), "the migration dropped the tid index");
     let rows =
         c.query("SELECT key, value FROM pb_meta WHERE key IN ('format', 'database_id') ORDER BY key", &[]).unwrap();
     assert_eq!(rows.len(), 2, "the migration added the identity");

@@ -4,7 +4,7 @@
 use postgres::Client;
 
 /// The layout version this code reads and writes (`pb_meta.format`).
-pub const FORMAT_VERSION: i64 = 3;
+pub const FORMAT_VERSION: i64 = 4;
 
 /// Migration `i` takes a database from version `i` to `i + 1`: its SQL, then
 /// its Rust step if any. Migrations are only ever appended, so a database of
@@ -45,6 +45,17 @@ INSERT INTO pb_meta (key, value) VALUES ('database_id', (random() * 9.2e18)::big
 ALTER TABLE pb_object ADD COLUMN refs BIGINT[] NOT NULL DEFAULT '{}';
 ",
         Some(backfill_refs),
+    ),
+    (
+        "
+-- Each transaction lists the oids it wrote, for polling, instead of an
+-- index on pb_object.tid: with no index on a changing column and room left
+-- in each page, updating an object is a heap-only (HOT) update.
+ALTER TABLE pb_transaction ADD COLUMN oids BIGINT[];
+DROP INDEX IF EXISTS pb_object_tid;
+ALTER TABLE pb_object SET (fillfactor = 85);
+",
+        None,
     ),
 ];
 

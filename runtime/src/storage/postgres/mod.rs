@@ -206,9 +206,12 @@ impl Inner {
         use postgres::error::SqlState;
         let code = e.code().map(|c| c.code().to_owned());
         // Class 08 is a connection exception, 57 an operator intervention
-        // such as a server shutdown or a terminated backend.
+        // such as a server shutdown or a terminated backend. Errors without
+        // a code are the connection's when they come from I/O; others (a
+        // parameter of the wrong type, say) are this program's.
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
         let lost = e.is_closed()
-            || code.is_none()
+            || (code.is_none() && io)
             || code.as_deref().is_some_and(|c| c.starts_with("08") || c.starts_with("57"));
         if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
         {

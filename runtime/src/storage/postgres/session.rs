@@ -9,10 +9,21 @@ use postgres::{Client, Statement};
 use std::sync::Arc;
 
 /// The snapshot's newest tid (the row with a null oid) and what changed
-/// since `$1`: one round trip. The tid row is written by every commit, so a
-/// snapshot that sees a tid sees all of that commit's objects.
+/// since `$1`, from the transactions' oid lists: one round trip. The tid row
+/// is written by every commit, so a snapshot that sees a tid sees all of
+/// that commit's objects. A row with oid -1 says a list in the range is
+/// missing (pruned, or written by a program that keeps none): then
+/// `CHANGED`, a scan of `pb_object`, answers instead.
 const POLL: &str = "SELECT NULL::bigint, value FROM pb_meta WHERE key = 'last_tid'
-                    UNION ALL SELECT oid, tid FROM pb_object WHERE tid > $1";
+                    UNION ALL SELECT unnest(oids), tid FROM pb_transaction WHERE tid > $1
+                    UNION ALL (SELECT -1, tid FROM pb_transaction WHERE tid > $1 AND oids IS NULL LIMIT 1)";
+
+/// What changed since `$1`, when an oid list is missing.
+const CHANGED: &str = "SELECT oid, tid FROM pb_object WHERE tid > $1";
+
+/// How many recent transactions keep their oid lists; lists are dropped a
+/// thousand at a time.
+const KEEP_CHANGES: i64 = 10_000;
 
 /// Locks every row the commit writes or must find unchanged, in oid order,
 /// so two committers never wait on each other in a cycle.
@@ -28,7 +39,7 @@ ins AS (INSERT INTO pb_object (oid, tid, record, refs)
         FROM t, unnest($1::bigint[], $2::bytea[], $3::text[]) AS w(oid, record, refs)),
 upd AS (UPDATE pb_object SET tid = t.tid, record = w.record, refs = w.refs::bigint[]
         FROM t, unnest($4::bigint[], $5::bytea[], $6::text[]) AS w(oid, record, refs) WHERE pb_object.oid = w.oid),
-log AS (INSERT INTO pb_transaction (tid, committed_at) SELECT tid, $7 FROM t)
+log AS (INSERT INTO pb_transaction (tid, committed_at, oids) SELECT tid, $7, $1::bigint[] || $4::bigint[] FROM t)
 SELECT tid FROM t";
 
 /// Everything reachable from `$1` within `$2` references, at most `$3`
@@ -63,7 +74,7 @@ impl Conn {
         let load_many = prepare("SELECT oid, tid, record FROM pb_object WHERE oid = ANY($1)")?;
         let lock = prepare(LOCK)?;
         let write = prepare(WRITE)?;
-        let changed = prepare("SELECT oid FROM pb_object WHERE tid > $1")?;
+        let changed = prepare(CHANGED)?;
         let reachable = prepare(REACHABLE)?;
         Ok(Conn { client, poll, load, load_many, lock, write, changed, reachable })
     }
@@ -93,6 +104,28 @@ impl<'a> Rows<'a> {
         list.push('}');
         self.refs.push(list);
     }
+}
+
+/// The snapshot's newest tid and the objects committed after `since`
+/// (`None` for `since`: nothing to list).
+fn poll(c: &mut Conn, since: Option<Tid>) -> Result<(Tid, Option<Vec<(Oid, Tid)>>), postgres::Error> {
+    let since = since.map(|t| t.0 as i64);
+    let rows = c.client.query(&c.poll, &[&since])?;
+    let mut tid = 0;
+    let mut changed = Vec::with_capacity(rows.len().saturating_sub(1));
+    let mut complete = true;
+    for row in rows {
+        match row.get::<_, Option<i64>>(0) {
+            None => tid = row.get::<_, i64>(1),
+            Some(-1) => complete = false,
+            Some(oid) => changed.push((Oid(oid as u64), Tid(row.get::<_, i64>(1) as u64))),
+        }
+    }
+    if !complete {
+        let rows = c.client.query(&c.changed, &[&since])?;
+        changed = rows.iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), Tid(r.get::<_, i64>(1) as u64))).collect();
+    }
+    Ok((Tid(tid as u64), since.map(|_| changed)))
 }
 
 pub(super) struct PgSession {
@@ -145,17 +178,8 @@ impl PgSession {
             start
         })?;
         self.in_read = true;
-        let since = since.map(|t| t.0 as i64);
-        let rows = c.client.query(&c.poll, &[&since])?;
-        let mut tid = 0;
-        let mut changed = Vec::with_capacity(rows.len().saturating_sub(1));
-        for row in rows {
-            match row.get::<_, Option<i64>>(0) {
-                None => tid = row.get::<_, i64>(1),
-                Some(oid) => changed.push((Oid(oid as u64), Tid(row.get::<_, i64>(1) as u64))),
-            }
-        }
-        Ok(Snapshot { tid: Tid(tid as u64), changed })
+        let (tid, changed) = poll(c, since)?;
+        Ok(Snapshot { tid, changed: changed.unwrap_or_default() })
     }
 
     /// The state cache's record of `oid` for the open snapshot.
@@ -185,11 +209,10 @@ impl PgSession {
         }
         let inner = self.inner.clone();
         let c = self.conn()?;
-        match c.client.query(&c.changed, &[&(valid as i64)]) {
-            Ok(rows) => {
-                let oids = rows.iter().map(|r| Oid(r.get::<_, i64>(0) as u64));
+        match poll(c, Some(Tid(valid))) {
+            Ok((_, changed)) => {
                 if let Some(cache) = &inner.state_cache {
-                    cache.advance(snapshot.tid, oids);
+                    cache.advance(snapshot.tid, changed.unwrap_or_default().iter().map(|c| c.0));
                 }
                 Ok(())
             }
@@ -382,6 +405,17 @@ impl Session for PgSession {
             }
             Err(e) => return Err(self.fail(e)),
         };
+        if tid % 1000 == 0 {
+            // Old oid lists go a thousand at a time; the rows stay.
+            let cutoff = tid - KEEP_CHANGES;
+            let pruned = c.client.execute(
+                "UPDATE pb_transaction SET oids = NULL WHERE tid > $1::bigint - 1000 AND tid <= $1::bigint AND oids IS NOT NULL",
+                &[&cutoff],
+            );
+            if let Err(e) = pruned {
+                return Err(self.fail(e));
+            }
+        }
         match c.client.batch_execute("COMMIT") {
             Ok(()) => Ok(Some(Tid(tid as u64))),
             Err(e) => match self.fail(e) {
