@@ -107,8 +107,8 @@ impl<'a> Rows<'a> {
 }
 
 /// The snapshot's newest tid and the objects committed after `since`
-/// (`None` for `since`: nothing to list).
-fn poll(c: &mut Conn, since: Option<Tid>) -> Result<(Tid, Option<Vec<(Oid, Tid)>>), postgres::Error> {
+/// (none listed without a `since`).
+fn poll(c: &mut Conn, since: Option<Tid>) -> Result<Snapshot, postgres::Error> {
     let since = since.map(|t| t.0 as i64);
     let rows = c.client.query(&c.poll, &[&since])?;
     let mut tid = 0;
@@ -125,7 +125,7 @@ fn poll(c: &mut Conn, since: Option<Tid>) -> Result<(Tid, Option<Vec<(Oid, Tid)>
         let rows = c.client.query(&c.changed, &[&since])?;
         changed = rows.iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), Tid(r.get::<_, i64>(1) as u64))).collect();
     }
-    Ok((Tid(tid as u64), since.map(|_| changed)))
+    Ok(Snapshot { tid: Tid(tid as u64), changed })
 }
 
 pub(super) struct PgSession {
@@ -178,8 +178,7 @@ impl PgSession {
             start
         })?;
         self.in_read = true;
-        let (tid, changed) = poll(c, since)?;
-        Ok(Snapshot { tid, changed: changed.unwrap_or_default() })
+        poll(c, since)
     }
 
     /// The state cache's record of `oid` for the open snapshot.
@@ -210,9 +209,9 @@ impl PgSession {
         let inner = self.inner.clone();
         let c = self.conn()?;
         match poll(c, Some(Tid(valid))) {
-            Ok((_, changed)) => {
+            Ok(poll) => {
                 if let Some(cache) = &inner.state_cache {
-                    cache.advance(snapshot.tid, changed.unwrap_or_default().iter().map(|c| c.0));
+                    cache.advance(snapshot.tid, poll.changed.iter().map(|c| c.0));
                 }
                 Ok(())
             }
