@@ -16,6 +16,31 @@ fn counter(value: i64) -> Counter {
     c
 }
 
+/// Commits `value` into `c` through pbpersist.
+fn set(db: &Database, c: Ref<Counter>, value: i64) {
+    db.transact(|tx| {
+        tx.get_mut(c)?.set_value(value);
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// A new database holding counters with `values`, and a reader connection
+/// whose cache already holds them.
+fn fresh(
+    values: &[i64],
+) -> (tempfile::TempDir, std::path::PathBuf, Database, pbpersist::Connection, Vec<Ref<Counter>>) {
+    let dir = scratch_dir();
+    let path = dir.path().join("db.sqlite");
+    let db = Database::open(&path).unwrap();
+    let refs: Vec<Ref<Counter>> = db.transact(|tx| values.iter().map(|v| tx.add(counter(*v))).collect()).unwrap();
+    let mut reader = db.connect().unwrap();
+    for (r, v) in refs.iter().zip(values) {
+        assert_eq!(cached_value(&mut reader, *r), *v);
+    }
+    (dir, path, db, reader, refs)
+}
+
 /// Reads `c` in a connection that stays open, so its cache holds the state.
 fn cached_value(conn: &mut pbpersist::Connection, c: Ref<Counter>) -> i64 {
     conn.transact(|tx| Ok(tx.get(c)?.value())).unwrap()
@@ -40,17 +65,9 @@ fn foreign_write(path: &Path, c: Ref<Counter>, value: i64) {
 
 #[test]
 fn commits_list_their_oids_and_other_connections_see_them() {
-    let dir = scratch_dir();
-    let path = dir.path().join("db.sqlite");
-    let db = Database::open(&path).unwrap();
-    let c = db.transact(|tx| tx.add(counter(1))).unwrap();
-    let mut reader = db.connect().unwrap();
-    assert_eq!(cached_value(&mut reader, c), 1);
-    db.transact(|tx| {
-        tx.get_mut(c)?.set_value(2);
-        Ok(())
-    })
-    .unwrap();
+    let (_dir, path, db, mut reader, refs) = fresh(&[1]);
+    let c = refs[0];
+    set(&db, c, 2);
     assert_eq!(cached_value(&mut reader, c), 2, "the poll dropped the stale state");
 
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -72,27 +89,14 @@ fn commits_list_their_oids_and_other_connections_see_them() {
 
 #[test]
 fn a_commit_without_an_oid_list_is_found_by_scanning() {
-    let dir = scratch_dir();
-    let path = dir.path().join("db.sqlite");
-    let db = Database::open(&path).unwrap();
-    let (c, other) = db.transact(|tx| Ok((tx.add(counter(1))?, tx.add(counter(10))?))).unwrap();
-    let mut reader = db.connect().unwrap();
-    assert_eq!(cached_value(&mut reader, c), 1);
-    assert_eq!(cached_value(&mut reader, other), 10);
+    let (_dir, path, db, mut reader, refs) = fresh(&[1, 10]);
+    let (c, other) = (refs[0], refs[1]);
     foreign_write(&path, c, 7);
     assert_eq!(cached_value(&mut reader, c), 7);
     // A later commit with a list does not hide the one without.
-    db.transact(|tx| {
-        tx.get_mut(other)?.set_value(11);
-        Ok(())
-    })
-    .unwrap();
+    set(&db, other, 11);
     foreign_write(&path, c, 8);
-    db.transact(|tx| {
-        tx.get_mut(other)?.set_value(12);
-        Ok(())
-    })
-    .unwrap();
+    set(&db, other, 12);
     assert_eq!(cached_value(&mut reader, c), 8);
     assert_eq!(cached_value(&mut reader, other), 12);
 }
@@ -121,11 +125,7 @@ fn a_format_1_database_is_migrated_on_open() {
     assert_eq!(index, None);
     let mut reader = db.connect().unwrap();
     assert_eq!(cached_value(&mut reader, c), 3);
-    db.transact(|tx| {
-        tx.get_mut(c)?.set_value(4);
-        Ok(())
-    })
-    .unwrap();
+    set(&db, c, 4);
     assert_eq!(cached_value(&mut reader, c), 4);
 }
 
@@ -144,17 +144,9 @@ fn a_newer_format_is_refused() {
 
 #[test]
 fn old_oid_lists_are_pruned_and_a_poll_from_before_them_scans() {
-    let dir = scratch_dir();
-    let path = dir.path().join("db.sqlite");
-    let db = Database::open(&path).unwrap();
-    let (c, busy) = db.transact(|tx| Ok((tx.add(counter(1))?, tx.add(counter(0))?))).unwrap();
-    let mut reader = db.connect().unwrap();
-    assert_eq!(cached_value(&mut reader, c), 1);
-    db.transact(|tx| {
-        tx.get_mut(c)?.set_value(2);
-        Ok(())
-    })
-    .unwrap();
+    let (_dir, path, db, mut reader, refs) = fresh(&[1, 0]);
+    let (c, busy) = (refs[0], refs[1]);
+    set(&db, c, 2);
     // Enough commits that the list naming `c` is dropped.
     let mut writer = db.connect().unwrap();
     for i in 0..12_000 {

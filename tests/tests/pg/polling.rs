@@ -15,17 +15,24 @@ fn counter_record(v: i64) -> Vec<u8> {
     Record { r#type: Counter::TYPE_NAME.into(), state: c.encode_to_vec().into(), refs: vec![] }.encode_to_vec()
 }
 
+/// A database in a schema of its own with a counter, and a reader whose
+/// cache holds the counter.
+fn fresh() -> (PgSchema, pbpersist::Database, Ref<Counter>, pbpersist::Connection) {
+    let schema = PgSchema::new();
+    let db = schema.open(Options::default());
+    let counter = counter_db(&db);
+    let mut reader = db.connect().unwrap();
+    assert_eq!(cached(&mut reader, counter), 0);
+    (schema, db, counter, reader)
+}
+
 /// Reads `r` in a connection that stays open, so its cache holds the state.
 fn cached(conn: &mut pbpersist::Connection, r: Ref<Counter>) -> i64 {
     conn.transact(|tx| Ok(tx.get(r)?.value())).unwrap()
 }
 
 pub(super) fn commits_list_their_oids() {
-    let schema = PgSchema::new();
-    let db = schema.open(Options::default());
-    let counter = counter_db(&db);
-    let mut reader = db.connect().unwrap();
-    assert_eq!(cached(&mut reader, counter), 0);
+    let (schema, db, counter, mut reader) = fresh();
     db.transact(|tx| Ok(tx.get_mut(counter)?.set_value(5))).unwrap();
     assert_eq!(cached(&mut reader, counter), 5, "the poll dropped the stale state");
 
@@ -50,11 +57,7 @@ pub(super) fn commits_list_their_oids() {
 }
 
 pub(super) fn a_commit_without_an_oid_list_is_found_by_scanning() {
-    let schema = PgSchema::new();
-    let db = schema.open(Options::default());
-    let counter = counter_db(&db);
-    let mut reader = db.connect().unwrap();
-    assert_eq!(cached(&mut reader, counter), 0);
+    let (schema, _db, counter, mut reader) = fresh();
     let mut c = schema.client();
     let mut tx = c.transaction().unwrap();
     let tid: i64 = tx
@@ -72,11 +75,7 @@ pub(super) fn a_commit_without_an_oid_list_is_found_by_scanning() {
 }
 
 pub(super) fn old_oid_lists_are_pruned_and_polls_across_them_scan() {
-    let schema = PgSchema::new();
-    let db = schema.open(Options::default());
-    let counter = counter_db(&db);
-    let mut reader = db.connect().unwrap();
-    assert_eq!(cached(&mut reader, counter), 0);
+    let (schema, db, counter, mut reader) = fresh();
     // A long history, written directly: the counter changed at tid 10,500.
     let mut c = schema.client();
     let oid = counter.oid().0 as i64;
