@@ -146,7 +146,10 @@ def test_python_reads_what_rust_wrote_to_postgres(modules):
         conn.execute(f'SET search_path = "{schema}"')
         check_tower_example(modules, lambda oid, cls: load(conn, oid, cls, "%s"))
         # The PostgreSQL layout has its own version (docs/format.md).
-        assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (3,)
+        assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (4,)
+        # Each transaction lists the oids it wrote; together they cover every object.
+        listed = {oid for (oids,) in conn.execute("SELECT oids FROM pb_transaction") for oid in oids}
+        assert listed == {oid for (oid,) in conn.execute("SELECT oid FROM pb_object")}
         record_cls = modules["pbpersist/record.proto"].Record
         for blob, refs in conn.execute("SELECT record, refs FROM pb_object"):
             assert list(record_cls.FromString(bytes(blob)).refs) == refs, "the refs column repeats the record's list"
