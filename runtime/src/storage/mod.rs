@@ -18,6 +18,12 @@ pub use sqlite::SqliteStorage;
 
 use crate::{Oid, StorageError, Tid};
 
+/// How many recent transactions keep their oid lists (`pb_transaction.oids`)
+/// on the SQL backends; older lists are dropped a thousand at a time, and a
+/// poll from further back scans `pb_object` instead.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const KEEP_CHANGES: i64 = 10_000;
+
 /// A stored record and the tid of the transaction that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {

@@ -3,7 +3,7 @@
 //! The tables are plain and documented in `docs/format.md`, so any language's
 //! SQLite library can read them.
 
-use super::{Loaded, Resolve, Session, Snapshot, Storage, Write};
+use super::{KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, Storage, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -14,10 +14,6 @@ use std::time::Duration;
 /// Version 1 kept an index on `pb_object.tid` for polling; version 2 lists
 /// each transaction's oids in `pb_transaction.oids` instead.
 pub const FORMAT_VERSION: i64 = 2;
-
-/// How many recent transactions keep their oid lists. A session that polls
-/// from further back scans `pb_object` instead.
-const KEEP_CHANGES: i64 = 10_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pb_meta (

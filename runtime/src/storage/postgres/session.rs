@@ -2,7 +2,7 @@
 //! `READ COMMITTED` transaction for each commit.
 
 use super::Inner;
-use crate::storage::{Loaded, Resolve, Session, Snapshot, Write};
+use crate::storage::{KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use postgres::error::SqlState;
 use postgres::{Client, Statement};
@@ -20,10 +20,6 @@ const POLL: &str = "SELECT NULL::bigint, value FROM pb_meta WHERE key = 'last_ti
 
 /// What changed since `$1`, when an oid list is missing.
 const CHANGED: &str = "SELECT oid, tid FROM pb_object WHERE tid > $1";
-
-/// How many recent transactions keep their oid lists; lists are dropped a
-/// thousand at a time.
-const KEEP_CHANGES: i64 = 10_000;
 
 /// Locks every row the commit writes or must find unchanged, in oid order,
 /// so two committers never wait on each other in a cycle.
