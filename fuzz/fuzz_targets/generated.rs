@@ -1,5 +1,6 @@
 //! Any bytes given to generated decoders give a message or an error, never a
-//! panic; what decodes survives a re-encode, unknown fields included.
+//! panic; what decodes survives a re-encode, unknown fields included, and
+//! decoding from `Bytes` (as a load does) or from a slice agrees.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +10,10 @@ use pbpersist_tests::evolution::NoteV1;
 use prost::Message;
 
 fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(data: &[u8]) {
-    if let Ok(m) = M::decode(data) {
+    let shared = M::decode(bytes::Bytes::copy_from_slice(data));
+    assert_eq!(shared.is_ok(), M::decode(data).is_ok());
+    if let Ok(m) = shared {
+        assert_eq!(M::decode(data).unwrap(), m);
         let bytes = m.encode_to_vec();
         let again = M::decode(bytes.as_slice()).expect("re-encoded message decodes");
         assert_eq!(again, m);

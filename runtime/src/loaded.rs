@@ -13,7 +13,7 @@ pub(crate) fn decode_any(shared: &Shared, oid: Oid, record: &RecordView) -> Resu
     let entry = crate::lookup_type(record.type_name())
         .ok_or_else(|| Error::UnknownType { oid, type_name: record.type_name().to_owned() })?;
     let depth = shared.options.max_depth;
-    let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(&record.state))
+    let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(record.state.clone()))
         .map_err(|source| Error::Corrupt { oid, source })?;
     if let Some(o) = Arc::get_mut(&mut obj) {
         o.mark_unchanged();

@@ -1,6 +1,8 @@
 //! The bookkeeping every persistent message carries: which fields changed
 //! since it was loaded or saved, and the fields this program does not know.
 
+use bytes::Bytes;
+
 /// A field of a message: its protobuf name and number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FieldInfo {
@@ -19,16 +21,41 @@ impl FieldInfo {
 
 /// Change bits and unknown fields. Generated types keep one in a field marked
 /// `#[pbpersist(meta)]`; accessors maintain it.
+///
+/// Every message, nested ones included, carries a `Meta`, so it is kept to
+/// three words: what most messages never have (fields 64 and up, unknown
+/// fields) sits behind one pointer.
 #[derive(Clone, Default)]
 pub struct Meta {
     /// Bits for the first 64 fields.
     low: u64,
-    /// Bits for fields 64 and up; empty (no allocation) for most messages.
-    high: Vec<u64>,
-    /// Encoded fields that the message's schema does not declare, in the order read.
-    unknown: Vec<u8>,
     /// Changed as a whole (types tracked per object).
     touched: bool,
+    /// Allocated on first use.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Clone, Default)]
+struct Rare {
+    /// Bits for fields 64 and up.
+    high: Vec<u64>,
+    /// Encoded fields that the message's schema does not declare, in the order read.
+    unknown: Unknown,
+}
+
+/// Unknown fields: a slice of the buffer they were read from when they came
+/// in one run (no copy when decoding from `Bytes`), or bytes of their own.
+#[derive(Clone)]
+enum Unknown {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
+impl Default for Unknown {
+    #[inline]
+    fn default() -> Self {
+        Unknown::Owned(Vec::new())
+    }
 }
 
 impl Meta {
@@ -45,10 +72,11 @@ impl Meta {
     #[cold]
     fn mark_high(&mut self, index: usize) {
         let word = index / 64;
-        if self.high.len() <= word {
-            self.high.resize(word + 1, 0);
+        let high = &mut self.rare.get_or_insert_with(Default::default).high;
+        if high.len() <= word {
+            high.resize(word + 1, 0);
         }
-        self.high[word] |= 1 << (index % 64);
+        high[word] |= 1 << (index % 64);
     }
 
     /// Whether the field with this index changed.
@@ -58,14 +86,15 @@ impl Meta {
             self.low & (1 << index) != 0
         } else {
             let i = index - 64;
-            self.high.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+            let word = self.rare.as_ref().and_then(|r| r.high.get(i / 64));
+            word.is_some_and(|w| w & (1 << (i % 64)) != 0)
         }
     }
 
     /// Whether any field changed.
     #[inline]
     pub fn any_marked(&self) -> bool {
-        self.touched || self.low != 0 || self.high.iter().any(|w| *w != 0)
+        self.touched || self.low != 0 || self.rare.as_ref().is_some_and(|r| r.high.iter().any(|w| *w != 0))
     }
 
     /// Marks the whole object changed, for types whose fields are public.
@@ -84,30 +113,56 @@ impl Meta {
     #[inline]
     pub fn clear_changes(&mut self) {
         self.low = 0;
-        self.high.clear();
         self.touched = false;
+        if let Some(rare) = &mut self.rare {
+            rare.high.clear();
+        }
     }
 
     /// The encoded fields this program's schema does not know.
     #[inline]
     pub fn unknown_fields(&self) -> &[u8] {
-        &self.unknown
+        match self.rare.as_deref() {
+            None => &[],
+            Some(Rare { unknown: Unknown::Shared(b), .. }) => b,
+            Some(Rare { unknown: Unknown::Owned(v), .. }) => v,
+        }
     }
 
-    pub(crate) fn unknown_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.unknown
+    /// Appends to the unknown fields; a shared run is copied first.
+    pub(crate) fn append_unknown<R>(&mut self, append: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let rare = self.rare.get_or_insert_with(Default::default);
+        let mut owned = match std::mem::take(&mut rare.unknown) {
+            Unknown::Shared(b) => b.to_vec(),
+            Unknown::Owned(v) => v,
+        };
+        let result = append(&mut owned);
+        rare.unknown = Unknown::Owned(owned);
+        result
+    }
+
+    /// Keeps a run of unknown fields; the first run is kept as it is.
+    pub(crate) fn keep_unknown_run(&mut self, run: Bytes) {
+        if self.unknown_fields().is_empty() {
+            self.rare.get_or_insert_with(Default::default).unknown = Unknown::Shared(run);
+        } else {
+            self.append_unknown(|v| v.extend_from_slice(&run));
+        }
     }
 }
 
 /// Two messages are equal when their data is: change bits do not count.
 impl PartialEq for Meta {
     fn eq(&self, other: &Self) -> bool {
-        self.unknown == other.unknown
+        self.unknown_fields() == other.unknown_fields()
     }
 }
 
 impl std::fmt::Debug for Meta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Meta").field("changed", &self.any_marked()).field("unknown_bytes", &self.unknown.len()).finish()
+        f.debug_struct("Meta")
+            .field("changed", &self.any_marked())
+            .field("unknown_bytes", &self.unknown_fields().len())
+            .finish()
     }
 }

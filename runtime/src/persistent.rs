@@ -195,7 +195,8 @@ impl<T: Persistent> Object for T {
 }
 
 /// Decodes a state into a fresh, unchanged object of a registered type.
-pub type DecodeFn = fn(&[u8]) -> Result<Arc<dyn Object>, prost::DecodeError>;
+/// Unknown fields may keep a slice of the state instead of a copy.
+pub type DecodeFn = fn(bytes::Bytes) -> Result<Arc<dyn Object>, prost::DecodeError>;
 
 /// How to decode a stored type: an entry of the registry.
 ///
@@ -218,7 +219,7 @@ impl TypeEntry {
     }
 }
 
-fn decode_object<T: Persistent>(state: &[u8]) -> Result<Arc<dyn Object>, prost::DecodeError> {
+fn decode_object<T: Persistent>(state: bytes::Bytes) -> Result<Arc<dyn Object>, prost::DecodeError> {
     Ok(Arc::new(T::decode(state)?))
 }
 

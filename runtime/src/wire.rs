@@ -4,10 +4,11 @@
 use crate::Meta;
 use bytes::{Buf, BufMut};
 use prost::DecodeError;
-use prost::encoding::{DecodeContext, WireType, encode_key, encode_varint};
+use prost::encoding::{DecodeContext, WireType, decode_key, encode_key, encode_varint};
 
 /// Keeps a field this program does not know, byte for byte, so that saving the
-/// message writes it back.
+/// message writes it back. Fields of nested messages come here one by one;
+/// [`merge_message`] keeps a top-level message's in runs.
 pub fn merge_unknown(
     meta: &mut Meta,
     tag: u32,
@@ -24,59 +25,136 @@ pub fn merge_unknown(
         let mut probe = chunk;
         prost::encoding::skip_field(wire_type, tag, &mut probe, ctx)?;
         let consumed = chunk.len() - probe.len();
-        let out = meta.unknown_mut();
-        if out.capacity() == 0 {
-            // Usually one allocation for all unknown fields of the message,
-            // capped so that a small unknown field in a large message does
-            // not keep much memory in the cache.
-            out.reserve((chunk.len() + 5).min(1024));
-        }
-        encode_key(tag, wire_type, out);
-        out.extend_from_slice(&chunk[..consumed]);
+        meta.append_unknown(|out| {
+            if out.capacity() == 0 {
+                // Usually one allocation for all unknown fields of the message,
+                // capped so that a small unknown field in a large message does
+                // not keep much memory in the cache.
+                out.reserve((chunk.len() + 5).min(1024));
+            }
+            encode_key(tag, wire_type, out);
+            out.extend_from_slice(&chunk[..consumed]);
+        });
         buf.advance(consumed);
         return Ok(());
     }
-    let out = meta.unknown_mut();
+    let mut field = Vec::new();
+    encode_key(tag, wire_type, &mut field);
     match wire_type {
         WireType::Varint => {
             let mut v = 0u64;
             uint64::merge(wire_type, &mut v, buf, ctx)?;
-            encode_key(tag, wire_type, out);
-            encode_varint(v, out);
+            encode_varint(v, &mut field);
         }
         WireType::ThirtyTwoBit => {
             let mut v = 0u32;
             fixed32::merge(wire_type, &mut v, buf, ctx)?;
-            encode_key(tag, wire_type, out);
-            out.put_u32_le(v);
+            field.put_u32_le(v);
         }
         WireType::SixtyFourBit => {
             let mut v = 0u64;
             fixed64::merge(wire_type, &mut v, buf, ctx)?;
-            encode_key(tag, wire_type, out);
-            out.put_u64_le(v);
+            field.put_u64_le(v);
         }
         WireType::LengthDelimited => {
             let mut v: Vec<u8> = Vec::new();
             pbytes::merge(wire_type, &mut v, buf, ctx)?;
-            encode_key(tag, wire_type, out);
-            encode_varint(v.len() as u64, out);
-            out.extend_from_slice(&v);
+            encode_varint(v.len() as u64, &mut field);
+            field.extend_from_slice(&v);
         }
         WireType::StartGroup => {
             // prost checks the end tag and the nesting limit while the group is read.
             let mut g = RawGroup::default();
             group::merge(tag, wire_type, &mut g, buf, ctx)?;
-            encode_key(tag, WireType::StartGroup, out);
-            out.extend_from_slice(g.0.unknown_fields());
-            encode_key(tag, WireType::EndGroup, out);
+            field.extend_from_slice(g.0.unknown_fields());
+            encode_key(tag, WireType::EndGroup, &mut field);
         }
         WireType::EndGroup => {
             // An end without a start is malformed; prost reports it.
-            prost::encoding::skip_field(wire_type, tag, buf, ctx)?;
+            return prost::encoding::skip_field(wire_type, tag, buf, ctx);
         }
     }
+    meta.append_unknown(|out| out.extend_from_slice(&field));
     Ok(())
+}
+
+/// Decodes a whole message: what `Message::merge` runs for generated types.
+///
+/// Consecutive unknown fields are kept as one run, copied once; when all of
+/// them form one run that is at least half of the input and the input is
+/// `Bytes`, they are a slice of it, not a copy. `known` tells the message's
+/// field numbers.
+#[inline]
+pub fn merge_message<M: crate::Persistent>(
+    msg: &mut M,
+    mut buf: impl Buf,
+    known: impl Fn(u32) -> bool,
+) -> Result<(), DecodeError> {
+    let total = buf.remaining();
+    if buf.chunk().len() != total {
+        // Input in pieces (rare): made contiguous once.
+        let whole = buf.copy_to_bytes(total);
+        return merge_message(msg, whole, known);
+    }
+    let chunk = buf.chunk();
+    match scan(msg, chunk, known)? {
+        Some(r) if r.len() * 2 >= total && msg.meta().unknown_fields().is_empty() => {
+            buf.advance(r.start);
+            msg.meta_mut().keep_unknown_run(buf.copy_to_bytes(r.len()));
+            buf.advance(total - r.end);
+        }
+        Some(r) => {
+            // A small run is copied so that it does not keep the whole input alive.
+            msg.meta_mut().append_unknown(|out| out.extend_from_slice(&chunk[r]));
+            buf.advance(total);
+        }
+        None => buf.advance(total),
+    }
+    Ok(())
+}
+
+/// Reads the fields of `input` into `msg`. Known fields are read from the
+/// slice; unknown runs before the last are copied into `msg`, and the last
+/// is returned as a range of `input`. One function per message type, whatever
+/// the caller's buffer type, so that `merge_field` has one caller to inline into.
+fn scan<M: crate::Persistent>(
+    msg: &mut M,
+    input: &[u8],
+    known: impl Fn(u32) -> bool,
+) -> Result<Option<std::ops::Range<usize>>, DecodeError> {
+    let ctx = DecodeContext::default();
+    let total = input.len();
+    let mut rest = input;
+    let mut run: Option<std::ops::Range<usize>> = None;
+    while !rest.is_empty() {
+        let start = total - rest.len();
+        let (tag, wire_type) = decode_key(&mut rest)?;
+        if known(tag) {
+            // A known field can add unknown fields too (a closed enum's unknown
+            // number); those go after the run pending before it.
+            let before = run.as_ref().map(|_| msg.meta().unknown_fields().len());
+            msg.merge_field(tag, wire_type, &mut rest, ctx.clone())?;
+            if let (Some(r), Some(before)) = (&run, before)
+                && msg.meta().unknown_fields().len() != before
+            {
+                let pending = &input[r.clone()];
+                msg.meta_mut().append_unknown(|out| drop(out.splice(before..before, pending.iter().copied())));
+                run = None;
+            }
+            continue;
+        }
+        prost::encoding::skip_field(wire_type, tag, &mut rest, ctx.clone())?;
+        let end = total - rest.len();
+        match &mut run {
+            Some(r) if r.end == start => r.end = end,
+            _ => {
+                if let Some(r) = run.replace(start..end) {
+                    msg.meta_mut().append_unknown(|out| out.extend_from_slice(&input[r]));
+                }
+            }
+        }
+    }
+    Ok(run)
 }
 
 thread_local! {
@@ -157,7 +235,9 @@ pub mod enumeration {
     use crate::EnumValue;
     use bytes::{Buf, BufMut};
     use prost::DecodeError;
-    use prost::encoding::{DecodeContext, WireType, int32};
+    use prost::encoding::{
+        DecodeContext, WireType, check_wire_type, encode_key, encode_varint, encoded_len_varint, int32, key_len,
+    };
 
     /// Reads one value of a field with presence. For a closed enum, a number
     /// it does not list goes to the unknown fields and leaves the field as it was.
@@ -189,22 +269,43 @@ pub mod enumeration {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
-        let mut numbers = Vec::new();
-        int32::merge_repeated(wire_type, &mut numbers, buf, ctx)?;
-        for v in numbers {
+        each_number(wire_type, buf, ctx, |v| {
             if E::CLOSED && E::from_i32(v).is_none() {
                 keep_unknown(meta, tag, v);
             } else {
                 values.push(EnumValue::new(v));
             }
+        })
+    }
+
+    /// Calls `each` for every number of a packed or unpacked field, with no
+    /// buffer in between.
+    #[inline]
+    fn each_number(
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+        mut each: impl FnMut(i32),
+    ) -> Result<(), DecodeError> {
+        let mut one = |buf: &mut _, ctx| {
+            let mut v = 0i32;
+            int32::merge(WireType::Varint, &mut v, buf, ctx)?;
+            each(v);
+            Ok(())
+        };
+        if wire_type == WireType::LengthDelimited {
+            prost::encoding::merge_loop(&mut (), buf, ctx, |(), buf, ctx| one(buf, ctx))
+        } else {
+            check_wire_type(WireType::Varint, wire_type)?;
+            one(buf, ctx)
         }
-        Ok(())
     }
 
     fn keep_unknown(meta: &mut crate::Meta, tag: u32, v: i32) {
-        let out = meta.unknown_mut();
-        prost::encoding::encode_key(tag, WireType::Varint, out);
-        prost::encoding::encode_varint(v as i64 as u64, out);
+        meta.append_unknown(|out| {
+            prost::encoding::encode_key(tag, WireType::Varint, out);
+            prost::encoding::encode_varint(v as i64 as u64, out);
+        });
     }
 
     /// Writes one value.
@@ -233,8 +334,9 @@ pub mod enumeration {
         int32::encoded_len(tag, &value.value())
     }
 
-    fn numbers<E>(values: &[EnumValue<E>]) -> Vec<i32> {
-        values.iter().map(|v| v.value()).collect()
+    /// The length of the packed values' body.
+    fn packed_body_len<E>(values: &[EnumValue<E>]) -> usize {
+        values.iter().map(|v| encoded_len_varint(v.value() as i64 as u64)).sum()
     }
 
     /// Writes values one field each.
@@ -247,7 +349,11 @@ pub mod enumeration {
     /// Writes values packed into one field.
     pub fn encode_packed<E>(tag: u32, values: &[EnumValue<E>], buf: &mut impl BufMut) {
         if !values.is_empty() {
-            int32::encode_packed(tag, &numbers(values), buf)
+            encode_key(tag, WireType::LengthDelimited, buf);
+            encode_varint(packed_body_len(values) as u64, buf);
+            for v in values {
+                encode_varint(v.value() as i64 as u64, buf);
+            }
         }
     }
 
@@ -258,10 +364,7 @@ pub mod enumeration {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
-        let mut numbers = Vec::new();
-        int32::merge_repeated(wire_type, &mut numbers, buf, ctx)?;
-        values.extend(numbers.into_iter().map(EnumValue::new));
-        Ok(())
+        each_number(wire_type, buf, ctx, |v| values.push(EnumValue::new(v)))
     }
 
     /// The encoded length of unpacked values.
@@ -271,6 +374,11 @@ pub mod enumeration {
 
     /// The encoded length of packed values.
     pub fn encoded_len_packed<E>(tag: u32, values: &[EnumValue<E>]) -> usize {
-        if values.is_empty() { 0 } else { int32::encoded_len_packed(tag, &numbers(values)) }
+        if values.is_empty() {
+            0
+        } else {
+            let body = packed_body_len(values);
+            key_len(tag) + encoded_len_varint(body as u64) + body
+        }
     }
 }

@@ -36,7 +36,7 @@ pub fn write(dir: &Path) -> Result<()> {
 /// Decodes with pbpersist's generated type of `name` and encodes again.
 fn ours(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     let entry = pbpersist::lookup_type(name).ok_or_else(|| format!("{name} is not a generated type"))?;
-    Ok((entry.decode)(bytes).map_err(|e| format!("{name}: {e}"))?.encode_state())
+    Ok((entry.decode)(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| format!("{name}: {e}"))?.encode_state())
 }
 
 fn records(bytes: &[u8]) -> Result<Vec<Record>> {

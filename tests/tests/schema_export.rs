@@ -26,7 +26,7 @@ fn every_generated_type_exports_a_schema_that_reads_its_bytes() {
     let mut schema = ProtoSchema::new();
     for desc in messages(&reference) {
         let entry = pbpersist::lookup_type(desc.full_name()).unwrap();
-        (entry.decode)(&[]).unwrap().describe_schema(&mut schema);
+        (entry.decode)(Default::default()).unwrap().describe_schema(&mut schema);
     }
     let files = schema.files();
     assert!(
@@ -42,12 +42,12 @@ fn every_generated_type_exports_a_schema_that_reads_its_bytes() {
             continue;
         }
         let entry = pbpersist::lookup_type(desc.full_name()).unwrap();
-        let bytes = (entry.decode)(&random_message(&desc, &mut rng, 0).encode_to_vec()).unwrap().encode_state();
+        let bytes = (entry.decode)(random_message(&desc, &mut rng, 0).encode_to_vec().into()).unwrap().encode_state();
         let exported_desc =
             exported.get_message_by_name(desc.full_name()).unwrap_or_else(|| panic!("{} missing", desc.full_name()));
         let dynamic = DynamicMessage::decode(exported_desc, bytes.as_slice()).unwrap();
         // What the exported schema reads, pbpersist reads back to the same bytes.
-        let again = (entry.decode)(&dynamic.encode_to_vec()).unwrap().encode_state();
+        let again = (entry.decode)(dynamic.encode_to_vec().into()).unwrap().encode_state();
         assert_eq!(again, bytes, "{}", desc.full_name());
     }
 }

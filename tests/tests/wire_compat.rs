@@ -11,7 +11,7 @@ use prost::Message;
 
 fn ours_round_trip(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
     let entry = pbpersist::lookup_type(name).ok_or_else(|| format!("{name} is not registered"))?;
-    let obj = (entry.decode)(bytes).map_err(|e| e.to_string())?;
+    let obj = (entry.decode)(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| e.to_string())?;
     Ok(obj.encode_state())
 }
 

@@ -31,6 +31,8 @@ fn nonzero(value: &Value, expr: TokenStream) -> TokenStream {
 
 struct Parts {
     min_tag: u32,
+    /// Every field number of the field (several for a oneof).
+    tags: Vec<u32>,
     encode: TokenStream,
     merge: TokenStream,
     len: TokenStream,
@@ -47,6 +49,8 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
     let encode = parts.iter().map(|p| &p.encode);
     let merge = parts.iter().map(|p| &p.merge);
     let len = parts.iter().map(|p| &p.len);
+    let tags: Vec<u32> = parts.iter().flat_map(|p| p.tags.iter().copied()).collect();
+    let known = if tags.is_empty() { quote!(false) } else { quote!(matches!(tag, #(#tags)|*)) };
     quote! {
         impl ::pbpersist::__private::prost::Message for #ident {
             #[allow(unused_variables)]
@@ -67,6 +71,13 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                     #(#merge)*
                     _ => ::pbpersist::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx),
                 }
+            }
+
+            fn merge(
+                &mut self,
+                buf: impl ::pbpersist::__private::bytes::Buf,
+            ) -> ::core::result::Result<(), ::pbpersist::__private::prost::DecodeError> {
+                ::pbpersist::wire::merge_message(self, buf, |tag| #known)
             }
 
             fn encoded_len(&self) -> usize {
@@ -123,6 +134,7 @@ fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
             );
             Parts {
                 min_tag: *tag,
+                tags: vec![*tag],
                 encode: quote! {
                     ::pbpersist::__private::prost::encoding::btree_map::encode(
                         #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
@@ -178,7 +190,7 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
         ),
     };
     let merge = with_context(depth_checked(&s.value, merge), rust_name, fname);
-    Parts { min_tag: tag, encode, merge: quote!(#tag => #merge,), len }
+    Parts { min_tag: tag, tags: vec![tag], encode, merge: quote!(#tag => #merge,), len }
 }
 
 fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name: &str, fname: &str) -> Parts {
@@ -217,6 +229,7 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name
     }
     Parts {
         min_tag: members.iter().map(|m| m.tag).min().unwrap_or(0),
+        tags: members.iter().map(|m| m.tag).collect(),
         encode: quote!(match &self.#id { #(#encode_arms)* ::core::option::Option::None => {} }),
         merge: quote!(#(#merge_arms)*),
         len: quote!(match &self.#id { #(#len_arms)* ::core::option::Option::None => 0 }),
