@@ -2,6 +2,7 @@
 //! since it was loaded or saved, and the fields this program does not know.
 
 use bytes::Bytes;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A field of a message: its protobuf name and number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,14 +26,32 @@ impl FieldInfo {
 /// Every message, nested ones included, carries a `Meta`, so it is kept to
 /// three words: what most messages never have (fields 64 and up, unknown
 /// fields) sits behind one pointer.
-#[derive(Clone, Default)]
 pub struct Meta {
     /// Bits for the first 64 fields.
     low: u64,
     /// Changed as a whole (types tracked per object).
     touched: bool,
+    /// The encoded length that the last `encoded_len` computed, so that the
+    /// encode which follows writes each nested message's length without
+    /// walking it again; `u32::MAX` when unknown. Relaxed atomics: a message
+    /// being encoded is borrowed shared and cannot change, so every thread
+    /// that computes the length stores the same value.
+    encoded_len: AtomicU32,
     /// Allocated on first use.
     rare: Option<Box<Rare>>,
+}
+
+impl Default for Meta {
+    #[inline]
+    fn default() -> Self {
+        Meta { low: 0, touched: false, encoded_len: AtomicU32::new(u32::MAX), rare: None }
+    }
+}
+
+impl Clone for Meta {
+    fn clone(&self) -> Self {
+        Meta { low: self.low, touched: self.touched, encoded_len: AtomicU32::new(u32::MAX), rare: self.rare.clone() }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -127,6 +146,22 @@ impl Meta {
             Some(Rare { unknown: Unknown::Shared(b), .. }) => b,
             Some(Rare { unknown: Unknown::Owned(v), .. }) => v,
         }
+    }
+
+    /// Remembers the encoded length `encoded_len` just computed. Not a stable API.
+    #[doc(hidden)]
+    #[inline]
+    pub fn remember_len(&self, len: usize) -> usize {
+        self.encoded_len.store(u32::try_from(len).unwrap_or(u32::MAX), Ordering::Relaxed);
+        len
+    }
+
+    /// The encoded length the last `encoded_len` computed, if known. Not a stable API.
+    #[doc(hidden)]
+    #[inline]
+    pub fn remembered_len(&self) -> Option<usize> {
+        let len = self.encoded_len.load(Ordering::Relaxed);
+        (len != u32::MAX).then_some(len as usize)
     }
 
     /// Appends to the unknown fields; a shared run is copied first.

@@ -229,6 +229,34 @@ impl prost::Message for RawGroup {
     }
 }
 
+/// Wire functions for message fields: prost's, except that encoding writes
+/// the length that the `encoded_len` before it remembered, so that encoding
+/// a tree of messages walks it twice, not once per level.
+pub mod message {
+    use crate::Persistent;
+    use bytes::BufMut;
+    pub use prost::encoding::message::{encoded_len, encoded_len_repeated, merge, merge_repeated};
+    use prost::encoding::{WireType, encode_key, encode_varint};
+
+    /// Writes one message field. The caller's `encoded_len` must have run
+    /// since the message last changed, as prost requires of `encode_raw`.
+    #[inline]
+    pub fn encode<M: Persistent>(tag: u32, msg: &M, buf: &mut impl BufMut) {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        let len = msg.meta().remembered_len().unwrap_or_else(|| msg.encoded_len());
+        encode_varint(len as u64, buf);
+        msg.encode_raw(buf);
+    }
+
+    /// Writes a message field per element.
+    #[inline]
+    pub fn encode_repeated<M: Persistent>(tag: u32, msgs: &[M], buf: &mut impl BufMut) {
+        for msg in msgs {
+            encode(tag, msg, buf);
+        }
+    }
+}
+
 /// Wire functions for enum fields stored as [`EnumValue`](crate::EnumValue):
 /// the same bytes as `int32`.
 pub mod enumeration {

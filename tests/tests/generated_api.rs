@@ -167,3 +167,33 @@ fn fields_of_a_newer_schema_survive_an_older_program_changing_the_object() {
     assert_eq!(back, expected);
     assert!(matches!(back.choice(), Some(note_v2::Choice::Detail(_))));
 }
+
+#[test]
+fn encoding_after_a_nested_change_writes_the_new_lengths() {
+    use pbpersist_tests::coverage::corpus::nested::Tree;
+    use pbpersist_tests::prost_reference::corpus::nested::Tree as Reference;
+    let leaf = |name: &str| {
+        let mut t = Tree::new();
+        t.set_name(name);
+        t
+    };
+    let mut tree = leaf("root");
+    tree.children_mut().push(leaf("a"));
+    tree.children_mut()[0].children_mut().push(leaf("b"));
+    tree.first_mut().set_name("c");
+    let before = tree.encode_to_vec();
+    // Encoding remembers each message's length; a change deep down must
+    // still give every enclosing message its new length.
+    tree.children_mut()[0].children_mut()[0].set_name("a much longer name than before");
+    tree.first_mut().first_mut().set_name("d");
+    let after = tree.encode_to_vec();
+    assert_ne!(before, after);
+    let read = Reference::decode(after.as_slice()).unwrap();
+    assert_eq!(read.children[0].children[0].name(), "a much longer name than before");
+    assert_eq!(read.first.as_ref().unwrap().first.as_ref().unwrap().name(), "d");
+    assert_eq!(tree.encoded_len(), after.len());
+    // A clone encodes the same, and so does the length-delimited form.
+    assert_eq!(tree.clone().encode_to_vec(), after);
+    let delimited = tree.encode_length_delimited_to_vec();
+    assert_eq!(Tree::decode_length_delimited(delimited.as_slice()).unwrap(), tree);
+}

@@ -13,9 +13,8 @@ fn module(value: &Value) -> TokenStream {
             let m = format_ident!("{}", s.proto_name());
             quote!(::pbpersist::__private::prost::encoding::#m)
         }
-        Value::Message(_) | Value::Ref(_) => {
-            quote!(::pbpersist::__private::prost::encoding::message)
-        }
+        Value::Message(_) => quote!(::pbpersist::wire::message),
+        Value::Ref(_) => quote!(::pbpersist::__private::prost::encoding::message),
         Value::Enum(_) => quote!(::pbpersist::wire::enumeration),
     }
 }
@@ -81,7 +80,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
             }
 
             fn encoded_len(&self) -> usize {
-                0 #(+ #len)* + self.#meta.unknown_fields().len()
+                self.#meta.remember_len(0 #(+ #len)* + self.#meta.unknown_fields().len())
             }
 
             fn clear(&mut self) {
@@ -155,10 +154,11 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
     // Groups repeat their tag when read, to match the end-group marker.
     let tag = s.tag;
     let tag_arg = s.group.then(|| quote!(#tag,));
+    let deref = s.boxed.then(|| quote!(&**));
     let (encode, merge, len) = match s.label {
         Label::Optional | Label::Required => (
             quote! {
-                if let ::core::option::Option::Some(v) = &self.#id { #m::encode(#tag, v, buf); }
+                if let ::core::option::Option::Some(v) = &self.#id { #m::encode(#tag, #deref v, buf); }
             },
             match s.value {
                 Value::Enum(_) => {
@@ -203,7 +203,8 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name
         let tag = mem.tag;
         let tag_arg = mem.group.then(|| quote!(#tag,));
         let variant = &mem.variant;
-        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, v, buf),));
+        let deref = mem.boxed.then(|| quote!(&**));
+        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, #deref v, buf),));
         len_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),));
         let merge = if matches!(mem.value, Value::Enum(_)) {
             // A closed enum's unknown number goes to the unknown fields, not the oneof.
