@@ -36,6 +36,7 @@ pub struct Rates {
 }
 
 pub mod postgres;
+pub mod samples;
 
 pub(crate) fn rate(n: usize, since: Instant) -> f64 {
     n as f64 / since.elapsed().as_secs_f64()
