@@ -27,6 +27,11 @@ fn compare(name: &str, batch: usize, mut ours: impl FnMut(), mut prost: impl FnM
         start.elapsed().as_secs_f64() * 1e9 / batch as f64
     };
     let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    // Warm-up rounds, not kept: caches, allocator and clock settle first.
+    for _ in 0..5 {
+        timed(&mut ours);
+        timed(&mut prost);
+    }
     for _ in 0..ROUNDS {
         let x = timed(&mut ours);
         let y = timed(&mut prost);
