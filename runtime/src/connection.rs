@@ -216,8 +216,8 @@ impl Transaction<'_> {
             self.hits += 1;
             return Ok(obj);
         }
-        let (tid, size, record) = self.load_record(oid)?;
-        let obj = decode_any(&self.conn.shared, oid, &record)?;
+        let (tid, size, mut record) = self.load_record(oid)?;
+        let obj = decode_any(&self.conn.shared, oid, &mut record)?;
         self.conn.cache.insert(oid, loaded_entry(obj.clone(), tid, size, &record));
         self.evict_unused();
         Ok(obj)
@@ -280,11 +280,11 @@ impl Transaction<'_> {
             if self.conn.cache.get(oid).is_some() {
                 continue;
             }
-            let (tid, size, record) = unwrap_record(&self.conn.shared, oid, loaded)?;
+            let (tid, size, mut record) = unwrap_record(&self.conn.shared, oid, loaded)?;
             if crate::lookup_type(record.type_name()).is_none() {
                 continue;
             }
-            let obj = decode_any(&self.conn.shared, oid, &record)?;
+            let obj = decode_any(&self.conn.shared, oid, &mut record)?;
             self.conn.cache.insert(oid, loaded_entry(obj, tid, size, &record));
             count += 1;
         }

@@ -8,12 +8,14 @@ use crate::storage::Loaded;
 use crate::{Error, Object, Oid, Result, Tid};
 use std::sync::Arc;
 
-/// Decodes a record's state with the registered type of its name.
-pub(crate) fn decode_any(shared: &Shared, oid: Oid, record: &RecordView) -> Result<Arc<dyn Object>> {
+/// Decodes a record's state with the registered type of its name. The state
+/// moves into the decoder (unknown fields may keep a slice of it), leaving the
+/// record's type name and references.
+pub(crate) fn decode_any(shared: &Shared, oid: Oid, record: &mut RecordView) -> Result<Arc<dyn Object>> {
     let entry = crate::lookup_type(record.type_name())
         .ok_or_else(|| Error::UnknownType { oid, type_name: record.type_name().to_owned() })?;
     let depth = shared.options.max_depth;
-    let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(record.state.clone()))
+    let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(std::mem::take(&mut record.state)))
         .map_err(|source| Error::Corrupt { oid, source })?;
     if let Some(o) = Arc::get_mut(&mut obj) {
         o.mark_unchanged();
@@ -47,9 +49,9 @@ pub(crate) struct Merge {
 pub(crate) fn merge(cache: &Cache, shared: &Shared, oid: Oid, committed: &Loaded) -> Result<Option<Merge>> {
     let Some(entry) = cache.get(oid) else { return Ok(None) };
     let Some(original) = entry.original.clone() else { return Ok(None) };
-    let (_, _, record) = unwrap_record(shared, oid, committed.clone())?;
+    let (_, _, mut record) = unwrap_record(shared, oid, committed.clone())?;
     let Some(merged) = entry.obj.resolve_conflict(original.as_ref(), &record.state) else { return Ok(None) };
-    let committed = decode_any(shared, oid, &record)?;
+    let committed = decode_any(shared, oid, &mut record)?;
     let mut bytes = Vec::new();
     merged.encode_record(&mut bytes, &entry.hidden_refs);
     Ok(Some(Merge { oid, merged, committed, record: bytes }))
