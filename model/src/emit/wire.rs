@@ -58,7 +58,10 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 ::pbpersist::wire::encode_unknown(&self.#meta, buf);
             }
 
+            // Inlined into the decode loop (`wire::merge_message`), which is
+            // where nearly every field is read.
             #[allow(unused_variables)]
+            #[inline]
             fn merge_field(
                 &mut self,
                 tag: u32,
