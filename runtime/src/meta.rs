@@ -165,15 +165,14 @@ impl Meta {
     }
 
     /// Appends to the unknown fields; a shared run is copied first.
-    pub(crate) fn append_unknown<R>(&mut self, append: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    pub(crate) fn append_unknown(&mut self, append: impl FnOnce(&mut Vec<u8>)) {
         let rare = self.rare.get_or_insert_with(Default::default);
         let mut owned = match std::mem::take(&mut rare.unknown) {
             Unknown::Shared(b) => b.to_vec(),
             Unknown::Owned(v) => v,
         };
-        let result = append(&mut owned);
+        append(&mut owned);
         rare.unknown = Unknown::Owned(owned);
-        result
     }
 
     /// Keeps a run of unknown fields; the first run is kept as it is.

@@ -138,7 +138,9 @@ fn scan<M: crate::Persistent>(
                 && msg.meta().unknown_fields().len() != before
             {
                 let pending = &input[r.clone()];
-                msg.meta_mut().append_unknown(|out| drop(out.splice(before..before, pending.iter().copied())));
+                msg.meta_mut().append_unknown(|out| {
+                    out.splice(before..before, pending.iter().copied());
+                });
                 run = None;
             }
             continue;
