@@ -30,8 +30,6 @@ fn nonzero(value: &Value, expr: TokenStream) -> TokenStream {
 
 struct Parts {
     min_tag: u32,
-    /// Every field number of the field (several for a oneof).
-    tags: Vec<u32>,
     encode: TokenStream,
     merge: TokenStream,
     len: TokenStream,
@@ -48,9 +46,36 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
     let encode = parts.iter().map(|p| &p.encode);
     let merge = parts.iter().map(|p| &p.merge);
     let len = parts.iter().map(|p| &p.len);
-    let tags: Vec<u32> = parts.iter().flat_map(|p| p.tags.iter().copied()).collect();
-    let known = if tags.is_empty() { quote!(false) } else { quote!(matches!(tag, #(#tags)|*)) };
+    let read = if parts.is_empty() {
+        quote!(::core::result::Result::Ok(false))
+    } else {
+        quote! {
+            match tag {
+                #(#merge)*
+                _ => return ::core::result::Result::Ok(false),
+            }
+            .map(|()| true)
+        }
+    };
     quote! {
+        impl #ident {
+            /// Reads one field this type knows; `Ok(false)` for any other
+            /// field number, which the caller keeps as an unknown field. The
+            /// decode loop and `merge_field` share it, so each field read
+            /// dispatches on its number once.
+            #[allow(unused_variables)]
+            #[inline(always)]
+            fn __pbpersist_merge_known(
+                &mut self,
+                tag: u32,
+                wire_type: ::pbpersist::__private::prost::encoding::WireType,
+                buf: &mut impl ::pbpersist::__private::bytes::Buf,
+                ctx: ::pbpersist::__private::prost::encoding::DecodeContext,
+            ) -> ::core::result::Result<bool, ::pbpersist::__private::prost::DecodeError> {
+                #read
+            }
+        }
+
         impl ::pbpersist::__private::prost::Message for #ident {
             #[allow(unused_variables)]
             fn encode_raw(&self, buf: &mut impl ::pbpersist::__private::bytes::BufMut) {
@@ -58,10 +83,6 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 ::pbpersist::wire::encode_unknown(&self.#meta, buf);
             }
 
-            // Inlined into the decode loop (`wire::merge_message`), which is
-            // where nearly every field is read.
-            #[allow(unused_variables)]
-            #[inline]
             fn merge_field(
                 &mut self,
                 tag: u32,
@@ -69,9 +90,10 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 buf: &mut impl ::pbpersist::__private::bytes::Buf,
                 ctx: ::pbpersist::__private::prost::encoding::DecodeContext,
             ) -> ::core::result::Result<(), ::pbpersist::__private::prost::DecodeError> {
-                match tag {
-                    #(#merge)*
-                    _ => ::pbpersist::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx),
+                if self.__pbpersist_merge_known(tag, wire_type, buf, ctx.clone())? {
+                    ::core::result::Result::Ok(())
+                } else {
+                    ::pbpersist::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx)
                 }
             }
 
@@ -79,7 +101,9 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 &mut self,
                 buf: impl ::pbpersist::__private::bytes::Buf,
             ) -> ::core::result::Result<(), ::pbpersist::__private::prost::DecodeError> {
-                ::pbpersist::wire::merge_message(self, buf, |tag| #known)
+                ::pbpersist::wire::merge_message(self, buf, |msg, tag, wire_type, buf, ctx| {
+                    msg.__pbpersist_merge_known(tag, wire_type, buf, ctx)
+                })
             }
 
             fn encoded_len(&self) -> usize {
@@ -136,7 +160,6 @@ fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
             );
             Parts {
                 min_tag: *tag,
-                tags: vec![*tag],
                 encode: quote! {
                     ::pbpersist::__private::prost::encoding::btree_map::encode(
                         #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
@@ -193,7 +216,7 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
         ),
     };
     let merge = with_context(depth_checked(&s.value, merge), rust_name, fname);
-    Parts { min_tag: tag, tags: vec![tag], encode, merge: quote!(#tag => #merge,), len }
+    Parts { min_tag: tag, encode, merge: quote!(#tag => #merge,), len }
 }
 
 fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name: &str, fname: &str) -> Parts {
@@ -233,7 +256,6 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name
     }
     Parts {
         min_tag: members.iter().map(|m| m.tag).min().unwrap_or(0),
-        tags: members.iter().map(|m| m.tag).collect(),
         encode: quote!(match &self.#id { #(#encode_arms)* ::core::option::Option::None => {} }),
         merge: quote!(#(#merge_arms)*),
         len: quote!(match &self.#id { #(#len_arms)* ::core::option::Option::None => 0 }),
