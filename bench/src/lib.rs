@@ -35,6 +35,30 @@ pub struct Rates {
     pub peak_rss_kib: u64,
 }
 
+impl Rates {
+    /// Each measure's median over several runs (the lower middle for an even
+    /// count). Peak memory is the first run's, as the process's peak only grows.
+    pub fn median(runs: &[Rates]) -> Rates {
+        let m = |f: fn(&Rates) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
+        };
+        Rates {
+            add: m(|r| r.add),
+            update: m(|r| r.update),
+            cold_load: m(|r| r.cold_load),
+            cold_p50_us: m(|r| r.cold_p50_us),
+            cold_p99_us: m(|r| r.cold_p99_us),
+            traversal: m(|r| r.traversal),
+            prefetch_traversal: m(|r| r.prefetch_traversal),
+            warm_traversal: m(|r| r.warm_traversal),
+            hot_read: m(|r| r.hot_read),
+            peak_rss_kib: runs.first().map_or(0, |r| r.peak_rss_kib),
+        }
+    }
+}
+
 pub mod postgres;
 pub mod samples;
 

@@ -30,6 +30,10 @@ struct Args {
     /// Run on this PostgreSQL server instead of SQLite and FileStorage.
     #[arg(long)]
     postgres: Option<String>,
+    /// Rounds of all systems in turn; each measure's median is reported, as
+    /// the machine's speed drifts within a run.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// What one run compares: the names of the peers and how they store.
@@ -42,25 +46,54 @@ struct Setting {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let scratch = tempfile::tempdir_in(std::env::current_dir()?)?;
-    let (setting, ours, raw, zodb) = match &args.postgres {
+    let (mut ours, mut raw, mut zodb) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..args.rounds.max(1) {
+        eprintln!("round {} of {}", round + 1, args.rounds.max(1));
+        let (o, r, z) = self::round(&args, &dir(scratch.path(), &format!("round{round}"))?)?;
+        ours.push(o);
+        raw.push(r);
+        zodb.extend(z);
+    }
+    let setting = match args.postgres {
+        None => Setting {
+            raw: "raw rusqlite + prost",
+            zodb: "Python ZODB",
+            storage: "SQLite bundled with rusqlite, Python ZODB with FileStorage".into(),
+        },
+        Some(_) => Setting {
+            raw: "raw postgres + prost",
+            zodb: "Python ZODB + RelStorage",
+            storage: "PostgreSQL on this machine (postgres crate; RelStorage history-free with psycopg2)".into(),
+        },
+    };
+    let (ours, raw) = (Rates::median(&ours), Rates::median(&raw));
+    let zodb = (!zodb.is_empty()).then(|| Rates::median(&zodb));
+    let table = report::table(&setting, &ours, &raw, zodb.as_ref());
+    println!("{table}");
+    if let Some(path) = &args.report {
+        report::write(path, &args, &setting, &ours, &raw, zodb.as_ref(), &table)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// One round: pbpersist, the raw ceiling and (unless skipped) ZODB, one
+/// after the other, each in a fresh place under `scratch`.
+fn round(args: &Args, scratch: &Path) -> Result<(Rates, Rates, Option<Rates>), Box<dyn std::error::Error>> {
+    match &args.postgres {
         None => {
             eprintln!("pbpersist ...");
-            let ours = pbpersist_bench::pbpersist(&dir(scratch.path(), "pbpersist")?, args.n, args.per_tx)?;
+            let ours = pbpersist_bench::pbpersist(&dir(scratch, "pbpersist")?, args.n, args.per_tx)?;
             eprintln!("raw rusqlite + prost ...");
-            let raw = pbpersist_bench::raw(&dir(scratch.path(), "raw")?, args.n, args.per_tx)?;
+            let raw = pbpersist_bench::raw(&dir(scratch, "raw")?, args.n, args.per_tx)?;
             let zodb = match args.no_zodb {
                 true => None,
                 false => {
                     eprintln!("Python ZODB ...");
-                    Some(zodb(&dir(scratch.path(), "zodb")?.display().to_string(), args.n, args.per_tx)?)
+                    Some(zodb(&dir(scratch, "zodb")?.display().to_string(), args.n, args.per_tx)?)
                 }
             };
-            let setting = Setting {
-                raw: "raw rusqlite + prost",
-                zodb: "Python ZODB",
-                storage: "SQLite bundled with rusqlite, Python ZODB with FileStorage".into(),
-            };
-            (setting, ours, raw, zodb)
+            Ok((ours, raw, zodb))
         }
         Some(url) => {
             use pbpersist_bench::postgres as pg;
@@ -72,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let mut ours = pbpersist_bench::pbpersist_on(&open, args.n, args.per_tx)?;
             eprintln!("pbpersist on PostgreSQL, restarted with a warm state cache ...");
-            let cache = scratch.path().join("states.db");
+            let cache = scratch.join("states.db");
             ours.warm_traversal = pg::warm_traversal(url, "pbbench_pbpersist", &cache, args.n)?;
             eprintln!("raw postgres + prost ...");
             let raw = pg::raw(url, "pbbench_raw", args.n, args.per_tx)?;
@@ -83,21 +116,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Some(zodb(&relstorage_dsn(url, "pbbench_relstorage")?, args.n, args.per_tx)?)
                 }
             };
-            let setting = Setting {
-                raw: "raw postgres + prost",
-                zodb: "Python ZODB + RelStorage",
-                storage: "PostgreSQL on this machine (postgres crate; RelStorage history-free with psycopg2)".into(),
-            };
-            (setting, ours, raw, zodb)
+            Ok((ours, raw, zodb))
         }
-    };
-    let table = report::table(&setting, &ours, &raw, zodb.as_ref());
-    println!("{table}");
-    if let Some(path) = &args.report {
-        report::write(path, &args, &setting, &ours, &raw, zodb.as_ref(), &table)?;
-        eprintln!("wrote {}", path.display());
     }
-    Ok(())
 }
 
 /// A libpq connection string for RelStorage in a database of its own on the
@@ -246,7 +267,8 @@ mod report {
             "# Benchmarks{}\n\n\
              Generated by `cargo run --release -p pbpersist-bench --bin tower-bench -- {}--report {}`\n\
              on {} ({} cores, {cpu}), {}, {}.\n\
-             N = {} towers, {} per transaction; every system writes to the same local disk.\n\n\
+             N = {} towers, {} per transaction; every system writes to the same local disk.\n\
+             Each figure is the median of {} rounds, each round running every system in turn.\n\n\
              ![Tower workload]({})\n\n{table}\n",
             if args.postgres.is_some() { " on PostgreSQL" } else { "" },
             if args.postgres.is_some() { "--postgres <url> " } else { "" },
@@ -257,6 +279,7 @@ mod report {
             setting.storage,
             args.n,
             args.per_tx,
+            args.rounds.max(1),
             svg.file_name().and_then(|f| f.to_str()).unwrap_or_default(),
         );
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks");
