@@ -41,21 +41,74 @@ pub(crate) struct Entry {
     /// The tid of the stored state this object was loaded from or saved as;
     /// `None` for an object added in the current transaction.
     pub(crate) tid: Option<Tid>,
-    /// For types that resolve conflicts: the state before this transaction changed it.
-    pub(crate) original: Option<Arc<dyn Object>>,
-    /// References in fields this program does not know, kept when saving.
-    pub(crate) hidden_refs: Vec<u64>,
+    /// What few entries have, boxed so that a map slot (key and entry) is
+    /// one 64-byte cache line: a cache hit then reads one line of the map.
+    rare: Option<Box<RareParts>>,
     /// The record size, for the byte bound.
     size: usize,
     /// When the object was last used, for LRU eviction.
     stamp: u64,
 }
 
+#[derive(Default)]
+struct RareParts {
+    /// For types that resolve conflicts: the state before this transaction changed it.
+    original: Option<Arc<dyn Object>>,
+    /// References in fields this program does not know, kept when saving.
+    hidden_refs: Vec<u64>,
+}
+
 impl Entry {
     pub(crate) fn new(obj: Arc<dyn Object>, tid: Option<Tid>, size: usize) -> Self {
-        Entry { obj, tid, original: None, hidden_refs: Vec::new(), size, stamp: 0 }
+        Entry { obj, tid, rare: None, size, stamp: 0 }
+    }
+
+    /// For types that resolve conflicts: the state before this transaction changed it.
+    pub(crate) fn original(&self) -> Option<&Arc<dyn Object>> {
+        self.rare.as_ref().and_then(|r| r.original.as_ref())
+    }
+
+    pub(crate) fn set_original(&mut self, original: Option<Arc<dyn Object>>) {
+        self.rare_mut(|r| r.original = original);
+    }
+
+    /// References in fields this program does not know, kept when saving.
+    pub(crate) fn hidden_refs(&self) -> &[u64] {
+        self.rare.as_ref().map_or(&[], |r| &r.hidden_refs)
+    }
+
+    pub(crate) fn set_hidden_refs(&mut self, refs: Vec<u64>) {
+        self.rare_mut(|r| r.hidden_refs = refs);
+    }
+
+    /// Changes the rare parts, boxed only while something is in them.
+    fn rare_mut(&mut self, change: impl FnOnce(&mut RareParts)) {
+        match &mut self.rare {
+            Some(rare) => {
+                change(rare);
+                if rare.is_empty() {
+                    self.rare = None;
+                }
+            }
+            None => {
+                let mut fresh = RareParts::default();
+                change(&mut fresh);
+                if !fresh.is_empty() {
+                    self.rare = Some(Box::new(fresh));
+                }
+            }
+        }
     }
 }
+
+impl RareParts {
+    fn is_empty(&self) -> bool {
+        self.original.is_none() && self.hidden_refs.is_empty()
+    }
+}
+
+// A map slot is the oid and the entry: one cache line.
+const _: () = assert!(std::mem::size_of::<(Oid, Entry)>() <= 64);
 
 pub(crate) struct Cache {
     map: OidMap<Entry>,

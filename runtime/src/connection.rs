@@ -158,9 +158,9 @@ impl Transaction<'_> {
             self.writes.push(oid);
         }
         let entry = self.conn.cache.get_mut(oid).ok_or(Error::NotFound { oid })?;
-        if entry.original.is_none() && entry.tid.is_some() && entry.obj.resolves_conflicts() {
+        if entry.original().is_none() && entry.tid.is_some() && entry.obj.resolves_conflicts() {
             // Conflict resolution needs the state this transaction started from.
-            entry.original = Some(entry.obj.clone());
+            entry.set_original(Some(entry.obj.clone()));
         }
         if Arc::get_mut(&mut entry.obj).is_none() {
             // Someone holds the `Arc` from `get`: they keep that state, the
@@ -259,7 +259,7 @@ impl Transaction<'_> {
             for oid in &frontier {
                 if let Some(e) = self.conn.cache.get(*oid) {
                     e.obj.visit_refs(&mut |o| next.push(o));
-                    next.extend(e.hidden_refs.iter().map(|o| Oid(*o)));
+                    next.extend(e.hidden_refs().iter().map(|o| Oid(*o)));
                 }
             }
             next.retain(|o| seen.insert(*o));
@@ -304,7 +304,7 @@ impl Transaction<'_> {
             Ok(_) => {
                 for oid in std::mem::take(&mut self.writes) {
                     if let Some(e) = self.conn.cache.get_mut(oid) {
-                        e.original = None;
+                        e.set_original(None);
                     }
                 }
                 let evicted = self.conn.cache.evict(&FxHashSet::default(), false);
@@ -335,7 +335,7 @@ impl Transaction<'_> {
             }
             entry.obj.check_required().map_err(|source| Error::Required { oid: *oid, source })?;
             let mut record = Vec::new();
-            entry.obj.encode_record(&mut record, &entry.hidden_refs);
+            entry.obj.encode_record(&mut record, entry.hidden_refs());
             writes.push(Write { oid: *oid, base: entry.tid, record });
         }
         self.conn.shared.describe(writes.iter().filter_map(|w| self.conn.cache.get(w.oid)).map(|e| e.obj.as_ref()))?;
@@ -372,7 +372,7 @@ impl Transaction<'_> {
         for m in merges {
             if let Some(entry) = self.conn.cache.get_mut(m.oid) {
                 entry.obj = m.merged;
-                entry.original = Some(m.committed);
+                entry.set_original(Some(m.committed));
             }
             if let Some(w) = writes.iter_mut().find(|w| w.oid == m.oid) {
                 w.record = m.record;

@@ -48,18 +48,18 @@ pub(crate) struct Merge {
 /// since, if its type resolves conflicts. `Ok(None)`: it cannot be merged.
 pub(crate) fn merge(cache: &Cache, shared: &Shared, oid: Oid, committed: &Loaded) -> Result<Option<Merge>> {
     let Some(entry) = cache.get(oid) else { return Ok(None) };
-    let Some(original) = entry.original.clone() else { return Ok(None) };
+    let Some(original) = entry.original().cloned() else { return Ok(None) };
     let (_, _, mut record) = unwrap_record(shared, oid, committed.clone())?;
     let Some(merged) = entry.obj.resolve_conflict(original.as_ref(), &record.state) else { return Ok(None) };
     let committed = decode_any(shared, oid, &mut record)?;
     let mut bytes = Vec::new();
-    merged.encode_record(&mut bytes, &entry.hidden_refs);
+    merged.encode_record(&mut bytes, entry.hidden_refs());
     Ok(Some(Merge { oid, merged, committed, record: bytes }))
 }
 
 /// A cache entry for a freshly loaded object.
 pub(crate) fn loaded_entry(obj: Arc<dyn Object>, tid: Tid, size: usize, record: &RecordView) -> Entry {
     let mut entry = Entry::new(obj, Some(tid), size);
-    entry.hidden_refs = crate::record::hidden_refs(record, entry.obj.as_ref());
+    entry.set_hidden_refs(crate::record::hidden_refs(record, entry.obj.as_ref()));
     entry
 }
