@@ -127,6 +127,7 @@ impl Cache {
         self.map.len()
     }
 
+    #[inline]
     pub(crate) fn get(&self, oid: Oid) -> Option<&Entry> {
         self.map.get(&oid)
     }

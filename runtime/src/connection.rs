@@ -150,6 +150,27 @@ impl Transaction<'_> {
         entry.obj.clone().into_any().downcast::<T>().map_err(|_| wrong_type::<T>(r.oid(), found))
     }
 
+    /// The object `r` points to, borrowed from the cache, loading it on first
+    /// use. The cheapest read of many: no reference count is taken, so reads
+    /// of objects spread over memory overlap instead of waiting on each
+    /// other. The borrow ends before the transaction is used again; use
+    /// [`get`](Self::get) for an object to keep.
+    pub fn get_ref<T: Persistent>(&mut self, r: Ref<T>) -> Result<&T> {
+        let oid = r.oid();
+        // A hit is looked up twice (to stamp it, then to borrow it): returning
+        // the first borrow on one path only is beyond the borrow checker. The
+        // `Any` view is an upcast, not a call.
+        let is_t = |e: &crate::cache::Entry| <dyn std::any::Any>::is::<T>(&*e.obj);
+        if self.conn.cache.touch(oid).is_some_and(is_t) {
+            self.hits += 1;
+        } else {
+            self.entry::<T>(oid)?;
+        }
+        let entry = self.conn.cache.get(oid).ok_or(Error::NotFound { oid })?;
+        let any: &dyn std::any::Any = &*entry.obj;
+        any.downcast_ref::<T>().ok_or_else(|| wrong_type::<T>(oid, entry.obj.type_name()))
+    }
+
     /// The object `r` points to, for changing. Its changes are written at commit.
     pub fn get_mut<T: Persistent>(&mut self, r: Ref<T>) -> Result<&mut T> {
         let oid = r.oid();

@@ -60,6 +60,7 @@ macro_rules! suite_tests {
                 objects::change_tracking_through_transactions,
                 objects::errors_abort_and_discard_changes,
                 objects::wrong_type_is_a_typed_error,
+                objects::get_ref_borrows_the_cached_object,
                 objects::copies_held_by_readers_keep_their_state,
                 transactions::four_threads_lose_no_updates_and_resolution_needs_fewer_retries,
                 transactions::a_write_conflict_names_the_oid_and_writes_nothing,

@@ -324,6 +324,30 @@ pub fn errors_abort_and_discard_changes(backend: &Backend) {
     assert_eq!(tx.commit().unwrap(), None, "nothing to write");
 }
 
+/// `get_ref` borrows the cached object itself: loaded on first use, the same
+/// object `get` returns, changes made through `get_mut` seen, types checked.
+pub fn get_ref_borrows_the_cached_object(backend: &Backend) {
+    let db = backend.open();
+    let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
+    let db = backend.open();
+    db.transact(|tx| {
+        assert_eq!(tx.get_ref(r)?.height(), 2.0, "loaded on first use");
+        let borrowed: *const Tower = tx.get_ref(r)?;
+        let shared = tx.get(r)?;
+        assert!(std::ptr::eq(borrowed, &*shared), "the cached object, not a copy");
+        drop(shared);
+        tx.get_mut(r)?.set_height(5.0);
+        assert_eq!(tx.get_ref(r)?.height(), 5.0);
+        assert!(matches!(tx.get_ref(r.cast::<Contact>()), Err(Error::WrongType { oid, .. }) if oid == r.oid()));
+        let missing = Ref::<Tower>::new(Oid(r.oid().0 + 1000));
+        assert!(matches!(tx.get_ref(missing), Err(Error::NotFound { oid }) if oid == missing.oid()));
+        Ok(())
+    })
+    .unwrap();
+    let db = backend.open();
+    assert_eq!(db.transact(|tx| Ok(tx.get_ref(r)?.height())).unwrap(), 5.0, "the change was committed");
+}
+
 pub fn wrong_type_is_a_typed_error(backend: &Backend) {
     let db = backend.open();
     let r = db.transact(|tx| tx.add(tower("T", 1.0, 2.0))).unwrap();
