@@ -336,20 +336,25 @@ impl Session for SqliteSession {
             .map_err(backend)?;
         let tid = last + 1;
         {
-            // The update applies only when the stored tid is the base tid, and a
+            // An update applies only when the stored tid is the base tid, and a
             // new object's insert only when no row exists: otherwise no row
             // changes, which is a conflict. Dropping `tx` rolls everything back.
-            let mut upsert = tx
+            // A plain update (not an upsert) seeks the row once.
+            let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO pb_object (oid, tid, record) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (oid) DO UPDATE SET tid = excluded.tid, record = excluded.record
-                     WHERE pb_object.tid = ?4",
+                    "INSERT INTO pb_object (oid, tid, record) VALUES (?1, ?2, ?3) ON CONFLICT (oid) DO NOTHING",
                 )
+                .map_err(backend)?;
+            let mut update = tx
+                .prepare_cached("UPDATE pb_object SET tid = ?2, record = ?3 WHERE oid = ?1 AND tid = ?4")
                 .map_err(backend)?;
             let mut stored = tx.prepare_cached("SELECT tid, record FROM pb_object WHERE oid = ?1").map_err(backend)?;
             for w in writes {
-                let base = w.base.map(|t| t.0 as i64);
-                let n = upsert.execute(params![w.oid.0 as i64, tid, w.record, base]).map_err(backend)?;
+                let n = match w.base {
+                    Some(base) => update.execute(params![w.oid.0 as i64, tid, w.record, base.0 as i64]),
+                    None => insert.execute(params![w.oid.0 as i64, tid, w.record]),
+                }
+                .map_err(backend)?;
                 if n == 1 {
                     continue;
                 }
@@ -367,7 +372,7 @@ impl Session for SqliteSession {
                     .map_err(backend)?
                     .ok_or_else(conflict)?;
                 let merged = resolve(w.oid, &current).ok_or_else(conflict)?;
-                let n = upsert.execute(params![w.oid.0 as i64, tid, merged, current.tid.0 as i64]).map_err(backend)?;
+                let n = update.execute(params![w.oid.0 as i64, tid, merged, current.tid.0 as i64]).map_err(backend)?;
                 if n != 1 {
                     return Err(conflict());
                 }
