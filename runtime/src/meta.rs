@@ -1,8 +1,10 @@
 //! The bookkeeping every persistent message carries: which fields changed
 //! since it was loaded or saved, and the fields this program does not know.
 
-use bytes::Bytes;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+mod rare;
+use rare::Rare;
 
 /// A field of a message: its protobuf name and number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,8 +26,8 @@ impl FieldInfo {
 /// `#[pbpersist(meta)]`; accessors maintain it.
 ///
 /// Every message, nested ones included, carries a `Meta`, so it is kept to
-/// three words: what most messages never have (fields 64 and up, unknown
-/// fields) sits behind one pointer.
+/// three words: what most messages never have (change bits of fields 64 and
+/// up, unknown fields) shares one allocation behind a thin pointer.
 pub struct Meta {
     /// Bits for the first 64 fields.
     low: u64,
@@ -37,43 +39,23 @@ pub struct Meta {
     /// being encoded is borrowed shared and cannot change, so every thread
     /// that computes the length stores the same value.
     encoded_len: AtomicU32,
-    /// Allocated on first use.
-    rare: Option<Box<Rare>>,
+    /// No allocation until used.
+    rare: Rare,
 }
+
+// Every message carries one, nested ones included.
+const _: () = assert!(std::mem::size_of::<Meta>() <= 24);
 
 impl Default for Meta {
     #[inline]
     fn default() -> Self {
-        Meta { low: 0, touched: false, encoded_len: AtomicU32::new(u32::MAX), rare: None }
+        Meta { low: 0, touched: false, encoded_len: AtomicU32::new(u32::MAX), rare: Rare::default() }
     }
 }
 
 impl Clone for Meta {
     fn clone(&self) -> Self {
         Meta { low: self.low, touched: self.touched, encoded_len: AtomicU32::new(u32::MAX), rare: self.rare.clone() }
-    }
-}
-
-#[derive(Clone, Default)]
-struct Rare {
-    /// Bits for fields 64 and up.
-    high: Vec<u64>,
-    /// Encoded fields that the message's schema does not declare, in the order read.
-    unknown: Unknown,
-}
-
-/// Unknown fields: a slice of the buffer they were read from when they came
-/// in one run (no copy when decoding from `Bytes`), or bytes of their own.
-#[derive(Clone)]
-enum Unknown {
-    Shared(Bytes),
-    Owned(Vec<u8>),
-}
-
-impl Default for Unknown {
-    #[inline]
-    fn default() -> Self {
-        Unknown::Owned(Vec::new())
     }
 }
 
@@ -90,12 +72,7 @@ impl Meta {
 
     #[cold]
     fn mark_high(&mut self, index: usize) {
-        let word = index / 64;
-        let high = &mut self.rare.get_or_insert_with(Default::default).high;
-        if high.len() <= word {
-            high.resize(word + 1, 0);
-        }
-        high[word] |= 1 << (index % 64);
+        self.rare.mark(index / 64, index % 64);
     }
 
     /// Whether the field with this index changed.
@@ -105,15 +82,14 @@ impl Meta {
             self.low & (1 << index) != 0
         } else {
             let i = index - 64;
-            let word = self.rare.as_ref().and_then(|r| r.high.get(i / 64));
-            word.is_some_and(|w| w & (1 << (i % 64)) != 0)
+            self.rare.words().get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
         }
     }
 
     /// Whether any field changed.
     #[inline]
     pub fn any_marked(&self) -> bool {
-        self.touched || self.low != 0 || self.rare.as_ref().is_some_and(|r| r.high.iter().any(|w| *w != 0))
+        self.touched || self.low != 0 || self.rare.words().iter().any(|w| *w != 0)
     }
 
     /// Marks the whole object changed, for types whose fields are public.
@@ -133,19 +109,13 @@ impl Meta {
     pub fn clear_changes(&mut self) {
         self.low = 0;
         self.touched = false;
-        if let Some(rare) = &mut self.rare {
-            rare.high.clear();
-        }
+        self.rare.clear_marks();
     }
 
     /// The encoded fields this program's schema does not know.
     #[inline]
     pub fn unknown_fields(&self) -> &[u8] {
-        match self.rare.as_deref() {
-            None => &[],
-            Some(Rare { unknown: Unknown::Shared(b), .. }) => b,
-            Some(Rare { unknown: Unknown::Owned(v), .. }) => v,
-        }
+        self.rare.unknown()
     }
 
     /// Remembers the encoded length `encoded_len` just computed. Not a stable API.
@@ -164,24 +134,15 @@ impl Meta {
         (len != u32::MAX).then_some(len as usize)
     }
 
-    /// Appends to the unknown fields; a shared run is copied first.
-    pub(crate) fn append_unknown(&mut self, append: impl FnOnce(&mut Vec<u8>)) {
-        let rare = self.rare.get_or_insert_with(Default::default);
-        let mut owned = match std::mem::take(&mut rare.unknown) {
-            Unknown::Shared(b) => b.to_vec(),
-            Unknown::Owned(v) => v,
-        };
-        append(&mut owned);
-        rare.unknown = Unknown::Owned(owned);
+    /// Appends to the unknown fields, reserving room for `more` bytes in all
+    /// when it allocates, so that the fields that follow need not grow it.
+    pub(crate) fn append_unknown(&mut self, bytes: &[u8], more: usize) {
+        self.rare.append(bytes, more);
     }
 
-    /// Keeps a run of unknown fields; the first run is kept as it is.
-    pub(crate) fn keep_unknown_run(&mut self, run: Bytes) {
-        if self.unknown_fields().is_empty() {
-            self.rare.get_or_insert_with(Default::default).unknown = Unknown::Shared(run);
-        } else {
-            self.append_unknown(|v| v.extend_from_slice(&run));
-        }
+    /// Inserts unknown fields at `at`, an offset into [`Meta::unknown_fields`].
+    pub(crate) fn insert_unknown(&mut self, at: usize, bytes: &[u8]) {
+        self.rare.insert(at, bytes);
     }
 }
 

@@ -23,18 +23,19 @@ pub fn merge_unknown(
     let chunk = buf.chunk();
     if chunk.len() == buf.remaining() {
         let mut probe = chunk;
-        prost::encoding::skip_field(wire_type, tag, &mut probe, ctx)?;
+        skip(wire_type, tag, &mut probe, ctx)?;
         let consumed = chunk.len() - probe.len();
-        meta.append_unknown(|out| {
-            if out.capacity() == 0 {
-                // Usually one allocation for all unknown fields of the message,
-                // capped so that a small unknown field in a large message does
-                // not keep much memory in the cache.
-                out.reserve((chunk.len() + 5).min(1024));
-            }
-            encode_key(tag, wire_type, out);
-            out.extend_from_slice(&chunk[..consumed]);
-        });
+        let mut key = [0u8; 5];
+        let written = {
+            let mut out = &mut key[..];
+            encode_key(tag, wire_type, &mut out);
+            5 - out.len()
+        };
+        // Usually one allocation for all unknown fields of the message,
+        // capped so that a small unknown field in a large message does not
+        // keep much memory in the cache.
+        meta.append_unknown(&key[..written], (chunk.len() + 5).min(1024));
+        meta.append_unknown(&chunk[..consumed], 0);
         buf.advance(consumed);
         return Ok(());
     }
@@ -74,15 +75,13 @@ pub fn merge_unknown(
             return prost::encoding::skip_field(wire_type, tag, buf, ctx);
         }
     }
-    meta.append_unknown(|out| out.extend_from_slice(&field));
+    meta.append_unknown(&field, 0);
     Ok(())
 }
 
 /// Decodes a whole message: what `Message::merge` runs for generated types.
 ///
-/// Consecutive unknown fields are kept as one run, copied once; when all of
-/// them form one run that is at least half of the input and the input is
-/// `Bytes`, they are a slice of it, not a copy. `read` reads one of the
+/// Consecutive unknown fields are kept as one run, copied once. `read` reads one of the
 /// message's known fields, or returns `Ok(false)` for any other number.
 #[inline]
 pub fn merge_message<M: crate::Persistent>(
@@ -97,19 +96,10 @@ pub fn merge_message<M: crate::Persistent>(
         return merge_message(msg, whole, read);
     }
     let chunk = buf.chunk();
-    match scan(msg, chunk, read)? {
-        Some(r) if r.len() * 2 >= total && msg.meta().unknown_fields().is_empty() => {
-            buf.advance(r.start);
-            msg.meta_mut().keep_unknown_run(buf.copy_to_bytes(r.len()));
-            buf.advance(total - r.end);
-        }
-        Some(r) => {
-            // A small run is copied so that it does not keep the whole input alive.
-            msg.meta_mut().append_unknown(|out| out.extend_from_slice(&chunk[r]));
-            buf.advance(total);
-        }
-        None => buf.advance(total),
+    if let Some(r) = scan(msg, chunk, read)? {
+        msg.meta_mut().append_unknown(&chunk[r], 0);
     }
+    buf.advance(total);
     Ok(())
 }
 
@@ -138,6 +128,33 @@ fn key(rest: &mut &[u8]) -> Result<(u32, WireType), DecodeError> {
     decode_key(rest)
 }
 
+/// Skips a field's value. The common well-formed cases are handled here
+/// without a call: a varint, a fixed-size value, a
+/// length-delimited value whose length is one byte. Everything else, groups
+/// and malformed values included, goes to prost, so what is accepted and
+/// what is refused is exactly prost's.
+#[inline(always)]
+fn skip(wire_type: WireType, tag: u32, rest: &mut &[u8], ctx: DecodeContext) -> Result<(), DecodeError> {
+    let len = match wire_type {
+        // A tenth byte may only hold the top bit of 64 (negative numbers).
+        WireType::Varint => match rest.iter().take(10).position(|b| b & 0x80 == 0) {
+            Some(9) if rest[9] > 1 => None,
+            end => end.map(|i| i + 1),
+        },
+        WireType::ThirtyTwoBit => Some(4),
+        WireType::SixtyFourBit => Some(8),
+        WireType::LengthDelimited => rest.first().filter(|b| **b < 0x80).map(|b| 1 + usize::from(*b)),
+        WireType::StartGroup | WireType::EndGroup => None,
+    };
+    match len.and_then(|n| rest.get(n..)) {
+        Some(after) => {
+            *rest = after;
+            Ok(())
+        }
+        None => prost::encoding::skip_field(wire_type, tag, rest, ctx),
+    }
+}
+
 /// Reads the fields of `input` into `msg`. Known fields are read from the
 /// slice; unknown runs before the last are copied into `msg`, and the last
 /// is returned as a range of `input`. Inlined into `merge_message`, with the
@@ -164,21 +181,19 @@ fn scan<M: crate::Persistent>(
             if let (Some(r), Some(before)) = (&run, before)
                 && msg.meta().unknown_fields().len() != before
             {
-                let pending = &input[r.clone()];
-                msg.meta_mut().append_unknown(|out| {
-                    out.splice(before..before, pending.iter().copied());
-                });
+                msg.meta_mut().insert_unknown(before, &input[r.clone()]);
                 run = None;
             }
             continue;
         }
-        prost::encoding::skip_field(wire_type, tag, &mut rest, ctx.clone())?;
+        skip(wire_type, tag, &mut rest, ctx.clone())?;
         let end = total - rest.len();
         match &mut run {
             Some(r) if r.end == start => r.end = end,
             _ => {
                 if let Some(r) = run.replace(start..end) {
-                    msg.meta_mut().append_unknown(|out| out.extend_from_slice(&input[r]));
+                    let more = (total - r.start).min(1024);
+                    msg.meta_mut().append_unknown(&input[r], more);
                 }
             }
         }
@@ -359,10 +374,15 @@ pub mod enumeration {
     }
 
     fn keep_unknown(meta: &mut crate::Meta, tag: u32, v: i32) {
-        meta.append_unknown(|out| {
-            prost::encoding::encode_key(tag, WireType::Varint, out);
-            prost::encoding::encode_varint(v as i64 as u64, out);
-        });
+        // A key (at most 5 bytes) and a negative number's 10-byte varint.
+        let mut field = [0u8; 15];
+        let written = {
+            let mut out = &mut field[..];
+            prost::encoding::encode_key(tag, WireType::Varint, &mut out);
+            prost::encoding::encode_varint(v as i64 as u64, &mut out);
+            15 - out.len()
+        };
+        meta.append_unknown(&field[..written], 0);
     }
 
     /// Writes one value.
@@ -457,6 +477,35 @@ mod tests {
                     (a, b) => panic!("key {first:#x} {next:#x}: {a:?} against prost's {b:?}"),
                 }
             }
+        }
+    }
+
+    #[test]
+    fn long_varints_skip_as_prost_skips_them() {
+        for last in 0..=255u8 {
+            for len in 1..=11 {
+                let mut bytes = vec![0xff; len - 1];
+                bytes.extend([last, 0]);
+                let (mut ours, mut theirs) = (&bytes[..], &bytes[..]);
+                let a = skip(WireType::Varint, 1, &mut ours, DecodeContext::default());
+                let b = prost::encoding::skip_field(WireType::Varint, 1, &mut theirs, DecodeContext::default());
+                assert_eq!((a.is_ok(), ours.len()), (b.is_ok(), theirs.len()), "{len} bytes ending {last:#x}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skips_as_prost_skips(wire in 0u8..6, bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..140), short in 0usize..12) {
+            // Short prefixes of the bytes are the truncated values; bytes with
+            // the high bit set make long and overlong varints.
+            let wire_type = WireType::try_from(u64::from(wire)).unwrap();
+            let bytes = &bytes[..bytes.len().saturating_sub(short)];
+            let (mut ours, mut theirs) = (bytes, bytes);
+            let a = skip(wire_type, 1, &mut ours, DecodeContext::default());
+            let b = prost::encoding::skip_field(wire_type, 1, &mut theirs, DecodeContext::default());
+            proptest::prop_assert_eq!(a.is_ok(), b.is_ok());
+            proptest::prop_assert_eq!(ours.len(), theirs.len());
         }
     }
 }
