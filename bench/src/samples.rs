@@ -23,6 +23,20 @@ pub fn tower() -> Vec<u8> {
     t.encode_to_vec()
 }
 
+/// The Tower of [`tower`] as a newer schema writes it, with two more fields,
+/// to be read as a `demo.Tower`, which keeps those two as unknown fields.
+pub fn tower_v2() -> Vec<u8> {
+    let mut t = pbpersist_tests::evolution::TowerV2::new();
+    t.set_name("tower-12345");
+    t.set_width(12.5);
+    t.set_height(30.0);
+    t.set_build_year(1901);
+    t.set_neighbor(Ref::new(pbpersist::Oid(12344)));
+    t.set_architect("Gustave Eiffel");
+    t.set_floors(3);
+    t.encode_to_vec()
+}
+
 /// A `NoteV2` with every field set, to be read as a `NoteV1`, which knows
 /// only `title`: the rest are unknown fields.
 pub fn note_v2() -> Vec<u8> {

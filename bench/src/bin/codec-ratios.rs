@@ -74,6 +74,24 @@ fn codec<O: Message + Default, P: Message + Default>(label: &str, bytes: &[u8]) 
     );
 }
 
+/// Decode of bytes that hold fields `O` and `P` do not know, from a slice and
+/// from `Bytes` (as a load decodes a record).
+fn unknown<O: Message + Default, P: Message + Default>(label: &str, bytes: Vec<u8>) {
+    compare(
+        &format!("decode {label} keeping unknown fields, from a slice"),
+        50_000,
+        || drop(black_box(O::decode(black_box(bytes.as_slice())).unwrap())),
+        || drop(black_box(P::decode(black_box(bytes.as_slice())).unwrap())),
+    );
+    let shared = Bytes::from(bytes);
+    compare(
+        &format!("decode {label} keeping unknown fields, from `Bytes` (as a load does)"),
+        50_000,
+        || drop(black_box(O::decode(black_box(&shared).clone()).unwrap())),
+        || drop(black_box(P::decode(black_box(&shared).clone()).unwrap())),
+    );
+}
+
 fn main() {
     println!("| benchmark | pbpersist | prost | ratio (prost time / ours), median | quartiles |");
     println!("|---|---|---|---|---|");
@@ -87,18 +105,10 @@ fn main() {
         "every scalar (`corpus.scalars.Scalars`)",
         &scalars,
     );
-    let note = samples::note_v2();
-    compare(
-        "decode v2 as v1 keeping unknown fields, from a slice",
-        50_000,
-        || drop(black_box(NoteV1::decode(black_box(note.as_slice())).unwrap())),
-        || drop(black_box(samples::ProstNoteV1::decode(black_box(note.as_slice())).unwrap())),
-    );
-    let shared = Bytes::from(note);
-    compare(
-        "decode v2 as v1 keeping unknown fields, from `Bytes` (as a load does)",
-        50_000,
-        || drop(black_box(NoteV1::decode(black_box(&shared).clone()).unwrap())),
-        || drop(black_box(samples::ProstNoteV1::decode(black_box(&shared).clone()).unwrap())),
+    // Decoding with unknown fields: pbpersist keeps them, prost drops them.
+    unknown::<NoteV1, samples::ProstNoteV1>("v2 as v1 (all but one field unknown)", samples::note_v2());
+    unknown::<pbpersist_tests::demo::Tower, reference::demo::Tower>(
+        "a Tower with two added fields",
+        samples::tower_v2(),
     );
 }
