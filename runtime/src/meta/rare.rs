@@ -19,6 +19,10 @@ impl Rare {
     /// The number of change words and of unknown bytes.
     #[inline]
     fn header(&self) -> (usize, usize) {
+        // Comparing the pointer with the shared empty header needs no load.
+        if !self.0.has_capacity() {
+            return (0, 0);
+        }
         match self.0.first() {
             None => (0, 0),
             Some(h) => ((h >> LEN_BITS) as usize, (h & LEN_MASK) as usize),
@@ -69,6 +73,9 @@ impl Rare {
     /// The unknown fields.
     #[inline]
     pub(super) fn unknown(&self) -> &[u8] {
+        if !self.0.has_capacity() {
+            return &[];
+        }
         let (words, len) = self.header();
         match self.0.get(1 + words..) {
             Some(packed) => &bytemuck::cast_slice(packed)[..len],
