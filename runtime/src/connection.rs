@@ -23,13 +23,16 @@ pub struct Connection {
     cache: Cache,
     /// The snapshot tid of the last transaction started, for polling.
     polled: Option<Tid>,
+    /// The last transaction's write lists, emptied: the next one reuses
+    /// their allocations instead of growing new ones object by object.
+    spare: (Vec<Oid>, FxHashSet<Oid>),
 }
 
 impl Connection {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<Self> {
         let session = shared.storage.open_session()?;
         let cache = Cache::new(shared.options.cache_objects, shared.options.cache_bytes);
-        Ok(Connection { shared, session, cache, polled: None })
+        Ok(Connection { shared, session, cache, polled: None, spare: Default::default() })
     }
 
     /// Starts a transaction that sees the database as of now.
@@ -45,11 +48,12 @@ impl Connection {
         self.polled = Some(snapshot.tid);
         let evicted = self.cache.evict(&FxHashSet::default(), false);
         self.shared.stats.evictions.fetch_add(evicted, Ordering::Relaxed);
+        let (writes, written) = std::mem::take(&mut self.spare);
         Ok(Transaction {
             conn: self,
             snapshot: snapshot.tid,
-            writes: Vec::new(),
-            written: FxHashSet::default(),
+            writes,
+            written,
             reads: FxHashMap::default(),
             finished: false,
             hits: 0,
@@ -323,8 +327,8 @@ impl Transaction<'_> {
         let result = self.write_changes();
         match &result {
             Ok(_) => {
-                for oid in std::mem::take(&mut self.writes) {
-                    if let Some(e) = self.conn.cache.get_mut(oid) {
+                for oid in &self.writes {
+                    if let Some(e) = self.conn.cache.get_mut(*oid) {
                         e.set_original(None);
                     }
                 }
@@ -348,7 +352,7 @@ impl Transaction<'_> {
     }
 
     fn write_changes(&mut self) -> Result<Option<Tid>> {
-        let mut writes = Vec::new();
+        let mut writes = Vec::with_capacity(self.writes.len());
         for oid in &self.writes {
             let Some(entry) = self.conn.cache.get(*oid) else { continue };
             if entry.tid.is_some() && !entry.obj.is_changed() {
@@ -495,6 +499,12 @@ impl Drop for Transaction<'_> {
             self.discard();
         }
         self.conn.shared.stats.cache_hits.fetch_add(self.hits, Ordering::Relaxed);
+        // A very large transaction's lists are not kept for the next one.
+        if self.written.capacity() <= 1 << 16 {
+            self.writes.clear();
+            self.written.clear();
+            self.conn.spare = (std::mem::take(&mut self.writes), std::mem::take(&mut self.written));
+        }
     }
 }
 

@@ -33,11 +33,11 @@ impl Record {
 
 /// Encodes `obj` as a record in one pass, with no intermediate state buffer.
 pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>, extra_refs: &[u64]) {
-    let mut refs: Vec<u64> = Vec::new();
-    obj.visit_refs(&mut |oid| refs.push(oid.0));
-    refs.extend_from_slice(extra_refs);
+    // The references are walked twice, to size and then to write them,
+    // rather than collected: no allocation per record.
+    let mut refs_len: usize = extra_refs.iter().map(|r| encoded_len_varint(*r)).sum();
+    obj.visit_refs(&mut |oid| refs_len += encoded_len_varint(oid.0));
     let state_len = obj.encoded_len();
-    let refs_len: usize = refs.iter().map(|r| encoded_len_varint(*r)).sum();
     out.clear();
     out.reserve(T::TYPE_NAME.len() + state_len + refs_len + 16);
     encode_key(1, WireType::LengthDelimited, out);
@@ -46,11 +46,13 @@ pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>, extra_refs: &[u6
     encode_key(2, WireType::LengthDelimited, out);
     encode_varint(state_len as u64, out);
     obj.encode_raw(out);
-    if !refs.is_empty() {
+    // Every reference takes at least one byte, so a zero length means none.
+    if refs_len > 0 {
         encode_key(3, WireType::LengthDelimited, out);
         encode_varint(refs_len as u64, out);
-        for r in refs {
-            encode_varint(r, out);
+        obj.visit_refs(&mut |oid| encode_varint(oid.0, out));
+        for r in extra_refs {
+            encode_varint(*r, out);
         }
     }
 }
