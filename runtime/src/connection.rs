@@ -161,16 +161,7 @@ impl Transaction<'_> {
     /// [`get`](Self::get) for an object to keep.
     pub fn get_ref<T: Persistent>(&mut self, r: Ref<T>) -> Result<&T> {
         let oid = r.oid();
-        // A hit is looked up twice (to stamp it, then to borrow it): returning
-        // the first borrow on one path only is beyond the borrow checker. The
-        // `Any` view is an upcast, not a call.
-        let is_t = |e: &crate::cache::Entry| <dyn std::any::Any>::is::<T>(&*e.obj);
-        if self.conn.cache.touch(oid).is_some_and(is_t) {
-            self.hits += 1;
-        } else {
-            self.entry::<T>(oid)?;
-        }
-        let entry = self.conn.cache.get(oid).ok_or(Error::NotFound { oid })?;
+        let entry = self.entry::<T>(oid)?;
         let any: &dyn std::any::Any = &*entry.obj;
         any.downcast_ref::<T>().ok_or_else(|| wrong_type::<T>(oid, entry.obj.type_name()))
     }
@@ -451,7 +442,9 @@ impl Transaction<'_> {
     /// The cache entry for `oid`, loaded as a `T` if missing.
     fn entry<T: Persistent>(&mut self, oid: Oid) -> Result<&Entry> {
         if let Some(e) = self.conn.cache.touch(oid) {
-            if !e.obj.as_any().is::<T>() {
+            // The `Any` view is an upcast, not a virtual call: this is every
+            // cache hit's path.
+            if !<dyn std::any::Any>::is::<T>(&*e.obj) {
                 let same_message = e.obj.type_name() == T::TYPE_NAME || T::FORMER_NAMES.contains(&e.obj.type_name());
                 if !same_message || self.written.contains(&oid) || e.obj.is_changed() {
                     return Err(wrong_type::<T>(oid, e.obj.type_name()));
