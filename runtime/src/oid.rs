@@ -138,7 +138,7 @@ impl<T: ?Sized> From<Ref<T>> for Oid {
 impl<T: ?Sized + 'static> prost::Message for Ref<T> {
     fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
         if self.oid.0 != 0 {
-            prost::encoding::uint64::encode(1, &self.oid.0, buf);
+            crate::wire::scalar::uint64::encode(1, &self.oid.0, buf);
         }
     }
 

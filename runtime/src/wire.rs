@@ -1,6 +1,8 @@
 //! Encoding helpers that generated code calls. Not a stable API.
 #![doc(hidden)]
 
+pub mod scalar;
+
 use crate::Meta;
 use bytes::{Buf, BufMut};
 use prost::DecodeError;
@@ -279,16 +281,16 @@ impl prost::Message for RawGroup {
 pub mod message {
     use crate::Persistent;
     use bytes::BufMut;
+    use prost::encoding::WireType;
     pub use prost::encoding::message::{encoded_len, encoded_len_repeated, merge, merge_repeated};
-    use prost::encoding::{WireType, encode_key, encode_varint};
 
     /// Writes one message field. The caller's `encoded_len` must have run
     /// since the message last changed, as prost requires of `encode_raw`.
     #[inline]
     pub fn encode<M: Persistent>(tag: u32, msg: &M, buf: &mut impl BufMut) {
-        encode_key(tag, WireType::LengthDelimited, buf);
+        super::scalar::key(tag, WireType::LengthDelimited, buf);
         let len = msg.meta().remembered_len().unwrap_or_else(|| msg.encoded_len());
-        encode_varint(len as u64, buf);
+        super::scalar::varint(len as u64, buf);
         msg.encode_raw(buf);
     }
 
@@ -388,7 +390,7 @@ pub mod enumeration {
     /// Writes one value.
     #[inline]
     pub fn encode<E>(tag: u32, value: &EnumValue<E>, buf: &mut impl BufMut) {
-        int32::encode(tag, &value.value(), buf)
+        super::scalar::int32::encode(tag, &value.value(), buf)
     }
 
     /// Reads one value.

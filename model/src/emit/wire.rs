@@ -19,6 +19,19 @@ fn module(value: &Value) -> TokenStream {
     }
 }
 
+/// The module whose `encode` writes one field of a value type: pbpersist's
+/// own writers, which write a small field number's key as one constant byte.
+fn encoder(value: &Value) -> TokenStream {
+    match value {
+        Value::Scalar(s) => {
+            let m = format_ident!("{}", s.proto_name());
+            quote!(::pbpersist::wire::scalar::#m)
+        }
+        Value::Ref(_) => quote!(::pbpersist::wire::scalar::reference),
+        _ => module(value),
+    }
+}
+
 /// The expression that is true when an implicit-presence value differs from its default.
 fn nonzero(value: &Value, expr: TokenStream) -> TokenStream {
     match value {
@@ -177,6 +190,7 @@ fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
 
 fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) -> Parts {
     let m = if s.group { quote!(::pbpersist::__private::prost::encoding::group) } else { module(&s.value) };
+    let e = if s.group { m.clone() } else { encoder(&s.value) };
     // Groups repeat their tag when read, to match the end-group marker.
     let tag = s.tag;
     let tag_arg = s.group.then(|| quote!(#tag,));
@@ -184,7 +198,7 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
     let (encode, merge, len) = match s.label {
         Label::Optional | Label::Required => (
             quote! {
-                if let ::core::option::Option::Some(v) = &self.#id { #m::encode(#tag, #deref v, buf); }
+                if let ::core::option::Option::Some(v) = &self.#id { #e::encode(#tag, #deref v, buf); }
             },
             match s.value {
                 Value::Enum(_) => {
@@ -199,7 +213,7 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
         Label::Implicit => {
             let nz = nonzero(&s.value, quote!(self.#id));
             (
-                quote!(if #nz { #m::encode(#tag, &self.#id, buf); }),
+                quote!(if #nz { #e::encode(#tag, &self.#id, buf); }),
                 quote!(#m::merge(wire_type, &mut self.#id, buf, ctx)),
                 quote!(if #nz { #m::encoded_len(#tag, &self.#id) } else { 0 }),
             )
@@ -226,11 +240,12 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name
     let mut merge_arms = Vec::new();
     for mem in members {
         let m = if mem.group { quote!(::pbpersist::__private::prost::encoding::group) } else { module(&mem.value) };
+        let e = if mem.group { m.clone() } else { encoder(&mem.value) };
         let tag = mem.tag;
         let tag_arg = mem.group.then(|| quote!(#tag,));
         let variant = &mem.variant;
         let deref = mem.boxed.then(|| quote!(&**));
-        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encode(#tag, #deref v, buf),));
+        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #e::encode(#tag, #deref v, buf),));
         len_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),));
         let merge = if matches!(mem.value, Value::Enum(_)) {
             // A closed enum's unknown number goes to the unknown fields, not the oneof.
