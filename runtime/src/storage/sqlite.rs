@@ -197,6 +197,8 @@ struct SqliteSession {
     cell: SessionConn,
     /// Whether a read transaction (the snapshot) is open.
     in_read: bool,
+    /// The last tid the current or last snapshot showed.
+    snapshot: Option<i64>,
 }
 
 impl SqliteSession {
@@ -207,7 +209,7 @@ impl SqliteSession {
             })
         })
         .map_err(backend)?;
-        Ok(SqliteSession { cell, in_read: false })
+        Ok(SqliteSession { cell, in_read: false, snapshot: None })
     }
 
     /// The objects committed after `since`, from the transactions' oid
@@ -264,6 +266,7 @@ impl Session for SqliteSession {
             .prepare_cached("SELECT coalesce(max(tid), 0) FROM pb_transaction")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(backend)?;
+        self.snapshot = Some(tid);
         let changed = match since {
             Some(since) => self.changes_since(since)?,
             None => Vec::new(),
@@ -348,9 +351,17 @@ impl Session for SqliteSession {
             let mut update = tx
                 .prepare_cached("UPDATE pb_object SET tid = ?2, record = ?3 WHERE oid = ?1 AND tid = ?4")
                 .map_err(backend)?;
+            // When nobody has committed since this session's snapshot, every
+            // base tid is still the stored one (a transaction's start drops
+            // what later commits changed from the cache), so updates need not
+            // compare tids row by row: 9% of SQLite's time per update.
+            let quiet = self.snapshot == Some(last);
+            let mut overwrite =
+                tx.prepare_cached("UPDATE pb_object SET tid = ?2, record = ?3 WHERE oid = ?1").map_err(backend)?;
             let mut stored = tx.prepare_cached("SELECT tid, record FROM pb_object WHERE oid = ?1").map_err(backend)?;
             for w in writes {
                 let n = match w.base {
+                    Some(_) if quiet => overwrite.execute(params![w.oid.0 as i64, tid, w.record]),
                     Some(base) => update.execute(params![w.oid.0 as i64, tid, w.record, base.0 as i64]),
                     None => insert.execute(params![w.oid.0 as i64, tid, w.record]),
                 }
