@@ -195,7 +195,7 @@ impl<T: Persistent> Object for T {
 }
 
 /// Decodes a state into a fresh, unchanged object of a registered type.
-/// Unknown fields may keep a slice of the state instead of a copy.
+/// Unknown fields are copied out, so the object never keeps the state's buffer alive.
 pub type DecodeFn = fn(bytes::Bytes) -> Result<Arc<dyn Object>, prost::DecodeError>;
 
 /// How to decode a stored type: an entry of the registry.

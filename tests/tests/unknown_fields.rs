@@ -1,6 +1,6 @@
 //! Unknown fields interleaved with known ones, read from a slice, from
 //! `Bytes` and from a buffer in pieces: all keep the same bytes in the same
-//! order, and a large run read from `Bytes` is a slice of it, not a copy.
+//! order, and none of them keeps the input alive.
 
 use bytes::{Buf, Bytes};
 use pbpersist::Persistent;
