@@ -33,10 +33,10 @@ pub fn merge_unknown(
             encode_key(tag, wire_type, &mut out);
             5 - out.len()
         };
-        // Usually one allocation for all unknown fields of the message,
-        // capped so that a small unknown field in a large message does not
-        // keep much memory in the cache.
-        meta.append_unknown(&key[..written], (chunk.len() + 5).min(1024));
+        // Room for this field only: the input's rest is not this (nested)
+        // message's, so it says nothing of how many more fields follow, and
+        // an object in the cache keeps what is reserved here.
+        meta.append_unknown(&key[..written], written + consumed);
         meta.append_unknown(&chunk[..consumed], 0);
         buf.advance(consumed);
         return Ok(());

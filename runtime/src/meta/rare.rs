@@ -159,6 +159,17 @@ mod tests {
     }
 
     #[test]
+    fn the_first_append_reserves_what_it_is_told_and_no_more() {
+        // A header word and the words the bytes need, or `more` of them.
+        let mut rare = Rare::default();
+        rare.append(b"abc", 0);
+        assert_eq!(rare.0.capacity(), 2);
+        let mut rare = Rare::default();
+        rare.append(b"abc", 100);
+        assert_eq!(rare.0.capacity(), 1 + 13);
+    }
+
+    #[test]
     fn marks_alone_keep_no_unknown_bytes() {
         let mut rare = Rare::default();
         rare.mark(1, 0);
