@@ -83,8 +83,9 @@ pub fn merge_unknown(
 
 /// Decodes a whole message: what `Message::merge` runs for generated types.
 ///
-/// Consecutive unknown fields are kept as one run, copied once. `read` reads one of the
-/// message's known fields, or returns `Ok(false)` for any other number.
+/// Consecutive unknown fields are kept as one run, copied once. `read` reads
+/// one of the message's known fields, or returns `Ok(false)` for any other
+/// number.
 #[inline]
 pub fn merge_message<M: crate::Persistent>(
     msg: &mut M,
@@ -131,10 +132,10 @@ fn key(rest: &mut &[u8]) -> Result<(u32, WireType), DecodeError> {
 }
 
 /// Skips a field's value. The common well-formed cases are handled here
-/// without a call: a varint, a fixed-size value, a
-/// length-delimited value whose length is one byte. Everything else, groups
-/// and malformed values included, goes to prost, so what is accepted and
-/// what is refused is exactly prost's.
+/// without a call: a varint, a fixed-size value, a length-delimited value
+/// whose length is one byte. Everything else, groups and malformed values
+/// included, goes to prost, so what is accepted and what is refused is
+/// exactly prost's.
 #[inline(always)]
 fn skip(wire_type: WireType, tag: u32, rest: &mut &[u8], ctx: DecodeContext) -> Result<(), DecodeError> {
     let len = match wire_type {
@@ -194,8 +195,7 @@ fn scan<M: crate::Persistent>(
             Some(r) if r.end == start => r.end = end,
             _ => {
                 if let Some(r) = run.replace(start..end) {
-                    let more = (total - r.start).min(1024);
-                    msg.meta_mut().append_unknown(&input[r], more);
+                    msg.meta_mut().append_unknown(&input[r], 0);
                 }
             }
         }
