@@ -19,17 +19,24 @@ fn module(value: &Value) -> TokenStream {
     }
 }
 
-/// The module whose `encode` writes one field of a value type: pbpersist's
-/// own writers, which write a small field number's key as one constant byte.
-fn encoder(value: &Value) -> TokenStream {
-    match value {
+/// The module that reads and measures a field (prost's, or pbpersist's for
+/// messages and enums) and the one whose `encode` writes a single field:
+/// pbpersist's own writers, which write a small field number's key as one
+/// constant byte. Groups use prost's for both.
+fn modules(value: &Value, group: bool) -> (TokenStream, TokenStream) {
+    if group {
+        let g = quote!(::pbpersist::__private::prost::encoding::group);
+        return (g.clone(), g);
+    }
+    let writer = match value {
         Value::Scalar(s) => {
             let m = format_ident!("{}", s.proto_name());
             quote!(::pbpersist::wire::scalar::#m)
         }
         Value::Ref(_) => quote!(::pbpersist::wire::scalar::reference),
         _ => module(value),
-    }
+    };
+    (module(value), writer)
 }
 
 /// The expression that is true when an implicit-presence value differs from its default.
@@ -189,8 +196,7 @@ fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
 }
 
 fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) -> Parts {
-    let m = if s.group { quote!(::pbpersist::__private::prost::encoding::group) } else { module(&s.value) };
-    let e = if s.group { m.clone() } else { encoder(&s.value) };
+    let (m, e) = modules(&s.value, s.group);
     // Groups repeat their tag when read, to match the end-group marker.
     let tag = s.tag;
     let tag_arg = s.group.then(|| quote!(#tag,));
@@ -239,8 +245,7 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name
     let mut len_arms = Vec::new();
     let mut merge_arms = Vec::new();
     for mem in members {
-        let m = if mem.group { quote!(::pbpersist::__private::prost::encoding::group) } else { module(&mem.value) };
-        let e = if mem.group { m.clone() } else { encoder(&mem.value) };
+        let (m, e) = modules(&mem.value, mem.group);
         let tag = mem.tag;
         let tag_arg = mem.group.then(|| quote!(#tag,));
         let variant = &mem.variant;
