@@ -19,11 +19,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=corpus");
     let corpus: Vec<PathBuf> = corpus_files().iter().map(|f| PathBuf::from("corpus").join(f)).collect();
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("corpus");
-    pbpersist_build::Config::new().out_dir(&out).compile_protos(&corpus, &["corpus"])?;
+    pbpersist_build::Config::new().out_dir(&out).include_file("_includes.rs").compile_protos(&corpus, &["corpus"])?;
     // descriptor.proto itself, with its enum defaults, as a stress test.
     pbpersist_build::Config::new()
         .out_dir(out.join("descriptor"))
         .compile_protos(&["google/protobuf/descriptor.proto"], &[] as &[&str])?;
+
+    // Editions files, which protoc compiles for pbpersist-build.
+    println!("cargo:rerun-if-changed=editions");
+    pbpersist_build::Config::new().out_dir(out_dir.join("editions")).include_file("_includes.rs").compile_protos(
+        &["editions/features2023.proto", "editions/defaults2024.proto", "editions/legacy2024.proto"],
+        &["editions", "../proto"],
+    )?;
 
     // prost names some hazards differently, so the reference leaves them out.
     let mut reference: Vec<PathBuf> =

@@ -1,6 +1,7 @@
 //! Descriptors (from protox, through prost-reflect) to the shared model, and
 //! the model to Rust items grouped by package and module.
 
+use crate::editions::{Features, Presence};
 use crate::error::Error;
 use crate::names;
 use crate::source::Sources;
@@ -30,6 +31,7 @@ pub struct Package {
 pub struct Converter<'a> {
     pool: &'a DescriptorPool,
     sources: &'a Sources,
+    features: &'a Features,
     resolvers: &'a BTreeMap<String, String>,
     extern_paths: &'a BTreeMap<String, String>,
     pub packages: BTreeMap<String, Package>,
@@ -39,22 +41,18 @@ impl<'a> Converter<'a> {
     pub fn new(
         pool: &'a DescriptorPool,
         sources: &'a Sources,
+        features: &'a Features,
         resolvers: &'a BTreeMap<String, String>,
         extern_paths: &'a BTreeMap<String, String>,
     ) -> Self {
-        Converter { pool, sources, resolvers, extern_paths, packages: BTreeMap::new() }
+        Converter { pool, sources, features, resolvers, extern_paths, packages: BTreeMap::new() }
     }
 
+    /// Converts the messages and enums of a file. Extensions need no code:
+    /// custom options are read from the pool where pbpersist needs them, and
+    /// extensions of user messages are on the wire, where the extended
+    /// message keeps them with its unknown fields.
     pub fn file(&mut self, file: &FileDescriptor) -> Result<(), Error> {
-        if let Some(ext) = file.extensions().next() {
-            return Err(self.sources.error(
-                file,
-                ext.path(),
-                format!("extension `{}`: pbpersist does not support protobuf extensions", ext.full_name()),
-                "extension declared here",
-                Some("declare the fields in the message itself".into()),
-            ));
-        }
         let package = self.packages.entry(file.package_name().to_owned()).or_default();
         package.files.push(file.name().to_owned());
         for msg in file.messages() {
@@ -181,11 +179,15 @@ impl<'a> Converter<'a> {
             model::FieldKind::Map { tag: field.number(), key, value }
         } else {
             let (value, boxed) = self.value(field, field.kind(), from)?;
+            let implicit = match self.features.field(field.full_name()) {
+                Some(features) => features.presence == Presence::Implicit,
+                None => !field.supports_presence(),
+            };
             let label = match field.cardinality() {
                 Cardinality::Repeated => model::Label::Repeated,
                 Cardinality::Required => model::Label::Required,
-                _ if field.supports_presence() => model::Label::Optional,
-                _ => model::Label::Implicit,
+                _ if implicit => model::Label::Implicit,
+                _ => model::Label::Optional,
             };
             let default = if field.field_descriptor_proto().default_value.is_some() {
                 default_value(&field.default_value())
@@ -359,7 +361,7 @@ impl<'a> Converter<'a> {
             deprecated: e.enum_descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             variants,
             aliases,
-            closed: file.syntax() == prost_reflect::Syntax::Proto2,
+            closed: self.features.enum_closed(e.full_name()).unwrap_or(file.syntax() == prost_reflect::Syntax::Proto2),
         };
         let package = file.package_name().to_owned();
         let mods = module_of_enum(e);
@@ -369,8 +371,9 @@ impl<'a> Converter<'a> {
 }
 
 /// Whether a repeated field is written packed: the `packed` option when
-/// given, else packed for numeric and enum fields in proto3 only. (Computed
-/// here because the descriptor pool ignores an explicit proto2 option.)
+/// given (editions files are lowered with it set), else packed for numeric
+/// and enum fields in proto3 only. (Computed here because the descriptor
+/// pool ignores an explicit proto2 option.)
 fn is_packed(f: &FieldDescriptor) -> bool {
     if f.cardinality() != Cardinality::Repeated || scalar(&f.kind()).is_some_and(|s| !s.is_packable()) {
         return false;

@@ -30,7 +30,10 @@
 
 mod compat;
 mod convert;
+mod editions;
 mod error;
+mod frontend;
+mod include;
 mod names;
 mod resolve;
 mod source;
@@ -60,6 +63,7 @@ pub struct Config {
     cargo_directives: bool,
     resolvers: std::collections::BTreeMap<String, String>,
     extern_paths: std::collections::BTreeMap<String, String>,
+    include_file: Option<String>,
 }
 
 /// The well-known types pbpersist provides in `pbpersist::wkt`, with
@@ -103,7 +107,13 @@ impl Config {
             .iter()
             .map(|t| (t.to_string(), format!("::pbpersist::wkt::{}", t.rsplit('.').next().unwrap_or(t))))
             .collect();
-        Config { out_dir: None, cargo_directives: true, resolvers: Default::default(), extern_paths }
+        Config {
+            out_dir: None,
+            cargo_directives: true,
+            resolvers: Default::default(),
+            extern_paths,
+            include_file: None,
+        }
     }
 
     /// Writes the files to `dir` instead of `OUT_DIR`.
@@ -115,6 +125,15 @@ impl Config {
     /// Whether to print `cargo:rerun-if-changed` for each input (on by default).
     pub fn cargo_directives(&mut self, yes: bool) -> &mut Self {
         self.cargo_directives = yes;
+        self
+    }
+
+    /// Also writes `name` (such as `"protos.rs"`): one file with the module
+    /// tree of every generated package, each package's file included where
+    /// its package puts it, so that cross-package paths resolve with one line
+    /// in the crate: `include!(concat!(env!("OUT_DIR"), "/protos.rs"));`.
+    pub fn include_file(&mut self, name: impl Into<String>) -> &mut Self {
+        self.include_file = Some(name.into());
         self
     }
 
@@ -148,13 +167,6 @@ impl Config {
 
     /// Compiles `protos` (searched in `includes`) and writes one Rust file per package.
     pub fn compile_protos(&self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
-        let out_dir = match &self.out_dir {
-            Some(d) => d.clone(),
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| Error::Io {
-                path: "OUT_DIR".into(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "OUT_DIR is not set; call out_dir()"),
-            })?,
-        };
         if self.cargo_directives {
             for p in protos {
                 println!("cargo:rerun-if-changed={}", p.as_ref().display());
@@ -162,10 +174,23 @@ impl Config {
             for i in includes {
                 println!("cargo:rerun-if-changed={}", i.as_ref().display());
             }
+            println!("cargo:rerun-if-env-changed=PROTOC");
         }
+        let files = self.generate(protos, includes)?;
+        self.write(files)
+    }
+
+    fn write(&self, files: Vec<GeneratedFile>) -> Result<(), Error> {
+        let out_dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| Error::Io {
+                path: "OUT_DIR".into(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "OUT_DIR is not set; call out_dir()"),
+            })?,
+        };
         std::fs::create_dir_all(&out_dir)
             .map_err(|source| Error::Io { path: out_dir.display().to_string(), source })?;
-        for file in self.generate(protos, includes)? {
+        for file in files {
             let path = out_dir.join(&file.name);
             // Leave unchanged files alone so that cargo does not rebuild for nothing.
             if std::fs::read_to_string(&path).ok().as_deref() == Some(file.content.as_str()) {
@@ -179,17 +204,14 @@ impl Config {
 
     /// Compiles `protos` into a descriptor pool (with pbpersist's options),
     /// for example to compare schema versions with [`breaking_changes`].
+    /// Editions files appear lowered to the proto2 descriptors that mean the
+    /// same on the wire.
     pub fn descriptor_pool(
         &self,
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<prost_reflect::DescriptorPool, Error> {
-        let mut compiler = protox::Compiler::with_file_resolver(resolve::resolver(includes));
-        compiler.include_source_info(true).include_imports(true);
-        for p in protos {
-            compiler.open_file(p.as_ref())?;
-        }
-        Ok(compiler.descriptor_pool())
+        Ok(compile(protos, includes)?.pool)
     }
 
     /// Compiles `protos` and returns the generated files without writing them.
@@ -198,43 +220,46 @@ impl Config {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<Vec<GeneratedFile>, Error> {
-        let mut compiler = protox::Compiler::with_file_resolver(resolve::resolver(includes));
-        compiler.include_source_info(true).include_imports(true);
-        for p in protos {
-            refuse_editions(p.as_ref())?;
-            compiler.open_file(p.as_ref())?;
-        }
-        let pool = compiler.descriptor_pool();
-        let sources = source::Sources::from_compiler(&compiler);
-        let mut converter = convert::Converter::new(&pool, &sources, &self.resolvers, &self.extern_paths);
-        for file in files_to_generate(&compiler, &pool, &self.extern_paths) {
+        self.convert(compile(protos, includes)?)
+    }
+
+    /// Generates code for every file of an encoded `FileDescriptorSet`
+    /// (from `protoc --include_imports --descriptor_set_out`, `buf build`,
+    /// or `DescriptorPool::encode_to_vec`), as prost-build's `compile_fds`
+    /// does, and writes it like [`Config::compile_protos`].
+    pub fn compile_fds(&self, set: &[u8]) -> Result<(), Error> {
+        let files = self.generate_fds(set)?;
+        self.write(files)
+    }
+
+    /// Like [`Config::compile_fds`], returning the files without writing them.
+    pub fn generate_fds(&self, set: &[u8]) -> Result<Vec<GeneratedFile>, Error> {
+        self.convert(frontend::from_descriptor_set(set)?)
+    }
+
+    fn convert(&self, compiled: frontend::Compiled) -> Result<Vec<GeneratedFile>, Error> {
+        let frontend::Compiled { pool, sources, requested, features } = compiled;
+        let mut converter = convert::Converter::new(&pool, &sources, &features, &self.resolvers, &self.extern_paths);
+        for file in files_to_generate(&pool, &requested, &self.extern_paths) {
             converter.file(&file)?;
         }
-        converter.packages.into_iter().map(|(package, contents)| render(&package, contents)).collect()
+        let packages: Vec<String> = converter.packages.keys().cloned().collect();
+        let mut files: Vec<GeneratedFile> = converter
+            .packages
+            .into_iter()
+            .map(|(package, contents)| render(&package, contents))
+            .collect::<Result<_, _>>()?;
+        if let Some(name) = &self.include_file {
+            files.push(include::render(name, &packages)?);
+        }
+        Ok(files)
     }
 }
 
-/// Editions (`edition = "2023";`) are not supported yet: say so plainly,
-/// pointing at the line, rather than with a parser error.
-fn refuse_editions(path: &Path) -> Result<(), Error> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("edition") && trimmed["edition".len()..].trim_start().starts_with('=') {
-            let start = offset + (line.len() - trimmed.len());
-            let len = trimmed.trim_end().len();
-            return Err(Error::Schema(Box::new(SchemaError {
-                message: "protobuf editions are not supported by pbpersist yet".into(),
-                source_code: Some(miette::NamedSource::new(path.display().to_string(), text.clone())),
-                span: Some((start..start + len).into()),
-                label: "edition declared here".into(),
-                help: Some("write the file with `syntax = \"proto2\";` or `syntax = \"proto3\";`".into()),
-            })));
-        }
-        offset += line.len();
-    }
-    Ok(())
+fn compile(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<frontend::Compiled, Error> {
+    let protos: Vec<&Path> = protos.iter().map(AsRef::as_ref).collect();
+    let includes: Vec<&Path> = includes.iter().map(AsRef::as_ref).collect();
+    frontend::compile(&protos, &includes)
 }
 
 /// Compiles `protos` found in `includes` with the default [`Config`].
@@ -242,13 +267,16 @@ pub fn compile_protos(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]
     Config::new().compile_protos(protos, includes)
 }
 
-/// The requested files and what they import, except pbpersist's own files
-/// (their types live in the runtime) and what only those import.
+/// The requested files, and the imported files whose types a generated
+/// field uses. pbpersist's own files (their types live in the runtime),
+/// files whose types all exist elsewhere, and imports that only declare
+/// options (`descriptor.proto`, annotation files) get no code.
 fn files_to_generate(
-    compiler: &protox::Compiler,
     pool: &prost_reflect::DescriptorPool,
+    requested: &[String],
     extern_paths: &std::collections::BTreeMap<String, String>,
 ) -> Vec<prost_reflect::FileDescriptor> {
+    use prost_reflect::Kind;
     // A file all of whose types exist elsewhere needs no code.
     let all_extern = |file: &prost_reflect::FileDescriptor| {
         let names: Vec<String> = file
@@ -258,22 +286,47 @@ fn files_to_generate(
             .collect();
         !names.is_empty() && names.iter().all(|n| extern_paths.contains_key(n))
     };
+    let skip = |file: &prost_reflect::FileDescriptor| file.name().starts_with("pbpersist/") || all_extern(file);
     let mut out: Vec<prost_reflect::FileDescriptor> = Vec::new();
-    let mut stack: Vec<_> =
-        compiler.files().filter(|f| !f.is_import()).filter_map(|f| pool.get_file_by_name(f.name())).collect();
-    stack.reverse();
-    while let Some(file) = stack.pop() {
-        if file.name().starts_with("pbpersist/") || out.iter().any(|f| f.name() == file.name()) || all_extern(&file) {
+    let mut messages: Vec<prost_reflect::MessageDescriptor> = Vec::new();
+    for name in requested {
+        if let Some(file) = pool.get_file_by_name(name).filter(|f| !skip(f) && !out.contains(f)) {
+            messages.extend(file.messages());
+            out.push(file);
+        }
+    }
+    // Follow field types from the messages generated so far.
+    let mut seen = std::collections::HashSet::new();
+    while let Some(msg) = messages.pop() {
+        if !seen.insert(msg.full_name().to_owned()) {
             continue;
         }
-        stack.extend(file.dependencies());
-        out.push(file);
+        messages.extend(msg.child_messages());
+        for field in msg.fields() {
+            let file = match field.kind() {
+                Kind::Message(m) => {
+                    messages.push(m.clone());
+                    m.parent_file()
+                }
+                Kind::Enum(e) => e.parent_file(),
+                _ => continue,
+            };
+            if !skip(&file) && !out.contains(&file) {
+                messages.extend(file.messages());
+                out.push(file);
+            }
+        }
     }
     out
 }
 
+/// The file name of a package's code.
+fn file_name(package: &str) -> String {
+    if package.is_empty() { "_.rs".to_owned() } else { format!("{package}.rs") }
+}
+
 fn render(package: &str, contents: convert::Package) -> Result<GeneratedFile, Error> {
-    let name = if package.is_empty() { "_.rs".to_owned() } else { format!("{package}.rs") };
+    let name = file_name(package);
     let tokens = module_tokens(&contents, &package_prefix(package));
     let file: syn::File =
         syn::parse2(tokens).map_err(|e| Error::Internal { file: name.clone(), message: e.to_string() })?;

@@ -74,13 +74,20 @@ fn unknown_import() {
 }
 
 #[test]
-fn extensions_are_refused_with_their_location() {
+fn an_edition_pbpersist_does_not_know() {
+    insta::assert_snapshot!(diagnose("edition = \"2099\";\npackage p;\nmessage A {\n  int32 x = 1;\n}\n"));
+}
+
+#[test]
+fn a_malformed_feature() {
     insta::assert_snapshot!(diagnose(
-        "syntax = \"proto2\";\npackage p;\nmessage A {\n  extensions 100 to 200;\n}\nextend A {\n  optional int32 more = 100;\n}\n"
+        "edition = \"2023\";\npackage p;\nmessage A {\n  int32 x = 1 [features.field_presence = SOMETIMES];\n}\n"
     ));
 }
 
 #[test]
-fn editions_are_refused_with_their_location() {
-    insta::assert_snapshot!(diagnose("edition = \"2023\";\npackage p;\nmessage A {\n  int32 x = 1;\n}\n"));
+fn a_malformed_custom_option() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto3\";\npackage p;\nimport \"google/protobuf/descriptor.proto\";\nextend google.protobuf.FieldOptions {\n  int32 weight = 50000;\n}\nmessage A {\n  int32 x = 1 [(weight) = \"heavy\"];\n}\n"
+    ));
 }

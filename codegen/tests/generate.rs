@@ -66,3 +66,82 @@ fn comments_deprecation_and_deep_packages() {
 fn aliases_and_closed_enums() {
     insta::assert_snapshot!(generate_corpus("enums.proto"));
 }
+
+fn generate_from(dir: &str, files: &[&str]) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests").join(dir);
+    let paths: Vec<_> = files.iter().map(|f| dir.join(f)).collect();
+    let files = pbpersist_build::Config::new()
+        .cargo_directives(false)
+        .generate(&paths, &[dir.as_path(), proto_dir()])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    files.into_iter().map(|f| format!("==> {}\n{}", f.name, f.content)).collect()
+}
+
+/// Editions files: presence, list encoding, delimited messages and enum
+/// openness resolved per field (through protoc, which protox cannot replace here).
+#[test]
+fn editions() {
+    insta::assert_snapshot!(generate_from(
+        "editions",
+        &["features2023.proto", "defaults2024.proto", "legacy2024.proto"]
+    ));
+}
+
+/// Custom options and extensions of a user message generate no code of
+/// their own; `descriptor.proto`, imported for the options, gets none either.
+#[test]
+fn custom_options_and_extensions() {
+    insta::assert_snapshot!(generate_from("corpus", &["annotated.proto"]));
+}
+
+/// Options change nothing in what a message becomes: the annotated schema
+/// generates what the same schema without its annotations does.
+#[test]
+fn options_do_not_change_generated_code() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus");
+    let annotated = std::fs::read_to_string(corpus.join("annotated.proto")).unwrap();
+    let plain = strip_annotations(&annotated);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("annotated.proto"), &plain).unwrap();
+    let generate = |dir: &Path| {
+        let files = pbpersist_build::Config::new()
+            .cargo_directives(false)
+            .generate(&[dir.join("annotated.proto")], &[dir, proto_dir()])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        files.into_iter().map(|f| f.content.lines().skip(2).collect::<Vec<_>>().join("\n")).collect::<Vec<_>>()
+    };
+    assert!(!plain.contains("annotations"), "every annotation is stripped:\n{plain}");
+    assert_eq!(generate(&corpus), generate(dir.path()));
+}
+
+/// The schema without its custom options, its extensions and its service.
+fn strip_annotations(text: &str) -> String {
+    let mut out = String::new();
+    let mut skip_depth = 0usize;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if skip_depth > 0 || trimmed.starts_with("extend ") || trimmed.starts_with("service ") {
+            skip_depth += line.matches('{').count();
+            skip_depth = skip_depth.saturating_sub(line.matches('}').count());
+            continue;
+        }
+        if trimmed.starts_with("option (")
+            || trimmed.starts_with("import \"annotations")
+            || trimmed.starts_with("extensions ")
+        {
+            continue;
+        }
+        // Field options other than pbpersist's own.
+        let line = match (line.find(" [(corpus"), line.rfind(';')) {
+            (Some(start), Some(end)) if start < end => format!("{};", &line[..start]),
+            _ => line.to_owned(),
+        };
+        let line = match (line.find(" [(corpus.annotations.label)"), line.rfind(';')) {
+            (Some(start), Some(end)) if start < end => format!("{};", &line[..start]),
+            _ => line,
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}

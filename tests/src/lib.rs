@@ -30,6 +30,13 @@ pub mod bank {
     pbpersist::include_proto!("bank");
 }
 
+/// The editions test schemas (`tests/editions/`), every package in its
+/// module: `edition_files::editions::Sample`.
+pub mod edition_files {
+    #![allow(missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/editions/_includes.rs"));
+}
+
 pub mod coverage;
 pub mod interop;
 pub mod place;

@@ -9,6 +9,12 @@ macro_rules! prost_file {
 }
 
 pub mod corpus {
+    pub mod annotations {
+        prost_file!("corpus.annotations.rs");
+    }
+    pub mod annotated {
+        prost_file!("corpus.annotated.rs");
+    }
     pub mod scalars {
         prost_file!("corpus.scalars.rs");
     }

@@ -3,7 +3,7 @@
 //! Rust name hazards and messages with more than 64 fields.
 
 use pbpersist::{EnumValue, Persistent};
-use pbpersist_tests::coverage::{a, corpus, nopkg};
+use pbpersist_tests::coverage::{self as nopkg, a, corpus};
 use prost::Message;
 
 #[test]
