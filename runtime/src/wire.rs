@@ -1,6 +1,7 @@
 //! Encoding helpers that generated code calls. Not a stable API.
 #![doc(hidden)]
 
+pub mod map;
 pub mod scalar;
 
 use crate::Meta;

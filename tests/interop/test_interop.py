@@ -27,6 +27,8 @@ PROTOS = ["pbpersist/options.proto", "pbpersist/record.proto", "demo.proto"] + [
     for line in (ROOT / "tests" / "corpus" / "FILES").read_text().splitlines()
     if line and line != "hazards.proto"
 ]
+# The editions files (tests/editions).
+EDITIONS = ["features2023.proto", "defaults2024.proto", "legacy2024.proto"]
 
 
 def worker(*args):
@@ -38,10 +40,17 @@ def modules(tmp_path_factory):
     """The Python modules protoc generates from the same .proto files."""
     out = tmp_path_factory.mktemp("pb2")
     include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    args = ["protoc", f"-I{ROOT / 'proto'}", f"-I{ROOT / 'tests' / 'corpus'}", f"-I{include}", f"--python_out={out}"]
-    assert protoc.main(args + PROTOS) == 0, "protoc failed"
+    args = [
+        "protoc",
+        f"-I{ROOT / 'proto'}",
+        f"-I{ROOT / 'tests' / 'corpus'}",
+        f"-I{ROOT / 'tests' / 'editions'}",
+        f"-I{include}",
+        f"--python_out={out}",
+    ]
+    assert protoc.main(args + PROTOS + EDITIONS) == 0, "protoc failed"
     sys.path.insert(0, str(out))
-    loaded = {p: importlib.import_module(p[: -len(".proto")].replace("/", ".") + "_pb2") for p in PROTOS}
+    loaded = {p: importlib.import_module(p[: -len(".proto")].replace("/", ".") + "_pb2") for p in PROTOS + EDITIONS}
     importlib.import_module("google.protobuf.descriptor_pb2")
     return loaded
 
@@ -96,6 +105,83 @@ def assert_no_unknown_fields(msg):
             values = [value]
         for v in values:
             assert_no_unknown_fields(v)
+
+
+def split_fields(data):
+    """A message's fields as (number, wire type, raw bytes of the whole field, payload)."""
+    pos, fields = 0, []
+    while pos < len(data):
+        start = pos
+        key, pos = read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = read_varint(data, pos)
+            payload = None
+        elif wire == 1:
+            pos += 8
+            payload = None
+        elif wire == 5:
+            pos += 4
+            payload = None
+        elif wire == 2:
+            length, pos = read_varint(data, pos)
+            payload = data[pos : pos + length]
+            pos += length
+        elif wire == 3:
+            body, depth = pos, 1
+            while depth:
+                inner, pos = read_varint(data, pos)
+                depth += {3: 1, 4: -1}.get(inner & 7, 0)
+                if inner & 7 == 0:
+                    _, pos = read_varint(data, pos)
+                elif inner & 7 == 1:
+                    pos += 8
+                elif inner & 7 == 5:
+                    pos += 4
+                elif inner & 7 == 2:
+                    length, pos = read_varint(data, pos)
+                    pos += length
+            payload = data[body : pos - len(write_varint(number << 3 | 4))]
+        else:
+            raise AssertionError(f"wire type {wire}")
+        fields.append((number, wire, data[start:pos], payload))
+    return fields
+
+
+def canonical(data, descriptor):
+    """The bytes with every map's entries sorted, in nested messages too.
+
+    Map order is the one thing protobuf leaves to each runtime (even
+    "deterministic" output differs between languages), so byte-for-byte
+    comparisons compare everything else exactly.
+    """
+    out, maps = bytearray(), {}
+    for number, wire, raw, payload in split_fields(data):
+        field = descriptor.fields_by_number.get(number)
+        message_type = field.message_type if field is not None else None
+        if message_type is None or payload is None:
+            out += raw
+            continue
+        inner = canonical(payload, message_type)
+        if wire == 3:
+            out += write_varint(number << 3 | 3) + inner + write_varint(number << 3 | 4)
+        elif message_type.GetOptions().map_entry:
+            maps.setdefault(number, []).append(write_varint(number << 3 | 2) + write_varint(len(inner)) + inner)
+            if len(maps[number]) == 1:
+                out += b"\0MAP%d\0" % number
+        else:
+            out += write_varint(number << 3 | 2) + write_varint(len(inner)) + inner
+    for number, entries in maps.items():
+        out = out.replace(b"\0MAP%d\0" % number, b"".join(sorted(entries)), 1)
+    return bytes(out)
+
+
+def assert_same_bytes(msg, rust_bytes):
+    """Google's runtime writes what pbpersist wrote, byte for byte but for map order."""
+    python_bytes = msg.SerializeToString(deterministic=True)
+    want, got = canonical(python_bytes, msg.DESCRIPTOR), canonical(rust_bytes, msg.DESCRIPTOR)
+    assert want == got, f"{msg.DESCRIPTOR.full_name}: Python {want.hex()} Rust {got.hex()}"
+    return python_bytes
 
 
 def load(conn, oid, record_cls, param="?"):
@@ -195,7 +281,11 @@ def test_every_corpus_message_round_trips_through_python(modules, tmp_path):
         pos += length
         msg = message_class(record.type).FromString(record.state)
         assert_no_unknown_fields(msg)
-        again = record_cls(type=record.type, state=msg.SerializeToString(deterministic=True)).SerializeToString()
+        if record.type.startswith("google.protobuf."):
+            python_bytes = msg.SerializeToString(deterministic=True)  # another revision of descriptor.proto
+        else:
+            python_bytes = assert_same_bytes(msg, record.state)
+        again = record_cls(type=record.type, state=python_bytes).SerializeToString()
         out += write_varint(len(again)) + again
         count += 1
         types.add(record.type)
@@ -203,6 +293,66 @@ def test_every_corpus_message_round_trips_through_python(modules, tmp_path):
     (tmp_path / "python_roundtrip.bin").write_bytes(bytes(out))
     write_python_database(modules, tmp_path / "python.db")
     worker("interop-check", tmp_path)
+    check_extensions_survived(modules, tmp_path / "python.db")
+
+
+def test_editions_encode_byte_for_byte_as_googles_runtime(modules, tmp_path):
+    """Rust's encoding of every editions type is Python's, byte for byte, and
+    what Python writes Rust re-encodes unchanged."""
+    worker("interop-write", tmp_path)
+    data = (tmp_path / "editions.bin").read_bytes()
+    record_cls = modules["pbpersist/record.proto"].Record
+    pos, types = 0, set()
+    while pos < len(data):
+        length, pos = read_varint(data, pos)
+        record = record_cls.FromString(data[pos : pos + length])
+        pos += length
+        msg = message_class(record.type).FromString(record.state)
+        assert_no_unknown_fields(msg)
+        assert_same_bytes(msg, record.state)
+        types.add(record.type)
+    assert len(types) >= 5, types
+
+    ed = modules["features2023.proto"]
+    legacy = modules["legacy2024.proto"]
+    sample = ed.Sample(key="from python", count=0, limit=0, expanded=[1, 2], unchecked="ok")
+    sample.sizes.extend([ed.SIZE_SMALL, ed.SIZE_LARGE])
+    sample.delimited.value = 7
+    sample.delimited_list.add(value=1)
+    sample.delimited_list.add(label="two")
+    sample.choice_leaf.label = "in a group"
+    sample.leaves["a"].value = 1
+    sample.packed.extend([-1, 1])
+    # A closed enum number Python does not know: kept with the unknown fields.
+    unknown = ed.Sample.FromString(ed.Sample(key="k").SerializeToString() + b"\x30\x07")
+    assert not unknown.HasField("size")
+    item = legacy.Item(id=1, implicit=0)
+    item.child.child.id = 3
+    item.prefixed_child.levels.extend([legacy.LEVEL_HIGH])
+    item.by_name["x"].packed_levels.extend([legacy.LEVEL_LOW, legacy.LEVEL_HIGH])
+    out = bytearray()
+    for msg in [sample, unknown, item]:
+        record = record_cls(type=msg.DESCRIPTOR.full_name, state=msg.SerializeToString(deterministic=True))
+        blob = record.SerializeToString()
+        out += write_varint(len(blob)) + blob
+    (tmp_path / "editions_python.bin").write_bytes(bytes(out))
+    worker("interop-check-editions", tmp_path)
+
+
+def check_extensions_survived(modules, path):
+    """After Rust changed the account, every extension Python set is there."""
+    annotated = modules["annotated.proto"]
+    record_cls = modules["pbpersist/record.proto"].Record
+    conn = sqlite3.connect(path)
+    record, account = load(conn, 5, record_cls)
+    assert account.balance == 42, "Rust's change is there"
+    assert account.Extensions[annotated.nickname] == "Ext"
+    assert list(account.Extensions[annotated.badges]) == [3, 1, 4]
+    assert account.Extensions[annotated.billing].iban == "DE00"
+    assert account.Extensions[annotated.Scope.verified] is True
+    assert account.Extensions[annotated.referrer].oid == 6
+    assert 6 in record.refs, "the extension's reference stays in the record's list"
+    conn.close()
 
 
 def write_python_database(modules, path):
@@ -225,18 +375,30 @@ def write_python_database(modules, path):
     alice.address.city = "Springfield"
     bob = demo.Contact(name="Bob", phone="555-0100", guardians=[pb.Ref(oid=3)])
     bob.labels["team"] = "blue"
+    annotated = modules["annotated.proto"]
+    account = annotated.Account(email="ext@example.com", balance=1)
+    account.Extensions[annotated.nickname] = "Ext"
+    account.Extensions[annotated.badges].extend([3, 1, 4])
+    account.Extensions[annotated.billing].iban = "DE00"
+    account.Extensions[annotated.Scope.verified] = True
+    account.Extensions[annotated.referrer].oid = 6
+    referrer = annotated.Account(email="referrer@example.com")
     root = root_cls()
     root.entries["pisa"].oid = 2
     root.entries["bob"].oid = 4
+    root.entries["account"].oid = 5
     objects = [
-        (0, "pbpersist.Root", root, [2, 4]),
+        (0, "pbpersist.Root", root, [2, 4, 5]),
         (1, "demo.Tower", rapunzel, []),
         (2, "demo.Tower", pisa, [1]),
         (3, "demo.Contact", alice, []),
         (4, "demo.Contact", bob, [3]),
+        # Reachable only through an extension field.
+        (5, "corpus.annotated.Account", account, [6]),
+        (6, "corpus.annotated.Account", referrer, []),
     ]
     with conn:
-        conn.execute("INSERT INTO pb_meta VALUES ('format', 2), ('next_oid', 5)")
+        conn.execute("INSERT INTO pb_meta VALUES ('format', 2), ('next_oid', 7)")
         oids = bytes(range(len(objects)))  # oids below 128 are one-byte varints
         conn.execute("INSERT INTO pb_transaction VALUES (1, ?, ?)", (int(time.time() * 1e6), oids))
         for oid, type_name, msg, refs in objects:

@@ -22,6 +22,21 @@ pub fn pool() -> DescriptorPool {
     DescriptorPool::from_file_descriptor_set(set).unwrap()
 }
 
+/// The editions test files (`tests/editions/`).
+pub const EDITIONS: [&str; 3] = ["features2023.proto", "defaults2024.proto", "legacy2024.proto"];
+
+/// The editions files as pbpersist-build sees them: lowered to proto2, so
+/// that dynamic messages encode every feature (delimited fields as groups,
+/// lists expanded or packed as resolved).
+pub fn editions_pool() -> DescriptorPool {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let editions = std::path::Path::new(dir).join("editions");
+    let files: Vec<_> = EDITIONS.iter().map(|f| editions.join(f)).collect();
+    pbpersist_build::Config::new()
+        .descriptor_pool(&files, &[editions.clone(), std::path::Path::new(dir).join("../proto")])
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
 /// Every message type of the corpus, except map entries and pbpersist's own
 /// `Ref` and `Record`, which are runtime types.
 pub fn messages(pool: &DescriptorPool) -> Vec<MessageDescriptor> {

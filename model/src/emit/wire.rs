@@ -181,13 +181,13 @@ fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
             Parts {
                 min_tag: *tag,
                 encode: quote! {
-                    ::pbpersist::__private::prost::encoding::btree_map::encode(
+                    ::pbpersist::wire::map::encode(
                         #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
                     );
                 },
                 merge: quote!(#tag => #merge,),
                 len: quote! {
-                    ::pbpersist::__private::prost::encoding::btree_map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
+                    ::pbpersist::wire::map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
                 },
             }
         }

@@ -11,8 +11,8 @@
 //! `pbpersist-worker env-open`: opens the PostgreSQL database named by
 //! `PBPERSIST_POSTGRES_URL` and adds a counter named "from-env" to the root.
 //! `pbpersist-worker interop-write-db <db>`: stores the Tower example's objects.
-//! `pbpersist-worker interop-write|interop-check <dir>`: the Rust side of the
-//! Python interop test.
+//! `pbpersist-worker interop-write|interop-check|interop-check-editions <dir>`:
+//! the Rust side of the Python interop test.
 //! `pbpersist-worker traverse <db> <cache objects>`: follows the chain from the
 //! last tower to the first and prints the peak resident memory.
 
@@ -117,6 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("interop-write-db") => pbpersist_examples::tower::store_in(&open_spec(&args[2], Options::default())?)?,
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
         Some("interop-check") => pbpersist_tests::interop::check(std::path::Path::new(&args[2]))?,
+        Some("interop-check-editions") => pbpersist_tests::interop::check_editions(std::path::Path::new(&args[2]))?,
         _ => return Err("usage: pbpersist-worker count|crash|build|traverse|interop-write|interop-check ...".into()),
     }
     Ok(())
