@@ -20,10 +20,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let corpus: Vec<PathBuf> = corpus_files().iter().map(|f| PathBuf::from("corpus").join(f)).collect();
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("corpus");
     pbpersist_build::Config::new().out_dir(&out).include_file("_includes.rs").compile_protos(&corpus, &["corpus"])?;
-    // descriptor.proto itself, with its enum defaults, as a stress test.
-    pbpersist_build::Config::new()
-        .out_dir(out.join("descriptor"))
-        .compile_protos(&["google/protobuf/descriptor.proto"], &[] as &[&str])?;
 
     // Editions files, which protoc compiles for pbpersist-build.
     println!("cargo:rerun-if-changed=editions");
@@ -32,12 +28,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &["editions", "../proto"],
     )?;
 
+    // A current protobuf release's own files (descriptor.proto with extension
+    // declarations and its enum defaults, the language feature files), as
+    // the protoc-bin-vendored crate ships them: protox cannot parse them, so
+    // protoc compiles them.
+    let release = protoc_bin_vendored::include_path()?;
+    println!("cargo:rerun-if-changed={}", release.display());
+    pbpersist_build::Config::new()
+        .out_dir(out_dir.join("release"))
+        .include_file("_includes.rs")
+        .compile_protos(&release_files(&release)?, &[&release])?;
+
     // prost names some hazards differently, so the reference leaves them out.
     let mut reference: Vec<PathBuf> =
         corpus_files().into_iter().filter(|f| f != "hazards.proto").map(PathBuf::from).collect();
     reference.push(PathBuf::from("../proto/demo.proto"));
     prost_reference(&reference)?;
     Ok(())
+}
+
+/// Every `.proto` file under `dir`, sorted.
+fn release_files(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "proto") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The corpus files, listed once in `corpus/FILES` for every test that uses them.

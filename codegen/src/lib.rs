@@ -37,6 +37,7 @@ mod include;
 mod names;
 mod resolve;
 mod source;
+mod wkt;
 
 pub use compat::{BreakingChange, Rule, breaking_changes};
 pub use error::{Error, SchemaError};
@@ -239,6 +240,11 @@ impl Config {
 
     fn convert(&self, compiled: frontend::Compiled) -> Result<Vec<GeneratedFile>, Error> {
         let frontend::Compiled { pool, sources, requested, features } = compiled;
+        if self.cargo_directives {
+            for warning in wkt::differences(&pool) {
+                println!("cargo:warning={warning}");
+            }
+        }
         let mut converter = convert::Converter::new(&pool, &sources, &features, &self.resolvers, &self.extern_paths);
         for file in files_to_generate(&pool, &requested, &self.extern_paths) {
             converter.file(&file)?;

@@ -4,12 +4,3 @@
 #![allow(missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/corpus/_includes.rs"));
-
-/// `google/protobuf/descriptor.proto`, generated as persistent types.
-pub mod descriptor {
-    pub mod google {
-        pub mod protobuf {
-            include!(concat!(env!("OUT_DIR"), "/corpus/descriptor/google.protobuf.rs"));
-        }
-    }
-}

@@ -37,6 +37,13 @@ pub mod edition_files {
     include!(concat!(env!("OUT_DIR"), "/editions/_includes.rs"));
 }
 
+/// A current protobuf release's `google/protobuf` files (from the
+/// protoc-bin-vendored crate) as persistent types.
+pub mod protobuf_release {
+    #![allow(missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/release/_includes.rs"));
+}
+
 pub mod coverage;
 pub mod interop;
 pub mod place;
