@@ -1,6 +1,7 @@
 //! Compares two versions of a schema and lists the changes that would make
 //! stored data unreadable or wrong, in the spirit of `buf breaking`.
 
+use crate::editions::{self, Presence};
 use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use std::fmt;
 
@@ -26,6 +27,17 @@ pub enum Rule {
     EnumValueRemoved,
     /// A reference points to another message type than before.
     ReferenceTargetChanged,
+    /// A field changed between explicit presence and implicit presence
+    /// (editions `field_presence`, or proto2/proto3 `optional`): a stored
+    /// zero reads as unset, or a set zero is dropped on the next save.
+    PresenceChanged,
+    /// A message field changed between length-prefixed and delimited (group)
+    /// encoding (editions `message_encoding`): readers refuse the other form.
+    EncodingChanged,
+    /// An open enum became closed (editions `enum_type`, or proto3 to
+    /// proto2): stored numbers the program does not know leave the field for
+    /// the unknown fields.
+    EnumClosed,
 }
 
 /// One breaking change.
@@ -62,6 +74,13 @@ pub fn breaking_changes(old: &DescriptorPool, new: &DescriptorPool) -> Vec<Break
     }
     for old_enum in old.all_enums().filter(|e| is_user_file(e.parent_file().name())) {
         let Some(new_enum) = new.get_enum_by_name(old_enum.full_name()) else { continue };
+        if editions::enum_closed(&new_enum) && !editions::enum_closed(&old_enum) {
+            out.push(BreakingChange {
+                rule: Rule::EnumClosed,
+                element: new_enum.full_name().to_owned(),
+                detail: "the enum became closed; numbers it does not list move to the unknown fields".into(),
+            });
+        }
         let reserved = &new_enum.enum_descriptor_proto().reserved_range;
         for v in old_enum.values() {
             let kept = new_enum.get_value(v.number()).is_some();
@@ -142,6 +161,25 @@ fn compare_messages(old: &MessageDescriptor, new: &MessageDescriptor, out: &mut 
                 rule: Rule::OneofChanged,
                 element: element.clone(),
                 detail: format!("the field moved from oneof {:?} to {:?}", oneof(&of), oneof(&nf)),
+            });
+        }
+        let explicit = |f: &FieldDescriptor| editions::presence(f) != Presence::Implicit;
+        if explicit(&of) != explicit(&nf) && shape(&of) == shape(&nf) {
+            out.push(BreakingChange {
+                rule: Rule::PresenceChanged,
+                element: element.clone(),
+                detail: if explicit(&nf) {
+                    "the field gained presence; stored zeros were not written and now read as unset".into()
+                } else {
+                    "the field lost presence; a set zero is no longer written".into()
+                },
+            });
+        }
+        if of.kind().as_message().is_some() && nf.kind().as_message().is_some() && of.is_group() != nf.is_group() {
+            out.push(BreakingChange {
+                rule: Rule::EncodingChanged,
+                element: element.clone(),
+                detail: "the message changed between length-prefixed and delimited encoding".into(),
             });
         }
         let (ot, nt) = (target(&of), target(&nf));

@@ -1,7 +1,7 @@
 //! Descriptors (from protox, through prost-reflect) to the shared model, and
 //! the model to Rust items grouped by package and module.
 
-use crate::editions::{Features, Presence};
+use crate::editions::{self, Presence};
 use crate::error::Error;
 use crate::names;
 use crate::source::Sources;
@@ -31,7 +31,6 @@ pub struct Package {
 pub struct Converter<'a> {
     pool: &'a DescriptorPool,
     sources: &'a Sources,
-    features: &'a Features,
     resolvers: &'a BTreeMap<String, String>,
     extern_paths: &'a BTreeMap<String, String>,
     pub packages: BTreeMap<String, Package>,
@@ -41,11 +40,10 @@ impl<'a> Converter<'a> {
     pub fn new(
         pool: &'a DescriptorPool,
         sources: &'a Sources,
-        features: &'a Features,
         resolvers: &'a BTreeMap<String, String>,
         extern_paths: &'a BTreeMap<String, String>,
     ) -> Self {
-        Converter { pool, sources, features, resolvers, extern_paths, packages: BTreeMap::new() }
+        Converter { pool, sources, resolvers, extern_paths, packages: BTreeMap::new() }
     }
 
     /// Converts the messages and enums of a file. Extensions need no code:
@@ -179,10 +177,7 @@ impl<'a> Converter<'a> {
             model::FieldKind::Map { tag: field.number(), key, value }
         } else {
             let (value, boxed) = self.value(field, field.kind(), from)?;
-            let implicit = match self.features.field(field.full_name()) {
-                Some(features) => features.presence == Presence::Implicit,
-                None => !field.supports_presence(),
-            };
+            let implicit = editions::presence(field) == Presence::Implicit;
             let label = match field.cardinality() {
                 Cardinality::Repeated => model::Label::Repeated,
                 Cardinality::Required => model::Label::Required,
@@ -361,7 +356,7 @@ impl<'a> Converter<'a> {
             deprecated: e.enum_descriptor_proto().options.as_ref().and_then(|o| o.deprecated).unwrap_or(false),
             variants,
             aliases,
-            closed: self.features.enum_closed(e.full_name()).unwrap_or(file.syntax() == prost_reflect::Syntax::Proto2),
+            closed: editions::enum_closed(e),
         };
         let package = file.package_name().to_owned();
         let mods = module_of_enum(e);

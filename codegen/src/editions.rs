@@ -5,13 +5,13 @@
 //!
 //! The lowering keeps every byte it does not change (custom options, source
 //! info), since it edits the descriptors as dynamic messages. What proto2
-//! cannot say (implicit presence, open enums, unchecked strings) stays in
-//! [`Features`], which the converter consults by full name.
+//! cannot say (implicit presence, open enums, unchecked strings) it writes
+//! into each field's and enum's own `features` option, fully resolved, so
+//! that [`presence`] and [`enum_closed`] read any pool without inheritance.
 
 use crate::error::{Error, SchemaError};
 use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, Value};
-use std::collections::HashMap;
+use prost_reflect::{DescriptorPool, DynamicMessage, EnumDescriptor, FieldDescriptor, ReflectMessage, Syntax, Value};
 
 /// The editions this compiler resolves features for.
 pub const SUPPORTED: &[(i32, &str)] = &[(EDITION_2023, "2023"), (EDITION_2024, "2024")];
@@ -28,40 +28,6 @@ pub enum Presence {
     Implicit,
     /// Explicit, and the message is incomplete without it (proto2 `required`).
     LegacyRequired,
-}
-
-/// The resolved features of one field of an editions file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FieldFeatures {
-    /// Presence, already narrowed to explicit where protobuf allows no other
-    /// (messages, oneof members, repeated fields, extensions).
-    pub presence: Presence,
-    /// Whether a repeated scalar or enum field is written packed.
-    pub packed: bool,
-    /// Whether a message field is written as a group (start and end tags).
-    pub delimited: bool,
-    /// Whether a string field is checked for UTF-8 (`utf8_validation = VERIFY`).
-    pub utf8: bool,
-}
-
-/// Features of the editions files in a compile, by full name. Fields and
-/// enums of proto2 and proto3 files are not listed: their syntax says it all.
-#[derive(Debug, Default, Clone)]
-pub struct Features {
-    fields: HashMap<String, FieldFeatures>,
-    closed_enums: HashMap<String, bool>,
-}
-
-impl Features {
-    /// The features of the field `full_name` (`pkg.Msg.field`) if its file uses editions.
-    pub fn field(&self, full_name: &str) -> Option<FieldFeatures> {
-        self.fields.get(full_name).copied()
-    }
-
-    /// Whether the enum `full_name` is closed, if its file uses editions.
-    pub fn enum_closed(&self, full_name: &str) -> Option<bool> {
-        self.closed_enums.get(full_name).copied()
-    }
 }
 
 /// A set of features as written on one element; unset members inherit.
@@ -202,6 +168,10 @@ struct Enum {
     options: Option<EnumOptions>,
 }
 
+/// The number of `features` in `FieldOptions` and in `EnumOptions`.
+const FIELD_FEATURES: u32 = 21;
+const ENUM_FEATURES: u32 = 7;
+
 const LABEL_REQUIRED: i32 = 2;
 const LABEL_REPEATED: i32 = 3;
 const TYPE_GROUP: i32 = 10;
@@ -210,19 +180,18 @@ const TYPE_STRING: i32 = 9;
 const TYPE_BYTES: i32 = 12;
 
 /// Resolves the features of every editions file in `set` (an encoded
-/// `FileDescriptorSet`) and returns the set lowered to proto2, with the
-/// features proto2 cannot express.
-pub fn lower(set: &[u8]) -> Result<(Vec<u8>, Features), Error> {
+/// `FileDescriptorSet`) and returns the set lowered to proto2, each field
+/// and enum of an editions file carrying its resolved features.
+pub fn lower(set: &[u8]) -> Result<Vec<u8>, Error> {
     let view = FileSet::decode(set).map_err(|e| invalid_set(e.to_string()))?;
     if !view.file.iter().any(|f| f.syntax.as_deref() == Some("editions")) {
-        return Ok((set.to_vec(), Features::default()));
+        return Ok(set.to_vec());
     }
     let global = DescriptorPool::global();
     let set_desc = global
         .get_message_by_name("google.protobuf.FileDescriptorSet")
         .expect("prost-reflect's pool holds descriptor.proto");
     let mut dynamic = DynamicMessage::decode(set_desc, set).map_err(|e| invalid_set(e.to_string()))?;
-    let mut features = Features::default();
     let files = list_mut(&mut dynamic, "file");
     for (file, view) in files.iter_mut().zip(&view.file) {
         if view.syntax.as_deref() != Some("editions") {
@@ -244,38 +213,50 @@ pub fn lower(set: &[u8]) -> Result<(Vec<u8>, Features), Error> {
         let file = file.as_message_mut().expect("files are messages");
         file.set_field_by_name("syntax", Value::String("proto2".into()));
         let extensions = Scope { name: &scope, oneofs: &[], map_entry: false, extensions: true };
-        lower_fields(list_mut(file, "extension"), &view.extension, base, &extensions, &mut features);
+        lower_fields(list_mut(file, "extension"), &view.extension, base, &extensions);
         for (msg, v) in list_mut(file, "message_type").iter_mut().zip(&view.message_type) {
-            lower_message(msg.as_message_mut().expect("messages"), v, base, &scope, &mut features);
+            lower_message(msg.as_message_mut().expect("messages"), v, base, &scope);
         }
-        for e in &view.enum_type {
-            record_enum(e, base, &scope, &mut features);
+        for (e, v) in list_mut(file, "enum_type").iter_mut().zip(&view.enum_type) {
+            lower_enum(e.as_message_mut().expect("enums"), v, base);
         }
     }
-    Ok((dynamic.encode_to_vec(), features))
+    Ok(dynamic.encode_to_vec())
 }
 
-fn lower_message(msg: &mut DynamicMessage, view: &Msg, parent: FeatureSet, scope: &str, features: &mut Features) {
+fn lower_message(msg: &mut DynamicMessage, view: &Msg, parent: FeatureSet, scope: &str) {
     let own = parent.with(view.options.as_ref().and_then(|o| o.features));
     let name = join(scope, view.name.as_deref().unwrap_or_default());
     let oneofs: Vec<FeatureSet> =
         view.oneof_decl.iter().map(|o| own.with(o.options.as_ref().and_then(|o| o.features))).collect();
     let map_entry = view.options.as_ref().and_then(|o| o.map_entry).unwrap_or(false);
     let fields = Scope { name: &name, oneofs: &oneofs, map_entry, extensions: false };
-    lower_fields(list_mut(msg, "field"), &view.field, own, &fields, features);
+    lower_fields(list_mut(msg, "field"), &view.field, own, &fields);
     let extensions = Scope { name: &name, oneofs: &[], map_entry: false, extensions: true };
-    lower_fields(list_mut(msg, "extension"), &view.extension, own, &extensions, features);
+    lower_fields(list_mut(msg, "extension"), &view.extension, own, &extensions);
     for (child, v) in list_mut(msg, "nested_type").iter_mut().zip(&view.nested_type) {
-        lower_message(child.as_message_mut().expect("messages"), v, own, &name, features);
+        lower_message(child.as_message_mut().expect("messages"), v, own, &name);
     }
-    for e in &view.enum_type {
-        record_enum(e, own, &name, features);
+    for (e, v) in list_mut(msg, "enum_type").iter_mut().zip(&view.enum_type) {
+        lower_enum(e.as_message_mut().expect("enums"), v, own);
     }
 }
 
-fn record_enum(e: &Enum, parent: FeatureSet, scope: &str, features: &mut Features) {
-    let own = parent.with(e.options.as_ref().and_then(|o| o.features));
-    features.closed_enums.insert(join(scope, e.name.as_deref().unwrap_or_default()), own.enum_type == Some(2));
+fn lower_enum(e: &mut DynamicMessage, view: &Enum, parent: FeatureSet) {
+    let own = parent.with(view.options.as_ref().and_then(|o| o.features));
+    let resolved = FeatureSet { enum_type: own.enum_type, ..FeatureSet::default() };
+    append_features(e, ENUM_FEATURES, &resolved);
+}
+
+/// Appends `features` to an element's options. Protobuf merges a repeated
+/// message field, so the resolved set overrides what the element wrote.
+fn append_features(element: &mut DynamicMessage, tag: u32, features: &FeatureSet) {
+    let Some(options) = element.get_field_by_name_mut("options").and_then(Value::as_message_mut) else { return };
+    let mut bytes = options.encode_to_vec();
+    prost::encoding::message::encode(tag, features, &mut bytes);
+    if let Ok(merged) = DynamicMessage::decode(options.descriptor(), bytes.as_slice()) {
+        *options = merged;
+    }
 }
 
 /// Where a list of fields is declared.
@@ -290,7 +271,7 @@ struct Scope<'a> {
     extensions: bool,
 }
 
-fn lower_fields(fields: &mut [Value], views: &[Field], parent: FeatureSet, scope: &Scope<'_>, features: &mut Features) {
+fn lower_fields(fields: &mut [Value], views: &[Field], parent: FeatureSet, scope: &Scope<'_>) {
     for (field, view) in fields.iter_mut().zip(views) {
         let inherited = view.oneof_index.and_then(|i| scope.oneofs.get(i as usize)).copied().unwrap_or(parent);
         let set = inherited.with(view.options.as_ref().and_then(|o| o.features));
@@ -305,30 +286,35 @@ fn lower_fields(fields: &mut [Value], views: &[Field], parent: FeatureSet, scope
             _ => Presence::Explicit,
         };
         let packable = !is_message && ty != TYPE_STRING && ty != TYPE_BYTES;
-        let resolved = FieldFeatures {
-            presence,
-            packed: repeated && packable && set.repeated_field_encoding != Some(2),
-            // Maps are always length-prefixed, whatever the scope says.
-            delimited: ty == TYPE_MESSAGE
-                && set.message_encoding == Some(2)
-                && !scope.map_entry
-                && !is_map(view, scope),
-            utf8: set.utf8_validation != Some(3),
+        let packed = repeated && packable && set.repeated_field_encoding != Some(2);
+        // Maps are always length-prefixed, whatever the scope says.
+        let delimited =
+            ty == TYPE_MESSAGE && set.message_encoding == Some(2) && !scope.map_entry && !is_map(view, scope);
+        let resolved = FeatureSet {
+            field_presence: Some(match presence {
+                Presence::Explicit => 1,
+                Presence::Implicit => 2,
+                Presence::LegacyRequired => 3,
+            }),
+            enum_type: None,
+            repeated_field_encoding: Some(if packed { 1 } else { 2 }),
+            utf8_validation: set.utf8_validation,
+            message_encoding: Some(if delimited { 2 } else { 1 }),
         };
-        features.fields.insert(join(scope.name, view.name.as_deref().unwrap_or_default()), resolved);
         let field = field.as_message_mut().expect("fields are messages");
         if presence == Presence::LegacyRequired {
             field.set_field_by_name("label", Value::EnumNumber(LABEL_REQUIRED));
         }
-        if resolved.delimited {
+        if delimited {
             field.set_field_by_name("type", Value::EnumNumber(TYPE_GROUP));
         }
         if repeated && packable {
             let options = field.get_field_by_name_mut("options").expect("fields have options");
             if let Some(options) = options.as_message_mut() {
-                options.set_field_by_name("packed", Value::Bool(resolved.packed));
+                options.set_field_by_name("packed", Value::Bool(packed));
             }
         }
+        append_features(field, FIELD_FEATURES, &resolved);
     }
 }
 
@@ -359,4 +345,35 @@ fn invalid_set(reason: String) -> Error {
         label: String::new(),
         help: Some("pass the output of `protoc --descriptor_set_out` or `buf build -o`".into()),
     }))
+}
+
+/// The resolved features a lowered editions element carries in its options.
+fn carried(options: &DynamicMessage, tag: u32) -> Option<FeatureSet> {
+    let bytes = options.encode_to_vec();
+    if tag == FIELD_FEATURES {
+        FieldOptions::decode(bytes.as_slice()).ok()?.features
+    } else {
+        EnumOptions::decode(bytes.as_slice()).ok()?.features
+    }
+}
+
+/// How a field tracks presence, in a file of any syntax.
+pub fn presence(field: &FieldDescriptor) -> Presence {
+    match carried(&field.options(), FIELD_FEATURES).and_then(|f| f.field_presence) {
+        Some(2) => Presence::Implicit,
+        Some(3) => Presence::LegacyRequired,
+        Some(_) => Presence::Explicit,
+        None if field.cardinality() == prost_reflect::Cardinality::Required => Presence::LegacyRequired,
+        None if !field.supports_presence() && !field.is_list() && !field.is_map() => Presence::Implicit,
+        None => Presence::Explicit,
+    }
+}
+
+/// Whether an enum is closed (unknown numbers go to the unknown fields), in
+/// a file of any syntax.
+pub fn enum_closed(e: &EnumDescriptor) -> bool {
+    match carried(&e.options(), ENUM_FEATURES).and_then(|f| f.enum_type) {
+        Some(t) => t == 2,
+        None => e.parent_file().syntax() == Syntax::Proto2,
+    }
 }

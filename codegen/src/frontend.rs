@@ -7,7 +7,7 @@
 //! protoc compiles everything, as with prost-build. A descriptor set compiled
 //! elsewhere (buf, protoc) enters through [`from_descriptor_set`].
 
-use crate::editions::{self, Features};
+use crate::editions;
 use crate::error::{Error, SchemaError};
 use crate::resolve;
 use crate::source::Sources;
@@ -23,8 +23,6 @@ pub struct Compiled {
     pub sources: Sources,
     /// The names of the files asked for, as opposed to their imports.
     pub requested: Vec<String>,
-    /// The features of editions files.
-    pub features: Features,
 }
 
 /// Compiles `protos` with the front end the environment selects.
@@ -49,10 +47,10 @@ pub fn compile(protos: &[&Path], includes: &[&Path]) -> Result<Compiled, Error> 
 
 /// A descriptor set compiled elsewhere; every file in it is requested.
 pub fn from_descriptor_set(set: &[u8]) -> Result<Compiled, Error> {
-    let (lowered, features) = editions::lower(set)?;
+    let lowered = editions::lower(set)?;
     let pool = DescriptorPool::decode(lowered.as_slice()).map_err(|e| descriptor_error(&e))?;
     let requested = pool.files().map(|f| f.name().to_owned()).collect();
-    Ok(Compiled { pool, sources: Sources::default(), requested, features })
+    Ok(Compiled { pool, sources: Sources::default(), requested })
 }
 
 fn with_protox(protos: &[&Path], includes: &[&Path]) -> Result<Compiled, Error> {
@@ -62,12 +60,7 @@ fn with_protox(protos: &[&Path], includes: &[&Path]) -> Result<Compiled, Error> 
         compiler.open_file(p)?;
     }
     let requested = compiler.files().filter(|f| !f.is_import()).map(|f| f.name().to_owned()).collect();
-    Ok(Compiled {
-        pool: compiler.descriptor_pool(),
-        sources: Sources::from_compiler(&compiler),
-        requested,
-        features: Features::default(),
-    })
+    Ok(Compiled { pool: compiler.descriptor_pool(), sources: Sources::from_compiler(&compiler), requested })
 }
 
 /// The protoc of the `vendored-protoc` feature and its include directory.

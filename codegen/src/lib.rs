@@ -239,13 +239,13 @@ impl Config {
     }
 
     fn convert(&self, compiled: frontend::Compiled) -> Result<Vec<GeneratedFile>, Error> {
-        let frontend::Compiled { pool, sources, requested, features } = compiled;
+        let frontend::Compiled { pool, sources, requested } = compiled;
         if self.cargo_directives {
             for warning in wkt::differences(&pool) {
                 println!("cargo:warning={warning}");
             }
         }
-        let mut converter = convert::Converter::new(&pool, &sources, &features, &self.resolvers, &self.extern_paths);
+        let mut converter = convert::Converter::new(&pool, &sources, &self.resolvers, &self.extern_paths);
         for file in files_to_generate(&pool, &requested, &self.extern_paths) {
             converter.file(&file)?;
         }

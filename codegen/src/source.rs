@@ -119,7 +119,9 @@ fn fence_code(lines: Vec<String>) -> Vec<String> {
             out.push(line);
             continue;
         }
-        let indented = line.starts_with("    ") || line.starts_with('\t');
+        // Two spaces suffice: protobuf comments indent their examples so, and
+        // rustdoc would otherwise read `*` or `-` in them as list items.
+        let indented = line.starts_with("  ") || line.starts_with('\t');
         if in_indent && !indented && !line.trim().is_empty() {
             out.push("```".into());
             in_indent = false;

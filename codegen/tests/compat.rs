@@ -101,3 +101,53 @@ fn the_example_schema_is_compatible_with_itself() {
     let pool = Config::new().descriptor_pool(&[format!("{proto}/demo.proto")], &[proto]).unwrap();
     assert!(breaking_changes(&pool, &pool).is_empty());
 }
+
+fn editions_rules(old: &str, new: &str) -> Vec<(Rule, String)> {
+    let header = "edition = \"2023\";\npackage p;\n";
+    breaking_changes(&pool(&format!("{header}{old}")), &pool(&format!("{header}{new}")))
+        .into_iter()
+        .map(|c| (c.rule, c.element))
+        .collect()
+}
+
+#[test]
+fn changing_presence_breaks() {
+    let implicit = "message A { int32 x = 1 [features.field_presence = IMPLICIT]; }";
+    let explicit = "message A { int32 x = 1; }";
+    assert_eq!(editions_rules(implicit, explicit), vec![(Rule::PresenceChanged, "p.A.x".into())]);
+    assert_eq!(editions_rules(explicit, implicit), vec![(Rule::PresenceChanged, "p.A.x".into())]);
+    // The same change, set at file level.
+    let file_implicit = "option features.field_presence = IMPLICIT;\nmessage A { int32 x = 1; }";
+    assert_eq!(editions_rules(explicit, file_implicit), vec![(Rule::PresenceChanged, "p.A.x".into())]);
+    // And across syntaxes: proto3 without `optional` is implicit.
+    let proto3 = "syntax = \"proto3\";\npackage p;\nmessage A { int32 x = 1; }";
+    let edition = "edition = \"2023\";\npackage p;\nmessage A { int32 x = 1; }";
+    let changes: Vec<Rule> = breaking_changes(&pool(proto3), &pool(edition)).into_iter().map(|c| c.rule).collect();
+    assert_eq!(changes, vec![Rule::PresenceChanged]);
+    let same = "edition = \"2023\";\npackage p;\nmessage A { int32 x = 1 [features.field_presence = IMPLICIT]; }";
+    assert!(breaking_changes(&pool(proto3), &pool(same)).is_empty(), "proto3 and implicit presence are the same");
+}
+
+#[test]
+fn changing_message_encoding_breaks_and_list_encoding_does_not() {
+    let prefixed = "message A { A a = 1; repeated int32 n = 2; }";
+    let delimited = "message A { A a = 1 [features.message_encoding = DELIMITED]; repeated int32 n = 2; }";
+    assert_eq!(editions_rules(prefixed, delimited), vec![(Rule::EncodingChanged, "p.A.a".into())]);
+    let expanded = "message A { A a = 1; repeated int32 n = 2 [features.repeated_field_encoding = EXPANDED]; }";
+    assert_eq!(editions_rules(prefixed, expanded), vec![], "readers accept packed and expanded lists alike");
+}
+
+#[test]
+fn closing_an_enum_breaks_and_opening_it_does_not() {
+    let open = "enum E { E_ZERO = 0; E_ONE = 1; }";
+    let closed = "enum E { option features.enum_type = CLOSED; E_ZERO = 0; E_ONE = 1; }";
+    assert_eq!(editions_rules(open, closed), vec![(Rule::EnumClosed, "p.E".into())]);
+    assert_eq!(editions_rules(closed, open), vec![]);
+}
+
+#[test]
+fn legacy_required_counts_as_required() {
+    let explicit = "message A { int32 x = 1; }";
+    let required = "message A { int32 x = 1 [features.field_presence = LEGACY_REQUIRED]; }";
+    assert_eq!(editions_rules(explicit, required), vec![(Rule::RequiredAdded, "p.A.x".into())]);
+}
