@@ -215,6 +215,12 @@ impl Config {
         Ok(compile(protos, includes)?.pool)
     }
 
+    /// The descriptor pool of an encoded `FileDescriptorSet` (editions files
+    /// lowered as [`Config::descriptor_pool`] lowers them).
+    pub fn descriptor_pool_from_set(&self, set: &[u8]) -> Result<prost_reflect::DescriptorPool, Error> {
+        Ok(frontend::from_descriptor_set(set)?.pool)
+    }
+
     /// Compiles `protos` and returns the generated files without writing them.
     pub fn generate(
         &self,

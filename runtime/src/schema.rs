@@ -22,7 +22,8 @@ pub struct FieldDef {
     pub packed: Option<bool>,
     /// A reference's `(pbpersist.target)`.
     pub target: Option<&'static str>,
-    /// Whether the field is a proto2 group (not expressible here; see below).
+    /// Whether the field is a group (delimited encoding), written as an
+    /// editions field with `message_encoding = DELIMITED`.
     pub group: bool,
     /// The members, if this is a oneof.
     pub oneof: Vec<FieldDef>,
@@ -153,10 +154,7 @@ impl ProtoSchema {
     }
 
     fn render(&self, package: &str, defs: &[&Def]) -> String {
-        let proto2 = defs.iter().any(|d| match d {
-            Def::Message(m) => m.proto2,
-            Def::Enum(e) => e.closed,
-        });
+        let syntax = Syntax::of(defs);
         let mut imports = BTreeSet::new();
         let mut uses = |ty: &str, target: Option<&str>| {
             if target.is_some() || ty == ".pbpersist.Ref" || ty.contains(".pbpersist.Ref>") {
@@ -181,7 +179,11 @@ impl ProtoSchema {
             }
         }
         let mut out = String::from("// Written by pbpersist from the Rust types that stored objects of these types.\n");
-        out.push_str(if proto2 { "syntax = \"proto2\";\n" } else { "syntax = \"proto3\";\n" });
+        out.push_str(match syntax {
+            Syntax::Proto2 => "syntax = \"proto2\";\n",
+            Syntax::Proto3 => "syntax = \"proto3\";\n",
+            Syntax::Editions => "edition = \"2023\";\n",
+        });
         if !package.is_empty() {
             out.push_str(&format!("\npackage {package};\n"));
         }
@@ -204,13 +206,13 @@ impl ProtoSchema {
         let top: Vec<String> = by_path.keys().filter(|p| !p.contains('.')).cloned().collect();
         for path in top {
             out.push('\n');
-            render_def(&path, &mut by_path, proto2, 0, &mut out);
+            render_def(&path, &mut by_path, syntax, 0, &mut out);
         }
         // Anything whose parent is not a known message is written at the top level.
         let rest: Vec<String> = by_path.keys().cloned().collect();
         for path in rest {
             out.push('\n');
-            render_def(&path, &mut by_path, proto2, 0, &mut out);
+            render_def(&path, &mut by_path, syntax, 0, &mut out);
         }
         out
     }
@@ -220,13 +222,52 @@ fn file_name(package: &str) -> String {
     if package.is_empty() { "_.proto".to_owned() } else { format!("{package}.proto") }
 }
 
-fn render_def(path: &str, defs: &mut BTreeMap<String, &Def>, proto2: bool, depth: usize, out: &mut String) {
+/// The syntax a package's file is written in: proto3 when it can say
+/// everything, else proto2, else editions (groups, or proto2's required
+/// fields, defaults or closed enums beside implicit presence or open enums).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    Proto2,
+    Proto3,
+    Editions,
+}
+
+impl Syntax {
+    fn of(defs: &[&Def]) -> Syntax {
+        let fields = || {
+            defs.iter()
+                .filter_map(|d| match d {
+                    Def::Message(m) => Some(m.fields.iter().flat_map(|f| std::iter::once(f).chain(&f.oneof))),
+                    Def::Enum(_) => None,
+                })
+                .flatten()
+        };
+        let proto2 = defs.iter().any(|d| match d {
+            Def::Message(m) => m.proto2,
+            Def::Enum(e) => e.closed,
+        });
+        let open_enum = defs.iter().any(|d| matches!(d, Def::Enum(e) if !e.closed));
+        let implicit = fields().any(|f| f.label.is_empty() && f.tag != 0 && !f.ty.starts_with("map<"));
+        if fields().any(|f| f.group) || (proto2 && (open_enum || implicit)) {
+            Syntax::Editions
+        } else if proto2 {
+            Syntax::Proto2
+        } else {
+            Syntax::Proto3
+        }
+    }
+}
+
+fn render_def(path: &str, defs: &mut BTreeMap<String, &Def>, syntax: Syntax, depth: usize, out: &mut String) {
     let Some(def) = defs.remove(path) else { return };
     let pad = "  ".repeat(depth);
     let name = path.rsplit('.').next().unwrap_or(path);
     match def {
         Def::Enum(e) => {
             out.push_str(&format!("{pad}enum {name} {{\n"));
+            if syntax == Syntax::Editions && e.closed {
+                out.push_str(&format!("{pad}  option features.enum_type = CLOSED;\n"));
+            }
             let numbers: BTreeSet<i32> = e.values.iter().map(|v| v.1).collect();
             if numbers.len() < e.values.len() {
                 out.push_str(&format!("{pad}  option allow_alias = true;\n"));
@@ -240,11 +281,11 @@ fn render_def(path: &str, defs: &mut BTreeMap<String, &Def>, proto2: bool, depth
             out.push_str(&format!("{pad}message {name} {{\n"));
             for f in &m.fields {
                 if f.oneof.is_empty() && f.tag != 0 {
-                    field_line(f, proto2, &format!("{pad}  "), out);
+                    field_line(f, syntax, false, &format!("{pad}  "), out);
                 } else {
                     out.push_str(&format!("{pad}  oneof {} {{\n", f.name));
                     for member in &f.oneof {
-                        field_line(member, false, &format!("{pad}    "), out);
+                        field_line(member, syntax, true, &format!("{pad}    "), out);
                     }
                     out.push_str(&format!("{pad}  }}\n"));
                 }
@@ -255,36 +296,53 @@ fn render_def(path: &str, defs: &mut BTreeMap<String, &Def>, proto2: bool, depth
                 .cloned()
                 .collect();
             for child in children {
-                render_def(&child, defs, proto2, depth + 1, out);
+                render_def(&child, defs, syntax, depth + 1, out);
             }
             out.push_str(&format!("{pad}}}\n"));
         }
     }
 }
 
-fn field_line(f: &FieldDef, proto2: bool, pad: &str, out: &mut String) {
-    if f.group {
-        out.push_str(&format!(
-            "{pad}// field {} = {} is a proto2 group, which this export does not write\n",
-            f.name, f.tag
-        ));
-        return;
-    }
-    let label = match (f.label, proto2) {
-        ("", true) if !f.ty.starts_with("map<") => "optional ",
-        ("", _) => "",
-        ("optional", _) => "optional ",
-        ("required", _) => "required ",
-        _ => "repeated ",
-    };
+fn field_line(f: &FieldDef, syntax: Syntax, in_oneof: bool, pad: &str, out: &mut String) {
+    let map = f.ty.starts_with("map<");
     let mut options = Vec::new();
-    if let (Some(d), true) = (&f.default, proto2) {
+    let label = match syntax {
+        _ if in_oneof || map => "",
+        Syntax::Proto2 => match f.label {
+            "required" => "required ",
+            "repeated" => "repeated ",
+            _ => "optional ",
+        },
+        Syntax::Proto3 => match f.label {
+            "optional" => "optional ",
+            "repeated" => "repeated ",
+            _ => "",
+        },
+        // Editions have no labels but `repeated`; presence is a feature.
+        Syntax::Editions => match f.label {
+            "repeated" => "repeated ",
+            "required" => {
+                options.push("features.field_presence = LEGACY_REQUIRED".to_owned());
+                ""
+            }
+            "" => {
+                options.push("features.field_presence = IMPLICIT".to_owned());
+                ""
+            }
+            _ => "",
+        },
+    };
+    if let (Some(d), false) = (&f.default, syntax == Syntax::Proto3) {
         options.push(format!("default = {d}"));
     }
-    match (f.packed, proto2) {
-        (Some(true), true) => options.push("packed = true".to_owned()),
-        (Some(false), false) => options.push("packed = false".to_owned()),
+    match (f.packed, syntax) {
+        (Some(true), Syntax::Proto2) => options.push("packed = true".to_owned()),
+        (Some(false), Syntax::Proto3) => options.push("packed = false".to_owned()),
+        (Some(false), Syntax::Editions) => options.push("features.repeated_field_encoding = EXPANDED".to_owned()),
         _ => {}
+    }
+    if f.group {
+        options.push("features.message_encoding = DELIMITED".to_owned());
     }
     if let Some(t) = f.target {
         options.push(format!("(pbpersist.target) = \"{t}\""));

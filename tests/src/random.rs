@@ -18,8 +18,10 @@ pub fn files() -> Vec<&'static str> {
 /// The corpus compiled into a descriptor pool.
 pub fn pool() -> DescriptorPool {
     let dir = env!("CARGO_MANIFEST_DIR");
-    let set = protox::compile(files(), [format!("{dir}/corpus"), format!("{dir}/../proto")]).unwrap();
-    DescriptorPool::from_file_descriptor_set(set).unwrap()
+    // The compiler's own pool keeps custom option values, such as references' targets.
+    let mut compiler = protox::Compiler::new([format!("{dir}/corpus"), format!("{dir}/../proto")]).unwrap();
+    compiler.include_imports(true).open_files(files()).unwrap();
+    compiler.descriptor_pool()
 }
 
 /// The editions test files (`tests/editions/`).

@@ -192,7 +192,8 @@ fn old_schema(database: &str) -> Result<prost_reflect::DescriptorPool, Failure> 
     if bytes.starts_with(b"SQLite format 3\0") {
         return inspect::compile(&inspect::Source::open(database)?.schemas()?);
     }
-    prost_reflect::DescriptorPool::decode(bytes.as_slice())
+    config()
+        .descriptor_pool_from_set(&bytes)
         .map_err(|e| Failure(format!("{} is neither a database nor a descriptor set: {e}", path.display())))
 }
 

@@ -106,6 +106,35 @@ fn check_reports_diagnostics_and_breaking_changes() {
     assert!(stdout(&changed).contains("FieldTypeChanged: demo.Tower.build_year"), "{}", stdout(&changed));
 }
 
+/// `check --against` a descriptor set from protoc: editions features count,
+/// so a field that loses presence is reported.
+#[test]
+fn check_against_an_editions_descriptor_set_reports_a_presence_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old");
+    let new = dir.path().join("new");
+    for (d, presence) in [(&old, "EXPLICIT"), (&new, "IMPLICIT")] {
+        std::fs::create_dir_all(d).unwrap();
+        let source = format!(
+            "edition = \"2024\";\npackage ed;\nmessage M {{\n  int32 x = 1 [features.field_presence = {presence}];\n}}\n"
+        );
+        std::fs::write(d.join("m.proto"), source).unwrap();
+    }
+    let set = dir.path().join("old.binpb");
+    let protoc = Command::new(protoc_bin_vendored::protoc_bin_path().unwrap())
+        .arg(format!("-I{}", old.display()))
+        .arg(format!("--descriptor_set_out={}", set.display()))
+        .arg("m.proto")
+        .output()
+        .unwrap();
+    assert!(protoc.status.success(), "{}", stderr(&protoc));
+    let proto = new.join("m.proto");
+    let args = ["check", "-I", new.to_str().unwrap(), "--against", set.to_str().unwrap(), proto.to_str().unwrap()];
+    let check = cargo_pbpersist(&args);
+    assert!(!check.status.success());
+    assert!(stdout(&check).contains("PresenceChanged: ed.M.x"), "{}{}", stdout(&check), stderr(&check));
+}
+
 #[test]
 fn inspect_lists_objects_and_shows_them_as_json_without_rust_types() {
     let dir = tempfile::tempdir().unwrap();
