@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::names;
 use crate::source::Sources;
 use pbpersist_model as model;
+use pbpersist_model::Value;
 use pbpersist_model::print;
 use proc_macro2::TokenStream;
 use prost_reflect::{
@@ -46,13 +47,16 @@ impl<'a> Converter<'a> {
         Converter { pool, sources, resolvers, extern_paths, packages: BTreeMap::new() }
     }
 
-    /// Converts the messages and enums of a file. Extensions need no code:
-    /// custom options are read from the pool where pbpersist needs them, and
-    /// extensions of user messages are on the wire, where the extended
-    /// message keeps them with its unknown fields.
+    /// Converts the messages, enums and extensions of a file. Custom options
+    /// (extensions of `google.protobuf` messages) get no code: pbpersist reads
+    /// the ones it needs from the pool.
     pub fn file(&mut self, file: &FileDescriptor) -> Result<(), Error> {
         let package = self.packages.entry(file.package_name().to_owned()).or_default();
         package.files.push(file.name().to_owned());
+        let module = package_mods(file.package_name());
+        for ext in file.extensions() {
+            self.extension(&ext, &module);
+        }
         for msg in file.messages() {
             self.message(&msg)?;
         }
@@ -126,6 +130,10 @@ impl<'a> Converter<'a> {
         let nested_mods: Vec<String> = package_mods_of(msg).into_iter().chain(nested_tail(msg)).collect();
         let doc = format!(" Types nested in `{}`.", msg.name());
         self.packages.entry(package).or_default().module_docs.insert(nested_mods, doc);
+        for ext in msg.child_extensions() {
+            let nested: Vec<String> = package_mods_of(msg).into_iter().chain(nested_tail(msg)).collect();
+            self.extension(&ext, &nested);
+        }
         for child in msg.child_messages() {
             self.message(&child)?;
         }
@@ -133,6 +141,37 @@ impl<'a> Converter<'a> {
             self.enumeration(&e)?;
         }
         Ok(())
+    }
+
+    /// The constant for typed access to an extension of a user message, in
+    /// module `module`. Extensions of `google.protobuf` messages (custom
+    /// options) and extensions holding references get none: a reference set
+    /// through an extension would be missing from the record's list that
+    /// garbage collection walks.
+    fn extension(&mut self, ext: &prost_reflect::ExtensionDescriptor, module: &[String]) {
+        let extendee = ext.containing_message();
+        if extendee.parent_file().name().starts_with("google/protobuf/") || holds_references(&ext.kind()) {
+            return;
+        }
+        let value = match ext.kind() {
+            Kind::Message(m) => Value::Message(self.type_of(m.full_name(), &module_of_message(&m), m.name(), module)),
+            Kind::Enum(e) => Value::Enum(self.type_of(e.full_name(), &module_of_enum(&e), e.name(), module)),
+            other => Value::Scalar(scalar(&other).expect("all other kinds are scalars")),
+        };
+        let repeated = ext.cardinality() == Cardinality::Repeated;
+        let file = ext.parent_file();
+        let item = print::extension(&model::Extension {
+            ident: names::constant(ext.name()),
+            full_name: ext.full_name().to_owned(),
+            number: ext.number(),
+            extendee: self.type_of(extendee.full_name(), &module_of_message(&extendee), extendee.name(), module),
+            packed: repeated && extension_packed(ext),
+            group: ext.is_group(),
+            repeated,
+            value,
+            docs: self.sources.docs(&file, ext.path()),
+        });
+        self.items(file.package_name(), module.to_vec()).push(item);
     }
 
     /// The message's `(pbpersist.former_names)`.
@@ -432,6 +471,34 @@ fn module_of_enum(e: &EnumDescriptor) -> Vec<String> {
         mods.extend(nested_tail(&p));
     }
     mods
+}
+
+/// Whether a repeated extension is written packed, by the rule of
+/// [`is_packed`] (explicit option, else the proto3 default).
+fn extension_packed(ext: &prost_reflect::ExtensionDescriptor) -> bool {
+    if scalar(&ext.kind()).is_some_and(|s| !s.is_packable()) || matches!(ext.kind(), Kind::Message(_)) {
+        return false;
+    }
+    match ext.field_descriptor_proto().options.as_ref().and_then(|o| o.packed) {
+        Some(explicit) => explicit,
+        None => ext.parent_file().syntax() == prost_reflect::Syntax::Proto3,
+    }
+}
+
+/// Whether values of this kind are or contain references.
+fn holds_references(kind: &Kind) -> bool {
+    let Kind::Message(start) = kind else { return false };
+    let mut stack = vec![start.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(m) = stack.pop() {
+        if m.full_name() == REF {
+            return true;
+        }
+        if seen.insert(m.full_name().to_owned()) {
+            stack.extend(m.fields().filter_map(|f| f.kind().as_message().cloned()));
+        }
+    }
+    false
 }
 
 /// Whether a singular message field must be boxed: when the field's message

@@ -40,6 +40,12 @@ pub fn type_name(name: &str) -> Ident {
     ident(&name.to_upper_camel_case())
 }
 
+/// The constant name of an extension.
+pub fn constant(name: &str) -> Ident {
+    use heck::ToShoutySnakeCase;
+    ident(&name.to_shouty_snake_case())
+}
+
 /// The constant name of an enum alias, without the enum's name as a prefix.
 pub fn alias(enum_name: &str, value: &str) -> Ident {
     use heck::ToShoutySnakeCase;

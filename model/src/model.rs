@@ -173,6 +173,31 @@ pub enum DefaultValue {
     Bytes(Vec<u8>),
 }
 
+/// An extension field of a message (proto2 `extend`), which becomes a
+/// constant for typed access through `pbpersist::Extendable`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Extension {
+    /// The Rust name of the constant.
+    pub ident: Ident,
+    /// The full protobuf name, such as `demo.nickname`.
+    pub full_name: String,
+    /// The field number.
+    pub number: u32,
+    /// The Rust type of the extended message.
+    pub extendee: Type,
+    /// The value type (scalars, enums and messages; references have no
+    /// typed access).
+    pub value: Value,
+    /// Whether the extension is repeated.
+    pub repeated: bool,
+    /// Whether a repeated number or enum is written packed.
+    pub packed: bool,
+    /// Whether a message value is written as a group.
+    pub group: bool,
+    /// Documentation lines.
+    pub docs: Vec<String>,
+}
+
 /// A protobuf enum that becomes a Rust enum.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Enum {

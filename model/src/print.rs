@@ -52,6 +52,37 @@ pub fn oneof_enum(ident: &proc_macro2::Ident, name: &str, members: &[Member]) ->
     }
 }
 
+/// The constant of an extension field.
+pub fn extension(e: &Extension) -> TokenStream {
+    let (ident, name, extendee) = (&e.ident, &e.full_name, &e.extendee);
+    let number = proc_macro2::Literal::u32_unsuffixed(e.number);
+    let element = match &e.value {
+        Value::Scalar(Scalar::String) => quote!(::pbpersist::extension::Str),
+        Value::Scalar(s) => {
+            let codec = quote::format_ident!("{}", heck::ToUpperCamelCase::to_upper_camel_case(s.proto_name()));
+            quote!(::pbpersist::extension::#codec)
+        }
+        Value::Enum(ty) => quote!(::pbpersist::extension::Enum<#ty>),
+        Value::Message(ty) if e.group => quote!(::pbpersist::extension::Group<#ty>),
+        Value::Message(ty) | Value::Ref(ty) => quote!(::pbpersist::extension::Message<#ty>),
+    };
+    let codec = match (e.repeated, e.packed) {
+        (false, _) => element,
+        (true, false) => quote!(::pbpersist::extension::Repeated<#element>),
+        (true, true) => quote!(::pbpersist::extension::Packed<#element>),
+    };
+    let mut lines = e.docs.clone();
+    if !lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines.push(format!("The `{name}` extension (field {}): read and write it with `pbpersist::Extendable`.", e.number));
+    let docs = docs(&lines, false);
+    quote! {
+        #docs
+        pub const #ident: ::pbpersist::Extension<#extendee, #codec> = ::pbpersist::Extension::new(#name, #number);
+    }
+}
+
 /// The Rust enum for a protobuf enum.
 pub fn enumeration(e: &Enum) -> TokenStream {
     let ident = &e.ident;

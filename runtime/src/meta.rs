@@ -140,6 +140,11 @@ impl Meta {
         self.rare.append(bytes, more);
     }
 
+    /// Replaces the unknown fields.
+    pub(crate) fn replace_unknown(&mut self, bytes: &[u8]) {
+        self.rare.replace(bytes);
+    }
+
     /// Inserts unknown fields at `at`, an offset into [`Meta::unknown_fields`].
     pub(crate) fn insert_unknown(&mut self, at: usize, bytes: &[u8]) {
         self.rare.insert(at, bytes);

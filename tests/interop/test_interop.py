@@ -347,7 +347,7 @@ def check_extensions_survived(modules, path):
     record, account = load(conn, 5, record_cls)
     assert account.balance == 42, "Rust's change is there"
     assert account.Extensions[annotated.nickname] == "Ext"
-    assert list(account.Extensions[annotated.badges]) == [3, 1, 4]
+    assert list(account.Extensions[annotated.badges]) == [3, 1, 4, 1], "as Rust set it"
     assert account.Extensions[annotated.billing].iban == "DE00"
     assert account.Extensions[annotated.Scope.verified] is True
     assert account.Extensions[annotated.referrer].oid == 6

@@ -1,9 +1,10 @@
 //! The Rust side of the Python interop test (`tests/interop/`): what Rust
 //! writes for Python to read, and the checks of what Python wrote.
 
-use crate::coverage::corpus::annotated::Account;
+use crate::coverage::corpus::annotated::{Account, BADGES, BILLING, NICKNAME, scope::VERIFIED};
 use crate::demo::{Contact, Tower};
 use crate::random::{Rng, editions_pool, messages, pool, random_message};
+use pbpersist::Extendable;
 use pbpersist::{Database, Record};
 use prost::Message;
 use std::path::Path;
@@ -128,7 +129,14 @@ pub fn check(dir: &Path) -> Result<()> {
         // they stay, and so does the reference one of them holds.
         let account = tx.get_mut(root.require::<Account>("account")?)?;
         check_eq(account.email(), "ext@example.com")?;
+        // Typed access reads what Python set.
+        check_eq(account.extension(&NICKNAME).map_err(|e| err(&e.to_string()))?, Some("Ext".to_owned()))?;
+        check_eq(account.extension(&BADGES).map_err(|e| err(&e.to_string()))?, Some(vec![3, 1, 4]))?;
+        let billing = account.extension(&BILLING).map_err(|e| err(&e.to_string()))?;
+        check_eq(billing.map(|b| b.iban().to_owned()), Some("DE00".to_owned()))?;
+        check_eq(account.extension(&VERIFIED).map_err(|e| err(&e.to_string()))?, Some(true))?;
         account.set_balance(42);
+        account.set_extension(&BADGES, vec![3, 1, 4, 1]);
         // The database is fully usable: a Rust commit on top of Python's.
         let mut carol = Contact::new();
         carol.set_name("Carol");

@@ -118,12 +118,17 @@ impl Rare {
         let mut all = self.unknown().to_vec();
         let at = at.min(all.len());
         all.splice(at..at, bytes.iter().copied());
+        self.replace(&all);
+    }
+
+    /// Replaces the unknown fields, keeping the change words.
+    pub(super) fn replace(&mut self, bytes: &[u8]) {
         let (words, _) = self.header();
         self.0.truncate(1 + words);
         if !self.0.is_empty() {
             self.set_header(words, 0);
         }
-        self.append(&all, 0);
+        self.append(bytes, 0);
     }
 }
 
