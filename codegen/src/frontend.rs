@@ -25,11 +25,12 @@ pub struct Compiled {
     pub requested: Vec<String>,
 }
 
-/// Compiles `protos` with the front end the environment selects.
-pub fn compile(protos: &[&Path], includes: &[&Path]) -> Result<Compiled, Error> {
-    if let Some(protoc) = std::env::var_os("PROTOC") {
+/// Compiles `protos` with `protoc` when given (`PROTOC` or the
+/// configuration), else with protox and, where it fails, the vendored protoc.
+pub fn compile(protos: &[&Path], includes: &[&Path], protoc: Option<&Path>) -> Result<Compiled, Error> {
+    if let Some(protoc) = protoc {
         let include = std::env::var_os("PROTOC_INCLUDE").map(PathBuf::from).or_else(|| vendored().1);
-        return with_protoc(Path::new(&protoc), include.as_deref(), protos, includes);
+        return with_protoc(protoc, include.as_deref(), protos, includes);
     }
     let protox_error = match with_protox(protos, includes) {
         Ok(compiled) => return Ok(compiled),

@@ -65,6 +65,7 @@ pub struct Config {
     resolvers: std::collections::BTreeMap<String, String>,
     extern_paths: std::collections::BTreeMap<String, String>,
     include_file: Option<String>,
+    protoc: Option<PathBuf>,
 }
 
 /// The well-known types pbpersist provides in `pbpersist::wkt`, with
@@ -114,6 +115,7 @@ impl Config {
             resolvers: Default::default(),
             extern_paths,
             include_file: None,
+            protoc: None,
         }
     }
 
@@ -135,6 +137,13 @@ impl Config {
     /// in the crate: `include!(concat!(env!("OUT_DIR"), "/protos.rs"));`.
     pub fn include_file(&mut self, name: impl Into<String>) -> &mut Self {
         self.include_file = Some(name.into());
+        self
+    }
+
+    /// Compiles with the protoc at `path` instead of protox, as setting the
+    /// `PROTOC` environment variable does (this wins over it).
+    pub fn protoc_executable(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.protoc = Some(path.into());
         self
     }
 
@@ -212,7 +221,7 @@ impl Config {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<prost_reflect::DescriptorPool, Error> {
-        Ok(compile(protos, includes)?.pool)
+        Ok(self.compile(protos, includes)?.pool)
     }
 
     /// The descriptor pool of an encoded `FileDescriptorSet` (editions files
@@ -227,7 +236,7 @@ impl Config {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<Vec<GeneratedFile>, Error> {
-        self.convert(compile(protos, includes)?)
+        self.convert(self.compile(protos, includes)?)
     }
 
     /// Generates code for every file of an encoded `FileDescriptorSet`
@@ -268,10 +277,13 @@ impl Config {
     }
 }
 
-fn compile(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<frontend::Compiled, Error> {
-    let protos: Vec<&Path> = protos.iter().map(AsRef::as_ref).collect();
-    let includes: Vec<&Path> = includes.iter().map(AsRef::as_ref).collect();
-    frontend::compile(&protos, &includes)
+impl Config {
+    fn compile(&self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<frontend::Compiled, Error> {
+        let protos: Vec<&Path> = protos.iter().map(AsRef::as_ref).collect();
+        let includes: Vec<&Path> = includes.iter().map(AsRef::as_ref).collect();
+        let protoc = self.protoc.clone().or_else(|| std::env::var_os("PROTOC").map(PathBuf::from));
+        frontend::compile(&protos, &includes, protoc.as_deref())
+    }
 }
 
 /// Compiles `protos` found in `includes` with the default [`Config`].
