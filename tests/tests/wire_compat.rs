@@ -5,7 +5,10 @@
 //!
 //! The bytes themselves are compared with Google's runtime (the Python
 //! interop test): they equal prost's except in maps, where pbpersist writes
-//! default keys and values as Google's runtimes do and prost leaves them out.
+//! default keys and values as Google's runtimes do and prost leaves them out,
+//! and in oneofs whose members' numbers straddle other fields, which
+//! pbpersist writes in number order as Google's runtimes do and prost at the
+//! oneof's first number.
 
 use pbpersist::wkt::Empty;
 use pbpersist_tests::prost_reference::prost_round_trip;
@@ -30,13 +33,21 @@ fn every_corpus_message_has_both_a_pbpersist_and_a_prost_type() {
     }
 }
 
-/// Whether a message or any message it holds has a map field.
-fn reaches_a_map(desc: &prost_reflect::MessageDescriptor) -> bool {
+/// Whether a message or any message it holds has a map field or a oneof
+/// whose members' numbers straddle another field's.
+fn written_otherwise_by_prost(desc: &prost_reflect::MessageDescriptor) -> bool {
     let mut seen = std::collections::HashSet::new();
     let mut stack = vec![desc.clone()];
     while let Some(m) = stack.pop() {
         if !seen.insert(m.full_name().to_owned()) {
             continue;
+        }
+        for oneof in m.oneofs().filter(|o| !o.is_synthetic()) {
+            let numbers: Vec<u32> = oneof.fields().map(|f| f.number()).collect();
+            let (low, high) = (numbers.iter().min().copied().unwrap_or(0), numbers.iter().max().copied().unwrap_or(0));
+            if m.fields().any(|f| f.containing_oneof().is_none() && (low..high).contains(&f.number())) {
+                return true;
+            }
         }
         for f in m.fields() {
             if f.is_map() {
@@ -66,8 +77,10 @@ proptest! {
             prop_assert_eq!(prost_round_trip(name, &ours).unwrap().unwrap(), theirs.clone(), "{} from {:?}", name, bytes);
             // ...and pbpersist reads prost's as the one it read.
             prop_assert_eq!(ours_round_trip(name, &theirs).unwrap(), ours.clone(), "{}", name);
-            if !reaches_a_map(&desc) {
-                prop_assert_eq!(ours, theirs, "{}: without maps, the very same bytes", name);
+            // pbpersist's descriptor.proto types come from a newer release than
+            // prost's, so each keeps some of the other's fields as unknown fields.
+            if !written_otherwise_by_prost(&desc) && !name.starts_with("google.protobuf.") {
+                prop_assert_eq!(ours, theirs, "{}: the very same bytes", name);
             }
         }
     }
@@ -82,4 +95,18 @@ proptest! {
             prop_assert_eq!(empty.encode_to_vec(), bytes, "{}", desc.full_name());
         }
     }
+}
+
+/// A oneof member goes out in number order among the fields numbered
+/// between the members, as Google's runtimes write it.
+#[test]
+fn interleaved_oneof_members_go_out_in_number_order() {
+    use pbpersist_tests::coverage::corpus::oneofs::{Interleaved, interleaved::Pick};
+    let mut m = Interleaved::default();
+    m.set_second(1);
+    m.set_fourth("y");
+    m.set_pick(Pick::Third("x".into()));
+    assert_eq!(m.encode_to_vec(), [0x10, 1, 0x1a, 1, b'x', 0x22, 1, b'y']);
+    m.set_pick(Pick::First(7));
+    assert_eq!(m.encode_to_vec(), [0x08, 7, 0x10, 1, 0x22, 1, b'y']);
 }

@@ -50,7 +50,9 @@ fn nonzero(value: &Value, expr: TokenStream) -> TokenStream {
 
 struct Parts {
     min_tag: u32,
-    encode: TokenStream,
+    /// What writes the field, by field number: one piece, or one per oneof
+    /// member when other fields' numbers fall between the members'.
+    encode: Vec<(u32, TokenStream)>,
     merge: TokenStream,
     len: TokenStream,
 }
@@ -60,10 +62,21 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
     let ident = &msg.ident;
     let meta = &msg.meta;
     let rust_name = ident.to_string();
-    let mut parts: Vec<Parts> = msg.fields.iter().map(|f| field(f, meta, &rust_name)).collect();
-    // Known fields go out in field-number order, as protobuf recommends.
+    let plain_tags: Vec<u32> = msg
+        .fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FieldKind::Single(s) => Some(s.tag),
+            FieldKind::Map { tag, .. } => Some(*tag),
+            FieldKind::Oneof { .. } => None,
+        })
+        .collect();
+    let mut parts: Vec<Parts> = msg.fields.iter().map(|f| field(f, meta, &rust_name, &plain_tags)).collect();
     parts.sort_by_key(|p| p.min_tag);
-    let encode = parts.iter().map(|p| &p.encode);
+    // Known fields go out in field-number order, as Google's runtimes write them.
+    let mut pieces: Vec<&(u32, TokenStream)> = parts.iter().flat_map(|p| &p.encode).collect();
+    pieces.sort_by_key(|(tag, _)| *tag);
+    let encode = pieces.into_iter().map(|(_, e)| e);
     let merge = parts.iter().map(|p| &p.merge);
     let len = parts.iter().map(|p| &p.len);
     let read = if parts.is_empty() {
@@ -162,7 +175,7 @@ fn with_context(expr: TokenStream, message: &str, field: &str) -> TokenStream {
     }
 }
 
-fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
+fn field(f: &Field, meta: &Ident, rust_name: &str, plain_tags: &[u32]) -> Parts {
     let id = &f.ident;
     let fname = f.ident.to_string();
     match &f.kind {
@@ -180,18 +193,26 @@ fn field(f: &Field, meta: &Ident, rust_name: &str) -> Parts {
             );
             Parts {
                 min_tag: *tag,
-                encode: quote! {
-                    ::pbpersist::wire::map::encode(
-                        #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
-                    );
-                },
+                encode: vec![(
+                    *tag,
+                    quote! {
+                        ::pbpersist::wire::map::encode(
+                            #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
+                        );
+                    },
+                )],
                 merge: quote!(#tag => #merge,),
                 len: quote! {
                     ::pbpersist::wire::map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
                 },
             }
         }
-        FieldKind::Oneof { ty, members } => oneof(id, ty, members, meta, rust_name, &fname),
+        FieldKind::Oneof { ty, members } => {
+            let low = members.iter().map(|m| m.tag).min().unwrap_or(0);
+            let high = members.iter().map(|m| m.tag).max().unwrap_or(0);
+            let split = plain_tags.iter().any(|t| (low..high).contains(t));
+            oneof(id, ty, members, meta, rust_name, &fname, split)
+        }
     }
 }
 
@@ -236,10 +257,20 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
         ),
     };
     let merge = with_context(depth_checked(&s.value, merge), rust_name, fname);
-    Parts { min_tag: tag, encode, merge: quote!(#tag => #merge,), len }
+    Parts { min_tag: tag, encode: vec![(tag, encode)], merge: quote!(#tag => #merge,), len }
 }
 
-fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name: &str, fname: &str) -> Parts {
+/// A oneof's parts; with `split`, one encode piece per member, so that each
+/// member goes out in number order among fields numbered between them.
+fn oneof(
+    id: &Ident,
+    ty: &syn::Type,
+    members: &[Member],
+    meta: &Ident,
+    rust_name: &str,
+    fname: &str,
+    split: bool,
+) -> Parts {
     let path = type_path(ty);
     let mut encode_arms = Vec::new();
     let mut len_arms = Vec::new();
@@ -250,7 +281,8 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name
         let tag_arg = mem.group.then(|| quote!(#tag,));
         let variant = &mem.variant;
         let deref = mem.boxed.then(|| quote!(&**));
-        encode_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #e::encode(#tag, #deref v, buf),));
+        encode_arms
+            .push((tag, quote!(::core::option::Option::Some(#path::#variant(v)) => #e::encode(#tag, #deref v, buf),)));
         len_arms.push(quote!(::core::option::Option::Some(#path::#variant(v)) => #m::encoded_len(#tag, v),));
         let merge = if matches!(mem.value, Value::Enum(_)) {
             // A closed enum's unknown number goes to the unknown fields, not the oneof.
@@ -274,9 +306,16 @@ fn oneof(id: &Ident, ty: &syn::Type, members: &[Member], meta: &Ident, rust_name
         let merge = with_context(depth_checked(&mem.value, quote!((#merge))), rust_name, fname);
         merge_arms.push(quote!(#tag => #merge,));
     }
+    let min_tag = members.iter().map(|m| m.tag).min().unwrap_or(0);
+    let encode = if split {
+        encode_arms.into_iter().map(|(tag, arm)| (tag, quote!(match &self.#id { #arm _ => {} }))).collect()
+    } else {
+        let arms = encode_arms.into_iter().map(|(_, arm)| arm);
+        vec![(min_tag, quote!(match &self.#id { #(#arms)* ::core::option::Option::None => {} }))]
+    };
     Parts {
-        min_tag: members.iter().map(|m| m.tag).min().unwrap_or(0),
-        encode: quote!(match &self.#id { #(#encode_arms)* ::core::option::Option::None => {} }),
+        min_tag,
+        encode,
         merge: quote!(#(#merge_arms)*),
         len: quote!(match &self.#id { #(#len_arms)* ::core::option::Option::None => 0 }),
     }
