@@ -39,12 +39,53 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .include_file("_includes.rs")
         .compile_protos(&release_files(&release)?, &[&release])?;
 
+    // Real-world schemas with custom options everywhere (Google's API
+    // annotations, field behaviour, resources, common types), when
+    // `tests/fetch-real-protos` has unpacked them from their PyPI package.
+    println!("cargo::rustc-check-cfg=cfg(real_protos)");
+    println!("cargo:rerun-if-env-changed=PBPERSIST_REAL_PROTOS");
+    if let Some(dir) = std::env::var_os("PBPERSIST_REAL_PROTOS").map(PathBuf::from) {
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let files = release_files(&dir)?;
+        let mut config = pbpersist_build::Config::new();
+        // Their google.protobuf types (api.proto, type.proto) are the release's.
+        for name in google_protobuf_types(&config.descriptor_pool(&files, &[&dir])?) {
+            config.extern_path(&name, release_path(&name));
+        }
+        config.out_dir(out_dir.join("real")).include_file("_includes.rs").compile_protos(&files, &[&dir])?;
+        println!("cargo:rustc-cfg=real_protos");
+    }
+
     // prost names some hazards differently, so the reference leaves them out.
     let mut reference: Vec<PathBuf> =
         corpus_files().into_iter().filter(|f| f != "hazards.proto").map(PathBuf::from).collect();
     reference.push(PathBuf::from("../proto/demo.proto"));
     prost_reference(&reference)?;
     Ok(())
+}
+
+/// The full names of the messages and enums of package `google.protobuf`
+/// that pbpersist does not provide itself.
+fn google_protobuf_types(pool: &prost_reflect::DescriptorPool) -> Vec<String> {
+    let messages = pool.all_messages().filter(|m| !m.is_map_entry()).map(|m| m.full_name().to_owned());
+    let enums = pool.all_enums().map(|e| e.full_name().to_owned());
+    messages
+        .chain(enums)
+        .filter(|n| n.starts_with("google.protobuf.") && !pbpersist_build::WELL_KNOWN_TYPES.contains(&n.as_str()))
+        .collect()
+}
+
+/// Where the release's generated type for a `google.protobuf` name lives.
+fn release_path(full_name: &str) -> String {
+    use heck::{ToSnakeCase, ToUpperCamelCase};
+    let parts: Vec<&str> = full_name.trim_start_matches("google.protobuf.").split('.').collect();
+    let (name, parents) = parts.split_last().expect("a name");
+    let mut path = String::from("crate::protobuf_release::google::protobuf");
+    for p in parents {
+        path.push_str("::");
+        path.push_str(&p.to_snake_case());
+    }
+    format!("{path}::{}", name.to_upper_camel_case())
 }
 
 /// Every `.proto` file under `dir`, sorted.

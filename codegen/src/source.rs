@@ -44,7 +44,7 @@ impl Sources {
         };
         let lines: Vec<String> =
             comment.trim_end().lines().map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end().to_owned()).collect();
-        fence_code(lines)
+        fence_code(indent_list_items(lines))
     }
 
     /// An error pointing at the element at `path`.
@@ -100,6 +100,58 @@ fn offset(text: &str, line: usize, col: usize) -> Option<usize> {
     (line == text.lines().count()).then_some(text.len())
 }
 
+/// Indents the lines that continue a list item to the item's text, as
+/// Markdown reads them: `.proto` comments wrap items at any column, which
+/// rustdoc would otherwise join to the item lazily or show as code.
+fn indent_list_items(lines: Vec<String>) -> Vec<String> {
+    // The text column of each open item, innermost last.
+    let mut open: Vec<usize> = Vec::new();
+    let mut after_blank = false;
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.is_empty() {
+            after_blank = true;
+            out.push(line);
+            continue;
+        }
+        if let Some(marker) = list_marker(trimmed) {
+            // A new item closes the items it is not nested in.
+            while open.last().is_some_and(|text| *text > indent) {
+                open.pop();
+            }
+            open.push(indent + marker);
+            out.push(line);
+        } else if let Some(text) = open.last().copied() {
+            if after_blank && indent < text {
+                // A paragraph after the list.
+                open.clear();
+                out.push(line);
+            } else {
+                out.push(format!("{}{trimmed}", " ".repeat(text)));
+            }
+        } else {
+            out.push(line);
+        }
+        after_blank = false;
+    }
+    out
+}
+
+/// The width of a list marker (`-`, `*`, `+`, `1.`, `2)`) and the spaces
+/// after it, up to four, at the start of `text`: where the item's text starts.
+fn list_marker(text: &str) -> Option<usize> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let marker = match text.as_bytes().get(digits) {
+        Some(b'-' | b'*' | b'+') if digits == 0 => 1,
+        Some(b'.' | b')') if digits > 0 && digits < 10 => digits + 1,
+        _ => return None,
+    };
+    let spaces = text[marker..].bytes().take_while(|b| *b == b' ').count();
+    (spaces > 0 && marker + spaces < text.len()).then_some(marker + spaces.min(4))
+}
+
 /// Marks code in `.proto` comments (fenced or indented) as text, so that
 /// rustdoc neither compiles it as Rust nor reflows it.
 fn fence_code(lines: Vec<String>) -> Vec<String> {
@@ -136,4 +188,26 @@ fn fence_code(lines: Vec<String>) -> Vec<String> {
         out.push("```".into());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::indent_list_items;
+
+    #[test]
+    fn list_items_continue_at_their_text() {
+        let lines =
+            ["1. Leaf fields", "are classified:", "   - by path", "   template", "*  wide", "  marker", "", "After."];
+        let want = [
+            "1. Leaf fields",
+            "   are classified:",
+            "   - by path",
+            "     template",
+            "*  wide",
+            "   marker",
+            "",
+            "After.",
+        ];
+        assert_eq!(indent_list_items(lines.map(String::from).to_vec()), want.map(String::from).to_vec());
+    }
 }

@@ -339,6 +339,36 @@ def test_editions_encode_byte_for_byte_as_googles_runtime(modules, tmp_path):
     worker("interop-check-editions", tmp_path)
 
 
+def test_real_world_schemas_encode_byte_for_byte_as_googles_runtime(modules, tmp_path):
+    """Google's API annotation and common-type messages (googleapis-common-protos,
+    the version tests/fetch-real-protos unpacks): Rust's bytes are Python's."""
+    worker("interop-write", tmp_path)
+    path = tmp_path / "real.bin"
+    if not path.exists():
+        if os.environ.get("PBPERSIST_REQUIRE_REAL_PROTOS") == "1":
+            raise AssertionError("the worker was built without PBPERSIST_REAL_PROTOS")
+        pytest.skip("the worker was built without PBPERSIST_REAL_PROTOS")
+    import google.api
+
+    google_dir = pathlib.Path(google.api.__path__[0]).parent
+    for module in sorted(google_dir.rglob("*_pb2.py")):
+        relative = module.relative_to(google_dir.parent).with_suffix("")
+        if relative.parts[1] != "protobuf" and not module.stem.endswith("_grpc_pb2"):
+            importlib.import_module(".".join(relative.parts))
+    data = path.read_bytes()
+    record_cls = modules["pbpersist/record.proto"].Record
+    pos, types = 0, set()
+    while pos < len(data):
+        length, pos = read_varint(data, pos)
+        record = record_cls.FromString(data[pos : pos + length])
+        pos += length
+        msg = message_class(record.type).FromString(record.state)
+        assert_no_unknown_fields(msg)
+        assert_same_bytes(msg, record.state)
+        types.add(record.type)
+    assert len(types) > 100, f"only {len(types)} types"
+
+
 def check_extensions_survived(modules, path):
     """After Rust changed the account, every extension Python set is there."""
     annotated = modules["annotated.proto"]

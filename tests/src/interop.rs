@@ -45,6 +45,25 @@ pub fn write(dir: &Path) -> Result<()> {
         }
     }
     std::fs::write(dir.join("editions.bin"), out)?;
+    write_real(dir, &mut rng)
+}
+
+/// `real.bin`: random messages of the real-world schemas' types (without the
+/// google.protobuf ones), when the tests were built with them.
+fn write_real(dir: &Path, rng: &mut Rng) -> Result<()> {
+    let Some(real) = option_env!("PBPERSIST_REAL_PROTOS").map(Path::new) else { return Ok(()) };
+    let files = crate::random::proto_files_under(real);
+    let pool = pbpersist_build::Config::new().descriptor_pool(&files, &[real]).map_err(|e| format!("{e:?}"))?;
+    let mut out = Vec::new();
+    for desc in messages(&pool).into_iter().filter(|m| !m.parent_file().name().starts_with("google/protobuf/")) {
+        for _ in 0..PER_TYPE {
+            let bytes = random_message(&desc, rng, 0).encode_to_vec();
+            let state = ours(desc.full_name(), &bytes)?;
+            Record { r#type: desc.full_name().to_owned(), state: state.into(), refs: vec![] }
+                .encode_length_delimited(&mut out)?;
+        }
+    }
+    std::fs::write(dir.join("real.bin"), out)?;
     Ok(())
 }
 

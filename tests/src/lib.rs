@@ -44,6 +44,14 @@ pub mod protobuf_release {
     include!(concat!(env!("OUT_DIR"), "/release/_includes.rs"));
 }
 
+/// Google's API annotation and common-type schemas, when
+/// `PBPERSIST_REAL_PROTOS` names where `tests/fetch-real-protos` put them.
+#[cfg(real_protos)]
+pub mod real_protos {
+    #![allow(missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/real/_includes.rs"));
+}
+
 pub mod coverage;
 pub mod interop;
 pub mod place;

@@ -231,7 +231,8 @@ pub fn enumeration(e: &Enum) -> TokenStream {
             impl ::core::convert::TryFrom<i32> for #ident {
                 type Error = ::pbpersist::UnknownEnumValue;
 
-                fn try_from(value: i32) -> ::core::result::Result<Self, Self::Error> {
+                // `Self::Error` would be ambiguous with a variant named `Error`.
+                fn try_from(value: i32) -> ::core::result::Result<Self, ::pbpersist::UnknownEnumValue> {
                     <Self as ::pbpersist::Enumeration>::from_i32(value)
                         .ok_or(::pbpersist::UnknownEnumValue(value))
                 }
