@@ -184,6 +184,21 @@ def assert_same_bytes(msg, rust_bytes):
     return python_bytes
 
 
+def assert_stream_matches(modules, data):
+    """Each record of a stream Rust wrote has Google's bytes; returns the types seen."""
+    record_cls = modules["pbpersist/record.proto"].Record
+    pos, types = 0, set()
+    while pos < len(data):
+        length, pos = read_varint(data, pos)
+        record = record_cls.FromString(data[pos : pos + length])
+        pos += length
+        msg = message_class(record.type).FromString(record.state)
+        assert_no_unknown_fields(msg)
+        assert_same_bytes(msg, record.state)
+        types.add(record.type)
+    return types
+
+
 def load(conn, oid, record_cls, param="?"):
     (blob,) = conn.execute(f"SELECT record FROM pb_object WHERE oid = {param}", (oid,)).fetchone()
     record = record_cls.FromString(bytes(blob))
@@ -300,17 +315,7 @@ def test_editions_encode_byte_for_byte_as_googles_runtime(modules, tmp_path):
     """Rust's encoding of every editions type is Python's, byte for byte, and
     what Python writes Rust re-encodes unchanged."""
     worker("interop-write", tmp_path)
-    data = (tmp_path / "editions.bin").read_bytes()
-    record_cls = modules["pbpersist/record.proto"].Record
-    pos, types = 0, set()
-    while pos < len(data):
-        length, pos = read_varint(data, pos)
-        record = record_cls.FromString(data[pos : pos + length])
-        pos += length
-        msg = message_class(record.type).FromString(record.state)
-        assert_no_unknown_fields(msg)
-        assert_same_bytes(msg, record.state)
-        types.add(record.type)
+    types = assert_stream_matches(modules, (tmp_path / "editions.bin").read_bytes())
     assert len(types) >= 5, types
 
     ed = modules["features2023.proto"]
@@ -330,6 +335,7 @@ def test_editions_encode_byte_for_byte_as_googles_runtime(modules, tmp_path):
     item.child.child.id = 3
     item.prefixed_child.levels.extend([legacy.LEVEL_HIGH])
     item.by_name["x"].packed_levels.extend([legacy.LEVEL_LOW, legacy.LEVEL_HIGH])
+    record_cls = modules["pbpersist/record.proto"].Record
     out = bytearray()
     for msg in [sample, unknown, item]:
         record = record_cls(type=msg.DESCRIPTOR.full_name, state=msg.SerializeToString(deterministic=True))
@@ -355,17 +361,7 @@ def test_real_world_schemas_encode_byte_for_byte_as_googles_runtime(modules, tmp
         relative = module.relative_to(google_dir.parent).with_suffix("")
         if relative.parts[1] != "protobuf" and not module.stem.endswith("_grpc_pb2"):
             importlib.import_module(".".join(relative.parts))
-    data = path.read_bytes()
-    record_cls = modules["pbpersist/record.proto"].Record
-    pos, types = 0, set()
-    while pos < len(data):
-        length, pos = read_varint(data, pos)
-        record = record_cls.FromString(data[pos : pos + length])
-        pos += length
-        msg = message_class(record.type).FromString(record.state)
-        assert_no_unknown_fields(msg)
-        assert_same_bytes(msg, record.state)
-        types.add(record.type)
+    types = assert_stream_matches(modules, path.read_bytes())
     assert len(types) > 100, f"only {len(types)} types"
 
 
