@@ -94,8 +94,45 @@ pub fn breaking_changes(old: &DescriptorPool, new: &DescriptorPool) -> Vec<Break
             }
         }
     }
+    compare_extensions(old, new, &mut out);
     out.sort_by(|a, b| (a.rule, &a.element).cmp(&(b.rule, &b.element)));
     out
+}
+
+/// Extensions of user messages are fields on the wire: the number of one,
+/// on its message, must keep a compatible type and shape, whether it stays
+/// an extension or becomes a field. A removed extension breaks nothing: its
+/// values stay with the unknown fields.
+fn compare_extensions(old: &DescriptorPool, new: &DescriptorPool, out: &mut Vec<BreakingChange>) {
+    for ext in old.all_extensions().filter(|e| is_user_file(e.containing_message().parent_file().name())) {
+        let extendee = ext.containing_message();
+        let Some(new_extendee) = new.get_message_by_name(extendee.full_name()) else { continue };
+        let number = ext.number();
+        let now = new
+            .all_extensions()
+            .find(|e| e.containing_message().full_name() == extendee.full_name() && e.number() == number)
+            .map(|e| (e.full_name().to_owned(), e.kind(), e.cardinality()))
+            .or_else(|| new_extendee.get_field(number).map(|f| (f.full_name().to_owned(), f.kind(), f.cardinality())));
+        let Some((element, kind, cardinality)) = now else { continue };
+        if !compatible(&ext.kind(), &kind) {
+            out.push(BreakingChange {
+                rule: Rule::FieldTypeChanged,
+                element: element.clone(),
+                detail: format!("extension {} of {} changed its type", number, extendee.full_name()),
+            });
+        }
+        if (ext.cardinality() == Cardinality::Repeated) != (cardinality == Cardinality::Repeated) {
+            out.push(BreakingChange {
+                rule: Rule::CardinalityChanged,
+                element,
+                detail: format!(
+                    "extension {} of {} changed between singular and repeated",
+                    number,
+                    extendee.full_name()
+                ),
+            });
+        }
+    }
 }
 
 fn is_user_file(name: &str) -> bool {
@@ -220,6 +257,10 @@ fn kind_name(f: &FieldDescriptor) -> String {
 /// Whether values written as `old` read correctly as `new`: the same type, or
 /// types protobuf defines as wire-compatible.
 fn compatible_kinds(old: &FieldDescriptor, new: &FieldDescriptor) -> bool {
+    compatible(&old.kind(), &new.kind())
+}
+
+fn compatible(ok: &Kind, nk: &Kind) -> bool {
     fn family(k: &Kind) -> Option<u8> {
         Some(match k {
             Kind::Int32 | Kind::Uint32 | Kind::Int64 | Kind::Uint64 | Kind::Bool | Kind::Enum(_) => 0,
@@ -230,13 +271,12 @@ fn compatible_kinds(old: &FieldDescriptor, new: &FieldDescriptor) -> bool {
             _ => return None,
         })
     }
-    let (ok, nk) = (old.kind(), new.kind());
-    match (&ok, &nk) {
+    match (ok, nk) {
         (Kind::Message(a), Kind::Message(b)) => {
             a.full_name() == b.full_name() || renamed_to(b.parent_pool(), a.full_name()).is_some()
         }
         (Kind::Enum(a), Kind::Enum(b)) => a.full_name() == b.full_name(),
         _ if ok == nk => true,
-        _ => family(&ok).is_some() && family(&ok) == family(&nk),
+        _ => family(ok).is_some() && family(ok) == family(nk),
     }
 }

@@ -151,3 +151,19 @@ fn legacy_required_counts_as_required() {
     let required = "message A { int32 x = 1 [features.field_presence = LEGACY_REQUIRED]; }";
     assert_eq!(editions_rules(explicit, required), vec![(Rule::RequiredAdded, "p.A.x".into())]);
 }
+
+#[test]
+fn an_extension_number_keeps_its_type() {
+    let base = "message A { extensions 100 to 199; }\n";
+    let old = format!("{base}extend A {{ optional string nick = 100; repeated int32 badges = 101; }}");
+    let retyped = format!("{base}extend A {{ optional A nick = 100; optional int32 badges = 101; }}");
+    assert_eq!(
+        rules(&old, &retyped),
+        vec![(Rule::FieldTypeChanged, "p.nick".into()), (Rule::CardinalityChanged, "p.badges".into())]
+    );
+    // Compatible changes, a move into the message, and a removal pass.
+    let moved =
+        "message A { extensions 101 to 199; optional bytes nick = 100; }\nextend A { repeated int64 badges = 101; }";
+    assert_eq!(rules(&old, moved), vec![]);
+    assert_eq!(rules(&old, base), vec![]);
+}
