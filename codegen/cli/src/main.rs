@@ -35,6 +35,10 @@ enum Command {
         /// Write nothing; fail if the files in --out are not what would be written.
         #[arg(long)]
         check: bool,
+        /// Also write this file (such as protos.rs): every package's module,
+        /// for one `include!` in the crate.
+        #[arg(long, value_name = "NAME")]
+        include_file: Option<String>,
         /// The .proto files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -98,7 +102,9 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode, Failure> {
     match command {
-        Command::Generate { includes, out, check, files } => generate(&includes, &out, check, &files),
+        Command::Generate { includes, out, check, include_file, files } => {
+            generate(&includes, &out, check, include_file, &files)
+        }
         Command::Check { includes, against, files } => check(&includes, against.as_deref(), &files),
         Command::Inspect { database, oid, json, follow } => inspect::run(&database, oid, json, follow),
         Command::Gc { database, dry_run } => gc(&database, dry_run),
@@ -116,8 +122,18 @@ fn config() -> pbpersist_build::Config {
     c
 }
 
-fn generate(includes: &[PathBuf], out: &Path, check: bool, files: &[PathBuf]) -> Result<ExitCode, Failure> {
-    let generated = config().generate(files, includes).map_err(diagnostic)?;
+fn generate(
+    includes: &[PathBuf],
+    out: &Path,
+    check: bool,
+    include_file: Option<String>,
+    files: &[PathBuf],
+) -> Result<ExitCode, Failure> {
+    let mut config = config();
+    if let Some(name) = include_file {
+        config.include_file(name);
+    }
+    let generated = config.generate(files, includes).map_err(diagnostic)?;
     let mut stale = Vec::new();
     for file in &generated {
         let path = out.join(&file.name);

@@ -58,6 +58,12 @@ fn generate_writes_what_build_rs_writes_and_check_finds_stale_files() {
     let out = cargo_pbpersist(&check);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+
+    let mut with_include = args.to_vec();
+    with_include.insert(1, "--include-file=protos.rs");
+    assert!(cargo_pbpersist(&with_include).status.success());
+    let include = std::fs::read_to_string(dir.path().join("protos.rs")).unwrap();
+    assert!(include.contains("pub mod demo") && include.contains("include!(\"demo.rs\")"), "{include}");
 }
 
 #[test]
