@@ -1,8 +1,12 @@
 //! # pbpersist-build
 //!
-//! Generates pbpersist persistent types from `.proto` files, in the style of
-//! `prost-build`, without `protoc`: [protox](https://docs.rs/protox) compiles
-//! the files and pbpersist's options are read through the descriptor pool.
+//! Generates pbpersist persistent types from `.proto` files (proto2, proto3
+//! and editions 2023 and 2024), in the style of `prost-build`, with nothing to
+//! install: [protox](https://docs.rs/protox) compiles the files, Google's
+//! protoc (carried by the default `vendored-protoc` feature, or named by
+//! `PROTOC`) takes over where protox cannot parse, and pbpersist's options are
+//! read through the descriptor pool. [`Config::compile_fds`] takes a
+//! descriptor set compiled elsewhere.
 //!
 //! In `build.rs`:
 //!
@@ -25,7 +29,8 @@
 //! and `#[pbpersist(...)]` attributes; the derive writes every impl, so
 //! hand-written types and generated ones behave the same. Types refer to types
 //! of other packages through `super::` paths, so nest the package modules as
-//! the packages nest. The `pbpersist/options.proto` import is built in.
+//! the packages nest, or let [`Config::include_file`] write the nesting. The
+//! `pbpersist/options.proto` import is built in.
 #![warn(missing_docs)]
 
 mod compat;
