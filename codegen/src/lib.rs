@@ -297,7 +297,7 @@ pub fn compile_protos(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]
 }
 
 /// The requested files, and the imported files whose types a generated
-/// field uses. pbpersist's own files (their types live in the runtime),
+/// field, or a requested file's service, uses. pbpersist's own files (their types live in the runtime),
 /// files whose types all exist elsewhere, and imports that only declare
 /// options (`descriptor.proto`, annotation files) get no code.
 fn files_to_generate(
@@ -321,6 +321,10 @@ fn files_to_generate(
     for name in requested {
         if let Some(file) = pool.get_file_by_name(name).filter(|f| !skip(f) && !out.contains(f)) {
             messages.extend(file.messages());
+            // Services generate nothing, but their requests and responses are types.
+            for service in file.services() {
+                messages.extend(service.methods().flat_map(|m| [m.input(), m.output()]));
+            }
             out.push(file);
         }
     }
@@ -329,6 +333,11 @@ fn files_to_generate(
     while let Some(msg) = messages.pop() {
         if !seen.insert(msg.full_name().to_owned()) {
             continue;
+        }
+        let file = msg.parent_file();
+        if !skip(&file) && !out.contains(&file) {
+            messages.extend(file.messages());
+            out.push(file);
         }
         messages.extend(msg.child_messages());
         for field in msg.fields() {

@@ -167,3 +167,23 @@ fn protox_and_protoc_generate_the_same_code() {
         assert_eq!(a, b, "{}", a.name);
     }
 }
+
+/// An imported file is generated when a generated field or a requested
+/// service uses its types, and not when it is imported for options alone.
+#[test]
+fn imports_are_generated_when_their_types_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("rpc.proto", "syntax = \"proto3\";\npackage rpc;\nmessage Req {}\nmessage Resp {}\n");
+    write("unused.proto", "syntax = \"proto3\";\npackage unused;\nmessage Spare {}\n");
+    write(
+        "svc.proto",
+        "syntax = \"proto3\";\npackage svc;\nimport \"rpc.proto\";\nimport \"unused.proto\";\nservice S { rpc Call(rpc.Req) returns (rpc.Resp); }\n",
+    );
+    let files = pbpersist_build::Config::new()
+        .cargo_directives(false)
+        .generate(&[dir.path().join("svc.proto")], &[dir.path()])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["rpc.rs", "svc.rs"]);
+}
