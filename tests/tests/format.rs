@@ -113,3 +113,18 @@ fn the_record_type_matches_record_proto() {
     let dynamic = DynamicMessage::decode(record, r.encode_to_vec().as_slice()).unwrap();
     assert_eq!(dynamic.encode_to_vec(), r.encode_to_vec());
 }
+
+/// Every version number docs/format.md states is the one the code writes.
+#[test]
+fn the_documented_format_versions_are_the_codes() {
+    let doc = include_str!("../../docs/format.md");
+    let sqlite = pbpersist::storage::sqlite::FORMAT_VERSION;
+    let postgres = pbpersist::storage::postgres::FORMAT_VERSION;
+    let top = format!("Format version: **{sqlite}** for SQLite, **{postgres}** for the\nPostgreSQL tables");
+    assert!(doc.contains(&top), "the page's first paragraph says other versions");
+    assert!(doc.contains(&format!("(the SQLite layout version, **{sqlite}**)")), "the SQLite section");
+    assert!(doc.contains(&format!("the PostgreSQL layout version, **{postgres}**")), "the PostgreSQL section");
+    // No other bold version number anywhere.
+    let bold_numbers = doc.split("**").skip(1).step_by(2).filter(|s| s.chars().all(|c| c.is_ascii_digit())).count();
+    assert_eq!(bold_numbers, 4, "two versions, each stated twice");
+}
