@@ -66,3 +66,35 @@ fn setting_an_extension_counts_the_object_changed_and_commits_it() {
     let nickname = db.transact(|tx| Ok(tx.get(r)?.extension(&NICKNAME).unwrap())).unwrap();
     assert_eq!(nickname.as_deref(), Some("Cy"));
 }
+
+proptest::proptest! {
+    /// Setting an extension replaces its every occurrence, keeps every other
+    /// unknown field in order, and reads back; clearing leaves the others.
+    #[test]
+    fn set_and_clear_keep_the_other_unknown_fields(
+        others in proptest::collection::vec((200u32..300, proptest::collection::vec(proptest::num::u8::ANY, 0..4)), 0..5),
+        before in proptest::collection::vec(proptest::num::i32::ANY, 0..3),
+        after in proptest::collection::vec(proptest::num::i32::ANY, 0..4),
+    ) {
+        use prost::encoding::{bytes, int32};
+        // Unknown fields 200-299 around an expanded occurrence of BADGES (101).
+        let mut wire = Vec::new();
+        for (i, (number, value)) in others.iter().enumerate() {
+            if i == 1 {
+                int32::encode_repeated(101, &before, &mut wire);
+            }
+            bytes::encode(*number, value, &mut wire);
+        }
+        let mut a = Account::decode(wire.as_slice()).unwrap();
+        let without_badges = |a: &Account| {
+            let mut rest = a.clone();
+            rest.clear_extension(&BADGES);
+            rest.encode_to_vec()
+        };
+        let others_only = without_badges(&a);
+        a.set_extension(&BADGES, after.clone());
+        let read = a.extension(&BADGES).unwrap().unwrap_or_default();
+        proptest::prop_assert_eq!(read, after);
+        proptest::prop_assert_eq!(without_badges(&a), others_only);
+    }
+}
