@@ -107,10 +107,28 @@ fn indent_list_items(lines: Vec<String>) -> Vec<String> {
     // The text column of each open item, innermost last.
     let mut open: Vec<usize> = Vec::new();
     let mut after_blank = false;
+    // Inside `<pre>` or a fence, lines are shown as written; the block ends
+    // any list. This holds what closes the block.
+    let mut verbatim: Option<&str> = None;
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
+        if let Some(end) = verbatim {
+            if trimmed.contains(end) {
+                verbatim = None;
+            }
+            out.push(line);
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("<pre") {
+            let end = if trimmed.starts_with("```") { "```" } else { "</pre>" };
+            let closed_here = end == "</pre>" && trimmed.contains(end);
+            verbatim = (!closed_here).then_some(end);
+            open.clear();
+            out.push(line);
+            continue;
+        }
         if trimmed.is_empty() {
             after_blank = true;
             out.push(line);
@@ -193,6 +211,12 @@ fn fence_code(lines: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::indent_list_items;
+
+    #[test]
+    fn pre_blocks_are_left_as_written_and_end_lists() {
+        let lines = ["- item", "<pre><code>rules:", "  - selector: x", "    more", "</code></pre>", "After."];
+        assert_eq!(indent_list_items(lines.map(String::from).to_vec()), lines.map(String::from).to_vec());
+    }
 
     #[test]
     fn list_items_continue_at_their_text() {
