@@ -13,11 +13,9 @@ use crate::error::{Error, SchemaError};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, EnumDescriptor, FieldDescriptor, ReflectMessage, Syntax, Value};
 
-/// The editions this compiler resolves features for.
-pub const SUPPORTED: &[(i32, &str)] = &[(EDITION_2023, "2023"), (EDITION_2024, "2024")];
-
-const EDITION_2023: i32 = 1000;
-const EDITION_2024: i32 = 1001;
+/// The editions this compiler resolves features for: 2023 and 2024, by their
+/// numbers in `google.protobuf.Edition`.
+const SUPPORTED: [i32; 2] = [1000, 1001];
 
 /// How a field tracks presence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,7 +197,7 @@ pub fn lower(set: &[u8]) -> Result<Vec<u8>, Error> {
         }
         let name = view.name.clone().unwrap_or_default();
         let edition = view.edition.unwrap_or_default();
-        if !SUPPORTED.iter().any(|(n, _)| *n == edition) {
+        if !SUPPORTED.contains(&edition) {
             return Err(Error::Schema(Box::new(SchemaError {
                 message: format!("{name}: edition number {edition} is not one pbpersist knows"),
                 source_code: None,

@@ -46,11 +46,14 @@ pub fn compile(protos: &[&Path], includes: &[&Path], protoc: Option<&Path>) -> R
     }
 }
 
-/// A descriptor set compiled elsewhere; every file in it is requested.
+/// A descriptor set compiled elsewhere. Every file in it is requested but
+/// protobuf's own (`google/protobuf/`), which such sets carry as imports:
+/// their types are generated only where a field uses them.
 pub fn from_descriptor_set(set: &[u8]) -> Result<Compiled, Error> {
     let lowered = editions::lower(set)?;
     let pool = DescriptorPool::decode(lowered.as_slice()).map_err(|e| descriptor_error(&e))?;
-    let requested = pool.files().map(|f| f.name().to_owned()).collect();
+    let requested =
+        pool.files().map(|f| f.name().to_owned()).filter(|name| !name.starts_with("google/protobuf/")).collect();
     Ok(Compiled { pool, sources: Sources::default(), requested })
 }
 

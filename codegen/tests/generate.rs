@@ -187,3 +187,30 @@ fn imports_are_generated_when_their_types_are_used() {
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["rpc.rs", "svc.rs"]);
 }
+
+/// A descriptor set from protoc (`--include_imports`, as buf and protoc
+/// users have one) generates what the `.proto` files generate.
+#[cfg(feature = "vendored-protoc")]
+#[test]
+fn a_descriptor_set_generates_what_its_files_generate() {
+    let editions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/editions");
+    let files = ["features2023.proto", "defaults2024.proto", "legacy2024.proto"];
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set.binpb");
+    let status = std::process::Command::new(protoc_bin_vendored::protoc_bin_path().unwrap())
+        .arg(format!("-I{}", editions.display()))
+        .arg(format!("-I{}", proto_dir().display()))
+        .arg(format!("-I{}", protoc_bin_vendored::include_path().unwrap().display()))
+        .args(["--include_imports", "--include_source_info"])
+        .arg(format!("--descriptor_set_out={}", set.display()))
+        .args(files)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut config = pbpersist_build::Config::new();
+    config.cargo_directives(false);
+    let from_set = config.generate_fds(&std::fs::read(&set).unwrap()).unwrap_or_else(|e| panic!("{e:?}"));
+    let paths: Vec<_> = files.iter().map(|f| editions.join(f)).collect();
+    let from_files = config.generate(&paths, &[editions.as_path(), proto_dir()]).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(from_set, from_files);
+}
