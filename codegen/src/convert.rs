@@ -34,6 +34,8 @@ pub struct Converter<'a> {
     sources: &'a Sources,
     resolvers: &'a BTreeMap<String, String>,
     extern_paths: &'a BTreeMap<String, String>,
+    /// The runtime's path in generated code, when it is not `::pbpersist`.
+    pub krate: Option<syn::Path>,
     pub packages: BTreeMap<String, Package>,
 }
 
@@ -44,7 +46,7 @@ impl<'a> Converter<'a> {
         resolvers: &'a BTreeMap<String, String>,
         extern_paths: &'a BTreeMap<String, String>,
     ) -> Self {
-        Converter { pool, sources, resolvers, extern_paths, packages: BTreeMap::new() }
+        Converter { pool, sources, resolvers, extern_paths, krate: None, packages: BTreeMap::new() }
     }
 
     /// Converts the messages, enums and extensions of a file. Custom options
@@ -92,7 +94,7 @@ impl<'a> Converter<'a> {
                     let ty: syn::Type = syn::parse_quote!(#module_ident::#enum_ident);
                     let file = msg.parent_file();
                     let package = file.package_name().to_owned();
-                    let item = print::oneof_enum(&enum_ident, oneof.name(), &for_enum);
+                    let item = print::oneof_enum(&enum_ident, oneof.name(), &for_enum, self.krate.as_ref());
                     self.items(&package, package_mods_of(msg).into_iter().chain(nested_tail(msg)).collect()).push(item);
                     fields.push(model::Field {
                         ident: names::field(oneof.name()),
@@ -122,6 +124,7 @@ impl<'a> Converter<'a> {
             tracks_fields: true,
             former_names: self.former_names(msg),
             resolver: self.resolvers.get(msg.full_name()).cloned(),
+            krate: self.krate.clone(),
         };
         let package = file.package_name().to_owned();
         let own_mods = package_mods_of(msg).into_iter().chain(parent_chain(msg)).collect::<Vec<_>>();
@@ -170,6 +173,7 @@ impl<'a> Converter<'a> {
             repeated,
             value,
             docs: self.sources.docs(&file, ext.path()),
+            krate: self.krate.clone(),
         });
         self.items(file.package_name(), module.to_vec()).push(item);
     }
@@ -273,7 +277,10 @@ impl<'a> Converter<'a> {
             Kind::Message(_) if is_ref => {
                 let ty = match target {
                     Some(t) => self.type_of(t.full_name(), &module_of_message(&t), t.name(), from),
-                    None => syn::parse_quote!(::pbpersist::AnyObject),
+                    None => {
+                        let krate = pbpersist_model::emit::krate(self.krate.as_ref());
+                        syn::parse_quote!(#krate::AnyObject)
+                    }
                 };
                 (model::Value::Ref(ty), false)
             }
@@ -396,6 +403,7 @@ impl<'a> Converter<'a> {
             variants,
             aliases,
             closed: editions::enum_closed(e),
+            krate: self.krate.clone(),
         };
         let package = file.package_name().to_owned();
         let mods = module_of_enum(e);

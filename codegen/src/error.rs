@@ -18,13 +18,27 @@ pub enum Error {
     #[diagnostic(transparent)]
     Schema(Box<SchemaError>),
     /// Writing generated code failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// The file.
         path: String,
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// `OUT_DIR` is not set: the generator runs outside a build script and
+    /// no output directory was given.
+    #[error("OUT_DIR is not set; outside a build script, call `Config::out_dir`")]
+    OutDirUnset,
+    /// An option has a value that cannot be used.
+    #[error("{option} = {value:?} is not valid: expected {expected}")]
+    BadOption {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What the option takes.
+        expected: &'static str,
     },
     /// The generated code did not parse as Rust: a bug in pbpersist.
     #[error("internal error: generated code for {file} does not parse: {message}")]

@@ -71,6 +71,7 @@ pub struct Config {
     extern_paths: std::collections::BTreeMap<String, String>,
     include_file: Option<String>,
     protoc: Option<PathBuf>,
+    runtime_crate: Option<String>,
 }
 
 /// The well-known types pbpersist provides in `pbpersist::wkt`, with
@@ -121,7 +122,16 @@ impl Config {
             extern_paths,
             include_file: None,
             protoc: None,
+            runtime_crate: None,
         }
+    }
+
+    /// The path generated code names the runtime by, for a crate that
+    /// re-exports pbpersist (`"::my_framework::pbpersist"`); the default is
+    /// `::pbpersist`. Well-known types follow it.
+    pub fn runtime_crate(&mut self, path: impl Into<String>) -> &mut Self {
+        self.runtime_crate = Some(path.into());
+        self
     }
 
     /// Writes the files to `dir` instead of `OUT_DIR`.
@@ -198,10 +208,7 @@ impl Config {
     fn write(&self, files: Vec<GeneratedFile>) -> Result<(), Error> {
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| Error::Io {
-                path: "OUT_DIR".into(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "OUT_DIR is not set; call out_dir()"),
-            })?,
+            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::OutDirUnset)?,
         };
         std::fs::create_dir_all(&out_dir)
             .map_err(|source| Error::Io { path: out_dir.display().to_string(), source })?;
@@ -265,8 +272,28 @@ impl Config {
                 println!("cargo:warning={warning}");
             }
         }
-        let mut converter = convert::Converter::new(&pool, &sources, &self.resolvers, &self.extern_paths);
-        for file in files_to_generate(&pool, &requested, &self.extern_paths) {
+        let krate = match &self.runtime_crate {
+            None => None,
+            Some(path) => Some(syn::parse_str::<syn::Path>(path).map_err(|_| Error::BadOption {
+                option: "runtime_crate",
+                value: path.clone(),
+                expected: "a Rust path such as `::my_crate::pbpersist`",
+            })?),
+        };
+        // Well-known types live in the runtime, under whatever path it has.
+        let extern_paths: std::collections::BTreeMap<String, String> = match &self.runtime_crate {
+            None => self.extern_paths.clone(),
+            Some(path) => self
+                .extern_paths
+                .iter()
+                .map(|(k, v)| {
+                    (k.clone(), v.strip_prefix("::pbpersist").map_or_else(|| v.clone(), |rest| format!("{path}{rest}")))
+                })
+                .collect(),
+        };
+        let mut converter = convert::Converter::new(&pool, &sources, &self.resolvers, &extern_paths);
+        converter.krate = krate;
+        for file in files_to_generate(&pool, &requested, &extern_paths) {
             converter.file(&file)?;
         }
         let packages: Vec<String> = converter.packages.keys().cloned().collect();

@@ -56,3 +56,9 @@ pub mod tower {
         Ok(())
     }
 }
+
+/// The README's Rust examples, compiled and run as doctests so they cannot
+/// go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

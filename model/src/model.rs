@@ -31,6 +31,9 @@ pub struct Message {
     /// A function `fn(old: &T, committed: &T, new: &T) -> Option<T>` that
     /// merges conflicting commits, as a Rust path.
     pub resolver: Option<String>,
+    /// The path of the pbpersist crate in emitted code, when it is not
+    /// `::pbpersist` (a crate that re-exports pbpersist).
+    pub krate: Option<syn::Path>,
 }
 
 /// One struct field: a protobuf field, a map or a oneof.
@@ -196,6 +199,8 @@ pub struct Extension {
     pub group: bool,
     /// Documentation lines.
     pub docs: Vec<String>,
+    /// The path of the pbpersist crate, when it is not `::pbpersist`.
+    pub krate: Option<syn::Path>,
 }
 
 /// A protobuf enum that becomes a Rust enum.
@@ -218,6 +223,9 @@ pub struct Enum {
     /// Whether the enum is closed (proto2): numbers it does not list are
     /// kept with the unknown fields instead of in the field.
     pub closed: bool,
+    /// The path of the pbpersist crate in emitted code, when it is not
+    /// `::pbpersist`.
+    pub krate: Option<syn::Path>,
 }
 
 /// A second name for an enum value.

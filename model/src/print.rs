@@ -10,6 +10,7 @@ use quote::{format_ident, quote};
 
 /// The struct for a message, with its derive and field attributes.
 pub fn message(msg: &Message) -> TokenStream {
+    let krate = crate::emit::krate(msg.krate.as_ref());
     let ident = &msg.ident;
     let full_name = &msg.full_name;
     let top_docs = docs(&msg.docs, msg.deprecated);
@@ -17,31 +18,38 @@ pub fn message(msg: &Message) -> TokenStream {
     let resolver = msg.resolver.as_ref().map(|r| quote!(, resolve_conflicts = #r));
     let former = msg.former_names.iter().map(|n| quote!(, former_name = #n));
     let package = msg.package.as_ref().map(|p| quote!(, package = #p));
+    let crate_option = crate_option(msg.krate.as_ref());
     let fields = msg.fields.iter().map(|f| {
         let ident = &f.ident;
-        let ty = field_type(f);
+        let ty = field_type(f, &krate);
         let attr = field_attr(f);
         let docs = docs(&f.docs, f.deprecated);
         quote! { #docs #attr #ident: #ty, }
     });
     quote! {
         #top_docs
-        #[derive(Clone, PartialEq, ::pbpersist::Persistent)]
-        #[pbpersist(message = #full_name #package #(#former)* #resolver)]
+        #[derive(Clone, PartialEq, #krate::Persistent)]
+        #[pbpersist(message = #full_name #package #(#former)* #resolver #crate_option)]
         pub struct #ident {
             #(#fields)*
             #[pbpersist(meta)]
-            #meta: ::pbpersist::Meta,
+            #meta: #krate::Meta,
         }
     }
 }
 
 /// The enum that holds the set member of a oneof.
-pub fn oneof_enum(ident: &proc_macro2::Ident, name: &str, members: &[Member]) -> TokenStream {
+pub fn oneof_enum(
+    ident: &proc_macro2::Ident,
+    name: &str,
+    members: &[Member],
+    krate: Option<&syn::Path>,
+) -> TokenStream {
+    let krate = crate::emit::krate(krate);
     let doc = format!(" The members of the `{name}` oneof.");
     let variants = members.iter().map(|m| {
         let variant = &m.variant;
-        let ty = value_type(&m.value, m.boxed);
+        let ty = value_type(&m.value, m.boxed, &krate);
         let docs = docs(&m.docs, m.deprecated);
         quote! { #docs #variant(#ty), }
     });
@@ -54,22 +62,23 @@ pub fn oneof_enum(ident: &proc_macro2::Ident, name: &str, members: &[Member]) ->
 
 /// The constant of an extension field.
 pub fn extension(e: &Extension) -> TokenStream {
+    let krate = crate::emit::krate(e.krate.as_ref());
     let (ident, name, extendee) = (&e.ident, &e.full_name, &e.extendee);
     let number = proc_macro2::Literal::u32_unsuffixed(e.number);
     let element = match &e.value {
-        Value::Scalar(Scalar::String) => quote!(::pbpersist::extension::Str),
+        Value::Scalar(Scalar::String) => quote!(#krate::extension::Str),
         Value::Scalar(s) => {
             let codec = quote::format_ident!("{}", heck::ToUpperCamelCase::to_upper_camel_case(s.proto_name()));
-            quote!(::pbpersist::extension::#codec)
+            quote!(#krate::extension::#codec)
         }
-        Value::Enum(ty) => quote!(::pbpersist::extension::Enum<#ty>),
-        Value::Message(ty) if e.group => quote!(::pbpersist::extension::Group<#ty>),
-        Value::Message(ty) | Value::Ref(ty) => quote!(::pbpersist::extension::Message<#ty>),
+        Value::Enum(ty) => quote!(#krate::extension::Enum<#ty>),
+        Value::Message(ty) if e.group => quote!(#krate::extension::Group<#ty>),
+        Value::Message(ty) | Value::Ref(ty) => quote!(#krate::extension::Message<#ty>),
     };
     let codec = match (e.repeated, e.packed) {
         (false, _) => element,
-        (true, false) => quote!(::pbpersist::extension::Repeated<#element>),
-        (true, true) => quote!(::pbpersist::extension::Packed<#element>),
+        (true, false) => quote!(#krate::extension::Repeated<#element>),
+        (true, true) => quote!(#krate::extension::Packed<#element>),
     };
     let mut lines = e.docs.clone();
     if !lines.is_empty() {
@@ -79,12 +88,14 @@ pub fn extension(e: &Extension) -> TokenStream {
     let docs = docs(&lines, false);
     quote! {
         #docs
-        pub const #ident: ::pbpersist::Extension<#extendee, #codec> = ::pbpersist::Extension::new(#name, #number);
+        pub const #ident: #krate::Extension<#extendee, #codec> = #krate::Extension::new(#name, #number);
     }
 }
 
 /// The Rust enum for a protobuf enum.
 pub fn enumeration(e: &Enum) -> TokenStream {
+    let krate = crate::emit::krate(e.krate.as_ref());
+    let crate_option = crate_option(e.krate.as_ref());
     let ident = &e.ident;
     let full_name = &e.full_name;
     let top_docs = docs(&e.docs, e.deprecated);
@@ -103,18 +114,26 @@ pub fn enumeration(e: &Enum) -> TokenStream {
     });
     quote! {
         #top_docs
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, ::pbpersist::Enumeration)]
-        #[pbpersist(enumeration = #full_name #package #closed #(#aliases)*)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, #krate::Enumeration)]
+        #[pbpersist(enumeration = #full_name #package #closed #(#aliases)* #crate_option)]
         #[repr(i32)]
         pub enum #ident { #(#variants)* }
     }
 }
 
-/// The Rust type of a struct field.
-pub fn field_type(field: &Field) -> TokenStream {
+/// `, crate = "..."` when the runtime has another path.
+fn crate_option(path: Option<&syn::Path>) -> Option<TokenStream> {
+    path.map(|p| {
+        let s = quote!(#p).to_string().replace(' ', "");
+        quote!(, crate = #s)
+    })
+}
+
+/// The Rust type of a struct field; `krate` is the runtime's path.
+pub fn field_type(field: &Field, krate: &TokenStream) -> TokenStream {
     match &field.kind {
         FieldKind::Single(s) => {
-            let elem = value_type(&s.value, s.boxed && s.label != Label::Repeated);
+            let elem = value_type(&s.value, s.boxed && s.label != Label::Repeated, krate);
             match s.label {
                 Label::Optional | Label::Required => quote!(::core::option::Option<#elem>),
                 Label::Implicit => elem,
@@ -123,21 +142,21 @@ pub fn field_type(field: &Field) -> TokenStream {
         }
         FieldKind::Map { key, value, .. } => {
             let key = scalar_type(*key);
-            let value = value_type(value, false);
+            let value = value_type(value, false, krate);
             quote!(::std::collections::BTreeMap<#key, #value>)
         }
         FieldKind::Oneof { ty, .. } => quote!(::core::option::Option<#ty>),
     }
 }
 
-/// The Rust type of one value.
-pub fn value_type(value: &Value, boxed: bool) -> TokenStream {
+/// The Rust type of one value; `krate` is the runtime's path.
+pub fn value_type(value: &Value, boxed: bool, krate: &TokenStream) -> TokenStream {
     match value {
         Value::Scalar(s) => scalar_type(*s),
         Value::Message(ty) if boxed => quote!(::std::boxed::Box<#ty>),
         Value::Message(ty) => quote!(#ty),
-        Value::Enum(ty) => quote!(::pbpersist::EnumValue<#ty>),
-        Value::Ref(ty) => quote!(::pbpersist::Ref<#ty>),
+        Value::Enum(ty) => quote!(#krate::EnumValue<#ty>),
+        Value::Ref(ty) => quote!(#krate::Ref<#ty>),
     }
 }
 

@@ -80,7 +80,7 @@ fn errors_point_at_the_offending_token() {
         ),
         (
             syn::parse_quote! { struct A { #[pbpersist(tag = 1, float32)] a: f32, #[pbpersist(meta)] m: Meta } },
-            "unknown pbpersist option `float32`",
+            "unknown option `float32`",
         ),
         (
             syn::parse_quote! { struct A { #[pbpersist(tag = 1, int32, default = "x")] a: i32, #[pbpersist(meta)] m: Meta } },

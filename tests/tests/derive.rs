@@ -175,3 +175,39 @@ fn a_hand_written_type_exports_a_proto_file_that_reads_its_bytes() {
     assert_eq!(dynamic.get_field_by_name("title").unwrap().as_str(), Some("hand-written"));
     assert_eq!(dynamic.encode_to_vec(), bytes);
 }
+
+/// A framework that re-exports pbpersist; its users name the runtime through it.
+mod framework {
+    pub use pbpersist as db;
+}
+
+/// A type whose derive names the runtime by the framework's path.
+#[derive(Clone, PartialEq, framework::db::Persistent)]
+#[pbpersist(message = "notes.Tag", crate = "crate::framework::db")]
+pub struct Tag {
+    #[pbpersist(tag = 1)]
+    label: String,
+    #[pbpersist(meta)]
+    meta: framework::db::Meta,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, framework::db::Enumeration)]
+#[pbpersist(enumeration = "notes.Shade", crate = "crate::framework::db")]
+pub enum Shade {
+    Light = 0,
+    Dark = 1,
+}
+
+#[test]
+fn the_runtime_can_be_named_through_a_re_export() {
+    let db = Database::in_memory().unwrap();
+    let r = db
+        .transact(|tx| {
+            let mut tag = Tag::new();
+            tag.set_label("red");
+            tx.add(tag)
+        })
+        .unwrap();
+    db.transact(|tx| Ok(assert_eq!(tx.get(r)?.label(), "red"))).unwrap();
+    assert_eq!(Shade::from_i32(1), Some(Shade::Dark));
+}

@@ -43,11 +43,11 @@ fn default_expr(value: &Value, default: Option<&DefaultValue>) -> TokenStream {
         Value::Enum(ty) => match default {
             Some(DefaultValue::Int(n)) => {
                 let n = Literal::i32_unsuffixed(*n as i32);
-                quote!(<#ty as ::pbpersist::Enumeration>::from_i32(#n).unwrap_or_default())
+                quote!(<#ty as __pbpersist::Enumeration>::from_i32(#n).unwrap_or_default())
             }
             _ => quote!(<#ty as ::core::default::Default>::default()),
         },
-        Value::Message(ty) => quote!(<#ty as ::pbpersist::Persistent>::default_instance()),
+        Value::Message(ty) => quote!(<#ty as __pbpersist::Persistent>::default_instance()),
         Value::Ref(_) => quote!(::core::option::Option::None),
     }
 }
@@ -182,10 +182,10 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
                 _ => i32::MIN,
             };
             let raw_default = if n == i32::MIN {
-                quote!(::pbpersist::EnumValue::from(#default))
+                quote!(__pbpersist::EnumValue::from(#default))
             } else {
                 let n = Literal::i32_unsuffixed(n);
-                quote!(::pbpersist::EnumValue::new(#n))
+                quote!(__pbpersist::EnumValue::new(#n))
             };
             out.push(quote! {
                 #[doc = " The value, or the default when unset or not a value this program knows."]
@@ -197,7 +197,7 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
             out.push(quote! {
                 #[doc = " The stored number, which may be a value this program does not know."]
                 #[inline]
-                pub fn #raw(&self) -> ::pbpersist::EnumValue<#ty> { self.#id.unwrap_or(#raw_default) }
+                pub fn #raw(&self) -> __pbpersist::EnumValue<#ty> { self.#id.unwrap_or(#raw_default) }
             });
             out.push(quote! {
                 #[inline]
@@ -237,11 +237,11 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
             out.push(quote! {
                 #[doc = " The reference, if set. Following it is up to the transaction."]
                 #[inline]
-                pub fn #id(&self) -> ::core::option::Option<::pbpersist::Ref<#ty>> { self.#id }
+                pub fn #id(&self) -> ::core::option::Option<__pbpersist::Ref<#ty>> { self.#id }
             });
             out.push(quote! {
                 #[inline]
-                pub fn #set(&mut self, value: ::pbpersist::Ref<#ty>) { self.#id = ::core::option::Option::Some(value); #mark; }
+                pub fn #set(&mut self, value: __pbpersist::Ref<#ty>) { self.#id = ::core::option::Option::Some(value); #mark; }
             });
         }
     }
@@ -255,7 +255,7 @@ fn implicit(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
     let clear = ctx.name(id, "clear_", "");
     let mutf = ctx.name(id, "", "_mut");
     let mark = ctx.mark(bit);
-    let elem = value_type(&s.value, s.boxed);
+    let elem = value_type(&s.value, s.boxed, &quote!(__pbpersist));
     let mut out = vec![quote! {
         #[doc = " Resets the field to its default."]
         #[inline]
@@ -285,7 +285,7 @@ fn implicit(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
             out.push(quote! {
                 #[doc = " The stored number, which may be a value this program does not know."]
                 #[inline]
-                pub fn #raw(&self) -> ::pbpersist::EnumValue<#ty> { self.#id }
+                pub fn #raw(&self) -> __pbpersist::EnumValue<#ty> { self.#id }
             });
             out.push(quote!(#[inline] pub fn #set(&mut self, value: #ty) { self.#id = value.into(); #mark; }));
         }
@@ -305,7 +305,7 @@ fn repeated(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
     let clear = ctx.name(id, "clear_", "");
     let mutf = ctx.name(id, "", "_mut");
     let mark = ctx.mark(bit);
-    let elem = value_type(&s.value, false);
+    let elem = value_type(&s.value, false, &quote!(__pbpersist));
     vec![
         quote!(#[inline] pub fn #id(&self) -> &[#elem] { &self.#id }),
         quote! {
@@ -328,7 +328,7 @@ fn map(ctx: &Ctx<'_>, field: &Field, key: Scalar, value: &Value, bit: usize) -> 
     let mutf = ctx.name(id, "", "_mut");
     let mark = ctx.mark(bit);
     let k = scalar_type(key);
-    let v = value_type(value, false);
+    let v = value_type(value, false, &quote!(__pbpersist));
     let map = quote!(::std::collections::BTreeMap<#k, #v>);
     vec![
         quote!(#[inline] pub fn #id(&self) -> &#map { &self.#id }),
@@ -482,13 +482,13 @@ fn oneof(ctx: &Ctx<'_>, field: &Field, ty: &syn::Type, members: &[Member], first
             Value::Ref(rty) => {
                 out.push(quote! {
                     #[inline]
-                    pub fn #mid(&self) -> ::core::option::Option<::pbpersist::Ref<#rty>> {
+                    pub fn #mid(&self) -> ::core::option::Option<__pbpersist::Ref<#rty>> {
                         match &self.#id { #pat => ::core::option::Option::Some(*v), _ => ::core::option::Option::None }
                     }
                 });
                 out.push(quote! {
                     #[inline]
-                    pub fn #mset(&mut self, value: ::pbpersist::Ref<#rty>) {
+                    pub fn #mset(&mut self, value: __pbpersist::Ref<#rty>) {
                         #mark_current
                         self.#id = ::core::option::Option::Some(#path::#variant(value));
                         #mark_new;

@@ -1,10 +1,11 @@
 //! Writes every impl of a persistent message or enum from the model.
 //!
 //! The emitted code names the runtime as `::pbpersist` and reaches prost
-//! through `::pbpersist::__private`, so user crates need only depend on
+//! through `__pbpersist::__private`, so user crates need only depend on
 //! `pbpersist`.
 
 mod access;
+pub mod fallback;
 mod schema;
 mod wire;
 
@@ -24,7 +25,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let debug_names: Vec<String> = msg.fields.iter().map(|f| f.name.clone()).collect();
     let infos = msg.proto_fields().into_iter().map(|(name, number)| {
         let number = Literal::u32_unsuffixed(number);
-        quote!(::pbpersist::FieldInfo::new(#name, #number))
+        quote!(__pbpersist::FieldInfo::new(#name, #number))
     });
 
     // A field named `new` keeps its getter; the constructor is then `Default::default()`.
@@ -61,7 +62,7 @@ pub fn message(msg: &Message) -> TokenStream {
             let name = &f.name;
             Some(quote! {
                 if self.#id.is_none() {
-                    return ::core::result::Result::Err(::pbpersist::RequiredFieldError::new(#full_name, #name));
+                    return ::core::result::Result::Err(__pbpersist::RequiredFieldError::new(#full_name, #name));
                 }
             })
         }
@@ -74,10 +75,12 @@ pub fn message(msg: &Message) -> TokenStream {
             let _ = __pbpersist_assert_persistent::<#ty>;
         }
     });
+    let krate = krate(msg.krate.as_ref());
     quote! {
         #[allow(deprecated)]
         const _: () = {
-            fn __pbpersist_assert_persistent<T: ::pbpersist::Persistent>() {}
+            use #krate as __pbpersist;
+            fn __pbpersist_assert_persistent<T: __pbpersist::Persistent>() {}
             #[allow(dead_code)]
             fn __pbpersist_check_references() {
                 #(#ref_checks)*
@@ -107,9 +110,9 @@ pub fn message(msg: &Message) -> TokenStream {
 
             #wire
 
-            impl ::pbpersist::Persistent for #ident {
+            impl __pbpersist::Persistent for #ident {
                 const TYPE_NAME: &'static str = #full_name;
-                const FIELDS: &'static [::pbpersist::FieldInfo] = &[#(#infos),*];
+                const FIELDS: &'static [__pbpersist::FieldInfo] = &[#(#infos),*];
                 const FORMER_NAMES: &'static [&'static str] = &[#(#former_names),*];
                 const TRACKS_FIELDS: bool = #tracks_fields;
                 #resolver
@@ -120,21 +123,21 @@ pub fn message(msg: &Message) -> TokenStream {
                 }
 
                 #[inline]
-                fn meta(&self) -> &::pbpersist::Meta {
+                fn meta(&self) -> &__pbpersist::Meta {
                     &self.#meta
                 }
 
                 #[inline]
-                fn meta_mut(&mut self) -> &mut ::pbpersist::Meta {
+                fn meta_mut(&mut self) -> &mut __pbpersist::Meta {
                     &mut self.#meta
                 }
 
                 #[allow(unused_variables)]
-                fn visit_refs(&self, visit: &mut dyn ::core::ops::FnMut(::pbpersist::Oid)) {
+                fn visit_refs(&self, visit: &mut dyn ::core::ops::FnMut(__pbpersist::Oid)) {
                     #(#visit)*
                 }
 
-                fn check_required(&self) -> ::core::result::Result<(), ::pbpersist::RequiredFieldError> {
+                fn check_required(&self) -> ::core::result::Result<(), __pbpersist::RequiredFieldError> {
                     #(#required_checks)*
                     #(#required)*
                     ::core::result::Result::Ok(())
@@ -148,8 +151,8 @@ pub fn message(msg: &Message) -> TokenStream {
                 }
             }
 
-            ::pbpersist::__private::inventory::submit! {
-                ::pbpersist::TypeEntry::of::<#ident>()
+            __pbpersist::__private::inventory::submit! {
+                __pbpersist::TypeEntry::of::<#ident>()
             }
         };
     }
@@ -174,10 +177,12 @@ pub fn enumeration(e: &Enum) -> TokenStream {
         let (name, variant) = (&a.name, &a.variant);
         quote!(#name => ::core::option::Option::Some(Self::#variant),)
     });
+    let krate = krate(e.krate.as_ref());
     quote! {
         #[allow(deprecated)]
         const _: () = {
-            impl ::pbpersist::Enumeration for #ident {
+            use #krate as __pbpersist;
+            impl __pbpersist::Enumeration for #ident {
                 const TYPE_NAME: &'static str = #full_name;
                 const VALUES: &'static [Self] = &[#(Self::#idents),*];
                 const CLOSED: bool = #closed;
@@ -229,15 +234,23 @@ pub fn enumeration(e: &Enum) -> TokenStream {
             }
 
             impl ::core::convert::TryFrom<i32> for #ident {
-                type Error = ::pbpersist::UnknownEnumValue;
+                type Error = __pbpersist::UnknownEnumValue;
 
                 // `Self::Error` would be ambiguous with a variant named `Error`.
-                fn try_from(value: i32) -> ::core::result::Result<Self, ::pbpersist::UnknownEnumValue> {
-                    <Self as ::pbpersist::Enumeration>::from_i32(value)
-                        .ok_or(::pbpersist::UnknownEnumValue(value))
+                fn try_from(value: i32) -> ::core::result::Result<Self, __pbpersist::UnknownEnumValue> {
+                    <Self as __pbpersist::Enumeration>::from_i32(value)
+                        .ok_or(__pbpersist::UnknownEnumValue(value))
                 }
             }
         };
+    }
+}
+
+/// The path of the runtime crate: `::pbpersist` unless the item names another.
+pub fn krate(path: Option<&syn::Path>) -> TokenStream {
+    match path {
+        Some(p) => quote!(#p),
+        None => quote!(::pbpersist),
     }
 }
 
@@ -354,13 +367,13 @@ fn walk(field: &Field, what: Walk) -> TokenStream {
         match (v, what) {
             (Value::Ref(_), Walk::Refs) => quote!(visit(#inner.oid());),
             (Value::Message(_), Walk::Refs) => {
-                quote!(::pbpersist::Persistent::visit_refs(#inner, visit);)
+                quote!(__pbpersist::Persistent::visit_refs(#inner, visit);)
             }
             (Value::Message(_), Walk::Required) => {
-                quote!(::pbpersist::Persistent::check_required(#inner)?;)
+                quote!(__pbpersist::Persistent::check_required(#inner)?;)
             }
             (Value::Message(_), Walk::Unchanged) => {
-                quote!(::pbpersist::Persistent::mark_unchanged(#inner_mut);)
+                quote!(__pbpersist::Persistent::mark_unchanged(#inner_mut);)
             }
             _ => TokenStream::new(),
         }

@@ -46,7 +46,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 };
                 let group = s.group;
                 fields.push(quote! {
-                    ::pbpersist::schema::FieldDef { label: #label, ty: #ty, name: #name, tag: #tag, default: #default, packed: #packed, target: #target, group: #group, oneof: ::std::vec::Vec::new() }
+                    __pbpersist::schema::FieldDef { label: #label, ty: #ty, name: #name, tag: #tag, default: #default, packed: #packed, target: #target, group: #group, oneof: ::std::vec::Vec::new() }
                 });
             }
             FieldKind::Map { tag, key, value } => {
@@ -54,7 +54,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 let v = type_text(value, &mut deps);
                 let target = target_text(value);
                 fields.push(quote! {
-                    ::pbpersist::schema::FieldDef { label: "", ty: format!("map<{}, {}>", #k, #v), name: #name, tag: #tag, default: None, packed: None, target: #target, group: false, oneof: ::std::vec::Vec::new() }
+                    __pbpersist::schema::FieldDef { label: "", ty: format!("map<{}, {}>", #k, #v), name: #name, tag: #tag, default: None, packed: None, target: #target, group: false, oneof: ::std::vec::Vec::new() }
                 });
             }
             FieldKind::Oneof { members, .. } => {
@@ -63,22 +63,22 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                     let target = target_text(&m.value);
                     let (mname, tag, group) = (&m.name, m.tag, m.group);
                     quote! {
-                        ::pbpersist::schema::FieldDef { label: "", ty: #ty, name: #mname, tag: #tag, default: None, packed: None, target: #target, group: #group, oneof: ::std::vec::Vec::new() }
+                        __pbpersist::schema::FieldDef { label: "", ty: #ty, name: #mname, tag: #tag, default: None, packed: None, target: #target, group: #group, oneof: ::std::vec::Vec::new() }
                     }
                 }).collect::<Vec<_>>();
                 fields.push(quote! {
-                    ::pbpersist::schema::FieldDef::oneof(#name, vec![#(#lines),*])
+                    __pbpersist::schema::FieldDef::oneof(#name, vec![#(#lines),*])
                 });
             }
         }
     }
     quote! {
-        fn describe_schema(schema: &mut ::pbpersist::schema::ProtoSchema) {
-            if !schema.begin(<Self as ::pbpersist::Persistent>::TYPE_NAME) {
+        fn describe_schema(schema: &mut __pbpersist::schema::ProtoSchema) {
+            if !schema.begin(<Self as __pbpersist::Persistent>::TYPE_NAME) {
                 return;
             }
-            schema.add_message(::pbpersist::schema::MessageDef {
-                full_name: <Self as ::pbpersist::Persistent>::TYPE_NAME,
+            schema.add_message(__pbpersist::schema::MessageDef {
+                full_name: <Self as __pbpersist::Persistent>::TYPE_NAME,
                 package: #package,
                 proto2: #proto2,
                 fields: vec![#(#fields),*],
@@ -101,10 +101,10 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
     });
     let closed = e.closed;
     quote! {
-        fn describe_schema(schema: &mut ::pbpersist::schema::ProtoSchema) {
-            if schema.begin(<Self as ::pbpersist::Enumeration>::TYPE_NAME) {
-                schema.add_enum(::pbpersist::schema::EnumDef {
-                    full_name: <Self as ::pbpersist::Enumeration>::TYPE_NAME,
+        fn describe_schema(schema: &mut __pbpersist::schema::ProtoSchema) {
+            if schema.begin(<Self as __pbpersist::Enumeration>::TYPE_NAME) {
+                schema.add_enum(__pbpersist::schema::EnumDef {
+                    full_name: <Self as __pbpersist::Enumeration>::TYPE_NAME,
                     package: #package,
                     closed: #closed,
                     values: vec![#(#values,)* #(#aliases),*],
@@ -122,12 +122,12 @@ fn type_text(value: &Value, deps: &mut Vec<TokenStream>) -> TokenStream {
             quote!(::std::string::String::from(#name))
         }
         Value::Message(ty) => {
-            deps.push(quote!(<#ty as ::pbpersist::Persistent>::describe_schema(schema);));
-            quote!(format!(".{}", <#ty as ::pbpersist::Persistent>::TYPE_NAME))
+            deps.push(quote!(<#ty as __pbpersist::Persistent>::describe_schema(schema);));
+            quote!(format!(".{}", <#ty as __pbpersist::Persistent>::TYPE_NAME))
         }
         Value::Enum(ty) => {
-            deps.push(quote!(<#ty as ::pbpersist::Enumeration>::describe_schema(schema);));
-            quote!(format!(".{}", <#ty as ::pbpersist::Enumeration>::TYPE_NAME))
+            deps.push(quote!(<#ty as __pbpersist::Enumeration>::describe_schema(schema);));
+            quote!(format!(".{}", <#ty as __pbpersist::Enumeration>::TYPE_NAME))
         }
         Value::Ref(_) => quote!(::std::string::String::from(".pbpersist.Ref")),
     }
@@ -138,7 +138,7 @@ fn target_text(value: &Value) -> TokenStream {
     match value {
         Value::Ref(ty) if !matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "AnyObject")) =>
         {
-            quote!(Some(<#ty as ::pbpersist::Persistent>::TYPE_NAME))
+            quote!(Some(<#ty as __pbpersist::Persistent>::TYPE_NAME))
         }
         _ => quote!(None),
     }
@@ -149,7 +149,7 @@ fn default_text(d: &DefaultValue, value: &Value) -> TokenStream {
     match (d, value) {
         (DefaultValue::Int(n), Value::Enum(ty)) => {
             let n = *n as i32;
-            quote!(<#ty as ::pbpersist::Enumeration>::from_i32(#n).map(|v| ::pbpersist::Enumeration::proto_name(v).to_owned()).unwrap_or_else(|| (#n).to_string()))
+            quote!(<#ty as __pbpersist::Enumeration>::from_i32(#n).map(|v| __pbpersist::Enumeration::proto_name(v).to_owned()).unwrap_or_else(|| (#n).to_string()))
         }
         (DefaultValue::Int(n), _) => {
             let s = n.to_string();
@@ -169,10 +169,10 @@ fn default_text(d: &DefaultValue, value: &Value) -> TokenStream {
             let s = b.to_string();
             quote!(::std::string::String::from(#s))
         }
-        (DefaultValue::Str(s), _) => quote!(::pbpersist::schema::quote_bytes(#s.as_bytes())),
+        (DefaultValue::Str(s), _) => quote!(__pbpersist::schema::quote_bytes(#s.as_bytes())),
         (DefaultValue::Bytes(b), _) => {
             let lit = proc_macro2::Literal::byte_string(b);
-            quote!(::pbpersist::schema::quote_bytes(#lit))
+            quote!(__pbpersist::schema::quote_bytes(#lit))
         }
     }
 }

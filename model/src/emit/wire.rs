@@ -11,11 +11,11 @@ fn module(value: &Value) -> TokenStream {
     match value {
         Value::Scalar(s) => {
             let m = format_ident!("{}", s.proto_name());
-            quote!(::pbpersist::__private::prost::encoding::#m)
+            quote!(__pbpersist::__private::prost::encoding::#m)
         }
-        Value::Message(_) => quote!(::pbpersist::wire::message),
-        Value::Ref(_) => quote!(::pbpersist::__private::prost::encoding::message),
-        Value::Enum(_) => quote!(::pbpersist::wire::enumeration),
+        Value::Message(_) => quote!(__pbpersist::wire::message),
+        Value::Ref(_) => quote!(__pbpersist::__private::prost::encoding::message),
+        Value::Enum(_) => quote!(__pbpersist::wire::enumeration),
     }
 }
 
@@ -25,15 +25,15 @@ fn module(value: &Value) -> TokenStream {
 /// constant byte. Groups use prost's for both.
 fn modules(value: &Value, group: bool) -> (TokenStream, TokenStream) {
     if group {
-        let g = quote!(::pbpersist::__private::prost::encoding::group);
+        let g = quote!(__pbpersist::__private::prost::encoding::group);
         return (g.clone(), g);
     }
     let writer = match value {
         Value::Scalar(s) => {
             let m = format_ident!("{}", s.proto_name());
-            quote!(::pbpersist::wire::scalar::#m)
+            quote!(__pbpersist::wire::scalar::#m)
         }
-        Value::Ref(_) => quote!(::pbpersist::wire::scalar::reference),
+        Value::Ref(_) => quote!(__pbpersist::wire::scalar::reference),
         _ => module(value),
     };
     (module(value), writer)
@@ -101,40 +101,40 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
             fn __pbpersist_merge_known(
                 &mut self,
                 tag: u32,
-                wire_type: ::pbpersist::__private::prost::encoding::WireType,
-                buf: &mut impl ::pbpersist::__private::bytes::Buf,
-                ctx: ::pbpersist::__private::prost::encoding::DecodeContext,
-            ) -> ::core::result::Result<bool, ::pbpersist::__private::prost::DecodeError> {
+                wire_type: __pbpersist::__private::prost::encoding::WireType,
+                buf: &mut impl __pbpersist::__private::bytes::Buf,
+                ctx: __pbpersist::__private::prost::encoding::DecodeContext,
+            ) -> ::core::result::Result<bool, __pbpersist::__private::prost::DecodeError> {
                 #read
             }
         }
 
-        impl ::pbpersist::__private::prost::Message for #ident {
+        impl __pbpersist::__private::prost::Message for #ident {
             #[allow(unused_variables)]
-            fn encode_raw(&self, buf: &mut impl ::pbpersist::__private::bytes::BufMut) {
+            fn encode_raw(&self, buf: &mut impl __pbpersist::__private::bytes::BufMut) {
                 #(#encode)*
-                ::pbpersist::wire::encode_unknown(&self.#meta, buf);
+                __pbpersist::wire::encode_unknown(&self.#meta, buf);
             }
 
             fn merge_field(
                 &mut self,
                 tag: u32,
-                wire_type: ::pbpersist::__private::prost::encoding::WireType,
-                buf: &mut impl ::pbpersist::__private::bytes::Buf,
-                ctx: ::pbpersist::__private::prost::encoding::DecodeContext,
-            ) -> ::core::result::Result<(), ::pbpersist::__private::prost::DecodeError> {
+                wire_type: __pbpersist::__private::prost::encoding::WireType,
+                buf: &mut impl __pbpersist::__private::bytes::Buf,
+                ctx: __pbpersist::__private::prost::encoding::DecodeContext,
+            ) -> ::core::result::Result<(), __pbpersist::__private::prost::DecodeError> {
                 if self.__pbpersist_merge_known(tag, wire_type, buf, ctx.clone())? {
                     ::core::result::Result::Ok(())
                 } else {
-                    ::pbpersist::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx)
+                    __pbpersist::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx)
                 }
             }
 
             fn merge(
                 &mut self,
-                buf: impl ::pbpersist::__private::bytes::Buf,
-            ) -> ::core::result::Result<(), ::pbpersist::__private::prost::DecodeError> {
-                ::pbpersist::wire::merge_message(self, buf, |msg, tag, wire_type, buf, ctx| {
+                buf: impl __pbpersist::__private::bytes::Buf,
+            ) -> ::core::result::Result<(), __pbpersist::__private::prost::DecodeError> {
+                __pbpersist::wire::merge_message(self, buf, |msg, tag, wire_type, buf, ctx| {
                     msg.__pbpersist_merge_known(tag, wire_type, buf, ctx)
                 })
             }
@@ -154,7 +154,7 @@ fn repeated_merge(s: &Single, m: &TokenStream, meta: &Ident, id: &Ident) -> Toke
     let tag = s.tag;
     match s.value {
         Value::Enum(_) => {
-            quote!(::pbpersist::wire::enumeration::merge_repeated_closed(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
+            quote!(__pbpersist::wire::enumeration::merge_repeated_closed(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
         }
         _ if s.group => quote!(#m::merge_repeated(#tag, wire_type, &mut self.#id, buf, ctx)),
         _ => quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
@@ -164,7 +164,7 @@ fn repeated_merge(s: &Single, m: &TokenStream, meta: &Ident, id: &Ident) -> Toke
 /// Counts a level of message nesting against the configured depth limit.
 fn depth_checked(value: &Value, merge: TokenStream) -> TokenStream {
     match value {
-        Value::Message(_) => quote!(::pbpersist::wire::nested(|| #merge)),
+        Value::Message(_) => quote!(__pbpersist::wire::nested(|| #merge)),
         _ => merge,
     }
 }
@@ -186,7 +186,7 @@ fn field(f: &Field, meta: &Ident, rust_name: &str, plain_tags: &[u32]) -> Parts 
             let merge = with_context(
                 depth_checked(
                     value,
-                    quote!(::pbpersist::__private::prost::encoding::btree_map::merge(#km::merge, #vm::merge, &mut self.#id, buf, ctx)),
+                    quote!(__pbpersist::__private::prost::encoding::btree_map::merge(#km::merge, #vm::merge, &mut self.#id, buf, ctx)),
                 ),
                 rust_name,
                 &fname,
@@ -196,14 +196,14 @@ fn field(f: &Field, meta: &Ident, rust_name: &str, plain_tags: &[u32]) -> Parts 
                 encode: vec![(
                     *tag,
                     quote! {
-                        ::pbpersist::wire::map::encode(
+                        __pbpersist::wire::map::encode(
                             #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
                         );
                     },
                 )],
                 merge: quote!(#tag => #merge,),
                 len: quote! {
-                    ::pbpersist::wire::map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
+                    __pbpersist::wire::map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
                 },
             }
         }
@@ -229,7 +229,7 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
             },
             match s.value {
                 Value::Enum(_) => {
-                    quote!(::pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
+                    quote!(__pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
                 }
                 _ => {
                     quote!(#m::merge(#tag_arg wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx))
@@ -288,7 +288,7 @@ fn oneof(
             // A closed enum's unknown number goes to the unknown fields, not the oneof.
             quote! {{
                 let mut v = ::core::option::Option::None;
-                ::pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut v, buf, ctx)
+                __pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut v, buf, ctx)
                     .map(|()| if let ::core::option::Option::Some(v) = v { self.#id = ::core::option::Option::Some(#path::#variant(v)) })
             }}
         } else {

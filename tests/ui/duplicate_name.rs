@@ -1,0 +1,13 @@
+use pbpersist::{Meta, Persistent};
+
+#[derive(Clone, PartialEq, Persistent)]
+struct Note {
+    #[pbpersist(tag = 1)]
+    title: String,
+    #[pbpersist(tag = 2, name = "title")]
+    heading: String,
+    #[pbpersist(meta)]
+    meta: Meta,
+}
+
+fn main() {}

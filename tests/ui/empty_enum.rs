@@ -1,0 +1,7 @@
+use pbpersist::Enumeration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Enumeration)]
+enum Mood {
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use pbpersist::Enumeration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Enumeration)]
+#[pbpersist(alias(ident = "QUIET", variant = "Calm"))]
+enum Mood {
+    Calm = 0,
+}
+
+fn main() {}

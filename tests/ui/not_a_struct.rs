@@ -1,0 +1,8 @@
+use pbpersist::Persistent;
+
+#[derive(Clone, PartialEq, Persistent)]
+enum Note {
+    A,
+}
+
+fn main() {}
