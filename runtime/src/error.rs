@@ -1,4 +1,9 @@
 //! Errors.
+//!
+//! One convention for the workspace: an error's message says what failed at
+//! its own level, and the lower-level cause is only its `source()`, never
+//! repeated in the message. Print the whole chain with a reporter (anyhow's
+//! `{:#}`, miette, or [`report`]), as `cargo pbpersist` does.
 
 use crate::{Oid, RequiredFieldError, Tid};
 
@@ -10,7 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// An object to be saved has a required field unset; nothing was written.
-    #[error("cannot commit object {oid}: {source}")]
+    #[error("cannot commit object {oid}")]
     Required {
         /// The object that failed the check.
         oid: Oid,
@@ -49,7 +54,7 @@ pub enum Error {
         type_name: String,
     },
     /// The stored bytes could not be decoded.
-    #[error("object {oid} has a malformed record: {source}")]
+    #[error("object {oid} has a malformed record")]
     Corrupt {
         /// The object.
         oid: Oid,
@@ -73,9 +78,6 @@ pub enum Error {
     /// The storage failed.
     #[error(transparent)]
     Storage(StorageError),
-    /// The transaction was already committed or aborted.
-    #[error("the transaction is already finished")]
-    Finished,
 }
 
 impl Error {
@@ -103,7 +105,7 @@ pub struct ConflictError {
 #[non_exhaustive]
 pub enum StorageError {
     /// The database file or server failed.
-    #[error("{backend} error: {source}")]
+    #[error("{backend} failed")]
     Backend {
         /// Which backend.
         backend: &'static str,
@@ -120,7 +122,7 @@ pub enum StorageError {
     /// The server could not be reached, or the connection broke before the
     /// commit was sent: nothing was written. The next transaction connects
     /// again, so retrying is safe.
-    #[error("{backend} server {target} is unavailable: {source}")]
+    #[error("{backend} server {target} is unavailable")]
     Unavailable {
         /// Which backend.
         backend: &'static str,
@@ -146,7 +148,7 @@ pub enum StorageError {
     },
     /// The server aborted the transaction to break a deadlock or a
     /// serialization failure; nothing was written and retrying may succeed.
-    #[error("{backend} aborted the transaction (deadlock or serialization failure): {source}")]
+    #[error("{backend} aborted the transaction (deadlock or serialization failure)")]
     Aborted {
         /// Which backend.
         backend: &'static str,
@@ -164,6 +166,50 @@ impl From<StorageError> for Error {
         match e {
             StorageError::Conflict(c) => Error::Conflict(c),
             other => Error::Storage(other),
+        }
+    }
+}
+
+/// An error and its causes on one line, outermost first, separated by `: `
+/// (`cannot commit object 7: demo.Tower.name is required but not set`).
+pub fn report(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant with a cause leaves it to `source()`: the report shows
+    /// each cause once.
+    #[test]
+    fn causes_print_once() {
+        let cause =
+            || Box::new(std::io::Error::other("the disk is on fire")) as Box<dyn std::error::Error + Send + Sync>;
+        let errors: Vec<Error> = vec![
+            Error::Required { oid: Oid(7), source: RequiredFieldError::new("demo.Tower", "name") },
+            Error::Corrupt { oid: Oid(7), source: prost::encoding::decode_varint(&mut &[0xff; 11][..]).unwrap_err() },
+            StorageError::Backend { backend: "sqlite", source: cause() }.into(),
+            StorageError::Unavailable { backend: "postgres", target: "db:5432".into(), source: cause() }.into(),
+            StorageError::CommitUnknown { backend: "postgres", tid: Tid(9), source: cause() }.into(),
+            StorageError::Aborted { backend: "postgres", source: cause() }.into(),
+        ];
+        for e in errors {
+            let report = report(&e);
+            let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+            let shown = match &e {
+                Error::Storage(s) => std::error::Error::source(s).map(ToString::to_string).unwrap_or(cause),
+                _ => cause,
+            };
+            assert!(!shown.is_empty(), "{e:?} has no cause");
+            assert_eq!(report.matches(&shown).count(), 1, "{report}");
         }
     }
 }

@@ -51,7 +51,7 @@ pub mod wkt;
 pub use connection::{Connection, Transaction};
 pub use db::{Database, GcReport, Stats};
 pub use enumeration::{EnumValue, Enumeration, UnknownEnumValue};
-pub use error::{ConflictError, Error, Result, StorageError};
+pub use error::{ConflictError, Error, Result, StorageError, report};
 pub use extension::{Extendable, Extension};
 pub use meta::{FieldInfo, Meta};
 pub use oid::{AnyObject, Oid, Ref, Tid};

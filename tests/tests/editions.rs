@@ -40,7 +40,7 @@ fn explicit_presence_writes_zero_and_reads_defaults() {
 fn legacy_required_is_checked_before_commit() {
     let db = Database::in_memory().unwrap();
     let err = db.transact(|tx| tx.add(Sample::default()).map(|_| ())).unwrap_err();
-    assert!(err.to_string().contains("key"), "{err}");
+    assert!(pbpersist::report(&err).contains("key"), "{err}");
     let mut s = Sample::default();
     s.set_key("k");
     assert!(s.check_required().is_ok());

@@ -87,8 +87,8 @@ impl Source {
             }
         };
         let size = blob.len();
-        let record =
-            Record::from_bytes(blob.into()).map_err(|e| format!("object {oid} has a malformed record: {e}"))?;
+        let record = Record::from_bytes(blob.into())
+            .map_err(|e| Failure(format!("object {oid} has a malformed record: {e}")))?;
         Ok(Stored { tid, record, size })
     }
 }
@@ -153,7 +153,7 @@ fn describe(oid: u64, s: &Stored, pool: &DescriptorPool, json: bool) -> Result<s
         Failure(format!("object {oid} has type {}, which the stored schemas do not describe", s.record.r#type))
     })?;
     let state = DynamicMessage::decode(desc, s.record.state.clone())
-        .map_err(|e| format!("object {oid} has a malformed state: {e}"))?;
+        .map_err(|e| Failure(format!("object {oid} has a malformed state: {e}")))?;
     if !json {
         return Ok(serde_json::Value::String(format!(
             "{oid} {} (tid {}, {} bytes, refs {:?})\n  {state}",

@@ -83,9 +83,10 @@ enum Command {
 /// A failure to report: the message is for the user, never a debug dump.
 struct Failure(String);
 
-impl<E: std::fmt::Display> From<E> for Failure {
+impl<E: std::error::Error> From<E> for Failure {
+    /// The error with its whole cause chain, each cause once.
     fn from(e: E) -> Self {
-        Failure(e.to_string())
+        Failure(pbpersist::report(&e))
     }
 }
 
@@ -142,8 +143,9 @@ fn generate(
                 stale.push(path.display().to_string());
             }
         } else {
-            std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-            std::fs::write(&path, &file.content).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
+            std::fs::write(&path, &file.content)
+                .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
             println!("wrote {}", path.display());
         }
     }
@@ -204,7 +206,7 @@ fn old_schema(database: &str) -> Result<prost_reflect::DescriptorPool, Failure> 
         return inspect::compile(&inspect::Source::open(database)?.schemas()?);
     }
     let path = Path::new(database);
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
     if bytes.starts_with(b"SQLite format 3\0") {
         return inspect::compile(&inspect::Source::open(database)?.schemas()?);
     }

@@ -250,7 +250,7 @@ pub fn required_field_unset_fails_commit_and_writes_nothing(backend: &Backend) {
         })
         .unwrap_err();
     assert!(matches!(err, Error::Required { .. }), "{err:?}");
-    assert!(err.to_string().contains("demo.Tower.name is required but not set"), "{err}");
+    assert!(pbpersist::report(&err).contains("demo.Tower.name is required but not set"), "{err}");
     assert_eq!(db.stats().commits, before.commits, "nothing was committed");
 
     let db = backend.open();
