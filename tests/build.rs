@@ -1,3 +1,6 @@
+//! Generates the test schemas: pbpersist types for the corpora, and, where
+//! the real-world schemas were fetched, those too.
+
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

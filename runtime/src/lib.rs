@@ -45,6 +45,8 @@ mod record;
 mod root;
 pub mod schema;
 pub mod storage;
+// Public only for `__private::wire`, the path generated code uses.
+#[doc(hidden)]
 pub mod wire;
 pub mod wkt;
 
@@ -72,10 +74,21 @@ macro_rules! include_proto {
     };
 }
 
-/// What generated code needs from pbpersist's dependencies. Not a stable API.
+/// What generated code, pbpersist's tests and its fuzzers use: not a stable
+/// API. It changes with every release, which is why the runtime depends on
+/// exactly its own version of the derive (`=`): the code a derive emits
+/// always meets the `__private` it was written for.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::storage::unreachable;
+    pub use crate::wire;
     pub use bytes;
     pub use inventory;
     pub use prost;
+
+    /// The pieces of a `.proto` description that generated
+    /// `describe_schema` functions assemble.
+    pub mod schema {
+        pub use crate::schema::{EnumDef, FieldDef, MessageDef, quote_bytes};
+    }
 }

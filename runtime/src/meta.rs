@@ -17,6 +17,7 @@ pub struct FieldInfo {
 
 impl FieldInfo {
     /// Describes a field.
+    #[doc(hidden)]
     pub const fn new(name: &'static str, number: u32) -> Self {
         FieldInfo { name, number }
     }
@@ -62,6 +63,7 @@ impl Clone for Meta {
 impl Meta {
     /// Marks the field with this index (its position in `Persistent::FIELDS`) changed.
     #[inline]
+    #[doc(hidden)]
     pub fn mark(&mut self, index: usize) {
         if index < 64 {
             self.low |= 1 << index;
@@ -94,6 +96,7 @@ impl Meta {
 
     /// Marks the whole object changed, for types whose fields are public.
     #[inline]
+    #[doc(hidden)]
     pub fn touch(&mut self) {
         self.touched = true;
     }
@@ -106,6 +109,7 @@ impl Meta {
 
     /// Forgets all changes, as after a load or a commit.
     #[inline]
+    #[doc(hidden)]
     pub fn clear_changes(&mut self) {
         self.low = 0;
         self.touched = false;

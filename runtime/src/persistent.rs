@@ -89,6 +89,7 @@ pub struct RequiredFieldError {
 
 impl RequiredFieldError {
     /// The error for `message.field`.
+    #[doc(hidden)]
     pub const fn new(message: &'static str, field: &'static str) -> Self {
         RequiredFieldError { message, field }
     }
@@ -214,6 +215,7 @@ pub struct TypeEntry {
 
 impl TypeEntry {
     /// The entry for `T`.
+    #[doc(hidden)]
     pub const fn of<T: Persistent>() -> Self {
         TypeEntry { name: T::TYPE_NAME, former_names: T::FORMER_NAMES, decode: decode_object::<T> }
     }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// One field of a message definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct FieldDef {
     /// `optional`, `required`, `repeated` or empty (proto3 implicit presence).
     pub label: &'static str,
@@ -48,6 +49,7 @@ impl FieldDef {
 
 /// A message definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct MessageDef {
     /// The full name.
     pub full_name: &'static str,
@@ -61,6 +63,7 @@ pub struct MessageDef {
 
 /// An enum definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(hidden)]
 pub struct EnumDef {
     /// The full name.
     pub full_name: &'static str,
@@ -126,16 +129,19 @@ impl ProtoSchema {
 
     /// Whether `full_name` is new (and now seen): describers call this first
     /// so that cycles end.
+    #[doc(hidden)]
     pub fn begin(&mut self, full_name: &'static str) -> bool {
         self.seen.insert(full_name)
     }
 
     /// Adds a message definition.
+    #[doc(hidden)]
     pub fn add_message(&mut self, def: MessageDef) {
         self.defs.insert(def.full_name, Def::Message(def));
     }
 
     /// Adds an enum definition.
+    #[doc(hidden)]
     pub fn add_enum(&mut self, def: EnumDef) {
         self.defs.insert(def.full_name, Def::Enum(def));
     }
@@ -352,6 +358,7 @@ fn field_line(f: &FieldDef, syntax: Syntax, in_oneof: bool, pad: &str, out: &mut
 }
 
 /// Bytes as a `.proto` string literal.
+#[doc(hidden)]
 pub fn quote_bytes(bytes: &[u8]) -> String {
     let mut s = String::from("\"");
     for b in bytes {

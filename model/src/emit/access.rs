@@ -191,7 +191,10 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
                 #[doc = " The value, or the default when unset or not a value this program knows."]
                 #[inline]
                 pub fn #id(&self) -> #ty {
-                    match self.#id.and_then(|v| v.known()) { ::core::option::Option::Some(v) => v, ::core::option::Option::None => #default }
+                    match self.#id.and_then(|v| v.known()) {
+                        ::core::option::Option::Some(v) => v,
+                        ::core::option::Option::None => #default,
+                    }
                 }
             });
             out.push(quote! {
@@ -241,7 +244,10 @@ fn present(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenStr
             });
             out.push(quote! {
                 #[inline]
-                pub fn #set(&mut self, value: __pbpersist::Ref<#ty>) { self.#id = ::core::option::Option::Some(value); #mark; }
+                pub fn #set(&mut self, value: __pbpersist::Ref<#ty>) {
+                    self.#id = ::core::option::Option::Some(value);
+                    #mark;
+                }
             });
         }
     }
@@ -315,7 +321,10 @@ fn repeated(ctx: &Ctx<'_>, field: &Field, s: &Single, bit: usize) -> Vec<TokenSt
         },
         quote! {
             #[inline]
-            pub fn #set(&mut self, values: impl ::core::convert::Into<::std::vec::Vec<#elem>>) { self.#id = values.into(); #mark; }
+            pub fn #set(&mut self, values: impl ::core::convert::Into<::std::vec::Vec<#elem>>) {
+                self.#id = values.into();
+                #mark;
+            }
         },
         quote!(#[inline] pub fn #clear(&mut self) { self.#id.clear(); #mark; }),
     ]
@@ -414,7 +423,11 @@ fn oneof(ctx: &Ctx<'_>, field: &Field, ty: &syn::Type, members: &[Member], first
                 out.push(quote!(#[inline] pub fn #mid(&self) -> #t { match &self.#id { #pat => *v, _ => #default } }));
                 out.push(quote! {
                     #[inline]
-                    pub fn #mset(&mut self, value: #t) { #mark_current self.#id = ::core::option::Option::Some(#path::#variant(value)); #mark_new; }
+                    pub fn #mset(&mut self, value: #t) {
+                        #mark_current
+                        self.#id = ::core::option::Option::Some(#path::#variant(value));
+                        #mark_new;
+                    }
                 });
             }
             Value::Scalar(sc) => {
@@ -438,7 +451,12 @@ fn oneof(ctx: &Ctx<'_>, field: &Field, ty: &syn::Type, members: &[Member], first
             Value::Enum(ety) => {
                 out.push(quote! {
                     #[inline]
-                    pub fn #mid(&self) -> #ety { match &self.#id { #pat => v.known().unwrap_or_default(), _ => #default } }
+                    pub fn #mid(&self) -> #ety {
+                        match &self.#id {
+                            #pat => v.known().unwrap_or_default(),
+                            _ => #default,
+                        }
+                    }
                 });
                 out.push(quote! {
                     #[inline]
@@ -464,12 +482,14 @@ fn oneof(ctx: &Ctx<'_>, field: &Field, ty: &syn::Type, members: &[Member], first
                     }
                 });
                 out.push(quote! {
-                    #[doc = " The member to change in place; selects this member with an empty message if another was set."]
+                    #[doc = " The member to change in place; selects this member with an empty message if another"]
+                    #[doc = " was set."]
                     #[inline]
                     pub fn #mmut(&mut self) -> &mut #mty {
                         if !self.#has() {
                             #mark_current
-                            self.#id = ::core::option::Option::Some(#path::#variant(::core::default::Default::default()));
+                            let empty = #path::#variant(::core::default::Default::default());
+                            self.#id = ::core::option::Option::Some(empty);
                         }
                         #mark_new;
                         match &mut self.#id {

@@ -46,7 +46,10 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 };
                 let group = s.group;
                 fields.push(quote! {
-                    __pbpersist::schema::FieldDef { label: #label, ty: #ty, name: #name, tag: #tag, default: #default, packed: #packed, target: #target, group: #group, oneof: ::std::vec::Vec::new() }
+                    __pbpersist::__private::schema::FieldDef {
+                        label: #label, ty: #ty, name: #name, tag: #tag, default: #default, packed: #packed,
+                        target: #target, group: #group, oneof: ::std::vec::Vec::new(),
+                    }
                 });
             }
             FieldKind::Map { tag, key, value } => {
@@ -54,20 +57,29 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 let v = type_text(value, &mut deps);
                 let target = target_text(value);
                 fields.push(quote! {
-                    __pbpersist::schema::FieldDef { label: "", ty: format!("map<{}, {}>", #k, #v), name: #name, tag: #tag, default: None, packed: None, target: #target, group: false, oneof: ::std::vec::Vec::new() }
+                    __pbpersist::__private::schema::FieldDef {
+                        label: "", ty: format!("map<{}, {}>", #k, #v), name: #name, tag: #tag, default: None,
+                        packed: None, target: #target, group: false, oneof: ::std::vec::Vec::new(),
+                    }
                 });
             }
             FieldKind::Oneof { members, .. } => {
-                let lines = members.iter().map(|m| {
-                    let ty = type_text(&m.value, &mut deps);
-                    let target = target_text(&m.value);
-                    let (mname, tag, group) = (&m.name, m.tag, m.group);
-                    quote! {
-                        __pbpersist::schema::FieldDef { label: "", ty: #ty, name: #mname, tag: #tag, default: None, packed: None, target: #target, group: #group, oneof: ::std::vec::Vec::new() }
-                    }
-                }).collect::<Vec<_>>();
+                let lines = members
+                    .iter()
+                    .map(|m| {
+                        let ty = type_text(&m.value, &mut deps);
+                        let target = target_text(&m.value);
+                        let (mname, tag, group) = (&m.name, m.tag, m.group);
+                        quote! {
+                            __pbpersist::__private::schema::FieldDef {
+                                label: "", ty: #ty, name: #mname, tag: #tag, default: None, packed: None,
+                                target: #target, group: #group, oneof: ::std::vec::Vec::new(),
+                            }
+                        }
+                    })
+                    .collect::<Vec<_>>();
                 fields.push(quote! {
-                    __pbpersist::schema::FieldDef::oneof(#name, vec![#(#lines),*])
+                    __pbpersist::__private::schema::FieldDef::oneof(#name, vec![#(#lines),*])
                 });
             }
         }
@@ -77,7 +89,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
             if !schema.begin(<Self as __pbpersist::Persistent>::TYPE_NAME) {
                 return;
             }
-            schema.add_message(__pbpersist::schema::MessageDef {
+            schema.add_message(__pbpersist::__private::schema::MessageDef {
                 full_name: <Self as __pbpersist::Persistent>::TYPE_NAME,
                 package: #package,
                 proto2: #proto2,
@@ -103,7 +115,7 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
     quote! {
         fn describe_schema(schema: &mut __pbpersist::schema::ProtoSchema) {
             if schema.begin(<Self as __pbpersist::Enumeration>::TYPE_NAME) {
-                schema.add_enum(__pbpersist::schema::EnumDef {
+                schema.add_enum(__pbpersist::__private::schema::EnumDef {
                     full_name: <Self as __pbpersist::Enumeration>::TYPE_NAME,
                     package: #package,
                     closed: #closed,
@@ -136,8 +148,7 @@ fn type_text(value: &Value, deps: &mut Vec<TokenStream>) -> TokenStream {
 /// A reference's target type name, if it has one.
 fn target_text(value: &Value) -> TokenStream {
     match value {
-        Value::Ref(ty) if !matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "AnyObject")) =>
-        {
+        Value::Ref(ty) if !is_any_object(ty) => {
             quote!(Some(<#ty as __pbpersist::Persistent>::TYPE_NAME))
         }
         _ => quote!(None),
@@ -149,7 +160,11 @@ fn default_text(d: &DefaultValue, value: &Value) -> TokenStream {
     match (d, value) {
         (DefaultValue::Int(n), Value::Enum(ty)) => {
             let n = *n as i32;
-            quote!(<#ty as __pbpersist::Enumeration>::from_i32(#n).map(|v| __pbpersist::Enumeration::proto_name(v).to_owned()).unwrap_or_else(|| (#n).to_string()))
+            quote!(
+                <#ty as __pbpersist::Enumeration>::from_i32(#n)
+                    .map(|v| __pbpersist::Enumeration::proto_name(v).to_owned())
+                    .unwrap_or_else(|| (#n).to_string())
+            )
         }
         (DefaultValue::Int(n), _) => {
             let s = n.to_string();
@@ -169,10 +184,15 @@ fn default_text(d: &DefaultValue, value: &Value) -> TokenStream {
             let s = b.to_string();
             quote!(::std::string::String::from(#s))
         }
-        (DefaultValue::Str(s), _) => quote!(__pbpersist::schema::quote_bytes(#s.as_bytes())),
+        (DefaultValue::Str(s), _) => quote!(__pbpersist::__private::schema::quote_bytes(#s.as_bytes())),
         (DefaultValue::Bytes(b), _) => {
             let lit = proc_macro2::Literal::byte_string(b);
-            quote!(__pbpersist::schema::quote_bytes(#lit))
+            quote!(__pbpersist::__private::schema::quote_bytes(#lit))
         }
     }
+}
+
+/// Whether a reference may point to any type (`Ref<AnyObject>`).
+fn is_any_object(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "AnyObject"))
 }

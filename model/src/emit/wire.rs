@@ -13,9 +13,9 @@ fn module(value: &Value) -> TokenStream {
             let m = format_ident!("{}", s.proto_name());
             quote!(__pbpersist::__private::prost::encoding::#m)
         }
-        Value::Message(_) => quote!(__pbpersist::wire::message),
+        Value::Message(_) => quote!(__pbpersist::__private::wire::message),
         Value::Ref(_) => quote!(__pbpersist::__private::prost::encoding::message),
-        Value::Enum(_) => quote!(__pbpersist::wire::enumeration),
+        Value::Enum(_) => quote!(__pbpersist::__private::wire::enumeration),
     }
 }
 
@@ -31,9 +31,9 @@ fn modules(value: &Value, group: bool) -> (TokenStream, TokenStream) {
     let writer = match value {
         Value::Scalar(s) => {
             let m = format_ident!("{}", s.proto_name());
-            quote!(__pbpersist::wire::scalar::#m)
+            quote!(__pbpersist::__private::wire::scalar::#m)
         }
-        Value::Ref(_) => quote!(__pbpersist::wire::scalar::reference),
+        Value::Ref(_) => quote!(__pbpersist::__private::wire::scalar::reference),
         _ => module(value),
     };
     (module(value), writer)
@@ -113,7 +113,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
             #[allow(unused_variables)]
             fn encode_raw(&self, buf: &mut impl __pbpersist::__private::bytes::BufMut) {
                 #(#encode)*
-                __pbpersist::wire::encode_unknown(&self.#meta, buf);
+                __pbpersist::__private::wire::encode_unknown(&self.#meta, buf);
             }
 
             fn merge_field(
@@ -126,7 +126,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 if self.__pbpersist_merge_known(tag, wire_type, buf, ctx.clone())? {
                     ::core::result::Result::Ok(())
                 } else {
-                    __pbpersist::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx)
+                    __pbpersist::__private::wire::merge_unknown(&mut self.#meta, tag, wire_type, buf, ctx)
                 }
             }
 
@@ -134,7 +134,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 &mut self,
                 buf: impl __pbpersist::__private::bytes::Buf,
             ) -> ::core::result::Result<(), __pbpersist::__private::prost::DecodeError> {
-                __pbpersist::wire::merge_message(self, buf, |msg, tag, wire_type, buf, ctx| {
+                __pbpersist::__private::wire::merge_message(self, buf, |msg, tag, wire_type, buf, ctx| {
                     msg.__pbpersist_merge_known(tag, wire_type, buf, ctx)
                 })
             }
@@ -154,7 +154,9 @@ fn repeated_merge(s: &Single, m: &TokenStream, meta: &Ident, id: &Ident) -> Toke
     let tag = s.tag;
     match s.value {
         Value::Enum(_) => {
-            quote!(__pbpersist::wire::enumeration::merge_repeated_closed(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
+            quote!(__pbpersist::__private::wire::enumeration::merge_repeated_closed(
+                &mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx,
+            ))
         }
         _ if s.group => quote!(#m::merge_repeated(#tag, wire_type, &mut self.#id, buf, ctx)),
         _ => quote!(#m::merge_repeated(wire_type, &mut self.#id, buf, ctx)),
@@ -164,7 +166,7 @@ fn repeated_merge(s: &Single, m: &TokenStream, meta: &Ident, id: &Ident) -> Toke
 /// Counts a level of message nesting against the configured depth limit.
 fn depth_checked(value: &Value, merge: TokenStream) -> TokenStream {
     match value {
-        Value::Message(_) => quote!(__pbpersist::wire::nested(|| #merge)),
+        Value::Message(_) => quote!(__pbpersist::__private::wire::nested(|| #merge)),
         _ => merge,
     }
 }
@@ -186,7 +188,9 @@ fn field(f: &Field, meta: &Ident, rust_name: &str, plain_tags: &[u32]) -> Parts 
             let merge = with_context(
                 depth_checked(
                     value,
-                    quote!(__pbpersist::__private::prost::encoding::btree_map::merge(#km::merge, #vm::merge, &mut self.#id, buf, ctx)),
+                    quote!(__pbpersist::__private::prost::encoding::btree_map::merge(
+                        #km::merge, #vm::merge, &mut self.#id, buf, ctx,
+                    )),
                 ),
                 rust_name,
                 &fname,
@@ -196,14 +200,14 @@ fn field(f: &Field, meta: &Ident, rust_name: &str, plain_tags: &[u32]) -> Parts 
                 encode: vec![(
                     *tag,
                     quote! {
-                        __pbpersist::wire::map::encode(
+                        __pbpersist::__private::wire::map::encode(
                             #km::encode, #km::encoded_len, #vm::encode, #vm::encoded_len, #tag, &self.#id, buf,
                         );
                     },
                 )],
                 merge: quote!(#tag => #merge,),
                 len: quote! {
-                    __pbpersist::wire::map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
+                    __pbpersist::__private::wire::map::encoded_len(#km::encoded_len, #vm::encoded_len, #tag, &self.#id)
                 },
             }
         }
@@ -229,10 +233,14 @@ fn single(id: &Ident, s: &Single, meta: &Ident, rust_name: &str, fname: &str) ->
             },
             match s.value {
                 Value::Enum(_) => {
-                    quote!(__pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx))
+                    quote!(__pbpersist::__private::wire::enumeration::merge_optional(
+                        &mut self.#meta, #tag, wire_type, &mut self.#id, buf, ctx,
+                    ))
                 }
                 _ => {
-                    quote!(#m::merge(#tag_arg wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx))
+                    quote!(#m::merge(
+                        #tag_arg wire_type, self.#id.get_or_insert_with(::core::default::Default::default), buf, ctx,
+                    ))
                 }
             },
             quote!(self.#id.as_ref().map_or(0, |v| #m::encoded_len(#tag, v))),
@@ -288,8 +296,14 @@ fn oneof(
             // A closed enum's unknown number goes to the unknown fields, not the oneof.
             quote! {{
                 let mut v = ::core::option::Option::None;
-                __pbpersist::wire::enumeration::merge_optional(&mut self.#meta, #tag, wire_type, &mut v, buf, ctx)
-                    .map(|()| if let ::core::option::Option::Some(v) = v { self.#id = ::core::option::Option::Some(#path::#variant(v)) })
+                __pbpersist::__private::wire::enumeration::merge_optional(
+                    &mut self.#meta, #tag, wire_type, &mut v, buf, ctx,
+                )
+                .map(|()| {
+                        if let ::core::option::Option::Some(v) = v {
+                            self.#id = ::core::option::Option::Some(#path::#variant(v))
+                        }
+                    })
             }}
         } else {
             quote! {

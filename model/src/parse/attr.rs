@@ -146,7 +146,8 @@ pub(crate) fn enumeration(attrs: &[Attribute], errors: &mut Errors) -> EnumAttrs
                     (Some(ident), Some(name), Some(variant)) => out.aliases.push(Alias { ident, name, variant }),
                     _ if wrong => {}
                     _ => errors.push(meta.error(
-                        "an alias needs all three of `alias(ident = \"CONST\", name = \"PROTO_NAME\", variant = \"Variant\")`",
+                        "an alias needs all three of \
+                         `alias(ident = \"CONST\", name = \"PROTO_NAME\", variant = \"Variant\")`",
                     )),
                 }
             }

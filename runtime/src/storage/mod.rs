@@ -80,6 +80,7 @@ pub trait Storage: Send + Sync + 'static {
 
 /// The oids not reachable from the root, given every object's reference list.
 /// Fails on a record whose reference list cannot be read.
+#[doc(hidden)]
 pub fn unreachable(records: impl IntoIterator<Item = (Oid, Vec<u8>)>) -> Result<Vec<Oid>, StorageError> {
     let mut refs: std::collections::HashMap<Oid, Vec<u64>> = std::collections::HashMap::new();
     for (oid, record) in records {
