@@ -43,6 +43,18 @@ fn the_runtime_well_known_types_are_current() {
     assert!(on_disk == files[0].content, "runtime/src/wkt/generated.rs is stale: run with PBPERSIST_BLESS=1");
 }
 
+/// The coverage corpus's directory and every file it lists in `FILES`.
+fn corpus_files() -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus");
+    let files = std::fs::read_to_string(corpus.join("FILES"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| corpus.join(l))
+        .collect();
+    (corpus, files)
+}
+
 fn generate_corpus(file: &str) -> String {
     let corpus = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/corpus"));
     let files = pbpersist_build::Config::new()
@@ -149,13 +161,7 @@ fn strip_annotations(text: &str) -> String {
 #[cfg(feature = "vendored-protoc")]
 #[test]
 fn protox_and_protoc_generate_the_same_code() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus");
-    let files: Vec<_> = std::fs::read_to_string(corpus.join("FILES"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| corpus.join(l))
-        .collect();
+    let (corpus, files) = corpus_files();
     let includes = [corpus.as_path(), proto_dir()];
     let mut config = pbpersist_build::Config::new();
     config.cargo_directives(false);
@@ -221,13 +227,7 @@ fn a_descriptor_set_generates_what_its_files_generate() {
 /// as the same item.
 #[test]
 fn printed_items_parse_back_to_themselves() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus");
-    let files: Vec<_> = std::fs::read_to_string(corpus.join("FILES"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| corpus.join(l))
-        .collect();
+    let (corpus, files) = corpus_files();
     let generated = pbpersist_build::Config::new()
         .cargo_directives(false)
         .generate(&files, &[corpus.as_path(), proto_dir()])

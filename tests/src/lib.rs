@@ -20,7 +20,7 @@ pub mod v2 {
     include!(concat!(env!("OUT_DIR"), "/v2/evolve.rs"));
 }
 
-/// The generated twin of the hand-written types in `tests/tests/derive.rs`.
+/// The generated twin of the hand-written types in `tests/tests/types/derive.rs`.
 pub mod notes {
     pbpersist::include_proto!("notes");
 }

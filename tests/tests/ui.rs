@@ -1,4 +1,7 @@
-//! Errors in #[derive(Persistent)] point at the offending token.
+//! Derive errors: one trybuild case per distinct message of
+//! `#[derive(Persistent)]` and `#[derive(Enumeration)]` (`tests/ui/`), each
+//! pointing at the offending token and saying what to write instead, with no
+//! follow-on errors from uses of the type.
 
 #[test]
 fn derive_errors() {

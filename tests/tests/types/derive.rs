@@ -183,7 +183,7 @@ mod framework {
 
 /// A type whose derive names the runtime by the framework's path.
 #[derive(Clone, PartialEq, framework::db::Persistent)]
-#[pbpersist(message = "notes.Tag", crate = "crate::framework::db")]
+#[pbpersist(message = "notes.Tag", crate = "self::framework::db")]
 pub struct Tag {
     #[pbpersist(tag = 1)]
     label: String,
@@ -192,7 +192,7 @@ pub struct Tag {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, framework::db::Enumeration)]
-#[pbpersist(enumeration = "notes.Shade", crate = "crate::framework::db")]
+#[pbpersist(enumeration = "notes.Shade", crate = "self::framework::db")]
 pub enum Shade {
     Light = 0,
     Dark = 1,

@@ -117,7 +117,7 @@ fn the_record_type_matches_record_proto() {
 /// Every version number docs/format.md states is the one the code writes.
 #[test]
 fn the_documented_format_versions_are_the_codes() {
-    let doc = include_str!("../../docs/format.md");
+    let doc = include_str!("../../../docs/format.md");
     let sqlite = pbpersist::storage::sqlite::FORMAT_VERSION;
     let postgres = pbpersist::storage::postgres::FORMAT_VERSION;
     let top = format!("Format version: **{sqlite}** for SQLite, **{postgres}** for the\nPostgreSQL tables");
