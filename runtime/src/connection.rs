@@ -354,6 +354,15 @@ impl Transaction<'_> {
             entry.obj.encode_record(&mut record, entry.hidden_refs());
             writes.push(Write { oid: *oid, base: entry.tid, record });
         }
+        if self.conn.shared.storage.read_only() {
+            // A read-only transaction's snapshot was consistent throughout;
+            // there is nothing to check and nothing may be written.
+            if !writes.is_empty() {
+                self.conn.shared.refuse_writes()?;
+            }
+            self.conn.session.end()?;
+            return Ok(None);
+        }
         self.conn.shared.describe(writes.iter().filter_map(|w| self.conn.cache.get(w.oid)).map(|e| e.obj.as_ref()))?;
         let reads: Vec<(Oid, Tid)> = self.reads.iter().map(|(o, t)| (*o, *t)).collect();
         if writes.is_empty() && reads.is_empty() {

@@ -92,12 +92,22 @@ impl Database {
         Database::with_storage_and_options(crate::storage::SqliteStorage::open(path)?, options)
     }
 
+    /// Opens the existing SQLite database file at `path` read-only: objects
+    /// load as usual, and anything that would write (adding an object,
+    /// committing a change, gc) fails with [`StorageError::ReadOnly`](crate::StorageError::ReadOnly)
+    /// and writes nothing.
+    #[cfg(feature = "sqlite")]
+    pub fn open_read_only(path: impl AsRef<std::path::Path>) -> Result<Database> {
+        Database::with_storage(crate::storage::SqliteStorage::open_read_only(path)?)
+    }
+
     /// A database that lives in memory only, for tests.
     pub fn in_memory() -> Result<Database> {
         Database::with_storage(crate::storage::MemoryStorage::new())
     }
 
-    /// A database over any storage. Creates the root object if it is missing.
+    /// A database over any storage. Creates the root object if it is missing
+    /// (unless the storage is read-only).
     pub fn with_storage(storage: impl Storage) -> Result<Database> {
         Database::with_storage_and_options(storage, Options::default())
     }
@@ -114,7 +124,9 @@ impl Database {
             }),
             pool: Arc::new(Mutex::new(Vec::new())),
         };
-        db.ensure_root()?;
+        if !db.shared.storage.read_only() {
+            db.ensure_root()?;
+        }
         Ok(db)
     }
 
@@ -175,9 +187,17 @@ impl Database {
     /// reference lists stored in records (states are never decoded). With
     /// `dry_run`, only reports. Commits wait while it runs.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        if !dry_run {
+            self.shared.refuse_writes()?;
+        }
         let unreachable = self.shared.storage.collect_garbage(dry_run)?;
         let removed = !dry_run && !unreachable.is_empty();
         Ok(GcReport { unreachable, removed })
+    }
+
+    /// Whether the database was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.storage.read_only()
     }
 
     /// The storage under this database.
@@ -230,7 +250,17 @@ impl Shared {
         Ok(())
     }
 
+    /// A typed error, before anything reaches the storage, when the storage
+    /// is read-only.
+    pub(crate) fn refuse_writes(&self) -> Result<()> {
+        if self.storage.read_only() {
+            return Err(crate::StorageError::ReadOnly { backend: self.storage.name() }.into());
+        }
+        Ok(())
+    }
+
     pub(crate) fn new_oid(&self) -> Result<Oid> {
+        self.refuse_writes()?;
         let mut block = self.oids.lock().unwrap_or_else(|e| e.into_inner());
         if block.next == block.end {
             let range = self.storage.new_oids(block.size)?;

@@ -156,6 +156,12 @@ pub enum StorageError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The database was opened read-only and the operation would write.
+    #[error("the {backend} database is open read-only; this would write to it")]
+    ReadOnly {
+        /// Which backend.
+        backend: &'static str,
+    },
     /// The storage was configured wrongly (a malformed URL, a missing variable).
     #[error("storage configuration: {0}")]
     Config(String),

@@ -67,6 +67,17 @@ fn main() {
     trials.push(Trial::test("multiprocess::a_writer_killed_50_times_loses_nothing", || {
         Ok(multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&new_schema))
     }));
+    trials.push(Trial::test("read_only::reads_and_refuses_writes", || {
+        let schema = PgSchema::new();
+        let name = schema.name().to_owned();
+        let backend = Backend::new(move |options| schema.open(options));
+        let read_only = move || {
+            let storage = PostgresStorage::builder(&postgres_url()).schema(&name).read_only().open().unwrap();
+            pbpersist::Database::with_storage(storage).unwrap()
+        };
+        suite::read_only::reads_and_refuses_writes(&backend, &read_only);
+        Ok(())
+    }));
     for (name, test) in pg::TESTS {
         trials.push(Trial::test(*name, move || Ok(test())));
     }

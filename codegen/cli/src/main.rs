@@ -216,13 +216,20 @@ fn old_schema(database: &str) -> Result<prost_reflect::DescriptorPool, Failure> 
 }
 
 fn gc(database: &str, dry_run: bool) -> Result<ExitCode, Failure> {
-    let db = if inspect::is_url(database) {
-        // Refuse a database without pbpersist's tables rather than create them.
-        inspect::Source::open(database)?;
-        pbpersist::Database::with_storage(pbpersist::storage::PostgresStorage::open(database)?)?
-    } else {
-        inspect::require_database(Path::new(database))?;
-        pbpersist::Database::open(database)?
+    use pbpersist::{Database, storage::PostgresStorage};
+    // A dry run only reads, so it opens the database read-only; either way a
+    // file or server without pbpersist's tables is refused, never created.
+    let db = match (inspect::is_url(database), dry_run) {
+        (true, true) => Database::with_storage(PostgresStorage::open_read_only(database)?)?,
+        (false, true) => Database::open_read_only(database)?,
+        (true, false) => {
+            inspect::Source::open(database)?;
+            Database::with_storage(PostgresStorage::open(database)?)?
+        }
+        (false, false) => {
+            inspect::require_database(Path::new(database))?;
+            Database::open(database)?
+        }
     };
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_message(format!("walking the object graph of {}", shown(database)));

@@ -76,6 +76,12 @@ pub trait Storage: Send + Sync + 'static {
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError>;
     /// The stored `.proto` files, sorted by name.
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError>;
+    /// Whether the storage was opened read-only. A read-only storage
+    /// refuses every write with [`StorageError::ReadOnly`], and the
+    /// [`Database`](crate::Database) over it refuses them before they reach it.
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 /// The oids not reachable from the root, given every object's reference list.

@@ -5,7 +5,7 @@
 
 use super::{KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, Storage, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -52,17 +52,28 @@ pub struct SqliteStorage {
     /// A connection of its own for oid reservations, which must not wait on
     /// any session's read snapshot.
     allocator: Mutex<Connection>,
+    /// Whether every connection is opened read-only.
+    read_only: bool,
 }
 
 fn backend(e: rusqlite::Error) -> StorageError {
     StorageError::Backend { backend: "sqlite", source: Box::new(e) }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StorageError> {
-    let conn = Connection::open(path).map_err(backend)?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(backend)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StorageError> {
+    let conn = if read_only {
+        // SQLite itself refuses writes on such a connection; the file must exist.
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(backend)?;
+        conn
+    } else {
+        let conn = Connection::open(path).map_err(backend)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        conn
+    };
     // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the
     // B-tree pages of a few hundred thousand objects stay in memory.
     conn.pragma_update(None, "cache_size", -32768).map_err(backend)?;
@@ -73,7 +84,7 @@ impl SqliteStorage {
     /// Opens the database file at `path`, creating it and its tables if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
-        let mut conn = open_connection(&path)?;
+        let mut conn = open_connection(&path, false)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
         tx.execute_batch(SCHEMA).map_err(backend)?;
         let mut format: i64 =
@@ -89,7 +100,30 @@ impl SqliteStorage {
             )));
         }
         tx.commit().map_err(backend)?;
-        Ok(SqliteStorage { path, allocator: Mutex::new(conn) })
+        Ok(SqliteStorage { path, allocator: Mutex::new(conn), read_only: false })
+    }
+
+    /// Opens an existing database file at `path` read-only: nothing is
+    /// created or migrated, every write is refused, and other processes may
+    /// write meanwhile (each transaction still sees one snapshot).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open_connection(&path, true)?;
+        let format: i64 = conn
+            .query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0))
+            .map_err(|_| StorageError::Format(format!("{} is not a pbpersist database", path.display())))?;
+        if format != FORMAT_VERSION {
+            return Err(StorageError::Format(format!(
+                "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION} \
+                 (opening it for writing once migrates it)",
+                path.display()
+            )));
+        }
+        Ok(SqliteStorage { path, allocator: Mutex::new(conn), read_only: true })
+    }
+
+    fn refuse_writes(&self) -> Result<(), StorageError> {
+        if self.read_only { Err(StorageError::ReadOnly { backend: "sqlite" }) } else { Ok(()) }
     }
 
     /// The database file.
@@ -104,10 +138,11 @@ impl Storage for SqliteStorage {
     }
 
     fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
-        Ok(Box::new(SqliteSession::open(&self.path)?))
+        Ok(Box::new(SqliteSession::open(&self.path, self.read_only)?))
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        self.refuse_writes()?;
         // The connection holds no state a panic could corrupt; reuse it.
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
@@ -121,6 +156,7 @@ impl Storage for SqliteStorage {
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
         {
@@ -141,10 +177,19 @@ impl Storage for SqliteStorage {
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        if !dry_run {
+            self.refuse_writes()?;
+        }
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        // The write lock keeps commits out while the graph is walked.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        // The write lock keeps commits out while the graph is walked; a
+        // read-only report walks one snapshot instead.
+        let behavior = if self.read_only { TransactionBehavior::Deferred } else { TransactionBehavior::Immediate };
+        let tx = conn.transaction_with_behavior(behavior).map_err(backend)?;
         let dead = {
             let mut stmt = tx.prepare("SELECT oid, record FROM pb_object").map_err(backend)?;
             let rows = stmt
@@ -202,8 +247,8 @@ struct SqliteSession {
 }
 
 impl SqliteSession {
-    fn open(path: &Path) -> Result<Self, StorageError> {
-        let cell = SessionConn::try_new(open_connection(path)?, |conn| {
+    fn open(path: &Path, read_only: bool) -> Result<Self, StorageError> {
+        let cell = SessionConn::try_new(open_connection(path, read_only)?, |conn| {
             Ok::<_, rusqlite::Error>(Prepared {
                 load: conn.prepare("SELECT tid, record FROM pb_object WHERE oid = ?1")?,
             })

@@ -3,6 +3,7 @@
 //! stored data, as a restarted program (or another process) would.
 
 pub mod objects;
+pub mod read_only;
 pub mod transactions;
 
 use pbpersist::{Database, Options};

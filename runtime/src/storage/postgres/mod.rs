@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     /// `user@host:port/db`, for messages: never the password.
     target: String,
     state_cache: Option<state_cache::StateCache>,
+    /// Whether sessions are read-only (`default_transaction_read_only`).
+    read_only: bool,
 }
 
 /// Options for opening a [`PostgresStorage`], from [`PostgresStorage::builder`].
@@ -49,6 +51,7 @@ pub struct PostgresBuilder {
     url: String,
     schema: Option<String>,
     state_cache: Option<(std::path::PathBuf, u64)>,
+    read_only: bool,
 }
 
 impl std::fmt::Debug for PostgresBuilder {
@@ -75,6 +78,13 @@ impl PostgresStorage {
         Self::builder(url).open()
     }
 
+    /// Opens the existing database at `url` read-only: no table is created
+    /// or migrated, sessions run with `default_transaction_read_only`, and
+    /// every write is refused with [`StorageError::ReadOnly`].
+    pub fn open_read_only(url: &str) -> Result<Self, StorageError> {
+        Self::builder(url).read_only().open()
+    }
+
     /// Opens the database whose URL is in the `PBPERSIST_POSTGRES_URL`
     /// environment variable.
     pub fn from_env() -> Result<Self, StorageError> {
@@ -85,7 +95,7 @@ impl PostgresStorage {
 
     /// Options beyond the URL.
     pub fn builder(url: &str) -> PostgresBuilder {
-        PostgresBuilder { url: url.to_owned(), schema: None, state_cache: None }
+        PostgresBuilder { url: url.to_owned(), schema: None, state_cache: None, read_only: false }
     }
 
     /// `user@host:port/db`: where this storage is, without credentials.
@@ -96,6 +106,10 @@ impl PostgresStorage {
     /// How the local state cache has done, if one was configured.
     pub fn state_cache_stats(&self) -> Option<StateCacheStats> {
         self.inner.state_cache.as_ref().map(|c| c.stats())
+    }
+
+    fn refuse_writes(&self) -> Result<(), StorageError> {
+        if self.inner.read_only { Err(StorageError::ReadOnly { backend: "postgres" }) } else { Ok(()) }
     }
 
     fn with_admin<R>(&self, f: impl FnOnce(&mut Client) -> Result<R, postgres::Error>) -> Result<R, StorageError> {
@@ -136,12 +150,20 @@ impl PostgresBuilder {
         self
     }
 
-    /// Connects, then creates or migrates the tables.
+    /// Opens the database read-only (see [`PostgresStorage::open_read_only`]).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// Connects, then creates or migrates the tables (read-only: checks
+    /// that they are of this version).
     pub fn open(self) -> Result<PostgresStorage, StorageError> {
         let mut config: postgres::Config = self.url.parse().map_err(|_| {
             // The parser's message may quote the URL, password included.
             StorageError::Config("the PostgreSQL URL is malformed (it is not shown: it may hold a password)".into())
         })?;
+        let mut options = Vec::new();
         if let Some(schema) = &self.schema {
             let plain = !schema.is_empty()
                 && schema.len() <= 63
@@ -152,7 +174,14 @@ impl PostgresBuilder {
                     "{schema:?} is not a plain PostgreSQL schema name (lowercase letters, digits, underscores)"
                 )));
             }
-            config.options(&format!("-c search_path={schema}"));
+            options.push(format!("-c search_path={schema}"));
+        }
+        if self.read_only {
+            // The server refuses writes too, whatever this program attempts.
+            options.push("-c default_transaction_read_only=on".to_owned());
+        }
+        if !options.is_empty() {
+            config.options(&options.join(" "));
         }
         if config.get_application_name().is_none() {
             config.application_name("pbpersist");
@@ -161,15 +190,29 @@ impl PostgresBuilder {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let target = target(&config);
-        let mut inner = Inner { config, target, state_cache: None };
+        let mut inner = Inner { config, target, state_cache: None, read_only: self.read_only };
         let mut client = inner.connect()?;
-        migrate::migrate(&mut client, self.schema.as_deref()).map_err(|e| match e {
-            migrate::MigrateError::Db(e) => inner.error(e),
-            migrate::MigrateError::TooNew(v) => StorageError::Format(format!(
-                "{} has format version {v}; this pbpersist reads up to version {FORMAT_VERSION}",
-                inner.target
-            )),
-        })?;
+        if self.read_only {
+            let format = client
+                .query_one("SELECT value FROM pb_meta WHERE key = 'format'", &[])
+                .map(|row| row.get::<_, i64>(0))
+                .map_err(|_| StorageError::Format(format!("{} holds no pbpersist database", inner.target)))?;
+            if format != FORMAT_VERSION {
+                return Err(StorageError::Format(format!(
+                    "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION} \
+                     (opening it for writing once migrates it)",
+                    inner.target
+                )));
+            }
+        } else {
+            migrate::migrate(&mut client, self.schema.as_deref()).map_err(|e| match e {
+                migrate::MigrateError::Db(e) => inner.error(e),
+                migrate::MigrateError::TooNew(v) => StorageError::Format(format!(
+                    "{} has format version {v}; this pbpersist reads up to version {FORMAT_VERSION}",
+                    inner.target
+                )),
+            })?;
+        }
         if let Some((path, max_bytes)) = &self.state_cache {
             let id: i64 = client
                 .query_one("SELECT value FROM pb_meta WHERE key = 'database_id'", &[])
@@ -238,6 +281,7 @@ impl Storage for PostgresStorage {
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        self.refuse_writes()?;
         let count = count as i64;
         let end: i64 = self.with_admin(|c| {
             let row = c.query_one(
@@ -250,6 +294,7 @@ impl Storage for PostgresStorage {
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
         let (names, sources): (Vec<&str>, Vec<&str>) = files.iter().map(|(n, s)| (n.as_str(), s.as_str())).unzip();
         self.with_admin(|c| {
             c.execute(
@@ -268,12 +313,26 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        if !dry_run {
+            self.refuse_writes()?;
+        }
+        let read_only = self.inner.read_only;
         self.with_admin(|c| {
-            let mut tx = c.transaction()?;
-            // Holding the tid row keeps commits from finishing while the
-            // graph is walked: each must take it to choose its tid.
-            tx.execute("SELECT value FROM pb_meta WHERE key = 'last_tid' FOR UPDATE", &[])?;
+            let mut tx = if read_only {
+                // A report walks one snapshot; a read-only session may not lock.
+                c.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?
+            } else {
+                let mut tx = c.transaction()?;
+                // Holding the tid row keeps commits from finishing while the
+                // graph is walked: each must take it to choose its tid.
+                tx.execute("SELECT value FROM pb_meta WHERE key = 'last_tid' FOR UPDATE", &[])?;
+                tx
+            };
             let rows = tx.query("SELECT oid, record FROM pb_object", &[])?;
             let all = rows.into_iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get::<_, Vec<u8>>(1)));
             let dead = match super::unreachable(all) {
