@@ -2,7 +2,7 @@
 
 use crate::connection::Connection;
 use crate::storage::{Storage, Write};
-use crate::{Oid, Options, Result, Root, Transaction};
+use crate::{Oid, Options, Result, Root, Tid, Transaction};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -193,6 +193,21 @@ impl Database {
         let unreachable = self.shared.storage.collect_garbage(dry_run)?;
         let removed = !dry_run && !unreachable.is_empty();
         Ok(GcReport { unreachable, removed })
+    }
+
+    /// The newest `n` committed transactions, newest first: each one's tid,
+    /// commit time and the oids it wrote.
+    pub fn last_transactions(&self, n: usize) -> Result<Vec<crate::storage::Committed>> {
+        let range = crate::storage::TransactionRange { after: Tid(0), limit: n, newest_first: true, records: false };
+        Ok(self.shared.storage.transactions(range)?)
+    }
+
+    /// Up to `limit` committed transactions after `tid`, oldest first, with
+    /// the records each wrote that no later transaction has overwritten:
+    /// what a copy or a replica applies to catch up.
+    pub fn transactions_after(&self, tid: Tid, limit: usize) -> Result<Vec<crate::storage::Committed>> {
+        let range = crate::storage::TransactionRange { after: tid, limit, newest_first: false, records: true };
+        Ok(self.shared.storage.transactions(range)?)
     }
 
     /// Whether the database was opened read-only.

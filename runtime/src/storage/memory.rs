@@ -1,6 +1,6 @@
 //! An in-memory storage with the same semantics as the others, for tests.
 
-use super::{Loaded, Resolve, Session, Snapshot, Storage, Write};
+use super::{Committed, Loaded, Resolve, Session, Snapshot, Storage, TransactionRange, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,8 +20,8 @@ type Version = (Tid, Arc<Vec<u8>>);
 struct State {
     /// Every version of every object, oldest first.
     objects: HashMap<Oid, Vec<Version>>,
-    /// The oids each transaction wrote, in tid order.
-    log: Vec<(Tid, Vec<Oid>)>,
+    /// The oids each transaction wrote, in tid order, and when.
+    log: Vec<(Tid, std::time::SystemTime, Vec<Oid>)>,
     last_tid: u64,
     next_oid: u64,
     schemas: std::collections::BTreeMap<String, String>,
@@ -65,6 +65,35 @@ impl Storage for MemoryStorage {
         Ok(self.lock().schemas.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
+    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        let s = self.lock();
+        let listed = s.log.iter().filter(|(t, _, _)| *t > range.after);
+        let chosen: Vec<_> = if range.newest_first {
+            listed.rev().take(range.limit).collect()
+        } else {
+            listed.take(range.limit).collect()
+        };
+        Ok(chosen
+            .into_iter()
+            .map(|(tid, time, oids)| {
+                let mut oids = oids.clone();
+                oids.sort_unstable();
+                // As the SQL backends: only states that are still current.
+                let records = if range.records {
+                    oids.iter()
+                        .filter_map(|oid| {
+                            let (t, record) = s.objects.get(oid)?.last()?;
+                            (t == tid).then(|| (*oid, record.as_ref().clone()))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Committed { tid: *tid, time: *time, oids: Some(oids), records }
+            })
+            .collect())
+    }
+
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
         let mut s = self.lock();
         let current =
@@ -90,7 +119,7 @@ impl Session for MemorySession {
         let tid = Tid(s.last_tid);
         let mut changed = Vec::new();
         if let Some(since) = since {
-            for (t, oids) in s.log.iter().filter(|(t, _)| *t > since) {
+            for (t, _, oids) in s.log.iter().filter(|(t, _, _)| *t > since) {
                 changed.extend(oids.iter().map(|o| (*o, *t)));
             }
         }
@@ -154,7 +183,7 @@ impl Session for MemorySession {
             let record = merged.unwrap_or_else(|| w.record.clone());
             s.objects.entry(w.oid).or_default().push((tid, Arc::new(record)));
         }
-        s.log.push((tid, writes.iter().map(|w| w.oid).collect()));
+        s.log.push((tid, std::time::SystemTime::now(), writes.iter().map(|w| w.oid).collect()));
         Ok(Some(tid))
     }
 }

@@ -45,6 +45,42 @@ pub struct Write {
     pub record: Vec<u8>,
 }
 
+/// Which committed transactions [`Storage::transactions`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionRange {
+    /// Only transactions with a larger tid.
+    pub after: Tid,
+    /// At most this many.
+    pub limit: usize,
+    /// The newest first; otherwise the oldest first, in tid order.
+    pub newest_first: bool,
+    /// With the records each transaction wrote that are still stored as it
+    /// wrote them.
+    pub records: bool,
+}
+
+/// A committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Its tid.
+    pub tid: Tid,
+    /// When it committed, by the clock of the process that committed it.
+    pub time: std::time::SystemTime,
+    /// The oids it wrote, sorted, or `None` where the storage no longer
+    /// knows them (the SQL backends keep the lists of the last 10,000
+    /// transactions).
+    pub oids: Option<Vec<Oid>>,
+    /// When asked for: the records it wrote that no later transaction has
+    /// overwritten and gc has not removed, in oid order.
+    pub records: Vec<(Oid, Vec<u8>)>,
+}
+
+/// Microseconds since the Unix epoch as a time.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn time_from_micros(micros: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros.max(0) as u64)
+}
+
 /// Merges a conflicting write with the stored state: given the oid and the
 /// stored record, the merged record to write, or `None` to keep the conflict.
 pub type Resolve<'a> = dyn FnMut(Oid, &Loaded) -> Option<Vec<u8>> + 'a;
@@ -76,6 +112,10 @@ pub trait Storage: Send + Sync + 'static {
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError>;
     /// The stored `.proto` files, sorted by name.
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError>;
+    /// Committed transactions in `range`, in tid order (or newest first),
+    /// with the records each wrote where still stored: what a copy, a
+    /// replica's catch-up or a transaction log reads.
+    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError>;
     /// Whether the storage was opened read-only. A read-only storage
     /// refuses every write with [`StorageError::ReadOnly`], and the
     /// [`Database`](crate::Database) over it refuses them before they reach it.

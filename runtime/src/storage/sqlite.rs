@@ -3,7 +3,7 @@
 //! The tables are plain and documented in `docs/format.md`, so any language's
 //! SQLite library can read them.
 
-use super::{KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, Storage, Write};
+use super::{Committed, KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, Storage, TransactionRange, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -175,6 +175,41 @@ impl Storage for SqliteStorage {
         let mut stmt = conn.prepare("SELECT file, source FROM pb_schema ORDER BY file").map_err(backend)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        // One read transaction: the list and the records are of one snapshot.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(backend)?;
+        let order = if range.newest_first { "DESC" } else { "ASC" };
+        let sql =
+            format!("SELECT tid, committed_at, oids FROM pb_transaction WHERE tid > ?1 ORDER BY tid {order} LIMIT ?2");
+        let mut list = tx.prepare(&sql).map_err(backend)?;
+        let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
+        let rows = list
+            .query_map(params![range.after.0 as i64, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
+            })
+            .map_err(backend)?;
+        let mut current = tx.prepare("SELECT record FROM pb_object WHERE oid = ?1 AND tid = ?2").map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tid, micros, oids) = row.map_err(backend)?;
+            let oids = oids.as_deref().and_then(decode_oids).map(|mut oids| {
+                oids.sort_unstable();
+                oids.into_iter().map(Oid).collect::<Vec<_>>()
+            });
+            let mut records = Vec::new();
+            if range.records {
+                for oid in oids.iter().flatten() {
+                    let record: Option<Vec<u8>> =
+                        current.query_row([oid.0 as i64, tid], |r| r.get(0)).optional().map_err(backend)?;
+                    records.extend(record.map(|r| (*oid, r)));
+                }
+            }
+            out.push(Committed { tid: Tid(tid as u64), time: super::time_from_micros(micros), oids, records });
+        }
+        Ok(out)
     }
 
     fn read_only(&self) -> bool {

@@ -71,6 +71,7 @@ macro_rules! suite_tests {
                 transactions::the_cache_stays_within_its_object_bound,
                 transactions::the_cache_stays_within_its_byte_bound,
                 transactions::hostile_records_hit_the_size_and_depth_limits,
+                transactions::the_transaction_log_lists_commits_with_their_records,
         }
     };
 }

@@ -301,3 +301,41 @@ pub fn hostile_records_hit_the_size_and_depth_limits(backend: &Backend) {
     backend.open().transact(|tx| Ok(assert_eq!(tx.get(deep)?.label(), "19"))).unwrap();
     let _: Oid = deep.oid();
 }
+
+pub fn the_transaction_log_lists_commits_with_their_records(backend: &Backend) {
+    let db = backend.open();
+    let start = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let before = db.last_transactions(1).unwrap().first().map_or(pbpersist::Tid(0), |t| t.tid);
+    let (a, b) = db
+        .transact(|tx| {
+            let a = tx.add(super::tower("A", 1.0, 1.0))?;
+            let b = tx.add(super::tower("B", 2.0, 2.0))?;
+            Ok((a, b))
+        })
+        .unwrap();
+    db.transact(|tx| Ok(tx.get_mut(a)?.set_height(3.0))).unwrap();
+    db.transact(|tx| Ok(tx.root_mut()?.insert("b", b))).unwrap();
+
+    // Newest first, each with the oids it wrote.
+    let last = db.last_transactions(3).unwrap();
+    let oids: Vec<Option<Vec<Oid>>> = last.iter().map(|t| t.oids.clone()).collect();
+    let mut first = vec![a.oid(), b.oid()];
+    first.sort_unstable();
+    assert_eq!(oids, [Some(vec![Oid::ROOT]), Some(vec![a.oid()]), Some(first.clone())]);
+    assert!(last.windows(2).all(|w| w[0].tid > w[1].tid && w[0].time >= w[1].time));
+    assert!(last.iter().all(|t| t.time >= start && t.records.is_empty()), "no records unless asked");
+    assert_eq!(db.last_transactions(0).unwrap(), []);
+
+    // Oldest first after a tid, with the records still current: `a` was
+    // overwritten by the second transaction, so the first lists only `b`'s.
+    let after = db.transactions_after(before, 10).unwrap();
+    assert_eq!(after.len(), 3);
+    assert!(after.windows(2).all(|w| w[0].tid < w[1].tid));
+    assert_eq!(after[0].oids, Some(first));
+    let listed: Vec<Oid> = after[0].records.iter().map(|(oid, _)| *oid).collect();
+    assert_eq!(listed, [b.oid()]);
+    let record = pbpersist::Record::from_bytes(after[1].records[0].1.clone().into()).unwrap();
+    assert_eq!((after[1].records[0].0, record.r#type.as_str()), (a.oid(), "demo.Tower"));
+    assert_eq!(db.transactions_after(after[1].tid, 10).unwrap().len(), 1);
+    assert_eq!(db.transactions_after(before, 2).unwrap().len(), 2, "the limit holds");
+}

@@ -12,8 +12,8 @@ mod state_cache;
 pub use migrate::FORMAT_VERSION;
 pub use state_cache::StateCacheStats;
 
-use super::{Session, Storage};
-use crate::{Oid, StorageError};
+use super::{Committed, Session, Storage, TransactionRange};
+use crate::{Oid, StorageError, Tid};
 use postgres::{Client, NoTls};
 use std::sync::{Arc, Mutex};
 
@@ -310,6 +310,41 @@ impl Storage for PostgresStorage {
         self.with_admin(|c| {
             let rows = c.query("SELECT file, source FROM pb_schema ORDER BY file", &[])?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        let order = if range.newest_first { "DESC" } else { "ASC" };
+        let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
+        self.with_admin(|c| {
+            // One snapshot for the list and the records.
+            let mut tx = c.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?;
+            let sql = format!(
+                "SELECT tid, committed_at, oids FROM pb_transaction WHERE tid > $1 ORDER BY tid {order} LIMIT $2"
+            );
+            let rows = tx.query(&sql, &[&(range.after.0 as i64), &limit])?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let tid: i64 = row.get(0);
+                let oids: Option<Vec<i64>> = row.get(2);
+                let oids = oids.map(|mut oids| {
+                    oids.sort_unstable();
+                    oids.into_iter().map(|o| Oid(o as u64)).collect::<Vec<_>>()
+                });
+                let mut records = Vec::new();
+                if range.records
+                    && let Some(oids) = &oids
+                {
+                    let current = tx.query(
+                        "SELECT oid, record FROM pb_object WHERE oid = ANY($1) AND tid = $2 ORDER BY oid",
+                        &[&to_i64(oids.iter().copied()), &tid],
+                    )?;
+                    records = current.iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get(1))).collect();
+                }
+                out.push(Committed { tid: Tid(tid as u64), time: super::time_from_micros(row.get(1)), oids, records });
+            }
+            tx.commit()?;
+            Ok(out)
         })
     }
 
