@@ -3,6 +3,7 @@
 //! The tables are plain and documented in `docs/format.md`, so any language's
 //! SQLite library can read them.
 
+use super::migrate::{MigrateError, Migration, migrate};
 use super::{Committed, KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, Storage, TransactionRange, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -13,37 +14,48 @@ use std::time::Duration;
 /// The layout version this code reads and writes (`pb_meta.format`).
 /// Version 1 kept an index on `pb_object.tid` for polling; version 2 lists
 /// each transaction's oids in `pb_transaction.oids` instead.
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const SCHEMA: &str = "
+/// `pb_meta`, which records the layout version.
+const META: &str = "
 CREATE TABLE IF NOT EXISTS pb_meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS pb_transaction (
+) WITHOUT ROWID";
+
+/// Migration `i` takes a database from version `i` to `i + 1`
+/// (`storage/migrate.rs` runs them); only ever appended.
+const MIGRATIONS: &[Migration<fn()>] = &[
+    Migration {
+        sql: "
+CREATE TABLE pb_transaction (
     tid          INTEGER PRIMARY KEY NOT NULL,
-    committed_at INTEGER NOT NULL,
-    oids         BLOB
+    committed_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS pb_object (
+CREATE TABLE pb_object (
     oid    INTEGER PRIMARY KEY NOT NULL,
     tid    INTEGER NOT NULL,
     record BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS pb_schema (
+CREATE INDEX pb_object_tid ON pb_object (tid);
+CREATE TABLE pb_schema (
     file   TEXT PRIMARY KEY NOT NULL,
     source TEXT NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO pb_meta (key, value) VALUES ('format', 2), ('next_oid', 1);
-";
-
-/// From format 1: the tid index gives way to per-transaction oid lists.
-/// Transactions committed before have none, and polls across them scan.
-const MIGRATE_1_TO_2: &str = "
+INSERT INTO pb_meta (key, value) VALUES ('next_oid', 1);
+",
+        backfill: None,
+    },
+    Migration {
+        // The tid index gives way to per-transaction oid lists. Transactions
+        // committed before have none, and polls across them scan.
+        sql: "
 ALTER TABLE pb_transaction ADD COLUMN oids BLOB;
 DROP INDEX IF EXISTS pb_object_tid;
-UPDATE pb_meta SET value = 2 WHERE key = 'format';
-";
+",
+        backfill: None,
+    },
+];
 
 /// A SQLite database file.
 #[derive(Debug)]
@@ -85,20 +97,14 @@ impl SqliteStorage {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         let path = path.as_ref().to_path_buf();
         let mut conn = open_connection(&path, false)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        tx.execute_batch(SCHEMA).map_err(backend)?;
-        let mut format: i64 =
-            tx.query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0)).map_err(backend)?;
-        if format == 1 {
-            tx.execute_batch(MIGRATE_1_TO_2).map_err(backend)?;
-            format = 2;
-        }
-        if format != FORMAT_VERSION {
-            return Err(StorageError::Format(format!(
-                "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION}",
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        migrate(&mut tx, META, MIGRATIONS, |_, _| Ok(())).map_err(|e| match e {
+            MigrateError::Db(e) => backend(e),
+            MigrateError::TooNew(v) => StorageError::Format(format!(
+                "{} has format version {v}; this pbpersist reads up to version {FORMAT_VERSION}",
                 path.display()
-            )));
-        }
+            )),
+        })?;
         tx.commit().map_err(backend)?;
         Ok(SqliteStorage { path, allocator: Mutex::new(conn), read_only: false })
     }

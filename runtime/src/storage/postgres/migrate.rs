@@ -1,17 +1,19 @@
 //! The versioned layout of a PostgreSQL database: each migration moves the
 //! layout one version up, and `pb_meta.format` records where a database is.
 
+pub(super) use super::super::migrate::MigrateError;
+use super::super::migrate::Migration;
 use postgres::Client;
 
 /// The layout version this code reads and writes (`pb_meta.format`).
-pub const FORMAT_VERSION: i64 = 4;
+pub const FORMAT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes a database from version `i` to `i + 1`: its SQL, then
 /// its Rust step if any. Migrations are only ever appended, so a database of
 /// any older version can be brought up.
-const MIGRATIONS: &[(&str, Option<Backfill>)] = &[
-    (
-        "
+const MIGRATIONS: &[Migration<Backfill>] = &[
+    Migration {
+        sql: "
 CREATE TABLE pb_transaction (
     tid          BIGINT PRIMARY KEY,
     committed_at BIGINT NOT NULL
@@ -28,26 +30,26 @@ CREATE TABLE pb_schema (
 );
 INSERT INTO pb_meta (key, value) VALUES ('next_oid', 1), ('last_tid', 0);
 ",
-        None,
-    ),
-    (
-        "
+        backfill: None,
+    },
+    Migration {
+        sql: "
 -- A random identity, so that a local state cache never serves one
 -- database's states for another's.
 INSERT INTO pb_meta (key, value) VALUES ('database_id', (random() * 9.2e18)::bigint);
 ",
-        None,
-    ),
-    (
-        "
+        backfill: None,
+    },
+    Migration {
+        sql: "
 -- Each record's reference list as a column, so the server can follow
 -- references itself (prefetch along a chain in one query).
 ALTER TABLE pb_object ADD COLUMN refs BIGINT[] NOT NULL DEFAULT '{}';
 ",
-        Some(backfill_refs),
-    ),
-    (
-        "
+        backfill: Some(backfill_refs),
+    },
+    Migration {
+        sql: "
 -- Each transaction lists the oids it wrote, for polling, instead of an
 -- index on pb_object.tid: with no index on a changing column and room left
 -- in each page, updating an object is a heap-only (HOT) update.
@@ -55,8 +57,8 @@ ALTER TABLE pb_transaction ADD COLUMN oids BIGINT[];
 DROP INDEX IF EXISTS pb_object_tid;
 ALTER TABLE pb_object SET (fillfactor = 85);
 ",
-        None,
-    ),
+        backfill: None,
+    },
 ];
 
 /// A Rust step of a migration, run in its transaction.
@@ -84,53 +86,22 @@ fn backfill_refs(tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Err
 /// database: the bytes of "pbpersis" read as a big-endian integer.
 const MIGRATION_LOCK: i64 = 0x7062_7065_7273_6973;
 
-/// What went wrong bringing the layout up to date.
-pub(super) enum MigrateError {
-    /// The server failed.
-    Db(postgres::Error),
-    /// The database is newer than this code.
-    TooNew(i64),
-}
-
-impl From<postgres::Error> for MigrateError {
-    fn from(e: postgres::Error) -> Self {
-        MigrateError::Db(e)
-    }
-}
-
 /// Creates the tables on first use and applies any missing migration, in one
 /// transaction. Concurrent openers wait on an advisory lock, so exactly one
 /// of them migrates and the others find the work done.
-pub(super) fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), MigrateError> {
+pub(super) fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), MigrateError<postgres::Error>> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     if let Some(schema) = schema {
         // `schema` was checked to be a plain identifier, so quoting suffices.
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))?;
     }
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS pb_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
-         INSERT INTO pb_meta (key, value) VALUES ('format', 0) ON CONFLICT (key) DO NOTHING;",
+    super::super::migrate::migrate(
+        &mut tx,
+        "CREATE TABLE IF NOT EXISTS pb_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+        MIGRATIONS,
+        |backfill, tx| backfill(tx),
     )?;
-    let version: i64 = tx.query_one("SELECT value FROM pb_meta WHERE key = 'format'", &[])?.get(0);
-    if version > FORMAT_VERSION {
-        return Err(MigrateError::TooNew(version));
-    }
-    for (sql, backfill) in &MIGRATIONS[version.max(0) as usize..] {
-        tx.batch_execute(sql)?;
-        if let Some(backfill) = backfill {
-            backfill(&mut tx)?;
-        }
-    }
-    tx.execute("UPDATE pb_meta SET value = $1 WHERE key = 'format'", &[&FORMAT_VERSION])?;
     tx.commit()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn there_is_one_migration_per_version() {
-        assert_eq!(super::MIGRATIONS.len() as i64, super::FORMAT_VERSION);
-    }
 }
