@@ -139,6 +139,18 @@ impl Session for MemorySession {
         }))
     }
 
+    fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let s = self.storage.lock();
+        let at = self.snapshot.unwrap_or(Tid(s.last_tid));
+        let mut oids: Vec<Oid> = s.objects.keys().copied().filter(|o| after.is_none_or(|a| *o > a)).collect();
+        oids.sort_unstable();
+        let visible = oids.into_iter().filter_map(|oid| {
+            let (tid, record) = s.objects[&oid].iter().rev().find(|(t, _)| *t <= at)?;
+            Some((oid, Loaded { tid: *tid, record: record.as_ref().clone() }))
+        });
+        Ok(visible.take(limit).collect())
+    }
+
     fn end(&mut self) -> Result<(), StorageError> {
         self.snapshot = None;
         Ok(())

@@ -167,6 +167,10 @@ pub trait Session: Send {
         }
         Ok(out)
     }
+    /// Every stored object with an oid above `after` (all of them from
+    /// `None`), in oid order, at most `limit`, as of the snapshot: how a copy
+    /// or a tool pages through a whole database.
+    fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError>;
     /// Loads the objects reachable from `roots` by following stored
     /// reference lists, at most `depth` references away and at most `limit`
     /// objects, as of the snapshot; the roots are included. States are never

@@ -392,6 +392,23 @@ impl Session for SqliteSession {
         Ok(out)
     }
 
+    fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT oid, tid, record FROM pb_object WHERE oid > ?1 ORDER BY oid LIMIT ?2")
+            .map_err(backend)?;
+        let after = after.map_or(-1, |o| o.0 as i64);
+        let rows = stmt
+            .query_map(params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((
+                    Oid(r.get::<_, i64>(0)? as u64),
+                    Loaded { tid: Tid(r.get::<_, i64>(1)? as u64), record: r.get(2)? },
+                ))
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
     fn end(&mut self) -> Result<(), StorageError> {
         self.end_read()
     }

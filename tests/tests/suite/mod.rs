@@ -63,6 +63,7 @@ macro_rules! suite_tests {
                 objects::wrong_type_is_a_typed_error,
                 objects::get_ref_borrows_the_cached_object,
                 objects::copies_held_by_readers_keep_their_state,
+                objects::a_session_scans_every_object_in_oid_order_as_of_its_snapshot,
                 transactions::four_threads_lose_no_updates_and_resolution_needs_fewer_retries,
                 transactions::a_write_conflict_names_the_oid_and_writes_nothing,
                 transactions::read_current_turns_a_changed_read_into_a_conflict,

@@ -391,3 +391,31 @@ pub fn copies_held_by_readers_keep_their_state(backend: &Backend) {
     })
     .unwrap();
 }
+
+pub fn a_session_scans_every_object_in_oid_order_as_of_its_snapshot(backend: &Backend) {
+    let db = backend.open();
+    let added: Vec<Oid> =
+        db.transact(|tx| (0..5).map(|i| Ok(tx.add(tower(&format!("T{i}"), 1.0, 1.0))?.oid())).collect()).unwrap();
+    let mut session = db.storage().open_session().unwrap();
+    session.begin(None).unwrap();
+    // A commit after the snapshot began is not part of the scan.
+    db.transact(|tx| tx.add(tower("late", 1.0, 1.0)).map(drop)).unwrap();
+    let (mut seen, mut after) = (Vec::new(), None);
+    loop {
+        let page = session.scan(after, 2).unwrap();
+        assert!(page.len() <= 2);
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        for (oid, loaded) in page {
+            let record = pbpersist::Record::from_bytes(loaded.record.into()).unwrap();
+            seen.push((oid, record.r#type));
+        }
+    }
+    session.end().unwrap();
+    let mut expected = vec![(Oid::ROOT, "pbpersist.Root".to_owned())];
+    expected.extend(added.iter().map(|o| (*o, "demo.Tower".to_owned())));
+    assert_eq!(seen, expected);
+    session.begin(None).unwrap();
+    assert_eq!(session.scan(None, 100).unwrap().len(), 7, "a new snapshot sees the late object");
+    session.end().unwrap();
+}

@@ -315,6 +315,21 @@ impl Session for PgSession {
         Ok(out)
     }
 
+    fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let c = self.conn()?;
+        let after = after.map_or(-1, |o| o.0 as i64);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = "SELECT oid, tid, record FROM pb_object WHERE oid > $1 ORDER BY oid LIMIT $2";
+        let rows = match c.client.query(sql, &[&after, &limit]) {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.fail(e)),
+        };
+        Ok(rows
+            .iter()
+            .map(|r| (Oid(r.get::<_, i64>(0) as u64), Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) }))
+            .collect())
+    }
+
     fn end(&mut self) -> Result<(), StorageError> {
         self.end_read()
     }
