@@ -1,18 +1,20 @@
-//! `cargo pbpersist inspect`: reads records with plain SQL (SQLite or
-//! PostgreSQL) and decodes states with the schemas the database stores, so
-//! no Rust types are needed.
+//! `cargo pbpersist inspect`: reads records through a read-only storage
+//! (SQLite or PostgreSQL) and decodes states with the schemas the database
+//! stores, so no Rust types are needed.
 
 use crate::Failure;
-use pbpersist::Record;
+use pbpersist::storage::{Loaded, PostgresStorage, Session};
+use pbpersist::{Database, Oid, Record};
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// A database to read: an SQLite file, or a PostgreSQL URL
-/// (`postgres://...`; `?options=-c%20search_path%3D<schema>` picks a schema).
-pub enum Source {
-    Sqlite(rusqlite::Connection),
-    Postgres(Box<postgres::Client>),
+/// A database opened read-only, read through one snapshot: an SQLite file,
+/// or a PostgreSQL URL (`postgres://...`; `?options=-c%20search_path%3D<schema>`
+/// picks a schema).
+pub struct Source {
+    db: Database,
+    session: Box<dyn Session>,
 }
 
 /// Whether `database` names a PostgreSQL server rather than a file.
@@ -30,67 +32,49 @@ pub fn require_database(path: &Path) -> Result<(), Failure> {
 }
 
 impl Source {
-    /// Opens `database` for reading only.
+    /// Opens `database` read-only; nothing is created, migrated or written.
     pub fn open(database: &str) -> Result<Source, Failure> {
-        if is_url(database) {
-            // The driver's errors never repeat the URL, so no password leaks.
-            let config: postgres::Config =
-                database.parse().map_err(|_| Failure("the PostgreSQL URL is malformed".into()))?;
-            let mut client = config.connect(postgres::NoTls)?;
-            client.batch_execute("SET default_transaction_read_only = on")?;
-            if client.query_opt("SELECT value FROM pb_meta WHERE key = 'format'", &[]).ok().flatten().is_none() {
-                return Err(Failure("the PostgreSQL database has no pbpersist tables (pb_meta)".into()));
-            }
-            return Ok(Source::Postgres(Box::new(client)));
-        }
-        let path = Path::new(database);
-        require_database(path)?;
-        Ok(Source::Sqlite(rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?))
+        let db = if is_url(database) {
+            // Storage errors name the server, never the URL's password.
+            Database::with_storage(PostgresStorage::open_read_only(database)?)?
+        } else {
+            require_database(Path::new(database))?;
+            Database::open_read_only(database)?
+        };
+        let mut session = db.storage().open_session()?;
+        session.begin(None)?;
+        Ok(Source { db, session })
     }
 
     /// The `.proto` files the database stores.
     pub fn schemas(&mut self) -> Result<Vec<(String, String)>, Failure> {
-        let sql = "SELECT file, source FROM pb_schema ORDER BY file";
-        let no_schemas = |e: &dyn std::fmt::Display| Failure(format!("the database has no stored schemas: {e}"));
-        match self {
-            Source::Sqlite(c) => {
-                let mut stmt = c.prepare(sql).map_err(|e| no_schemas(&e))?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            }
-            Source::Postgres(c) => {
-                let rows = c.query(sql, &[]).map_err(|e| no_schemas(&e))?;
-                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(self.db.storage().schemas()?)
+    }
+
+    /// Every stored object, in oid order, a page at a time.
+    fn each(&mut self, mut f: impl FnMut(u64, Stored)) -> Result<(), Failure> {
+        let mut after = None;
+        loop {
+            let page = self.session.scan(after, 1000)?;
+            let Some((last, _)) = page.last() else { return Ok(()) };
+            after = Some(*last);
+            for (oid, loaded) in page {
+                f(oid.0, stored(oid.0, loaded)?);
             }
         }
     }
 
-    fn oids(&mut self) -> Result<Vec<u64>, Failure> {
-        let sql = "SELECT oid FROM pb_object ORDER BY oid";
-        let oids: Vec<i64> = match self {
-            Source::Sqlite(c) => c.prepare(sql)?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?,
-            Source::Postgres(c) => c.query(sql, &[])?.iter().map(|r| r.get(0)).collect(),
-        };
-        Ok(oids.into_iter().map(|o| o as u64).collect())
-    }
-
     fn load(&mut self, oid: u64) -> Result<Stored, Failure> {
-        let sql = "SELECT tid, record FROM pb_object WHERE oid = $1";
-        let missing = || Failure(format!("object {oid} does not exist"));
-        let (tid, blob): (i64, Vec<u8>) = match self {
-            Source::Sqlite(c) => {
-                c.query_row(sql, [oid as i64], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|_| missing())?
-            }
-            Source::Postgres(c) => {
-                let row = c.query_opt(sql, &[&(oid as i64)])?.ok_or_else(missing)?;
-                (row.get(0), row.get(1))
-            }
-        };
-        let size = blob.len();
-        let record = Record::from_bytes(blob.into())
-            .map_err(|e| Failure(format!("object {oid} has a malformed record: {e}")))?;
-        Ok(Stored { tid, record, size })
+        let loaded = self.session.load(Oid(oid))?.ok_or_else(|| Failure(format!("object {oid} does not exist")))?;
+        stored(oid, loaded)
     }
+}
+
+fn stored(oid: u64, loaded: Loaded) -> Result<Stored, Failure> {
+    let size = loaded.record.len();
+    let record = Record::from_bytes(loaded.record.into())
+        .map_err(|e| Failure(format!("object {oid} has a malformed record: {e}")))?;
+    Ok(Stored { tid: loaded.tid.0, record, size })
 }
 
 /// Compiles stored `.proto` files.
@@ -106,7 +90,7 @@ pub fn compile(files: &[(String, String)]) -> Result<DescriptorPool, Failure> {
 }
 
 struct Stored {
-    tid: i64,
+    tid: u64,
     record: Record,
     size: usize,
 }
@@ -115,10 +99,7 @@ pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result
     let mut source = Source::open(database)?;
     let Some(oid) = oid else {
         println!("{:>10} {:>8} {:>8}  TYPE", "OID", "TID", "SIZE");
-        for oid in source.oids()? {
-            let s = source.load(oid)?;
-            println!("{oid:>10} {:>8} {:>8}  {}", s.tid, s.size, s.record.r#type);
-        }
+        source.each(|oid, s| println!("{oid:>10} {:>8} {:>8}  {}", s.tid, s.size, s.record.r#type))?;
         return Ok(ExitCode::SUCCESS);
     };
     let pool = compile(&source.schemas()?)?;

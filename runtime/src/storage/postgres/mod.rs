@@ -181,7 +181,9 @@ impl PostgresBuilder {
             options.push("-c default_transaction_read_only=on".to_owned());
         }
         if !options.is_empty() {
-            config.options(&options.join(" "));
+            // After the URL's own options (`?options=...`), not instead of them.
+            let joined: Vec<String> = config.get_options().map(str::to_owned).into_iter().chain(options).collect();
+            config.options(&joined.join(" "));
         }
         if config.get_application_name().is_none() {
             config.application_name("pbpersist");
@@ -196,7 +198,7 @@ impl PostgresBuilder {
             let format = client
                 .query_one("SELECT value FROM pb_meta WHERE key = 'format'", &[])
                 .map(|row| row.get::<_, i64>(0))
-                .map_err(|_| StorageError::Format(format!("{} holds no pbpersist database", inner.target)))?;
+                .map_err(|_| StorageError::Format(format!("{} has no pbpersist tables (pb_meta)", inner.target)))?;
             if format != FORMAT_VERSION {
                 return Err(StorageError::Format(format!(
                     "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION} \
