@@ -31,6 +31,8 @@
 extern crate self as pbpersist;
 
 mod cache;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod connection;
 mod db;
 mod enumeration;

@@ -1,17 +1,16 @@
-//! Runs the storage test suite (`suite/`) against every backend.
+//! Runs the storage conformance suite (`pbpersist::conformance`) against the
+//! memory and SQLite backends, with SQLite's own read-only and migration tests.
 #![allow(clippy::unit_arg)] // `Ok(assert_eq!(..))` keeps one-line transactions readable.
 
-mod suite;
-
 use pbpersist::Database;
-use suite::Backend;
+use pbpersist::conformance::{self as suite, Backend};
 
-suite!(memory, {
+pbpersist::conformance_suite!(memory, {
     let storage = pbpersist::storage::MemoryStorage::new();
     Backend::new(move |options| Database::with_storage_and_options(storage.clone(), options).unwrap())
 });
 
-suite!(sqlite, {
+pbpersist::conformance_suite!(sqlite, {
     let dir = pbpersist_tests::scratch_dir();
     let path = dir.path().join("suite.db");
     Backend::new(move |options| {

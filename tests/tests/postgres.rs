@@ -10,12 +10,11 @@
 
 mod multiprocess;
 mod pg;
-mod suite;
 
 use libtest_mimic::{Arguments, Trial};
+use pbpersist::conformance::{self as suite, Backend};
 use pbpersist::storage::PostgresStorage;
 use pbpersist_tests::place::{PgSchema, postgres_reachable, postgres_url};
-use suite::Backend;
 
 #[macro_export]
 macro_rules! suite_trials {
@@ -60,7 +59,7 @@ fn new_schema() -> (String, Box<dyn std::any::Any>) {
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
-    suite_tests!(suite_trials!(trials));
+    pbpersist::conformance_tests!(suite_trials!(trials));
     trials.push(Trial::test("multiprocess::four_processes_lose_no_updates", || {
         Ok(multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&new_schema))
     }));

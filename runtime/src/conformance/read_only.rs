@@ -2,9 +2,9 @@
 //! of writers, and refuses every write with a typed error, writing nothing.
 //! Run by the SQL backends, which can open the same data both ways.
 
+use super::types::Tower;
 use super::{Backend, tower};
 use pbpersist::{Database, Error, Persistent, StorageError};
-use pbpersist_tests::demo::Tower;
 
 fn refused<T: std::fmt::Debug>(result: pbpersist::Result<T>) {
     match result {

@@ -1,20 +1,44 @@
-//! The storage test suite: every backend runs the same tests through the
-//! public API. A backend is a way to open a new `Database` over the same
-//! stored data, as a restarted program (or another process) would.
+//! The storage conformance suite: the tests every storage must pass, run
+//! through the public API. A backend in this repository or outside it runs
+//! them all with one macro call in an integration test:
+//!
+//! ```ignore
+//! pbpersist::conformance_suite!(my_backend, {
+//!     let storage = MyStorage::new(/* a fresh, empty database */);
+//!     pbpersist::conformance::Backend::new(move |options| {
+//!         pbpersist::Database::with_storage_and_options(storage.clone(), options).unwrap()
+//!     })
+//! });
+//! ```
+//!
+//! A [`Backend`] opens a new [`Database`] over the same stored data each time,
+//! as a restarted program or another process would; tests open several at
+//! once. [`read_only`] holds the tests for storages that can also open their
+//! data read-only. `docs/storage.md` states what each storage method must
+//! guarantee; this suite checks it.
+#![allow(missing_docs, clippy::unit_arg)] // Test functions; `Ok(assert_eq!(..))` keeps transactions short.
 
 pub mod objects;
 pub mod read_only;
 pub mod transactions;
+pub mod types;
 
-use pbpersist::{Database, Options};
-use pbpersist_tests::demo::{Contact, Tower};
+use crate::{Database, Options};
+use types::{Contact, Tower};
 
 /// Opens databases over one backend's stored data.
 pub struct Backend {
     open: Box<dyn Fn(Options) -> Database>,
 }
 
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
 impl Backend {
+    /// A backend whose databases `open` makes, each over the same data.
     pub fn new(open: impl Fn(Options) -> Database + 'static) -> Self {
         Backend { open: Box::new(open) }
     }
@@ -30,6 +54,7 @@ impl Backend {
     }
 }
 
+/// A tower with a name and a size.
 pub fn tower(name: &str, width: f32, height: f32) -> Tower {
     let mut t = Tower::new();
     t.set_name(name);
@@ -38,6 +63,7 @@ pub fn tower(name: &str, width: f32, height: f32) -> Tower {
     t
 }
 
+/// A contact with a name.
 pub fn contact(name: &str) -> Contact {
     let mut c = Contact::new();
     c.set_name(name);
@@ -45,11 +71,12 @@ pub fn contact(name: &str) -> Contact {
 }
 
 /// Calls `$callback!(<args>; <every suite test as module::function>)`, so
-/// each test target can turn the one list into tests its own way.
+/// each test harness can turn the one list into tests its own way (the
+/// callback must be in scope where this is called).
 #[macro_export]
-macro_rules! suite_tests {
+macro_rules! conformance_tests {
     ($callback:ident ! ($($args:tt)*)) => {
-        $crate::$callback! {$($args)*;
+        $callback! {$($args)*;
                 objects::store_reopen_and_follow_references,
                 objects::identity_one_object_per_oid,
                 objects::references_load_lazily,
@@ -77,15 +104,17 @@ macro_rules! suite_tests {
     };
 }
 
-/// One `#[test]` per suite function, for a backend made by `$backend`.
+/// A module `$name` with one `#[test]` per conformance test, each run on a
+/// fresh backend made by the expression `$backend`.
 #[macro_export]
-macro_rules! suite {
+macro_rules! conformance_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            use super::suite::{objects, transactions};
-            $crate::suite_tests!(suite!(@tests $backend));
+            use $crate::conformance::{objects, transactions};
+            use $crate::conformance_suite;
+            $crate::conformance_tests!(conformance_suite!(@tests $backend));
         }
     };
     (@tests $backend:expr; $($module:ident :: $test:ident),* $(,)?) => {

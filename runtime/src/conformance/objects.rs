@@ -1,9 +1,9 @@
 //! Objects through a backend: storing, reopening, identity, laziness,
 //! required fields, change tracking, errors, prefetch and gc.
 
+use super::types::{Address, Contact, Tower};
 use super::{Backend, contact, tower};
 use pbpersist::{Error, Oid, Persistent, Ref};
-use pbpersist_tests::demo::{Address, Contact, Tower};
 use std::sync::Arc;
 
 /// Stores a small graph, reopens, and compares every field through the root.
@@ -250,7 +250,7 @@ pub fn required_field_unset_fails_commit_and_writes_nothing(backend: &Backend) {
         })
         .unwrap_err();
     assert!(matches!(err, Error::Required { .. }), "{err:?}");
-    assert!(pbpersist::report(&err).contains("demo.Tower.name is required but not set"), "{err}");
+    assert!(pbpersist::report(&err).contains("pbpersist.conformance.Tower.name is required but not set"), "{err}");
     assert_eq!(db.stats().commits, before.commits, "nothing was committed");
 
     let db = backend.open();
@@ -356,15 +356,15 @@ pub fn wrong_type_is_a_typed_error(backend: &Backend) {
     match err {
         Error::WrongType { oid, expected, found } => {
             assert_eq!(oid, r.oid());
-            assert_eq!(expected, "demo.Contact");
-            assert_eq!(found, "demo.Tower");
+            assert_eq!(expected, "pbpersist.conformance.Contact");
+            assert_eq!(found, "pbpersist.conformance.Tower");
         }
         other => panic!("unexpected {other:?}"),
     }
     // Untyped loading goes through the registry of generated types.
     db.transact(|tx| {
         let obj = tx.get_object(r.oid())?;
-        assert_eq!(obj.type_name(), "demo.Tower");
+        assert_eq!(obj.type_name(), "pbpersist.conformance.Tower");
         assert!(obj.as_any().is::<Tower>());
         Ok(())
     })
@@ -413,7 +413,7 @@ pub fn a_session_scans_every_object_in_oid_order_as_of_its_snapshot(backend: &Ba
     }
     session.end().unwrap();
     let mut expected = vec![(Oid::ROOT, "pbpersist.Root".to_owned())];
-    expected.extend(added.iter().map(|o| (*o, "demo.Tower".to_owned())));
+    expected.extend(added.iter().map(|o| (*o, "pbpersist.conformance.Tower".to_owned())));
     assert_eq!(seen, expected);
     session.begin(None).unwrap();
     assert_eq!(session.scan(None, 100).unwrap().len(), 7, "a new snapshot sees the late object");

@@ -2,9 +2,9 @@
 //! and read conflicts, retries, snapshots, cache bounds and decoding limits.
 
 use super::Backend;
+use super::types::Tower;
+use super::types::{Account, Counter, Node, ResolvingCounter};
 use pbpersist::{Database, Error, Oid, Options, Ref};
-use pbpersist_tests::bank::{Account, Counter, Node, ResolvingCounter};
-use pbpersist_tests::demo::Tower;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -39,7 +39,15 @@ fn hammer(db: &Database, resolving: bool) -> (i64, u64) {
             });
         }
     });
-    let value = pbpersist_tests::counter_value(db, oid, resolving);
+    let value = db
+        .transact(|tx| {
+            Ok(if resolving {
+                tx.get(Ref::<ResolvingCounter>::new(oid))?.value()
+            } else {
+                tx.get(Ref::<Counter>::new(oid))?.value()
+            })
+        })
+        .expect("the counter");
     (value, db.stats().retries - before)
 }
 
@@ -335,7 +343,7 @@ pub fn the_transaction_log_lists_commits_with_their_records(backend: &Backend) {
     let listed: Vec<Oid> = after[0].records.iter().map(|(oid, _)| *oid).collect();
     assert_eq!(listed, [b.oid()]);
     let record = pbpersist::Record::from_bytes(after[1].records[0].1.clone().into()).unwrap();
-    assert_eq!((after[1].records[0].0, record.r#type.as_str()), (a.oid(), "demo.Tower"));
+    assert_eq!((after[1].records[0].0, record.r#type.as_str()), (a.oid(), "pbpersist.conformance.Tower"));
     assert_eq!(db.transactions_after(after[1].tid, 10).unwrap().len(), 1);
     assert_eq!(db.transactions_after(before, 2).unwrap().len(), 2, "the limit holds");
 }
