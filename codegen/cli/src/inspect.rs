@@ -46,6 +46,11 @@ impl Source {
         Ok(Source { db, session })
     }
 
+    /// The database, opened read-only.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
     /// The `.proto` files the database stores.
     pub fn schemas(&mut self) -> Result<Vec<(String, String)>, Failure> {
         Ok(self.db.storage().schemas()?)

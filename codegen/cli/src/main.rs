@@ -1,6 +1,6 @@
 //! `cargo pbpersist`: generate code from `.proto` files, check schemas for
-//! breaking changes, inspect a database without Rust types, and collect its
-//! garbage. Install with `cargo install --path codegen/cli`.
+//! breaking changes, inspect a database without Rust types, list its recent
+//! transactions, and collect its garbage. Install with `cargo install --path codegen/cli`.
 
 mod inspect;
 
@@ -70,6 +70,14 @@ enum Command {
         #[arg(long, requires = "oid")]
         follow: bool,
     },
+    /// List the newest committed transactions: tid, time and the objects each wrote.
+    Log {
+        /// The SQLite database file, or a postgres:// URL.
+        database: String,
+        /// How many, newest first.
+        #[arg(short = 'n', long = "count", default_value_t = 20)]
+        count: usize,
+    },
     /// Remove objects unreachable from the root, following stored reference lists.
     Gc {
         /// The SQLite database file, or a postgres:// URL.
@@ -108,8 +116,22 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         }
         Command::Check { includes, against, files } => check(&includes, against.as_deref(), &files),
         Command::Inspect { database, oid, json, follow } => inspect::run(&database, oid, json, follow),
+        Command::Log { database, count } => log(&database, count),
         Command::Gc { database, dry_run } => gc(&database, dry_run),
     }
+}
+
+fn log(database: &str, count: usize) -> Result<ExitCode, Failure> {
+    let source = inspect::Source::open(database)?;
+    println!("{:>10}  {:<24}  OIDS", "TID", "TIME (UTC)");
+    for t in source.database().last_transactions(count)? {
+        let oids = match &t.oids {
+            Some(oids) => oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            None => "(no longer listed)".to_owned(),
+        };
+        println!("{:>10}  {:<24}  {oids}", t.tid, humantime::format_rfc3339_millis(t.time).to_string());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Compile errors as full diagnostics (file, line, column and the line).

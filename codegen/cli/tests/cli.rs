@@ -215,6 +215,13 @@ fn gc_removes_exactly_the_unreachable_objects() {
         .unwrap();
     drop(db);
     let path = db_path.to_str().unwrap();
+    // The newest transaction wrote the two new towers; the one before, the example's.
+    let log = cargo_pbpersist(&["log", path, "-n", "1"]);
+    assert!(log.status.success(), "{}", stderr(&log));
+    let lines: Vec<String> = stdout(&log).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "a header and one transaction: {lines:?}");
+    let (lonely, pointing) = (dropped[0].oid(), dropped[1].oid());
+    assert!(lines[1].ends_with(&format!("  {lonely} {pointing}")) && lines[1].contains('T'), "{lines:?}");
     let dry = cargo_pbpersist(&["gc", path, "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(stdout(&dry).contains("would remove 2 unreachable object(s)"), "{}", stdout(&dry));
