@@ -354,7 +354,7 @@ impl Transaction<'_> {
             entry.obj.encode_record(&mut record, entry.hidden_refs());
             writes.push(Write { oid: *oid, base: entry.tid, record });
         }
-        if self.conn.shared.storage.read_only() {
+        if self.conn.shared.read_only {
             // A read-only transaction's snapshot was consistent throughout;
             // there is nothing to check and nothing may be written.
             if !writes.is_empty() {

@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     /// Types whose schema this process already stored.
     pub(crate) described: Mutex<std::collections::HashSet<&'static str>>,
+    /// Whether the storage is read-only (asked once, not per write).
+    pub(crate) read_only: bool,
 }
 
 /// Oids reserved from the storage and not yet handed out. Blocks grow so that
@@ -114,9 +116,11 @@ impl Database {
 
     /// A database over any storage, with these options.
     pub fn with_storage_and_options(storage: impl Storage, options: Options) -> Result<Database> {
+        let read_only = storage.read_only();
         let db = Database {
             shared: Arc::new(Shared {
                 storage: Box::new(storage),
+                read_only,
                 oids: Mutex::new(OidBlock { next: 0, end: 0, size: 64 }),
                 stats: Counters::default(),
                 options,
@@ -124,7 +128,7 @@ impl Database {
             }),
             pool: Arc::new(Mutex::new(Vec::new())),
         };
-        if !db.shared.storage.read_only() {
+        if !read_only {
             db.ensure_root()?;
         }
         Ok(db)
@@ -212,7 +216,7 @@ impl Database {
 
     /// Whether the database was opened read-only.
     pub fn is_read_only(&self) -> bool {
-        self.shared.storage.read_only()
+        self.shared.read_only
     }
 
     /// The storage under this database.
@@ -268,7 +272,7 @@ impl Shared {
     /// A typed error, before anything reaches the storage, when the storage
     /// is read-only.
     pub(crate) fn refuse_writes(&self) -> Result<()> {
-        if self.storage.read_only() {
+        if self.read_only {
             return Err(crate::StorageError::ReadOnly { backend: self.storage.name() }.into());
         }
         Ok(())
