@@ -1,6 +1,6 @@
 //! Transaction behaviour that is not per backend: type-level guarantees,
 //! decoding of hostile bytes, and records damaged inside a SQLite file.
-//! The backend-generic tests live in `suite/` and run from `backends.rs`.
+//! The backend-generic tests are the conformance suite (`pbpersist::conformance`), run from `backends.rs`.
 
 use pbpersist::{Database, Error, Oid};
 use pbpersist_tests::bank::{Counter, Node};
