@@ -393,6 +393,7 @@ def write_python_database(modules, path):
         CREATE TABLE pb_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE pb_transaction (tid INTEGER PRIMARY KEY NOT NULL, committed_at INTEGER NOT NULL, oids BLOB);
         CREATE TABLE pb_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL);
+        CREATE TABLE pb_schema (file TEXT PRIMARY KEY NOT NULL, source TEXT NOT NULL) WITHOUT ROWID;
         """
     )
     rapunzel = demo.Tower(name="Rapunzel's", width=1000, height=10)
