@@ -279,9 +279,10 @@ impl Shared {
     }
 
     pub(crate) fn new_oid(&self) -> Result<Oid> {
-        self.refuse_writes()?;
         let mut block = self.oids.lock().unwrap_or_else(|e| e.into_inner());
         if block.next == block.end {
+            // Only a refill reaches the storage; a read-only one never has a block.
+            self.refuse_writes()?;
             let range = self.storage.new_oids(block.size)?;
             block.next = range.start;
             block.end = range.end;
