@@ -13,7 +13,8 @@ pub mod tower {
 
     /// Stores two towers (Pisa next to Rapunzel's) and two contacts (Bob,
     /// whose guardian is Alice) in the database file at `path`, named in the
-    /// root as "rapunzel", "pisa" and "bob".
+    /// root as "rapunzel", "pisa" and "bob", in one transaction by the user
+    /// "example" noted "two towers and two contacts".
     pub fn store(path: &Path) -> pbpersist::Result<()> {
         store_in(&Database::open(path)?)
     }
@@ -21,6 +22,8 @@ pub mod tower {
     /// Stores the same objects as [`store`] in any database.
     pub fn store_in(db: &Database) -> pbpersist::Result<()> {
         db.transact(|tx| {
+            tx.set_user("example");
+            tx.note("two towers and two contacts");
             let mut rapunzel = Tower::new();
             rapunzel.set_name("Rapunzel's");
             rapunzel.set_width(1000.0);

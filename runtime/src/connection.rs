@@ -4,7 +4,7 @@ use crate::cache::{Cache, Entry};
 use crate::db::Shared;
 use crate::loaded::{Merge, decode_any, loaded_entry, merge, unwrap_record};
 use crate::record::RecordView;
-use crate::storage::{Loaded, Session, Write};
+use crate::storage::{Loaded, Session, TransactionMeta, Write};
 use crate::{Error, Object, Oid, Persistent, Ref, Result, Root, StorageError, Tid};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
@@ -55,6 +55,7 @@ impl Connection {
             writes,
             written,
             reads: FxHashMap::default(),
+            meta: TransactionMeta::default(),
             finished: false,
             hits: 0,
         })
@@ -127,6 +128,8 @@ pub struct Transaction<'c> {
     written: FxHashSet<Oid>,
     /// Objects whose stored tid must not move before commit (`read_current`).
     reads: FxHashMap<Oid, Tid>,
+    /// Who makes it and why, stored with it.
+    meta: TransactionMeta,
     finished: bool,
     /// Cache hits, added to the shared statistics when the transaction ends
     /// (one atomic add per transaction, not per read).
@@ -137,6 +140,31 @@ impl Transaction<'_> {
     /// The tid this transaction's snapshot shows.
     pub fn snapshot_tid(&self) -> Tid {
         self.snapshot
+    }
+
+    /// Records who makes this transaction; stored with it if it writes.
+    pub fn set_user(&mut self, user: impl Into<String>) {
+        self.meta.user = user.into();
+    }
+
+    /// Adds a line to the transaction's description (lines are joined by
+    /// newlines); stored with it if it writes.
+    pub fn note(&mut self, text: impl AsRef<str>) {
+        if !self.meta.description.is_empty() {
+            self.meta.description.push('\n');
+        }
+        self.meta.description.push_str(text.as_ref());
+    }
+
+    /// Keeps `value` under `key` in the transaction's extension (a later
+    /// value replaces an earlier one); stored with it if it writes.
+    pub fn set_extension(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.meta.extension.insert(key.into(), value.into());
+    }
+
+    /// The metadata the transaction will be stored with.
+    pub fn meta(&self) -> &TransactionMeta {
+        &self.meta
     }
 
     /// The object `r` points to, loading it on first use.
@@ -388,7 +416,7 @@ impl Transaction<'_> {
                 None
             }
         };
-        let result = conn.session.commit(&writes, &reads, &mut resolve);
+        let result = conn.session.commit(&writes, &reads, &self.meta, &mut resolve);
         let tid = match result {
             Ok(tid) => tid,
             Err(StorageError::Conflict(c)) => return Err(failure.unwrap_or(Error::Conflict(c))),

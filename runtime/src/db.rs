@@ -143,7 +143,9 @@ impl Database {
         }
         let mut record = Vec::new();
         crate::record::encode(&Root::default(), &mut record, &[]);
-        match session.commit(&[Write { oid: Oid::ROOT, base: None, record }], &[], &mut |_, _| None) {
+        match session
+            .commit(&[Write { oid: Oid::ROOT, base: None, record }], &[], &Default::default(), &mut |_, _| None)
+        {
             Ok(_) => Ok(()),
             // Another process created it first, which is just as good.
             Err(crate::StorageError::Conflict(_)) => Ok(()),
@@ -202,7 +204,13 @@ impl Database {
     /// The newest `n` committed transactions, newest first: each one's tid,
     /// commit time and the oids it wrote.
     pub fn last_transactions(&self, n: usize) -> Result<Vec<crate::storage::Committed>> {
-        let range = crate::storage::TransactionRange { after: Tid(0), limit: n, newest_first: true, records: false };
+        let range = crate::storage::TransactionRange {
+            after: Tid(0),
+            until: None,
+            limit: n,
+            newest_first: true,
+            records: false,
+        };
         Ok(self.shared.storage.transactions(range)?)
     }
 
@@ -210,7 +218,8 @@ impl Database {
     /// the records each wrote that no later transaction has overwritten:
     /// what a copy or a replica applies to catch up.
     pub fn transactions_after(&self, tid: Tid, limit: usize) -> Result<Vec<crate::storage::Committed>> {
-        let range = crate::storage::TransactionRange { after: tid, limit, newest_first: false, records: true };
+        let range =
+            crate::storage::TransactionRange { after: tid, until: None, limit, newest_first: false, records: true };
         Ok(self.shared.storage.transactions(range)?)
     }
 

@@ -78,6 +78,9 @@ pub enum Error {
     /// The storage failed.
     #[error(transparent)]
     Storage(StorageError),
+    /// Transactions could not be undone; nothing was written.
+    #[error(transparent)]
+    Undo(crate::UndoError),
 }
 
 impl Error {
@@ -165,6 +168,13 @@ pub enum StorageError {
     /// The storage was configured wrongly (a malformed URL, a missing variable).
     #[error("storage configuration: {0}")]
     Config(String),
+    /// Past states were asked for, and the database keeps none: it was
+    /// created history-free.
+    #[error("the {backend} database keeps no history (it was created history-free)")]
+    NoHistory {
+        /// Which backend.
+        backend: &'static str,
+    },
 }
 
 impl From<StorageError> for Error {

@@ -38,6 +38,7 @@ mod db;
 mod enumeration;
 mod error;
 pub mod extension;
+mod history;
 mod loaded;
 mod meta;
 mod oid;
@@ -57,6 +58,7 @@ pub use db::{Database, GcReport, Stats};
 pub use enumeration::{EnumValue, Enumeration, UnknownEnumValue};
 pub use error::{ConflictError, Error, Result, StorageError, report};
 pub use extension::{Extendable, Extension};
+pub use history::UndoError;
 pub use meta::{FieldInfo, Meta};
 pub use oid::{AnyObject, Oid, Ref, Tid};
 pub use options::Options;
@@ -64,6 +66,7 @@ pub use pbpersist_derive::{Enumeration, Persistent};
 pub use persistent::{Object, Persistent, RequiredFieldError, TypeEntry, lookup_type, registered_types};
 pub use record::Record;
 pub use root::Root;
+pub use storage::{History, Revision, TransactionMeta};
 
 /// Includes the code `pbpersist-build` generated for a protobuf package.
 ///

@@ -209,10 +209,49 @@ def test_python_reads_the_database_rust_wrote(modules, tmp_path):
     worker("interop-write", tmp_path)
     conn = sqlite3.connect(tmp_path / "rust.db")
     check_tower_example(modules, lambda oid, cls: load(conn, oid, cls))
-    assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (2,)
+    assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (4,)
     # Each transaction lists the oids it wrote (varints, as a packed repeated uint64).
     for (oids,) in conn.execute("SELECT oids FROM pb_transaction"):
         assert read_varints(bytes(oids)), "a commit lists what it wrote"
+    # The example's transaction says who made it and why.
+    meta = conn.execute("SELECT user_name, description, extension FROM pb_transaction ORDER BY tid DESC").fetchone()
+    assert meta == ("example", "two towers and two contacts", None), meta
+
+
+def test_python_reads_an_objects_history_with_the_documented_tables(modules, tmp_path):
+    worker("interop-write-history", tmp_path)
+    conn = sqlite3.connect(tmp_path / "history.db")
+    assert conn.execute("SELECT value FROM pb_meta WHERE key = 'history'").fetchone() == (1,)
+    record_cls = modules["pbpersist/record.proto"].Record
+    root_record, root = load(conn, 0, record_cls)
+    pisa = root.entries["pisa"].oid
+    # Every state: the current row and the replaced ones, with their transactions.
+    rows = conn.execute(
+        """SELECT h.tid, h.record, t.user_name, t.description, t.extension
+           FROM (SELECT tid, record FROM pb_object WHERE oid = ?1
+                 UNION ALL SELECT tid, record FROM pb_object_revision WHERE oid = ?1) AS h
+           JOIN pb_transaction AS t ON t.tid = h.tid ORDER BY h.tid""",
+        (pisa,),
+    ).fetchall()
+    extension_cls = modules["pbpersist/record.proto"].TransactionExtension
+    heights, users = [], []
+    for tid, blob, user, description, extension in rows:
+        record = record_cls.FromString(bytes(blob))
+        heights.append(message_class(record.type).FromString(record.state).height)
+        users.append(user)
+        if extension is not None:
+            assert dict(extension_cls.FromString(bytes(extension)).entries) == {"reason": "survey"}
+    assert heights == [56.0, 57.0, 58.0] and users == ["ada", "bob", "bob"], (heights, users)
+    assert rows[0][3] == "builds Pisa"
+    # The state as of the first transaction, by the documented query.
+    first = rows[0][0]
+    (blob,) = conn.execute(
+        """SELECT record FROM pb_object WHERE oid = ?1 AND tid <= ?2
+           UNION ALL SELECT record FROM pb_object_revision WHERE oid = ?1 AND tid <= ?2 AND end_tid > ?2""",
+        (pisa, first),
+    ).fetchone()
+    record = record_cls.FromString(bytes(blob))
+    assert message_class(record.type).FromString(record.state).height == 56.0
 
 
 def read_varints(data):
@@ -247,7 +286,7 @@ def test_python_reads_what_rust_wrote_to_postgres(modules):
         conn.execute(f'SET search_path = "{schema}"')
         check_tower_example(modules, lambda oid, cls: load(conn, oid, cls, "%s"))
         # The PostgreSQL layout has its own version (docs/format.md).
-        assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (4,)
+        assert conn.execute("SELECT value FROM pb_meta WHERE key = 'format'").fetchone() == (6,)
         # Each transaction lists the oids it wrote; together they cover every object.
         listed = {oid for (oids,) in conn.execute("SELECT oids FROM pb_transaction") for oid in oids}
         assert listed == {oid for (oid,) in conn.execute("SELECT oid FROM pb_object")}
@@ -391,9 +430,14 @@ def write_python_database(modules, path):
     conn.executescript(
         """
         CREATE TABLE pb_meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE TABLE pb_transaction (tid INTEGER PRIMARY KEY NOT NULL, committed_at INTEGER NOT NULL, oids BLOB);
+        CREATE TABLE pb_transaction (tid INTEGER PRIMARY KEY NOT NULL, committed_at INTEGER NOT NULL, oids BLOB,
+                                     user_name TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',
+                                     extension BLOB);
         CREATE TABLE pb_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL);
         CREATE TABLE pb_schema (file TEXT PRIMARY KEY NOT NULL, source TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE pb_object_revision (oid INTEGER NOT NULL, tid INTEGER NOT NULL, end_tid INTEGER NOT NULL,
+                                         record BLOB NOT NULL);
+        CREATE UNIQUE INDEX pb_object_revision_oid ON pb_object_revision (oid, tid);
         """
     )
     rapunzel = demo.Tower(name="Rapunzel's", width=1000, height=10)
@@ -425,9 +469,13 @@ def write_python_database(modules, path):
         (6, "corpus.annotated.Account", referrer, []),
     ]
     with conn:
-        conn.execute("INSERT INTO pb_meta VALUES ('format', 2), ('next_oid', 7)")
+        conn.execute("INSERT INTO pb_meta VALUES ('format', 4), ('next_oid', 7), ('history', 0)")
         oids = bytes(range(len(objects)))  # oids below 128 are one-byte varints
-        conn.execute("INSERT INTO pb_transaction VALUES (1, ?, ?)", (int(time.time() * 1e6), oids))
+        extension = modules["pbpersist/record.proto"].TransactionExtension(entries={"language": "python"})
+        conn.execute(
+            "INSERT INTO pb_transaction VALUES (1, ?, ?, 'py', 'written by Python', ?)",
+            (int(time.time() * 1e6), oids, extension.SerializeToString()),
+        )
         for oid, type_name, msg, refs in objects:
             record = record_cls(type=type_name, state=msg.SerializeToString(), refs=refs)
             conn.execute("INSERT INTO pb_object VALUES (?, 1, ?)", (oid, record.SerializeToString()))

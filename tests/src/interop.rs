@@ -166,7 +166,40 @@ pub fn check(dir: &Path) -> Result<()> {
     if !db.gc(true)?.unreachable.is_empty() {
         return Err("Python's reference lists do not match its states".into());
     }
+    // Python's transaction says who wrote it, in the documented columns.
+    let first = db.transactions_after(pbpersist::Tid(0), 1)?.remove(0);
+    check_eq((first.meta.user.as_str(), first.meta.description.as_str()), ("py", "written by Python"))?;
+    check_eq(first.meta.extension.get("language").map(String::as_str), Some("python"))?;
     println!("the database Python wrote reads and takes commits");
+    Ok(())
+}
+
+/// A history-preserving database (`history.db`) in which Pisa, named
+/// "pisa" in the root, was built by ada and raised twice by bob.
+pub fn write_history(dir: &Path) -> Result<()> {
+    let storage = pbpersist::storage::SqliteStorage::builder(dir.join("history.db"))
+        .history(pbpersist::History::Preserving)
+        .open()?;
+    let db = Database::with_storage(storage)?;
+    let pisa = db.transact(|tx| {
+        tx.set_user("ada");
+        tx.note("builds Pisa");
+        let mut pisa = Tower::new();
+        pisa.set_name("Pisa");
+        pisa.set_width(15.5);
+        pisa.set_height(56.0);
+        let pisa = tx.add(pisa)?;
+        tx.root_mut()?.insert("pisa", pisa);
+        Ok(pisa)
+    })?;
+    for height in [57.0, 58.0] {
+        db.transact(|tx| {
+            tx.set_user("bob");
+            tx.set_extension("reason", "survey");
+            tx.get_mut(pisa)?.set_height(height);
+            Ok(())
+        })?;
+    }
     Ok(())
 }
 

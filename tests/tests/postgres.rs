@@ -26,6 +26,19 @@ macro_rules! suite_trials {
                 suite::$module::$test(&backend);
                 Ok(())
             }));
+            $trials.push(Trial::test(concat!("suite_history::", stringify!($module), "::", stringify!($test)), || {
+                let schema = PgSchema::new();
+                let backend = Backend::new(move |options| {
+                    let storage = PostgresStorage::builder(&postgres_url())
+                        .schema(schema.name())
+                        .history(pbpersist::History::Preserving)
+                        .open()
+                        .unwrap();
+                    pbpersist::Database::with_storage_and_options(storage, options).unwrap()
+                });
+                suite::$module::$test(&backend);
+                Ok(())
+            }));
         )*
         $(
             $trials.push(Trial::test(concat!("suite_state_cache::", stringify!($module), "::", stringify!($test)), || {

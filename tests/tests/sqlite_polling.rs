@@ -111,6 +111,11 @@ fn a_format_1_database_is_migrated_on_open() {
         .unwrap()
         .execute_batch(
             "ALTER TABLE pb_transaction DROP COLUMN oids;
+             ALTER TABLE pb_transaction DROP COLUMN user_name;
+             ALTER TABLE pb_transaction DROP COLUMN description;
+             ALTER TABLE pb_transaction DROP COLUMN extension;
+             DROP TABLE pb_object_revision;
+             DELETE FROM pb_meta WHERE key = 'history';
              CREATE INDEX pb_object_tid ON pb_object (tid);
              UPDATE pb_meta SET value = 1 WHERE key = 'format';",
         )

@@ -123,13 +123,23 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
 
 fn log(database: &str, count: usize) -> Result<ExitCode, Failure> {
     let source = inspect::Source::open(database)?;
-    println!("{:>10}  {:<24}  OIDS", "TID", "TIME (UTC)");
+    // As `git log`: a line per transaction, then its details indented.
     for t in source.database().last_transactions(count)? {
-        let oids = match &t.oids {
-            Some(oids) => oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
-            None => "(no longer listed)".to_owned(),
-        };
-        println!("{:>10}  {:<24}  {oids}", t.tid, humantime::format_rfc3339_millis(t.time).to_string());
+        let time = humantime::format_rfc3339_millis(t.time);
+        let user = if t.meta.user.is_empty() { String::new() } else { format!("  {}", t.meta.user) };
+        println!("tid {}  {time}{user}", t.tid);
+        for line in t.meta.description.lines() {
+            println!("    {line}");
+        }
+        for (key, value) in &t.meta.extension {
+            println!("    {key}: {value}");
+        }
+        match &t.oids {
+            Some(oids) => {
+                println!("    oids: {}", oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+            }
+            None => println!("    oids: (no longer listed)"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -197,6 +197,9 @@ fn gc_removes_exactly_the_unreachable_objects() {
     let (kept, dropped) = db
         .transact(|tx| {
             let mut lonely = Tower::new();
+            tx.set_user("ada");
+            tx.note("two towers");
+            tx.set_extension("request", "r-17");
             lonely.set_name("lonely");
             lonely.set_width(1.0);
             lonely.set_height(1.0);
@@ -219,9 +222,11 @@ fn gc_removes_exactly_the_unreachable_objects() {
     let log = cargo_pbpersist(&["log", path, "-n", "1"]);
     assert!(log.status.success(), "{}", stderr(&log));
     let lines: Vec<String> = stdout(&log).lines().map(str::to_owned).collect();
-    assert_eq!(lines.len(), 2, "a header and one transaction: {lines:?}");
     let (lonely, pointing) = (dropped[0].oid(), dropped[1].oid());
-    assert!(lines[1].ends_with(&format!("  {lonely} {pointing}")) && lines[1].contains('T'), "{lines:?}");
+    assert!(lines[0].starts_with("tid ") && lines[0].contains('T') && lines[0].ends_with("  ada"), "{lines:?}");
+    let details =
+        ["    two towers".to_owned(), "    request: r-17".to_owned(), format!("    oids: {lonely} {pointing}")];
+    assert_eq!(lines[1..], details, "one transaction, its description, extension and oids");
     let dry = cargo_pbpersist(&["gc", path, "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     assert!(stdout(&dry).contains("would remove 2 unreachable object(s)"), "{}", stdout(&dry));
@@ -302,7 +307,7 @@ fn inspect_check_and_gc_work_on_postgres_urls() {
     let base = url.split('?').next().unwrap().to_owned();
     let bare = format!("{base}?options=-c%20search_path%3D{schema}_none");
     let refused = cargo_pbpersist(&["gc", &bare]);
-    assert!(!refused.status.success() && stderr(&refused).contains("no pbpersist tables"), "{}", stderr(&refused));
+    assert!(!refused.status.success() && stderr(&refused).contains("is not a pbpersist database"), "{}", stderr(&refused));
 
     let mut config: postgres::Config = base.parse().unwrap();
     config.connect_timeout(std::time::Duration::from_secs(3));

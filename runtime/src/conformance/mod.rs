@@ -13,11 +13,14 @@
 //!
 //! A [`Backend`] opens a new [`Database`] over the same stored data each time,
 //! as a restarted program or another process would; tests open several at
-//! once. [`read_only`] holds the tests for storages that can also open their
+//! once. [`commits`] tests the commit contract on the storage itself, below
+//! the database. [`read_only`] holds the tests for storages that can also open their
 //! data read-only. `docs/storage.md` states what each storage method must
 //! guarantee; this suite checks it.
 #![allow(missing_docs, clippy::unit_arg)] // Test functions; `Ok(assert_eq!(..))` keeps transactions short.
 
+pub mod commits;
+pub mod history;
 pub mod objects;
 pub mod read_only;
 pub mod transactions;
@@ -100,6 +103,20 @@ macro_rules! conformance_tests {
                 transactions::the_cache_stays_within_its_byte_bound,
                 transactions::hostile_records_hit_the_size_and_depth_limits,
                 transactions::the_transaction_log_lists_commits_with_their_records,
+                transactions::each_commit_keeps_its_user_description_and_extension,
+                commits::a_base_that_is_not_the_stored_tid_conflicts_even_with_no_commit_in_between,
+                commits::a_new_object_whose_row_exists_conflicts_and_nothing_is_written,
+                commits::a_merge_is_offered_the_stored_state_and_its_result_is_written,
+                commits::a_stale_read_fails_the_commit_before_any_merge,
+                commits::reads_alone_are_checked_and_record_no_transaction,
+                commits::a_write_to_an_object_gc_removed_conflicts_without_a_merge,
+                history::history_lists_each_revision_with_its_transaction,
+                history::the_database_at_a_tid_loads_every_object_as_of_it,
+                history::every_past_tid_shows_exactly_what_was_committed_then,
+                history::undo_restores_what_a_transaction_replaced,
+                history::undoing_a_creation_leaves_the_object_unreachable,
+                history::undo_takes_part_in_conflict_detection,
+                history::gc_keeps_removed_states_in_the_history,
         }
     };
 }
@@ -112,7 +129,7 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            use $crate::conformance::{objects, transactions};
+            use $crate::conformance::{commits, history, objects, transactions};
             use $crate::conformance_suite;
             $crate::conformance_tests!(conformance_suite!(@tests $backend));
         }

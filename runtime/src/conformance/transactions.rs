@@ -347,3 +347,45 @@ pub fn the_transaction_log_lists_commits_with_their_records(backend: &Backend) {
     assert_eq!(db.transactions_after(after[1].tid, 10).unwrap().len(), 1);
     assert_eq!(db.transactions_after(before, 2).unwrap().len(), 2, "the limit holds");
 }
+
+pub fn each_commit_keeps_its_user_description_and_extension(backend: &Backend) {
+    let db = backend.open();
+    let a = db
+        .transact(|tx| {
+            tx.set_user("ada");
+            tx.note("adds a tower");
+            tx.note("second line: ünïcode");
+            tx.set_extension("request", "r-1");
+            tx.set_extension("request", "r-2");
+            tx.set_extension("host", "");
+            tx.add(super::tower("A", 1.0, 1.0))
+        })
+        .unwrap();
+    db.transact(|tx| Ok(tx.get_mut(a)?.set_height(3.0))).unwrap();
+    // Metadata of a transaction that writes nothing is not stored anywhere.
+    db.transact(|tx| {
+        tx.set_user("nobody");
+        tx.get(a).map(drop)
+    })
+    .unwrap();
+
+    let last = db.last_transactions(2).unwrap();
+    assert_eq!(last[0].meta, pbpersist::TransactionMeta::default(), "a commit without metadata has none");
+    let meta = &last[1].meta;
+    assert_eq!((meta.user.as_str(), meta.description.as_str()), ("ada", "adds a tower\nsecond line: ünïcode"));
+    let extension: Vec<(&str, &str)> = meta.extension.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(extension, [("host", ""), ("request", "r-2")]);
+    // A retried transaction starts without the failed attempt's metadata.
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    db.transact(|tx| {
+        assert_eq!(tx.meta(), &pbpersist::TransactionMeta::default());
+        tx.note("attempt");
+        tx.get_mut(a)?.set_height(4.0);
+        if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            return Err(pbpersist::ConflictError { oid: a.oid() }.into());
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(db.last_transactions(1).unwrap()[0].meta.description, "attempt");
+}

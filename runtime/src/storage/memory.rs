@@ -1,36 +1,61 @@
 //! An in-memory storage with the same semantics as the others, for tests.
 
-use super::{Committed, Loaded, Resolve, Session, Snapshot, Storage, TransactionRange, Write};
+use super::commit::{self, CommitTx, Row};
+use super::{
+    Committed, History, Loaded, Resolve, Revision, Session, Snapshot, Storage, TransactionMeta, TransactionRange, Write,
+};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Keeps every committed state in memory; nothing survives the process.
 ///
-/// It keeps old states so that each session reads a consistent snapshot.
+/// It keeps old states so that each session reads a consistent snapshot;
+/// created with [`History::Preserving`], it also lets them be read.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
     inner: Arc<Mutex<State>>,
+    history: History,
 }
 
-/// One committed state of an object.
-type Version = (Tid, Arc<Vec<u8>>);
+/// One committed state of an object; `None` once gc removed it.
+type Version = (Tid, Option<Arc<Vec<u8>>>);
+
+/// The state of `versions` as of `at`, if it existed then.
+fn as_of(versions: &[Version], at: Tid) -> Option<Loaded> {
+    let (tid, record) = versions.iter().rev().find(|(t, _)| *t <= at)?;
+    Some(Loaded { tid: *tid, record: record.as_ref()?.as_ref().clone() })
+}
 
 #[derive(Debug, Default)]
 struct State {
     /// Every version of every object, oldest first.
     objects: HashMap<Oid, Vec<Version>>,
-    /// The oids each transaction wrote, in tid order, and when.
-    log: Vec<(Tid, std::time::SystemTime, Vec<Oid>)>,
+    /// Every transaction, in tid order.
+    log: Vec<Logged>,
     last_tid: u64,
     next_oid: u64,
     schemas: std::collections::BTreeMap<String, String>,
 }
 
+/// A committed transaction: when, by whom, and the oids it wrote.
+#[derive(Debug)]
+struct Logged {
+    tid: Tid,
+    time: std::time::SystemTime,
+    meta: TransactionMeta,
+    oids: Vec<Oid>,
+}
+
 impl MemoryStorage {
-    /// An empty storage.
+    /// An empty, history-free storage.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty storage, keeping history or not.
+    pub fn with_history(history: History) -> Self {
+        MemoryStorage { history, ..Self::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -46,7 +71,38 @@ impl Storage for MemoryStorage {
     }
 
     fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
-        Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None }))
+        Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None, at: None }))
+    }
+
+    fn history_mode(&self) -> History {
+        self.history
+    }
+
+    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        let s = self.lock();
+        let Some(versions) = s.objects.get(&oid) else { return Ok(Vec::new()) };
+        let kept = if self.history == History::Preserving { versions.len() } else { 1 };
+        let stored = versions.iter().rev().take(kept).filter_map(|(tid, record)| Some((*tid, record.as_ref()?.len())));
+        Ok(stored
+            .take(limit)
+            .map(|(tid, size)| {
+                let logged = s.log.binary_search_by_key(&tid, |l| l.tid).ok().map(|i| &s.log[i]);
+                Revision {
+                    tid,
+                    time: logged.map_or(std::time::UNIX_EPOCH, |l| l.time),
+                    meta: logged.map(|l| l.meta.clone()).unwrap_or_default(),
+                    size,
+                }
+            })
+            .collect())
+    }
+
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        if self.history != History::Preserving {
+            return Err(StorageError::NoHistory { backend: "memory" });
+        }
+        let at = at.min(Tid(self.lock().last_tid));
+        Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None, at: Some(at) }))
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
@@ -67,7 +123,7 @@ impl Storage for MemoryStorage {
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
         let s = self.lock();
-        let listed = s.log.iter().filter(|(t, _, _)| *t > range.after);
+        let listed = s.log.iter().filter(|l| l.tid > range.after && range.until.is_none_or(|u| l.tid <= u));
         let chosen: Vec<_> = if range.newest_first {
             listed.rev().take(range.limit).collect()
         } else {
@@ -75,7 +131,7 @@ impl Storage for MemoryStorage {
         };
         Ok(chosen
             .into_iter()
-            .map(|(tid, time, oids)| {
+            .map(|Logged { tid, time, meta, oids }| {
                 let mut oids = oids.clone();
                 oids.sort_unstable();
                 // As the SQL backends: only states that are still current.
@@ -83,13 +139,13 @@ impl Storage for MemoryStorage {
                     oids.iter()
                         .filter_map(|oid| {
                             let (t, record) = s.objects.get(oid)?.last()?;
-                            (t == tid).then(|| (*oid, record.as_ref().clone()))
+                            Some((*oid, record.as_ref().filter(|_| t == tid)?.as_ref().clone()))
                         })
                         .collect()
                 } else {
                     Vec::new()
                 };
-                Committed { tid: *tid, time: *time, oids: Some(oids), records }
+                Committed { tid: *tid, time: *time, meta: meta.clone(), oids: Some(oids), records }
             })
             .collect())
     }
@@ -97,9 +153,22 @@ impl Storage for MemoryStorage {
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
         let mut s = self.lock();
         let current =
-            s.objects.iter().filter_map(|(oid, versions)| versions.last().map(|(_, rec)| (*oid, rec.as_ref().clone())));
+            s.objects.iter().filter_map(|(oid, versions)| Some((*oid, versions.last()?.1.as_deref()?.clone())));
         let dead = super::unreachable(current)?;
-        if !dry_run {
+        if dry_run || dead.is_empty() {
+            return Ok(dead);
+        }
+        if self.history == History::Preserving {
+            // The removed states stay in the history, ended by a transaction of their own.
+            s.last_tid += 1;
+            let tid = Tid(s.last_tid);
+            for oid in &dead {
+                s.objects.entry(*oid).or_default().push((tid, None));
+            }
+            let description = format!("gc: removed {} unreachable object(s)", dead.len());
+            let meta = TransactionMeta { description, ..Default::default() };
+            s.log.push(Logged { tid, time: std::time::SystemTime::now(), meta, oids: dead.clone() });
+        } else {
             for oid in &dead {
                 s.objects.remove(oid);
             }
@@ -111,16 +180,22 @@ impl Storage for MemoryStorage {
 struct MemorySession {
     storage: MemoryStorage,
     snapshot: Option<Tid>,
+    /// For a historical session, the tid it reads as of.
+    at: Option<Tid>,
 }
 
 impl Session for MemorySession {
     fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
         let s = self.storage.lock();
+        if let Some(at) = self.at {
+            self.snapshot = Some(at);
+            return Ok(Snapshot { tid: at, changed: Vec::new() });
+        }
         let tid = Tid(s.last_tid);
         let mut changed = Vec::new();
         if let Some(since) = since {
-            for (t, _, oids) in s.log.iter().filter(|(t, _, _)| *t > since) {
-                changed.extend(oids.iter().map(|o| (*o, *t)));
+            for l in s.log.iter().filter(|l| l.tid > since) {
+                changed.extend(l.oids.iter().map(|o| (*o, l.tid)));
             }
         }
         self.snapshot = Some(tid);
@@ -129,25 +204,16 @@ impl Session for MemorySession {
 
     fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
         let s = self.storage.lock();
-        let limit = self.snapshot.unwrap_or(Tid(s.last_tid));
-        Ok(s.objects.get(&oid).and_then(|versions| {
-            versions
-                .iter()
-                .rev()
-                .find(|(t, _)| *t <= limit)
-                .map(|(tid, rec)| Loaded { tid: *tid, record: rec.as_ref().clone() })
-        }))
+        let at = self.snapshot.or(self.at).unwrap_or(Tid(s.last_tid));
+        Ok(s.objects.get(&oid).and_then(|versions| as_of(versions, at)))
     }
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let s = self.storage.lock();
-        let at = self.snapshot.unwrap_or(Tid(s.last_tid));
+        let at = self.snapshot.or(self.at).unwrap_or(Tid(s.last_tid));
         let mut oids: Vec<Oid> = s.objects.keys().copied().filter(|o| after.is_none_or(|a| *o > a)).collect();
         oids.sort_unstable();
-        let visible = oids.into_iter().filter_map(|oid| {
-            let (tid, record) = s.objects[&oid].iter().rev().find(|(t, _)| *t <= at)?;
-            Some((oid, Loaded { tid: *tid, record: record.as_ref().clone() }))
-        });
+        let visible = oids.into_iter().filter_map(|oid| Some((oid, as_of(&s.objects[&oid], at)?)));
         Ok(visible.take(limit).collect())
     }
 
@@ -160,42 +226,70 @@ impl Session for MemorySession {
         &mut self,
         writes: &[Write],
         reads: &[(Oid, Tid)],
+        meta: &TransactionMeta,
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         self.snapshot = None;
-        let mut s = self.storage.lock();
-        let current = |s: &State, oid: Oid| s.objects.get(&oid).and_then(|v| v.last()).cloned();
-        let mut merged: Vec<Option<Vec<u8>>> = vec![None; writes.len()];
-        for (w, slot) in writes.iter().zip(&mut merged) {
-            let stored = current(&s, w.oid);
-            if stored.as_ref().map(|(t, _)| *t) == w.base {
-                continue;
-            }
-            match (stored, w.base) {
-                (Some((tid, record)), Some(_)) => {
-                    *slot = Some(
-                        resolve(w.oid, &Loaded { tid, record: record.as_ref().clone() })
-                            .ok_or(ConflictError { oid: w.oid })?,
-                    );
-                }
-                _ => return Err(ConflictError { oid: w.oid }.into()),
-            }
+        if self.at.is_some() {
+            // The past is read-only; with nothing to write there is nothing to check.
+            return if writes.is_empty() { Ok(None) } else { Err(StorageError::ReadOnly { backend: "memory" }) };
         }
-        for (oid, tid) in reads {
-            if current(&s, *oid).map(|(t, _)| t) != Some(*tid) {
-                return Err(ConflictError { oid: *oid }.into());
-            }
+        // The storage's lock is held for the whole commit.
+        commit::run(&mut MemoryCommit { state: self.storage.lock() }, writes, reads, meta, resolve)
+    }
+}
+
+/// One commit under the storage's lock. Nothing is changed before `write`,
+/// which applies everything at once, so a rollback has nothing to undo.
+struct MemoryCommit<'a> {
+    state: MutexGuard<'a, State>,
+}
+
+impl MemoryCommit<'_> {
+    /// The stored state of `oid`, unless it does not exist (or gc removed it).
+    fn current(&self, oid: Oid) -> Option<(Tid, &Arc<Vec<u8>>)> {
+        let (tid, record) = self.state.objects.get(&oid)?.last()?;
+        Some((*tid, record.as_ref()?))
+    }
+}
+
+impl CommitTx for MemoryCommit<'_> {
+    fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
+        Ok(oids.iter().filter_map(|oid| Some((*oid, self.current(*oid)?.0))).collect())
+    }
+
+    fn stored(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        Ok(oids
+            .iter()
+            .filter_map(|oid| {
+                let (tid, record) = self.current(*oid)?;
+                Some((*oid, Loaded { tid, record: record.as_ref().clone() }))
+            })
+            .collect())
+    }
+
+    fn write(
+        &mut self,
+        rows: &[Row<'_>],
+        time: std::time::SystemTime,
+        meta: &TransactionMeta,
+    ) -> Result<Tid, StorageError> {
+        if let Some(row) = rows.iter().find(|r| r.new && self.current(r.oid).is_some()) {
+            return Err(ConflictError { oid: row.oid }.into());
         }
-        if writes.is_empty() {
-            return Ok(None);
-        }
+        let s = &mut *self.state;
         s.last_tid += 1;
         let tid = Tid(s.last_tid);
-        for (w, merged) in writes.iter().zip(merged) {
-            let record = merged.unwrap_or_else(|| w.record.clone());
-            s.objects.entry(w.oid).or_default().push((tid, Arc::new(record)));
+        for row in rows {
+            s.objects.entry(row.oid).or_default().push((tid, Some(Arc::new(row.record.to_vec()))));
         }
-        s.log.push((tid, std::time::SystemTime::now(), writes.iter().map(|w| w.oid).collect()));
-        Ok(Some(tid))
+        s.log.push(Logged { tid, time, meta: meta.clone(), oids: rows.iter().map(|r| r.oid).collect() });
+        Ok(tid)
     }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn rollback(&mut self) {}
 }

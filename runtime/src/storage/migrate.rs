@@ -64,6 +64,54 @@ pub(crate) fn migrate<T: Sql, F>(
     Ok(found)
 }
 
+/// Checks, without changing anything, that the database `name` has exactly
+/// the layout `latest`: what a read-only open needs, as it cannot migrate.
+pub(crate) fn require_current<T: Sql>(conn: &mut T, latest: i64, name: &str) -> Result<(), crate::StorageError> {
+    let found = conn
+        .integer("SELECT value FROM pb_meta WHERE key = 'format'")
+        .map_err(|_| crate::StorageError::Format(format!("{name} is not a pbpersist database (no pb_meta table)")))?;
+    if found == latest {
+        return Ok(());
+    }
+    let advice = if found < latest { " (opening it for writing once migrates it)" } else { "" };
+    Err(crate::StorageError::Format(format!(
+        "{name} has format version {found}; this pbpersist reads version {latest}{advice}"
+    )))
+}
+
+/// The error for a database newer than the program.
+pub(crate) fn too_new(name: &str, found: i64, latest: i64) -> crate::StorageError {
+    crate::StorageError::Format(format!(
+        "{name} has format version {found}; this pbpersist reads up to version {latest}"
+    ))
+}
+
+#[cfg(feature = "sqlite")]
+impl Sql for rusqlite::Connection {
+    type Error = rusqlite::Error;
+
+    fn batch(&mut self, sql: &str) -> Result<(), rusqlite::Error> {
+        self.execute_batch(sql)
+    }
+
+    fn integer(&mut self, sql: &str) -> Result<i64, rusqlite::Error> {
+        self.query_row(sql, [], |r| r.get(0))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Sql for postgres::Client {
+    type Error = postgres::Error;
+
+    fn batch(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.batch_execute(sql)
+    }
+
+    fn integer(&mut self, sql: &str) -> Result<i64, postgres::Error> {
+        Ok(self.query_one(sql, &[])?.get(0))
+    }
+}
+
 #[cfg(feature = "sqlite")]
 impl Sql for rusqlite::Transaction<'_> {
     type Error = rusqlite::Error;

@@ -4,6 +4,7 @@
 //! A storage never decodes an object's state; it keeps record bytes, tids and
 //! oids.
 
+pub mod commit;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
@@ -52,6 +53,8 @@ pub struct Write {
 pub struct TransactionRange {
     /// Only transactions with a larger tid.
     pub after: Tid,
+    /// Only transactions with this tid or a smaller one, if set.
+    pub until: Option<Tid>,
     /// At most this many.
     pub limit: usize,
     /// The newest first; otherwise the oldest first, in tid order.
@@ -61,6 +64,84 @@ pub struct TransactionRange {
     pub records: bool,
 }
 
+/// Who made a transaction and why, stored with it in every storage and
+/// readable by any language (`docs/format.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransactionMeta {
+    /// Who committed it, as the application names users.
+    pub user: String,
+    /// What it did, in words; notes are separated by newlines.
+    pub description: String,
+    /// Anything else the application wants to keep with it, such as a
+    /// request id.
+    pub extension: std::collections::BTreeMap<String, String>,
+}
+
+impl TransactionMeta {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.user.is_empty() && self.description.is_empty() && self.extension.is_empty()
+    }
+
+    /// The extension as `pb_transaction.extension` stores it: an encoded
+    /// `pbpersist.TransactionExtension`, or `None` when empty.
+    pub fn encode_extension(&self) -> Option<Vec<u8>> {
+        use prost::Message;
+        (!self.extension.is_empty()).then(|| Extension { entries: self.extension.clone() }.encode_to_vec())
+    }
+
+    /// Reads an extension stored by [`encode_extension`](Self::encode_extension).
+    pub fn decode_extension(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, String>, StorageError> {
+        use prost::Message;
+        Extension::decode(bytes)
+            .map(|e| e.entries)
+            .map_err(|e| StorageError::Format(format!("a transaction's extension is malformed: {e}")))
+    }
+}
+
+/// `pbpersist.TransactionExtension` in `proto/pbpersist/record.proto`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Extension {
+    #[prost(btree_map = "string, string", tag = "1")]
+    entries: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether a database keeps the states its commits replace, chosen when it is
+/// created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum History {
+    /// Only each object's current state is kept (the default).
+    #[default]
+    Free,
+    /// Every replaced state is kept, until a pack removes it: what
+    /// [`Database::history`](crate::Database::history),
+    /// [`Database::at`](crate::Database::at) and
+    /// [`Database::undo`](crate::Database::undo) read.
+    Preserving,
+}
+
+/// How messages name a history mode.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn describe_history(history: History) -> &'static str {
+    match history {
+        History::Free => "history-free",
+        History::Preserving => "history-preserving",
+    }
+}
+
+/// One stored state of an object, as [`Storage::history`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// The transaction that wrote it.
+    pub tid: Tid,
+    /// When that transaction committed.
+    pub time: std::time::SystemTime,
+    /// Who made that transaction and why.
+    pub meta: TransactionMeta,
+    /// The size of the record in bytes.
+    pub size: usize,
+}
+
 /// A committed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -68,6 +149,8 @@ pub struct Committed {
     pub tid: Tid,
     /// When it committed, by the clock of the process that committed it.
     pub time: std::time::SystemTime,
+    /// Who made it and why.
+    pub meta: TransactionMeta,
     /// The oids it wrote, sorted, or `None` where the storage no longer
     /// knows them (the SQL backends keep the lists of the last 10,000
     /// transactions).
@@ -118,6 +201,59 @@ pub trait Storage: Send + Sync + 'static {
     /// with the records each wrote where still stored: what a copy, a
     /// replica's catch-up or a transaction log reads.
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError>;
+    /// Whether the database keeps replaced states.
+    fn history_mode(&self) -> History {
+        History::Free
+    }
+    /// The stored states of `oid`, newest first, at most `limit`: every one
+    /// still kept on a history-preserving database, the current one on a
+    /// history-free one, none for an object that does not exist.
+    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        let mut session = self.open_session()?;
+        session.begin(None)?;
+        let current = session.load(oid)?;
+        session.end()?;
+        let Some(current) = current.filter(|_| limit > 0) else { return Ok(Vec::new()) };
+        let range = TransactionRange {
+            after: Tid(current.tid.0 - 1),
+            until: Some(current.tid),
+            limit: 1,
+            newest_first: false,
+            records: false,
+        };
+        let (time, meta) = match self.transactions(range)?.pop() {
+            Some(t) if t.tid == current.tid => (t.time, t.meta),
+            _ => (std::time::UNIX_EPOCH, TransactionMeta::default()),
+        };
+        Ok(vec![Revision { tid: current.tid, time, meta, size: current.record.len() }])
+    }
+    /// A session that sees the database as it was when `at` committed (or
+    /// as it is now, if `at` is newer than every commit): its `begin` always
+    /// shows that tid, it loads each object's state as of it, and it refuses
+    /// writes. Only history-preserving storages have one.
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        let _ = at;
+        Err(StorageError::NoHistory { backend: self.name() })
+    }
+    /// The newest tid committed before `time`, or `None` if none was.
+    /// Commit times come from the committers' clocks, which need not agree,
+    /// so this is as good as they are.
+    fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
+        let mut after = Tid(0);
+        let mut found = None;
+        loop {
+            let page = self.transactions(TransactionRange {
+                after,
+                until: None,
+                limit: 1000,
+                newest_first: false,
+                records: false,
+            })?;
+            let Some(last) = page.last() else { return Ok(found) };
+            after = last.tid;
+            found = page.iter().rev().find(|t| t.time < time).map(|t| t.tid).or(found);
+        }
+    }
     /// Whether the storage was opened read-only. A read-only storage
     /// refuses every write with [`StorageError::ReadOnly`], and the
     /// [`Database`](crate::Database) over it refuses them before they reach it.
@@ -202,7 +338,7 @@ pub trait Session: Send {
     /// Ends the read snapshot without writing.
     fn end(&mut self) -> Result<(), StorageError>;
     /// Ends the read snapshot and writes all of `writes` atomically under a new
-    /// tid, or nothing.
+    /// tid, with `meta` recorded beside it, or nothing.
     ///
     /// A write whose base tid is not the stored tid is a conflict. While the
     /// commit holds its locks, `resolve` is offered the stored state of each
@@ -215,6 +351,7 @@ pub trait Session: Send {
         &mut self,
         writes: &[Write],
         reads: &[(Oid, Tid)],
+        meta: &TransactionMeta,
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError>;
 }

@@ -116,6 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("interop-write-db") => pbpersist_examples::tower::store_in(&open_spec(&args[2], Options::default())?)?,
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
+        Some("interop-write-history") => pbpersist_tests::interop::write_history(std::path::Path::new(&args[2]))?,
         Some("interop-check") => pbpersist_tests::interop::check(std::path::Path::new(&args[2]))?,
         Some("interop-check-editions") => pbpersist_tests::interop::check_editions(std::path::Path::new(&args[2]))?,
         _ => return Err("usage: pbpersist-worker count|crash|build|traverse|interop-write|interop-check ...".into()),

@@ -242,10 +242,13 @@ fn an_older_format_is_migrated() {
     };
     assert_eq!(refs_of(&mut c, pisa), vec![rapunzel.oid().0 as i64], "commits write the reference column");
     // Back to version 1 of the layout: no database identity, no reference
-    // column, a tid index instead of oid lists.
+    // column, a tid index instead of oid lists, no transaction metadata, no
+    // history table.
     c.batch_execute(
-        "DELETE FROM pb_meta WHERE key = 'database_id'; ALTER TABLE pb_object DROP COLUMN refs;
-         ALTER TABLE pb_transaction DROP COLUMN oids; CREATE INDEX pb_object_tid ON pb_object (tid);
+        "DELETE FROM pb_meta WHERE key IN ('database_id', 'history'); ALTER TABLE pb_object DROP COLUMN refs;
+         ALTER TABLE pb_transaction DROP COLUMN oids, DROP COLUMN user_name, DROP COLUMN description,
+                                    DROP COLUMN extension;
+         DROP TABLE pb_object_revision; CREATE INDEX pb_object_tid ON pb_object (tid);
          UPDATE pb_meta SET value = 1 WHERE key = 'format'",
     )
     .unwrap();

@@ -3,6 +3,7 @@
 
 pub(super) use super::super::migrate::MigrateError;
 use super::super::migrate::Migration;
+use crate::storage::History;
 use postgres::Client;
 
 /// The layout version this code reads and writes (`pb_meta.format`).
@@ -59,6 +60,31 @@ ALTER TABLE pb_object SET (fillfactor = 85);
 ",
         backfill: None,
     },
+    Migration {
+        sql: "
+-- Transaction metadata; earlier transactions have none.
+ALTER TABLE pb_transaction ADD COLUMN user_name TEXT NOT NULL DEFAULT '',
+                           ADD COLUMN description TEXT NOT NULL DEFAULT '',
+                           ADD COLUMN extension BYTEA;
+",
+        backfill: None,
+    },
+    Migration {
+        sql: "
+-- Replaced states, kept by history-preserving databases, with the tid of
+-- the transaction that replaced each (a pack removes those replaced long ago).
+CREATE TABLE pb_object_revision (
+    oid     BIGINT NOT NULL,
+    tid     BIGINT NOT NULL,
+    end_tid BIGINT NOT NULL,
+    record  BYTEA NOT NULL,
+    PRIMARY KEY (oid, tid)
+);
+CREATE INDEX pb_object_revision_end_tid ON pb_object_revision (end_tid);
+INSERT INTO pb_meta (key, value) VALUES ('history', 0);
+",
+        backfill: None,
+    },
 ];
 
 /// A Rust step of a migration, run in its transaction.
@@ -87,21 +113,29 @@ fn backfill_refs(tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Err
 const MIGRATION_LOCK: i64 = 0x7062_7065_7273_6973;
 
 /// Creates the tables on first use and applies any missing migration, in one
-/// transaction. Concurrent openers wait on an advisory lock, so exactly one
-/// of them migrates and the others find the work done.
-pub(super) fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), MigrateError<postgres::Error>> {
+/// transaction; a database it creates keeps history if `history` says so.
+/// Concurrent openers wait on an advisory lock, so exactly one of them
+/// migrates and the others find the work done.
+pub(super) fn migrate(
+    client: &mut Client,
+    schema: Option<&str>,
+    history: Option<History>,
+) -> Result<(), MigrateError<postgres::Error>> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     if let Some(schema) = schema {
         // `schema` was checked to be a plain identifier, so quoting suffices.
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))?;
     }
-    super::super::migrate::migrate(
+    let found = super::super::migrate::migrate(
         &mut tx,
         "CREATE TABLE IF NOT EXISTS pb_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
         MIGRATIONS,
         |backfill, tx| backfill(tx),
     )?;
+    if found == 0 && history == Some(History::Preserving) {
+        tx.batch_execute("UPDATE pb_meta SET value = 1 WHERE key = 'history'")?;
+    }
     tx.commit()?;
     Ok(())
 }

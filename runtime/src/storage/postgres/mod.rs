@@ -5,6 +5,7 @@
 //! the rows they touch in oid order, so writers of different objects commit
 //! in parallel; only choosing the tid and the final `COMMIT` are serialized.
 
+mod history;
 mod migrate;
 mod session;
 mod state_cache;
@@ -12,7 +13,7 @@ mod state_cache;
 pub use migrate::FORMAT_VERSION;
 pub use state_cache::StateCacheStats;
 
-use super::{Committed, Session, Storage, TransactionRange};
+use super::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange};
 use crate::{Oid, StorageError, Tid};
 use postgres::{Client, NoTls};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,8 @@ pub(crate) struct Inner {
     state_cache: Option<state_cache::StateCache>,
     /// Whether sessions are read-only (`default_transaction_read_only`).
     read_only: bool,
+    /// Whether commits keep the states they replace.
+    history: History,
 }
 
 /// Options for opening a [`PostgresStorage`], from [`PostgresStorage::builder`].
@@ -52,6 +55,7 @@ pub struct PostgresBuilder {
     schema: Option<String>,
     state_cache: Option<(std::path::PathBuf, u64)>,
     read_only: bool,
+    history: Option<History>,
 }
 
 impl std::fmt::Debug for PostgresBuilder {
@@ -95,7 +99,7 @@ impl PostgresStorage {
 
     /// Options beyond the URL.
     pub fn builder(url: &str) -> PostgresBuilder {
-        PostgresBuilder { url: url.to_owned(), schema: None, state_cache: None, read_only: false }
+        PostgresBuilder { url: url.to_owned(), schema: None, state_cache: None, read_only: false, history: None }
     }
 
     /// `user@host:port/db`: where this storage is, without credentials.
@@ -156,6 +160,14 @@ impl PostgresBuilder {
         self
     }
 
+    /// Creates a new database keeping history or not, and requires an
+    /// existing one to have been created so. Without it, a new database is
+    /// history-free and an existing one opens as it is.
+    pub fn history(mut self, history: History) -> Self {
+        self.history = Some(history);
+        self
+    }
+
     /// Connects, then creates or migrates the tables (read-only: checks
     /// that they are of this version).
     pub fn open(self) -> Result<PostgresStorage, StorageError> {
@@ -192,28 +204,28 @@ impl PostgresBuilder {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let target = target(&config);
-        let mut inner = Inner { config, target, state_cache: None, read_only: self.read_only };
+        let mut inner = Inner { config, target, state_cache: None, read_only: self.read_only, history: History::Free };
         let mut client = inner.connect()?;
         if self.read_only {
-            let format = client
-                .query_one("SELECT value FROM pb_meta WHERE key = 'format'", &[])
-                .map(|row| row.get::<_, i64>(0))
-                .map_err(|_| StorageError::Format(format!("{} has no pbpersist tables (pb_meta)", inner.target)))?;
-            if format != FORMAT_VERSION {
-                return Err(StorageError::Format(format!(
-                    "{} has format version {format}; this pbpersist reads version {FORMAT_VERSION} \
-                     (opening it for writing once migrates it)",
-                    inner.target
-                )));
-            }
+            super::migrate::require_current(&mut client, FORMAT_VERSION, &inner.target)?;
         } else {
-            migrate::migrate(&mut client, self.schema.as_deref()).map_err(|e| match e {
+            migrate::migrate(&mut client, self.schema.as_deref(), self.history).map_err(|e| match e {
                 migrate::MigrateError::Db(e) => inner.error(e),
-                migrate::MigrateError::TooNew(v) => StorageError::Format(format!(
-                    "{} has format version {v}; this pbpersist reads up to version {FORMAT_VERSION}",
-                    inner.target
-                )),
+                migrate::MigrateError::TooNew(v) => super::migrate::too_new(&inner.target, v, FORMAT_VERSION),
             })?;
+        }
+        let value: i64 = client
+            .query_one("SELECT value FROM pb_meta WHERE key = 'history'", &[])
+            .map_err(|e| inner.error(e))?
+            .get(0);
+        inner.history = if value == 0 { History::Free } else { History::Preserving };
+        if let Some(wanted) = self.history.filter(|h| *h != inner.history) {
+            return Err(StorageError::Config(format!(
+                "{} was created {}, not {}: a database keeps the choice it was created with",
+                inner.target,
+                super::describe_history(inner.history),
+                super::describe_history(wanted)
+            )));
         }
         if let Some((path, max_bytes)) = &self.state_cache {
             let id: i64 = client
@@ -322,9 +334,11 @@ impl Storage for PostgresStorage {
             // One snapshot for the list and the records.
             let mut tx = c.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?;
             let sql = format!(
-                "SELECT tid, committed_at, oids FROM pb_transaction WHERE tid > $1 ORDER BY tid {order} LIMIT $2"
+                "SELECT tid, committed_at, oids, user_name, description, extension \
+                 FROM pb_transaction WHERE tid > $1 AND tid <= $3 ORDER BY tid {order} LIMIT $2"
             );
-            let rows = tx.query(&sql, &[&(range.after.0 as i64), &limit])?;
+            let until = range.until.map_or(i64::MAX, |u| u.0 as i64);
+            let rows = tx.query(&sql, &[&(range.after.0 as i64), &limit, &until])?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let tid: i64 = row.get(0);
@@ -343,11 +357,22 @@ impl Storage for PostgresStorage {
                     )?;
                     records = current.iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get(1))).collect();
                 }
-                out.push(Committed { tid: Tid(tid as u64), time: super::time_from_micros(row.get(1)), oids, records });
+                let meta = TransactionMeta { user: row.get(3), description: row.get(4), ..Default::default() };
+                let listed =
+                    Committed { tid: Tid(tid as u64), time: super::time_from_micros(row.get(1)), meta, oids, records };
+                out.push((listed, row.get::<_, Option<Vec<u8>>>(5)));
             }
             tx.commit()?;
             Ok(out)
+        })?
+        .into_iter()
+        .map(|(mut listed, extension)| {
+            if let Some(bytes) = extension {
+                listed.meta.extension = TransactionMeta::decode_extension(&bytes)?;
+            }
+            Ok(listed)
         })
+        .collect()
     }
 
     fn read_only(&self) -> bool {
@@ -358,7 +383,7 @@ impl Storage for PostgresStorage {
         if !dry_run {
             self.refuse_writes()?;
         }
-        let read_only = self.inner.read_only;
+        let (read_only, history) = (self.inner.read_only, self.inner.history);
         self.with_admin(|c| {
             let mut tx = if read_only {
                 // A report walks one snapshot; a read-only session may not lock.
@@ -377,11 +402,50 @@ impl Storage for PostgresStorage {
                 // Dropping `tx` rolls back and releases the tid row.
                 Err(e) => return Ok(Err(e)),
             };
+            let oids = to_i64(dead.iter().copied());
+            if !dry_run && !dead.is_empty() && history == History::Preserving {
+                // The removed states stay in the history, replaced by a
+                // transaction of their own (the tid row is already held).
+                let description = format!("gc: removed {} unreachable object(s)", dead.len());
+                let now = super::commit::micros(std::time::SystemTime::now());
+                tx.execute(
+                    "WITH t AS (UPDATE pb_meta SET value = value + 1 WHERE key = 'last_tid' RETURNING value AS tid),
+                     log AS (INSERT INTO pb_transaction (tid, committed_at, oids, description)
+                             SELECT tid, $2, $1, $3 FROM t)
+                     INSERT INTO pb_object_revision (oid, tid, end_tid, record)
+                     SELECT o.oid, o.tid, t.tid, o.record FROM pb_object o, t WHERE o.oid = ANY($1)",
+                    &[&oids, &now, &description],
+                )?;
+            }
             if !dry_run {
-                tx.execute("DELETE FROM pb_object WHERE oid = ANY($1)", &[&to_i64(dead.iter().copied())])?;
+                tx.execute("DELETE FROM pb_object WHERE oid = ANY($1)", &[&oids])?;
             }
             tx.commit()?;
             Ok(Ok(dead))
         })?
+    }
+
+    fn history_mode(&self) -> History {
+        self.inner.history
+    }
+
+    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        self.with_admin(|c| history::revisions(c, oid, limit))?
+    }
+
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        if self.inner.history != History::Preserving {
+            return Err(StorageError::NoHistory { backend: "postgres" });
+        }
+        let last: i64 =
+            self.with_admin(|c| c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]))?.get(0);
+        Ok(Box::new(history::PgAtSession::new(self.inner.clone(), at.min(Tid(last as u64)))?))
+    }
+
+    fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
+        let micros = super::commit::micros(time);
+        let row = self
+            .with_admin(|c| c.query_one("SELECT max(tid) FROM pb_transaction WHERE committed_at < $1", &[&micros]))?;
+        Ok(row.get::<_, Option<i64>>(0).map(|t| Tid(t as u64)))
     }
 }

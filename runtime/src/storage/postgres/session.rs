@@ -2,9 +2,9 @@
 //! `READ COMMITTED` transaction for each commit.
 
 use super::Inner;
-use crate::storage::{KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, Write};
+use crate::storage::commit::{self, CommitTx, Row};
+use crate::storage::{History, KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
-use postgres::error::SqlState;
 use postgres::{Client, Statement};
 use std::sync::Arc;
 
@@ -25,18 +25,36 @@ const CHANGED: &str = "SELECT oid, tid FROM pb_object WHERE tid > $1";
 /// so two committers never wait on each other in a cycle.
 const LOCK: &str = "SELECT oid, tid FROM pb_object WHERE oid = ANY($1) ORDER BY oid FOR NO KEY UPDATE";
 
-/// Chooses the tid and writes everything in one statement: the `last_tid`
-/// row lock, held until `COMMIT`, is the one serialized step of a commit,
-/// and it orders commits so that tids grow in commit order.
-const WRITE: &str = "
-WITH t AS (UPDATE pb_meta SET value = value + 1 WHERE key = 'last_tid' RETURNING value AS tid),
+/// The parts of a commit's one statement: choose the tid, insert new rows,
+/// update the others, log the transaction.
+macro_rules! write_ctes {
+    () => {
+        "WITH t AS (UPDATE pb_meta SET value = value + 1 WHERE key = 'last_tid' RETURNING value AS tid),
 ins AS (INSERT INTO pb_object (oid, tid, record, refs)
         SELECT w.oid, t.tid, w.record, w.refs::bigint[]
-        FROM t, unnest($1::bigint[], $2::bytea[], $3::text[]) AS w(oid, record, refs)),
+        FROM t, unnest($1::bigint[], $2::bytea[], $3::text[]) AS w(oid, record, refs)
+        ON CONFLICT (oid) DO NOTHING RETURNING 1),
 upd AS (UPDATE pb_object SET tid = t.tid, record = w.record, refs = w.refs::bigint[]
         FROM t, unnest($4::bigint[], $5::bytea[], $6::text[]) AS w(oid, record, refs) WHERE pb_object.oid = w.oid),
-log AS (INSERT INTO pb_transaction (tid, committed_at, oids) SELECT tid, $7, $1::bigint[] || $4::bigint[] FROM t)
-SELECT tid FROM t";
+log AS (INSERT INTO pb_transaction (tid, committed_at, oids, user_name, description, extension)
+        SELECT tid, $7, $1::bigint[] || $4::bigint[], $8, $9, $10 FROM t)"
+    };
+}
+
+/// Chooses the tid and writes everything in one statement: the `last_tid`
+/// row lock, held until `COMMIT`, is the one serialized step of a commit,
+/// and it orders commits so that tids grow in commit order. Also counts the
+/// new objects inserted: one fewer than given means a row existed.
+const WRITE: &str = concat!(write_ctes!(), "\nSELECT tid, (SELECT count(*) FROM ins) FROM t");
+
+/// As `WRITE`, and keeps the states the update replaces (a history-preserving
+/// database): every sub-statement sees the rows as they were before it.
+const WRITE_KEEPING: &str = concat!(
+    write_ctes!(),
+    ", rev AS (INSERT INTO pb_object_revision (oid, tid, end_tid, record)
+              SELECT o.oid, o.tid, t.tid, o.record FROM pb_object o, t WHERE o.oid = ANY($4::bigint[]))",
+    "\nSELECT tid, (SELECT count(*) FROM ins) FROM t"
+);
 
 /// Everything reachable from `$1` within `$2` references, at most `$3`
 /// objects, walked on the server along `pb_object.refs`.
@@ -57,6 +75,7 @@ struct Conn {
     load_many: Statement,
     lock: Statement,
     write: Statement,
+    write_keeping: Statement,
     changed: Statement,
     reachable: Statement,
 }
@@ -70,9 +89,10 @@ impl Conn {
         let load_many = prepare("SELECT oid, tid, record FROM pb_object WHERE oid = ANY($1)")?;
         let lock = prepare(LOCK)?;
         let write = prepare(WRITE)?;
+        let write_keeping = prepare(WRITE_KEEPING)?;
         let changed = prepare(CHANGED)?;
         let reachable = prepare(REACHABLE)?;
-        Ok(Conn { client, poll, load, load_many, lock, write, changed, reachable })
+        Ok(Conn { client, poll, load, load_many, lock, write, write_keeping, changed, reachable })
     }
 }
 
@@ -215,14 +235,6 @@ impl PgSession {
         }
     }
 
-    /// Rolls the commit's transaction back and reports a conflict on `oid`.
-    fn conflict(&mut self, oid: Oid) -> StorageError {
-        match self.conn.as_mut().map(|c| c.client.batch_execute("ROLLBACK")) {
-            Some(Err(e)) => self.fail(e),
-            _ => ConflictError { oid }.into(),
-        }
-    }
-
     fn end_read(&mut self) -> Result<(), StorageError> {
         self.snapshot = None;
         if std::mem::replace(&mut self.in_read, false)
@@ -338,104 +350,135 @@ impl Session for PgSession {
         &mut self,
         writes: &[Write],
         reads: &[(Oid, Tid)],
+        meta: &TransactionMeta,
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         let in_read = std::mem::replace(&mut self.in_read, false);
         self.snapshot = None;
         let c = self.conn()?;
         // Ending the snapshot and starting the commit share one round trip.
-        let begin = if in_read { "ROLLBACK; BEGIN" } else { "BEGIN" };
-        // New objects have no row to lock: their oids are this process's
-        // own, and inserting one that exists fails as a conflict.
-        let existing = writes.iter().filter(|w| w.base.is_some()).map(|w| w.oid);
-        let mut keys: Vec<i64> = existing.chain(reads.iter().map(|r| r.0)).map(|o| o.0 as i64).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let locked = c.client.batch_execute(begin).and_then(|()| {
-            // Only adding objects: nothing to lock.
-            if keys.is_empty() { Ok(Vec::new()) } else { c.client.query(&c.lock, &[&keys]) }
-        });
-        let stored = match locked {
-            Ok(rows) => rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))).collect::<Vec<_>>(),
-            Err(e) => return Err(self.fail(e)),
+        if let Err(e) = c.client.batch_execute(if in_read { "ROLLBACK; BEGIN" } else { "BEGIN" }) {
+            return Err(self.fail(e));
+        }
+        commit::run(&mut PgCommit { session: self, open: true, tid: None }, writes, reads, meta, resolve)
+    }
+}
+
+/// One `READ COMMITTED` commit on the session's connection.
+struct PgCommit<'s> {
+    session: &'s mut PgSession,
+    /// Whether the transaction is still open.
+    open: bool,
+    /// The tid `write` chose, for an error that cannot tell whether it committed.
+    tid: Option<Tid>,
+}
+
+impl PgCommit<'_> {
+    /// Runs `f` on the connection; a failure ends the transaction.
+    fn with<T>(&mut self, f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error>) -> Result<T, StorageError> {
+        let Some(c) = self.session.conn.as_mut() else {
+            self.open = false;
+            return Err(StorageError::Unavailable {
+                backend: "postgres",
+                target: self.session.inner.target.clone(),
+                source: "the connection was lost during the commit".into(),
+            });
         };
-        // `stored` is sorted by oid (the lock query orders it).
-        let current =
-            |oid: Oid| stored.binary_search_by_key(&(oid.0 as i64), |r| r.0).ok().map(|i| Tid(stored[i].1 as u64));
-        let stale_read = reads.iter().find(|(oid, tid)| current(*oid) != Some(*tid)).map(|r| r.0);
-        // Writes based on an older state than the stored one: mergeable if
-        // both exist, which the merge step below decides.
-        let stale: Vec<&Write> = writes.iter().filter(|w| current(w.oid) != w.base).collect();
-        let unmergeable = stale.iter().find(|w| w.base.is_none() || current(w.oid).is_none()).map(|w| w.oid);
-        if let Some(oid) = stale_read.or(unmergeable) {
-            return Err(self.conflict(oid));
-        }
-        let mut merged: Vec<(Oid, Vec<u8>)> = Vec::with_capacity(stale.len());
-        if !stale.is_empty() {
-            // The rows are locked, so the states offered cannot move before
-            // the merges are written.
-            let keys = super::to_i64(stale.iter().map(|w| w.oid));
-            let rows = match c.client.query(&c.load_many, &[&keys]) {
-                Ok(rows) => rows,
-                Err(e) => return Err(self.fail(e)),
-            };
-            for row in rows {
-                let oid = Oid(row.get::<_, i64>(0) as u64);
-                let loaded = Loaded { tid: Tid(row.get::<_, i64>(1) as u64), record: row.get(2) };
-                match resolve(oid, &loaded) {
-                    Some(record) => merged.push((oid, record)),
-                    None => {
-                        return Err(self.conflict(oid));
-                    }
-                }
-            }
-        }
-        if writes.is_empty() {
-            // Only reads were checked: releasing their locks is all that is left.
-            return c.client.batch_execute("ROLLBACK").map(|()| None).map_err(|e| self.fail(e));
-        }
+        f(c).map_err(|e| {
+            self.open = false;
+            self.session.fail(e)
+        })
+    }
+}
+
+impl CommitTx for PgCommit<'_> {
+    fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
+        let keys = super::to_i64(oids.iter().copied());
+        let rows = self.with(|c| c.client.query(&c.lock, &[&keys]))?;
+        Ok(rows.iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), Tid(r.get::<_, i64>(1) as u64))).collect())
+    }
+
+    fn stored(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let keys = super::to_i64(oids.iter().copied());
+        let rows = self.with(|c| c.client.query(&c.load_many, &[&keys]))?;
+        Ok(rows
+            .iter()
+            .map(|r| (Oid(r.get::<_, i64>(0) as u64), Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) }))
+            .collect())
+    }
+
+    fn write(
+        &mut self,
+        rows: &[Row<'_>],
+        time: std::time::SystemTime,
+        meta: &TransactionMeta,
+    ) -> Result<Tid, StorageError> {
         let (mut new, mut old) = (Rows::default(), Rows::default());
-        for w in writes {
-            let record = merged.iter().find(|(oid, _)| *oid == w.oid).map_or(w.record.as_slice(), |(_, r)| r);
-            if w.base.is_none() { &mut new } else { &mut old }.push(w.oid, record);
+        for row in rows {
+            if row.new { &mut new } else { &mut old }.push(row.oid, row.record);
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(0);
-        let params: [&(dyn postgres::types::ToSql + Sync); 7] =
-            [&new.oids, &new.records, &new.refs, &old.oids, &old.records, &old.refs, &now];
-        let tid: i64 = match c.client.query_one(&c.write, &params) {
-            Ok(row) => row.get(0),
-            // Two sessions inserted the same new oid (both creating the root,
-            // say): the later one conflicts.
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                let oid = Oid(new.oids.first().copied().unwrap_or(0) as u64);
-                return Err(self.conflict(oid));
-            }
-            Err(e) => return Err(self.fail(e)),
-        };
-        if tid % 1000 == 0 {
-            // Old oid lists go a thousand at a time; the rows stay.
+        let now = commit::micros(time);
+        let extension = meta.encode_extension();
+        let params: [&(dyn postgres::types::ToSql + Sync); 10] = [
+            &new.oids,
+            &new.records,
+            &new.refs,
+            &old.oids,
+            &old.records,
+            &old.refs,
+            &now,
+            &meta.user,
+            &meta.description,
+            &extension,
+        ];
+        let history = self.session.inner.history == History::Preserving;
+        let row = self.with(|c| c.client.query_one(if history { &c.write_keeping } else { &c.write }, &params))?;
+        let (tid, inserted): (i64, i64) = (row.get(0), row.get(1));
+        if inserted != new.oids.len() as i64 {
+            // A new object's row existed (two sessions both creating the
+            // root, say). Name one that exists now, after rolling back.
+            self.rollback();
+            let existing =
+                self.with(|c| c.client.query_opt("SELECT min(oid) FROM pb_object WHERE oid = ANY($1)", &[&new.oids]));
+            let oid = existing.ok().flatten().and_then(|r| r.get::<_, Option<i64>>(0)).or(new.oids.first().copied());
+            return Err(ConflictError { oid: Oid(oid.unwrap_or(0) as u64) }.into());
+        }
+        if tid % 1000 == 0 && !history {
+            // Old oid lists go a thousand at a time; the rows stay. A
+            // history-preserving database keeps them for undo.
             let cutoff = tid - KEEP_CHANGES;
-            let pruned = c.client.execute(
-                "UPDATE pb_transaction SET oids = NULL WHERE tid > $1::bigint - 1000 AND tid <= $1::bigint AND oids IS NOT NULL",
-                &[&cutoff],
-            );
-            if let Err(e) = pruned {
-                return Err(self.fail(e));
-            }
+            self.with(|c| {
+                c.client.execute(
+                    "UPDATE pb_transaction SET oids = NULL \
+                     WHERE tid > $1::bigint - 1000 AND tid <= $1::bigint AND oids IS NOT NULL",
+                    &[&cutoff],
+                )
+            })?;
         }
-        match c.client.batch_execute("COMMIT") {
-            Ok(()) => Ok(Some(Tid(tid as u64))),
-            Err(e) => match self.fail(e) {
-                // The COMMIT may have reached the server before the
-                // connection broke: the outcome is unknowable from here.
-                StorageError::Unavailable { source, .. } => {
-                    Err(StorageError::CommitUnknown { backend: "postgres", tid: Tid(tid as u64), source })
-                }
-                other => Err(other),
-            },
+        self.tid = Some(Tid(tid as u64));
+        Ok(Tid(tid as u64))
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        self.open = false;
+        let committed = self.with(|c| c.client.batch_execute("COMMIT"));
+        match committed {
+            // The COMMIT may have reached the server before the connection
+            // broke: the outcome is unknowable from here.
+            Err(StorageError::Unavailable { source, .. }) => {
+                Err(StorageError::CommitUnknown { backend: "postgres", tid: self.tid.unwrap_or(Tid(0)), source })
+            }
+            other => other,
+        }
+    }
+
+    fn rollback(&mut self) {
+        if std::mem::replace(&mut self.open, false)
+            && let Some(c) = self.session.conn.as_mut()
+            && let Err(e) = c.client.batch_execute("ROLLBACK")
+        {
+            // `fail` drops a connection that cannot roll back.
+            self.session.fail(e);
         }
     }
 }

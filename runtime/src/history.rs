@@ -1,0 +1,213 @@
+//! History on a history-preserving database: an object's revisions, the
+//! database as it was at a tid or a time, and undo.
+
+use crate::storage::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange, Write};
+use crate::{Database, Error, Oid, Result, StorageError, Tid};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// Why transactions could not be undone. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UndoError {
+    /// The tid is not one of the database's transactions (or a pack removed
+    /// what undoing it needs).
+    #[error("transaction {0} is not in the database's history")]
+    UnknownTransaction(Tid),
+    /// Later transactions, not undone with it, changed these objects: undoing
+    /// would throw their changes away.
+    #[error("objects {} changed after the transaction to undo", list(.oids))]
+    Changed {
+        /// The objects, sorted.
+        oids: Vec<Oid>,
+    },
+}
+
+fn list(oids: &[Oid]) -> String {
+    oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl Database {
+    /// The stored states of the object `oid`, newest first, at most `limit`:
+    /// each with the tid, time, user and description of the transaction
+    /// that wrote it, and its size. A history-free database lists the
+    /// current state only.
+    pub fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>> {
+        Ok(self.shared.storage.history(oid, limit)?)
+    }
+
+    /// The database as it was when transaction `tid` committed: a read-only
+    /// database whose transactions load every object (and follow every
+    /// reference) as of that tid. Fails with
+    /// [`StorageError::NoHistory`] on a history-free database.
+    pub fn at(&self, tid: Tid) -> Result<Database> {
+        // Opening a session first reports a database without history here.
+        drop(self.shared.storage.open_session_at(tid)?);
+        Database::with_storage_and_options(AtStorage { base: self.clone(), at: tid }, self.shared.options.clone())
+    }
+
+    /// The database as it was just before `time`: [`at`](Self::at) the
+    /// newest transaction committed before it (an empty database if none was).
+    pub fn before(&self, time: SystemTime) -> Result<Database> {
+        let tid = self.shared.storage.tid_before(time)?.unwrap_or(Tid(0));
+        self.at(tid)
+    }
+
+    /// Undoes the transactions `tids` in one new transaction, which it
+    /// returns: every object they wrote gets back the state it had before
+    /// the earliest of them that wrote it. Objects they created keep their
+    /// state and become unreachable as the references to them are undone
+    /// (gc removes them). Fails with [`UndoError::Changed`] if a transaction
+    /// not being undone changed one of those objects later, and writes
+    /// nothing. The new transaction's description says what it undid.
+    pub fn undo(&self, tids: &[Tid]) -> Result<Tid> {
+        self.shared.refuse_writes()?;
+        let storage = &*self.shared.storage;
+        if storage.history_mode() != History::Preserving {
+            return Err(StorageError::NoHistory { backend: storage.name() }.into());
+        }
+        let mut tids = tids.to_vec();
+        tids.sort_unstable();
+        tids.dedup();
+        // Each object, and the earliest undone transaction that wrote it.
+        let mut first: BTreeMap<Oid, Tid> = BTreeMap::new();
+        for tid in &tids {
+            let range = TransactionRange {
+                after: Tid(tid.0.saturating_sub(1)),
+                until: Some(*tid),
+                limit: 1,
+                newest_first: false,
+                records: false,
+            };
+            let listed: Option<Committed> = storage.transactions(range)?.pop().filter(|c| c.tid == *tid);
+            let oids = listed.and_then(|c| c.oids).ok_or(UndoError::UnknownTransaction(*tid))?;
+            for oid in oids {
+                first.entry(oid).or_insert(*tid);
+            }
+        }
+        // Every state written since an object's earliest undone transaction
+        // must itself be undone; fetching one more than could be undone shows
+        // whether an older, not undone one follows.
+        let mut changed = Vec::new();
+        for (oid, since) in &first {
+            let revisions = storage.history(*oid, tids.len() + 1)?;
+            if revisions.iter().take_while(|r| r.tid >= *since).any(|r| tids.binary_search(&r.tid).is_err()) {
+                changed.push(*oid);
+            }
+        }
+        if !changed.is_empty() {
+            return Err(UndoError::Changed { oids: changed }.into());
+        }
+        // The states to restore, read as of just before each earliest tid.
+        let mut restore: Vec<(Oid, Option<Vec<u8>>)> = Vec::with_capacity(first.len());
+        let mut sessions: BTreeMap<Tid, Box<dyn Session>> = BTreeMap::new();
+        for (oid, since) in &first {
+            let session = match sessions.entry(*since) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let mut s = storage.open_session_at(Tid(since.0 - 1))?;
+                    s.begin(None)?;
+                    e.insert(s)
+                }
+            };
+            restore.push((*oid, session.load(*oid)?.map(|l| l.record)));
+        }
+        drop(sessions);
+        // Written on the current state, each based on the undone tid it still
+        // has: a commit that slipped in since is a conflict.
+        let mut session = storage.open_session()?;
+        session.begin(None)?;
+        let mut writes = Vec::new();
+        for (oid, record) in restore {
+            let Some(record) = record else { continue };
+            let base = session.load(oid)?.map(|l| l.tid);
+            writes.push(Write { oid, base, record });
+        }
+        let undone = tids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let meta = TransactionMeta { description: format!("undo of transaction {undone}"), ..Default::default() };
+        match session.commit(&writes, &[], &meta, &mut |_, _| None) {
+            Ok(Some(tid)) => Ok(tid),
+            // Only objects created by the undone transactions: nothing to write.
+            Ok(None) => Ok(session.begin(None)?.tid),
+            Err(StorageError::Conflict(c)) => Err(UndoError::Changed { oids: vec![c.oid] }.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl From<UndoError> for Error {
+    fn from(e: UndoError) -> Self {
+        Error::Undo(e)
+    }
+}
+
+/// The storage of a database seen as of one tid: reads go to the base
+/// storage's historical sessions, writes are refused.
+struct AtStorage {
+    base: Database,
+    at: Tid,
+}
+
+impl AtStorage {
+    fn base(&self) -> &dyn Storage {
+        &*self.base.shared.storage
+    }
+
+    fn refuse<T>(&self) -> std::result::Result<T, StorageError> {
+        Err(StorageError::ReadOnly { backend: self.base().name() })
+    }
+}
+
+impl Storage for AtStorage {
+    fn name(&self) -> &'static str {
+        self.base().name()
+    }
+
+    fn open_session(&self) -> std::result::Result<Box<dyn Session>, StorageError> {
+        self.base().open_session_at(self.at)
+    }
+
+    fn new_oids(&self, _: u64) -> std::result::Result<std::ops::Range<u64>, StorageError> {
+        self.refuse()
+    }
+
+    fn collect_garbage(&self, _: bool) -> std::result::Result<Vec<Oid>, StorageError> {
+        self.refuse()
+    }
+
+    fn put_schemas(&self, _: &[(String, String)]) -> std::result::Result<(), StorageError> {
+        self.refuse()
+    }
+
+    fn schemas(&self) -> std::result::Result<Vec<(String, String)>, StorageError> {
+        self.base().schemas()
+    }
+
+    fn transactions(&self, range: TransactionRange) -> std::result::Result<Vec<Committed>, StorageError> {
+        let until = range.until.map_or(self.at, |u| u.min(self.at));
+        self.base().transactions(TransactionRange { until: Some(until), ..range })
+    }
+
+    fn read_only(&self) -> bool {
+        true
+    }
+
+    fn history_mode(&self) -> History {
+        self.base().history_mode()
+    }
+
+    fn history(&self, oid: Oid, limit: usize) -> std::result::Result<Vec<Revision>, StorageError> {
+        let mut all = self.base().history(oid, usize::MAX)?;
+        all.retain(|r| r.tid <= self.at);
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    fn open_session_at(&self, at: Tid) -> std::result::Result<Box<dyn Session>, StorageError> {
+        self.base().open_session_at(at.min(self.at))
+    }
+
+    fn tid_before(&self, time: SystemTime) -> std::result::Result<Option<Tid>, StorageError> {
+        Ok(self.base().tid_before(time)?.map(|t| t.min(self.at)))
+    }
+}
