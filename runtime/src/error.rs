@@ -168,6 +168,17 @@ pub enum StorageError {
     /// The storage was configured wrongly (a malformed URL, a missing variable).
     #[error("storage configuration: {0}")]
     Config(String),
+    /// The state as of `at` was asked for, and a pack removed what it needs:
+    /// only tids from `packed` on can be read.
+    #[error("the {backend} database was packed to tid {packed}; tid {at} is before what it keeps")]
+    Packed {
+        /// Which backend.
+        backend: &'static str,
+        /// The tid asked for.
+        at: Tid,
+        /// The oldest tid whose states are all kept.
+        packed: Tid,
+    },
     /// Past states were asked for, and the database keeps none: it was
     /// created history-free.
     #[error("the {backend} database keeps no history (it was created history-free)")]

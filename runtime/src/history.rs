@@ -10,8 +10,7 @@ use std::time::SystemTime;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UndoError {
-    /// The tid is not one of the database's transactions (or a pack removed
-    /// what undoing it needs).
+    /// The tid is not one of the database's transactions.
     #[error("transaction {0} is not in the database's history")]
     UnknownTransaction(Tid),
     /// Later transactions, not undone with it, changed these objects: undoing
@@ -22,6 +21,43 @@ pub enum UndoError {
         oids: Vec<Oid>,
     },
 }
+
+/// How much history a pack keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Everything needed to see the database as it was at any time in this
+    /// last stretch (and from the newest transaction before it on).
+    Last(std::time::Duration),
+    /// Everything needed to see the database as of this tid and later.
+    From(Tid),
+}
+
+impl From<std::time::Duration> for Keep {
+    fn from(d: std::time::Duration) -> Self {
+        Keep::Last(d)
+    }
+}
+
+impl From<Tid> for Keep {
+    fn from(tid: Tid) -> Self {
+        Keep::From(tid)
+    }
+}
+
+/// What a pack did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackReport {
+    /// The database can be seen as of this tid and later.
+    pub kept_from: Tid,
+    /// Replaced states removed.
+    pub states_removed: u64,
+    /// The unreachable objects gc removed, sorted (on a history-preserving
+    /// database their states stay in the history until a later pack).
+    pub unreachable: Vec<Oid>,
+}
+
+/// Replaced states a pack removes per backend transaction.
+const PACK_BATCH: usize = 10_000;
 
 fn list(oids: &[Oid]) -> String {
     oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
@@ -41,8 +77,11 @@ impl Database {
     /// reference) as of that tid. Fails with
     /// [`StorageError::NoHistory`] on a history-free database.
     pub fn at(&self, tid: Tid) -> Result<Database> {
-        // Opening a session first reports a database without history here.
-        drop(self.shared.storage.open_session_at(tid)?);
+        // Starting a session first reports a database without history, or
+        // packed past `tid`, here.
+        let mut session = self.shared.storage.open_session_at(tid)?;
+        session.begin(None)?;
+        session.end()?;
         Database::with_storage_and_options(AtStorage { base: self.clone(), at: tid }, self.shared.options.clone())
     }
 
@@ -51,6 +90,28 @@ impl Database {
     pub fn before(&self, time: SystemTime) -> Result<Database> {
         let tid = self.shared.storage.tid_before(time)?.unwrap_or(Tid(0));
         self.at(tid)
+    }
+
+    /// Removes unreachable objects (as [`gc`](Self::gc) does) and the
+    /// replaced states that no view of the database from `keep` on needs.
+    /// Never decodes a state; removes states in batches, each in a
+    /// transaction of its own, so commits go on meanwhile. A pack cut short
+    /// (killed, say) leaves a consistent database, and the tid it promised
+    /// to keep from already applies. Views of older tids fail with
+    /// [`StorageError::Packed`]. On a history-free database it is gc.
+    pub fn pack(&self, keep: impl Into<Keep>) -> Result<PackReport> {
+        self.shared.refuse_writes()?;
+        let storage = &*self.shared.storage;
+        let kept_from = match keep.into() {
+            Keep::From(tid) => tid,
+            Keep::Last(d) => {
+                let cutoff = SystemTime::now().checked_sub(d).unwrap_or(std::time::UNIX_EPOCH);
+                storage.tid_before(cutoff)?.unwrap_or(Tid(0))
+            }
+        };
+        let unreachable = self.gc(false)?.unreachable;
+        let states_removed = storage.pack(kept_from, PACK_BATCH)?;
+        Ok(PackReport { kept_from, states_removed, unreachable })
     }
 
     /// Undoes the transactions `tids` in one new transaction, which it
@@ -69,6 +130,12 @@ impl Database {
         let mut tids = tids.to_vec();
         tids.sort_unstable();
         tids.dedup();
+        // Undoing `t` restores states as of `t - 1`, which a pack may have removed.
+        let packed = storage.packed_tid()?;
+        if let Some(t) = tids.first().filter(|t| **t <= packed) {
+            let at = Tid(t.0.saturating_sub(1));
+            return Err(StorageError::Packed { backend: storage.name(), at, packed }.into());
+        }
         // Each object, and the earliest undone transaction that wrote it.
         let mut first: BTreeMap<Oid, Tid> = BTreeMap::new();
         for tid in &tids {

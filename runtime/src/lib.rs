@@ -58,7 +58,7 @@ pub use db::{Database, GcReport, Stats};
 pub use enumeration::{EnumValue, Enumeration, UnknownEnumValue};
 pub use error::{ConflictError, Error, Result, StorageError, report};
 pub use extension::{Extendable, Extension};
-pub use history::UndoError;
+pub use history::{Keep, PackReport, UndoError};
 pub use meta::{FieldInfo, Meta};
 pub use oid::{AnyObject, Oid, Ref, Tid};
 pub use options::Options;

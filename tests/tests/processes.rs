@@ -1,6 +1,12 @@
-//! The multi-process tests (`multiprocess/`) over SQLite files.
+//! The multi-process tests (`multiprocess/`) over SQLite files, and a pack
+//! killed midway.
 
 mod multiprocess;
+
+use pbpersist::storage::{SqliteStorage, Storage};
+use pbpersist::{Database, Error, History, Ref, StorageError, Tid};
+use pbpersist_tests::bank::Counter;
+use std::process::{Command, Stdio};
 
 fn sqlite_file() -> (String, Box<dyn std::any::Any>) {
     let dir = tempfile::tempdir().unwrap();
@@ -16,4 +22,75 @@ fn four_processes_lose_no_updates_and_resolution_needs_fewer_retries() {
 #[test]
 fn a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one() {
     multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&sqlite_file);
+}
+
+/// A pack of a history-preserving file, killed with SIGKILL at random
+/// points 20 times, each time keeping from a later tid: after each kill the
+/// file opens, the present is intact, and every tid from the one the pack
+/// promised on shows exactly what was committed then.
+#[test]
+fn a_pack_killed_20_times_keeps_what_it_promised() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let storage = SqliteStorage::builder(&path).history(History::Preserving).open().unwrap();
+    let db = Database::with_storage(storage).unwrap();
+    let counters: Vec<Ref<Counter>> =
+        db.transact(|tx| (0..10).map(|_| tx.add(Counter::new())).collect::<pbpersist::Result<_>>()).unwrap();
+    // Transaction i sets every counter to i.
+    let mut tids = vec![db.last_transactions(1).unwrap()[0].tid];
+    for i in 1..=400 {
+        db.transact(|tx| {
+            for c in &counters {
+                tx.get_mut(*c)?.set_value(i);
+            }
+            Ok(())
+        })
+        .unwrap();
+        tids.push(db.last_transactions(1).unwrap()[0].tid);
+    }
+    drop(db);
+    let value_at = |t: Tid| tids.iter().rposition(|tid| *tid <= t).unwrap() as i64;
+    let mut promised = Tid(0);
+    let mut cut = 0;
+    for round in 0..20 {
+        let keep = tids[20 * round + 10];
+        let args = ["pack", path.to_str().unwrap(), &keep.0.to_string(), "5"];
+        let mut child =
+            Command::new(env!("CARGO_BIN_EXE_pbpersist-worker")).args(args).stdout(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5 + (round as u64 * 7) % 40));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+
+        let left: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM pb_object_revision WHERE end_tid <= ?1", [keep.0 as i64], |r| r.get(0))
+            .unwrap();
+        let storage = SqliteStorage::open(&path).unwrap();
+        let packed = storage.packed_tid().unwrap();
+        assert!(packed == promised || packed == keep, "round {round}: packed to {packed}");
+        // Killed after its promise and before the last batch.
+        cut += usize::from(packed == keep && left > 0);
+        promised = packed;
+        let db = Database::with_storage(storage).unwrap();
+        let now: Vec<i64> = db.transact(|tx| counters.iter().map(|c| Ok(tx.get(*c)?.value())).collect()).unwrap();
+        assert_eq!(now, vec![400; 10], "round {round}: the present is intact");
+        for t in tids.iter().copied().filter(|t| *t >= promised).step_by(37) {
+            let past = db.at(t).unwrap();
+            let seen: Vec<i64> =
+                past.transact(|tx| counters.iter().map(|c| Ok(tx.get(*c)?.value())).collect()).unwrap();
+            assert_eq!(seen, vec![value_at(t); 10], "round {round}: as of tid {t}");
+        }
+        if promised > tids[0] {
+            let before = Tid(promised.0 - 1);
+            assert!(matches!(db.at(before), Err(Error::Storage(StorageError::Packed { .. }))), "round {round}");
+        }
+    }
+    println!("{cut} of 20 packs were killed between their promise and their last batch");
+    assert!(cut > 0, "no pack was killed midway");
+    // A pack run to the end removes every state the last promise allows.
+    let storage = SqliteStorage::open(&path).unwrap();
+    storage.pack(promised, 1000).unwrap();
+    let db = Database::with_storage(storage).unwrap();
+    let kept = db.history(counters[0].oid(), 1000).unwrap();
+    assert_eq!(kept.last().unwrap().tid, *tids.iter().rev().find(|t| **t <= promised).unwrap());
 }

@@ -86,6 +86,35 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List an object's stored states, newest first, with who wrote each and when.
+    History {
+        /// The SQLite database file, or a postgres:// URL.
+        database: String,
+        /// The object.
+        oid: u64,
+        /// How many, newest first.
+        #[arg(short = 'n', long = "count", default_value_t = 20)]
+        count: usize,
+    },
+    /// Undo transactions in one new transaction (history-preserving databases).
+    Undo {
+        /// The SQLite database file, or a postgres:// URL.
+        database: String,
+        /// The transactions to undo.
+        #[arg(required = true)]
+        tids: Vec<u64>,
+    },
+    /// Remove unreachable objects and the history no view from the kept point on needs.
+    Pack {
+        /// The SQLite database file, or a postgres:// URL.
+        database: String,
+        /// Keep what is needed to see the database as it was at any time in the last DAYS days.
+        #[arg(long, conflicts_with = "tid")]
+        days: Option<f64>,
+        /// Keep what is needed to see the database as of TID and later.
+        #[arg(long)]
+        tid: Option<u64>,
+    },
 }
 
 /// A failure to report: the message is for the user, never a debug dump.
@@ -118,7 +147,68 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Inspect { database, oid, json, follow } => inspect::run(&database, oid, json, follow),
         Command::Log { database, count } => log(&database, count),
         Command::Gc { database, dry_run } => gc(&database, dry_run),
+        Command::History { database, oid, count } => history(&database, oid, count),
+        Command::Undo { database, tids } => undo(&database, &tids),
+        Command::Pack { database, days, tid } => pack(&database, days, tid),
     }
+}
+
+/// Opens an existing database for writing; a file or server without
+/// pbpersist's tables is refused, never created.
+fn open_writable(database: &str) -> Result<pbpersist::Database, Failure> {
+    use pbpersist::{Database, storage::PostgresStorage};
+    if inspect::is_url(database) {
+        inspect::Source::open(database)?;
+        Ok(Database::with_storage(PostgresStorage::open(database)?)?)
+    } else {
+        inspect::require_database(Path::new(database))?;
+        Ok(Database::open(database)?)
+    }
+}
+
+fn history(database: &str, oid: u64, count: usize) -> Result<ExitCode, Failure> {
+    let source = inspect::Source::open(database)?;
+    for r in source.database().history(pbpersist::Oid(oid), count)? {
+        let time = humantime::format_rfc3339_millis(r.time);
+        let user = if r.meta.user.is_empty() { String::new() } else { format!("  {}", r.meta.user) };
+        println!("tid {}  {time}  {} bytes{user}", r.tid, r.size);
+        for line in r.meta.description.lines() {
+            println!("    {line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn undo(database: &str, tids: &[u64]) -> Result<ExitCode, Failure> {
+    let db = open_writable(database)?;
+    let tids: Vec<pbpersist::Tid> = tids.iter().map(|t| pbpersist::Tid(*t)).collect();
+    println!("undone in tid {}", db.undo(&tids)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pack(database: &str, days: Option<f64>, tid: Option<u64>) -> Result<ExitCode, Failure> {
+    let keep = match (days, tid) {
+        (_, Some(tid)) => pbpersist::Keep::From(pbpersist::Tid(tid)),
+        (Some(days), None) if days.is_finite() && days >= 0.0 => {
+            pbpersist::Keep::Last(std::time::Duration::from_secs_f64(days * 86_400.0))
+        }
+        (Some(days), None) => return Err(Failure(format!("--days must be a number of days, not {days}"))),
+        (None, None) => return Err(Failure("say how much history to keep: --days N or --tid T".into())),
+    };
+    let db = open_writable(database)?;
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("packing {}", shown(database)));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let report = db.pack(keep);
+    spinner.finish_and_clear();
+    let report = report?;
+    println!(
+        "kept from tid {}; removed {} replaced state(s) and {} unreachable object(s)",
+        report.kept_from,
+        report.states_removed,
+        report.unreachable.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn log(database: &str, count: usize) -> Result<ExitCode, Failure> {
@@ -251,17 +341,14 @@ fn gc(database: &str, dry_run: bool) -> Result<ExitCode, Failure> {
     use pbpersist::{Database, storage::PostgresStorage};
     // A dry run only reads, so it opens the database read-only; either way a
     // file or server without pbpersist's tables is refused, never created.
-    let db = match (inspect::is_url(database), dry_run) {
-        (true, true) => Database::with_storage(PostgresStorage::open_read_only(database)?)?,
-        (false, true) => Database::open_read_only(database)?,
-        (true, false) => {
-            inspect::Source::open(database)?;
-            Database::with_storage(PostgresStorage::open(database)?)?
+    let db = if dry_run {
+        if inspect::is_url(database) {
+            Database::with_storage(PostgresStorage::open_read_only(database)?)?
+        } else {
+            Database::open_read_only(database)?
         }
-        (false, false) => {
-            inspect::require_database(Path::new(database))?;
-            Database::open(database)?
-        }
+    } else {
+        open_writable(database)?
     };
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_message(format!("walking the object graph of {}", shown(database)));

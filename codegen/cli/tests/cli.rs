@@ -30,6 +30,10 @@ fn every_subcommand_has_help() {
         vec!["check", "--help"],
         vec!["inspect", "--help"],
         vec!["gc", "--help"],
+        vec!["log", "--help"],
+        vec!["history", "--help"],
+        vec!["undo", "--help"],
+        vec!["pack", "--help"],
     ] {
         let out = cargo_pbpersist(&sub);
         assert!(out.status.success(), "{sub:?}: {}", stderr(&out));
@@ -250,6 +254,56 @@ fn gc_removes_exactly_the_unreachable_objects() {
 
 /// The test server's URL with its tables in `schema`, or `None` (with the
 /// reason printed) when no server answers and CI does not require one.
+#[test]
+fn history_undo_and_pack_work_on_a_history_preserving_file() {
+    use pbpersist::{History, storage::SqliteStorage};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let storage = SqliteStorage::builder(&path).history(History::Preserving).open().unwrap();
+    let db = Database::with_storage(storage).unwrap();
+    pbpersist_examples::tower::store_in(&db).unwrap();
+    let pisa = db.transact(|tx| tx.root()?.require::<Tower>("pisa")).unwrap();
+    db.transact(|tx| {
+        tx.set_user("grace");
+        tx.note("a mistake");
+        tx.get_mut(pisa)?.set_height(1.0);
+        Ok(())
+    })
+    .unwrap();
+    let mistake = db.last_transactions(1).unwrap()[0].tid;
+    drop(db);
+    let file = path.to_str().unwrap();
+    let oid = pisa.oid().to_string();
+
+    let history = cargo_pbpersist(&["history", file, &oid]);
+    assert!(history.status.success(), "{}", stderr(&history));
+    let lines: Vec<String> = stdout(&history).lines().map(str::to_owned).collect();
+    assert!(lines[0].starts_with(&format!("tid {mistake} ")) && lines[0].ends_with("  grace"), "{lines:?}");
+    assert_eq!(lines[1], "    a mistake");
+    assert!(lines[2].ends_with("  example"), "the example's transaction: {lines:?}");
+
+    let undo = cargo_pbpersist(&["undo", file, &mistake.to_string()]);
+    assert!(undo.status.success(), "{}", stderr(&undo));
+    let again = cargo_pbpersist(&["undo", file, "999999"]);
+    assert!(!again.status.success() && stderr(&again).contains("not in the database's history"), "{}", stderr(&again));
+    let db = Database::open(&path).unwrap();
+    assert_eq!(db.transact(|tx| Ok(tx.get(pisa)?.height())).unwrap(), 56.7);
+    drop(db);
+
+    let missing = cargo_pbpersist(&["pack", file]);
+    assert!(!missing.status.success() && stderr(&missing).contains("--days N or --tid T"), "{}", stderr(&missing));
+    let pack = cargo_pbpersist(&["pack", file, "--tid", &(mistake.0 + 1).to_string()]);
+    assert!(pack.status.success(), "{}", stderr(&pack));
+    // The empty root the example replaced, and Pisa's two states before the undo.
+    assert!(stdout(&pack).contains("removed 3 replaced state(s)"), "{}", stdout(&pack));
+    let history = cargo_pbpersist(&["history", file, &oid]);
+    assert_eq!(stdout(&history).lines().filter(|l| l.starts_with("tid ")).count(), 1, "{}", stdout(&history));
+    let free = dir.path().join("free.db");
+    pbpersist_examples::tower::store(&free).unwrap();
+    let refused = cargo_pbpersist(&["undo", free.to_str().unwrap(), "1"]);
+    assert!(stderr(&refused).contains("keeps no history"), "{}", stderr(&refused));
+}
+
 fn postgres_schema_url(schema: &str) -> Option<String> {
     let base = std::env::var("PBPERSIST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
@@ -307,7 +361,11 @@ fn inspect_check_and_gc_work_on_postgres_urls() {
     let base = url.split('?').next().unwrap().to_owned();
     let bare = format!("{base}?options=-c%20search_path%3D{schema}_none");
     let refused = cargo_pbpersist(&["gc", &bare]);
-    assert!(!refused.status.success() && stderr(&refused).contains("is not a pbpersist database"), "{}", stderr(&refused));
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("is not a pbpersist database"),
+        "{}",
+        stderr(&refused)
+    );
 
     let mut config: postgres::Config = base.parse().unwrap();
     config.connect_timeout(std::time::Duration::from_secs(3));

@@ -277,3 +277,51 @@ pub fn gc_keeps_removed_states_in_the_history(backend: &Backend) {
     assert_eq!(height(&db.at(before_gc).unwrap(), lonely).unwrap(), 1.0, "the past still has it");
     assert_eq!(db.history(lonely.oid(), 10).unwrap().len(), 1);
 }
+
+pub fn pack_keeps_what_it_promised_and_removes_the_rest(backend: &Backend) {
+    let db = backend.open();
+    let (pisa, lonely) = db
+        .transact(|tx| {
+            let pisa = tx.add(tower("Pisa", 15.5, 50.0))?;
+            tx.root_mut()?.insert("pisa", pisa);
+            Ok((pisa, tx.add(tower("Lonely", 1.0, 1.0))?))
+        })
+        .unwrap();
+    let mut tids = vec![last_tid(&db)];
+    for h in 51..55 {
+        db.transact(|tx| Ok(tx.get_mut(pisa)?.set_height(h as f32))).unwrap();
+        tids.push(last_tid(&db));
+    }
+    // Everything was committed within the hour: nothing to remove but `lonely`.
+    let report = db.pack(std::time::Duration::from_secs(3600)).unwrap();
+    assert_eq!((report.states_removed, report.unreachable.clone()), (0, vec![lonely.oid()]));
+    if !keeps_history(&db) {
+        assert_eq!(db.pack(tids[3]).unwrap().states_removed, 0, "a history-free pack is gc");
+        return;
+    }
+    let report = db.pack(pbpersist::Keep::From(tids[2])).unwrap();
+    // Pisa's states written at tids[0] and tids[1] were replaced by tids[2].
+    assert!(report.states_removed >= 2, "{report:?}");
+    assert_eq!(db.storage().packed_tid().unwrap(), tids[2]);
+    let kept: Vec<Tid> = db.history(pisa.oid(), 10).unwrap().iter().map(|r| r.tid).collect();
+    assert_eq!(kept, [tids[4], tids[3], tids[2]]);
+    for (i, tid) in tids.iter().enumerate().skip(2) {
+        assert_eq!(height(&db.at(*tid).unwrap(), pisa).unwrap(), 50.0 + i as f32);
+    }
+    match db.at(tids[1]) {
+        Err(Error::Storage(StorageError::Packed { at, packed, .. })) => assert_eq!((at, packed), (tids[1], tids[2])),
+        other => panic!("expected a packed refusal, got {:?}", other.map(|_| ())),
+    }
+    // Undoing back to before the kept tid would need a removed state.
+    let undone = db.undo(&tids[2..]);
+    assert!(matches!(undone, Err(Error::Storage(StorageError::Packed { .. }))), "{undone:?}");
+    // A later pack to an earlier tid keeps the promise of the first.
+    db.pack(tids[0]).unwrap();
+    assert_eq!(db.storage().packed_tid().unwrap(), tids[2]);
+    // The state gc removed stays until a pack passes its removal.
+    let gc = db.last_transactions(10).unwrap().into_iter().find(|t| t.meta.description.starts_with("gc:")).unwrap();
+    assert_eq!(height(&db.at(Tid(gc.tid.0 - 1)).unwrap(), lonely).unwrap(), 1.0);
+    db.pack(gc.tid).unwrap();
+    assert_eq!(db.history(lonely.oid(), 10).unwrap(), []);
+    assert_eq!(height(&db, pisa).unwrap(), 54.0, "the present is untouched");
+}

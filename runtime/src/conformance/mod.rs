@@ -117,6 +117,7 @@ macro_rules! conformance_tests {
                 history::undoing_a_creation_leaves_the_object_unreachable,
                 history::undo_takes_part_in_conflict_detection,
                 history::gc_keeps_removed_states_in_the_history,
+                history::pack_keeps_what_it_promised_and_removes_the_rest,
         }
     };
 }

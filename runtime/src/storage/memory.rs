@@ -36,6 +36,8 @@ struct State {
     last_tid: u64,
     next_oid: u64,
     schemas: std::collections::BTreeMap<String, String>,
+    /// The tid the last pack kept everything from.
+    packed: Tid,
 }
 
 /// A committed transaction: when, by whom, and the oids it wrote.
@@ -97,9 +99,34 @@ impl Storage for MemoryStorage {
             .collect())
     }
 
+    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
+        if self.history != History::Preserving {
+            return Ok(0);
+        }
+        let mut s = self.lock();
+        s.packed = s.packed.max(before);
+        let mut removed = 0;
+        for versions in s.objects.values_mut() {
+            // A version is replaced when the next one is written.
+            let ends: Vec<Tid> = versions.iter().skip(1).map(|v| v.0).collect();
+            let keep_from = ends.iter().take_while(|end| **end <= before).count();
+            removed += versions.drain(..keep_from).filter(|v| v.1.is_some()).count() as u64;
+        }
+        s.objects.retain(|_, versions| versions.iter().any(|v| v.1.is_some()));
+        Ok(removed)
+    }
+
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        Ok(self.lock().packed)
+    }
+
     fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
         if self.history != History::Preserving {
             return Err(StorageError::NoHistory { backend: "memory" });
+        }
+        let packed = self.lock().packed;
+        if at < packed {
+            return Err(StorageError::Packed { backend: "memory", at, packed });
         }
         let at = at.min(Tid(self.lock().last_tid));
         Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None, at: Some(at) }))
@@ -138,8 +165,11 @@ impl Storage for MemoryStorage {
                 let records = if range.records {
                     oids.iter()
                         .filter_map(|oid| {
-                            let (t, record) = s.objects.get(oid)?.last()?;
-                            Some((*oid, record.as_ref().filter(|_| t == tid)?.as_ref().clone()))
+                            // History keeps every version; otherwise only the current one counts.
+                            let versions = s.objects.get(oid)?;
+                            let kept = if self.history == History::Preserving { versions.len() } else { 1 };
+                            let (_, record) = versions.iter().rev().take(kept).find(|(t, _)| t == tid)?;
+                            Some((*oid, record.as_ref()?.as_ref().clone()))
                         })
                         .collect()
                 } else {

@@ -59,8 +59,7 @@ pub struct TransactionRange {
     pub limit: usize,
     /// The newest first; otherwise the oldest first, in tid order.
     pub newest_first: bool,
-    /// With the records each transaction wrote that are still stored as it
-    /// wrote them.
+    /// With the records each transaction wrote that are still stored.
     pub records: bool,
 }
 
@@ -155,8 +154,10 @@ pub struct Committed {
     /// knows them (the SQL backends keep the lists of the last 10,000
     /// transactions).
     pub oids: Option<Vec<Oid>>,
-    /// When asked for: the records it wrote that no later transaction has
-    /// overwritten and gc has not removed, in oid order.
+    /// When asked for: the records it wrote that are still stored, in oid
+    /// order: on a history-free database those no later transaction has
+    /// overwritten and gc has not removed; on a history-preserving one also
+    /// those kept as history.
     pub records: Vec<(Oid, Vec<u8>)>,
 }
 
@@ -234,6 +235,21 @@ pub trait Storage: Send + Sync + 'static {
     fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
         let _ = at;
         Err(StorageError::NoHistory { backend: self.name() })
+    }
+    /// Removes the kept states that no view from `before` on needs: those
+    /// replaced at or before `before`, at most `batch` per backend
+    /// transaction so commits wait little. Records `before` first, so that
+    /// from then on sessions of older tids fail with
+    /// [`StorageError::Packed`], and a pack cut short leaves a consistent
+    /// database. Returns how many states it removed. A history-free storage
+    /// has none to remove.
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
+        let _ = (before, batch);
+        Ok(0)
+    }
+    /// The tid a pack kept everything from (`Tid(0)` if never packed).
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        Ok(Tid(0))
     }
     /// The newest tid committed before `time`, or `None` if none was.
     /// Commit times come from the committers' clocks, which need not agree,

@@ -46,6 +46,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!("retries {}", db.stats().retries);
         }
+        Some("pack") => {
+            // pack <sqlite file> <tid to keep from> <states per batch>
+            use pbpersist::storage::Storage;
+            let storage = pbpersist::storage::SqliteStorage::open(&args[2])?;
+            let removed = storage.pack(pbpersist::Tid(args[3].parse()?), args[4].parse()?)?;
+            println!("removed {removed}");
+        }
         Some("crash") => {
             let db = open_spec(&args[2], Options::default())?;
             let mut out = std::io::stdout().lock();

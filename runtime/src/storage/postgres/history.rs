@@ -90,6 +90,17 @@ impl Session for PgAtSession {
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .map_err(|e| self.inner.error(e))?;
         self.in_read = true;
+        // A pack records its tid before removing anything, so a snapshot
+        // that could miss a state sees that it was packed.
+        let packed = self
+            .client
+            .query_opt("SELECT value FROM pb_meta WHERE key = 'packed_tid'", &[])
+            .map_err(|e| self.inner.error(e))?
+            .map_or(0, |r| r.get::<_, i64>(0));
+        if self.at.0 < packed as u64 {
+            self.end_read()?;
+            return Err(StorageError::Packed { backend: "postgres", at: self.at, packed: Tid(packed as u64) });
+        }
         // A past state never changes: nothing to list.
         Ok(Snapshot { tid: self.at, changed: Vec::new() })
     }

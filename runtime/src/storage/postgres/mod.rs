@@ -351,8 +351,12 @@ impl Storage for PostgresStorage {
                 if range.records
                     && let Some(oids) = &oids
                 {
+                    // The states as the transaction wrote them: current, or kept as history.
                     let current = tx.query(
-                        "SELECT oid, record FROM pb_object WHERE oid = ANY($1) AND tid = $2 ORDER BY oid",
+                        "SELECT oid, record FROM (
+                             SELECT oid, record FROM pb_object WHERE oid = ANY($1) AND tid = $2
+                             UNION ALL SELECT oid, record FROM pb_object_revision WHERE oid = ANY($1) AND tid = $2
+                         ) AS s ORDER BY oid",
                         &[&to_i64(oids.iter().copied()), &tid],
                     )?;
                     records = current.iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get(1))).collect();
@@ -440,6 +444,56 @@ impl Storage for PostgresStorage {
         let last: i64 =
             self.with_admin(|c| c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]))?.get(0);
         Ok(Box::new(history::PgAtSession::new(self.inner.clone(), at.min(Tid(last as u64)))?))
+    }
+
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
+        self.refuse_writes()?;
+        if self.inner.history != History::Preserving {
+            return Ok(0);
+        }
+        // First the promise, then the deletions it allows: a pack killed at
+        // any point leaves every state a session from `packed_tid` on needs.
+        let before = before.0 as i64;
+        self.with_admin(|c| {
+            c.execute(
+                "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = greatest(pb_meta.value, excluded.value)",
+                &[&before],
+            )
+        })?;
+        let batch = batch.max(1) as i64;
+        let mut removed = 0;
+        loop {
+            let n = self.with_admin(|c| {
+                c.execute(
+                    "DELETE FROM pb_object_revision WHERE ctid = ANY(ARRAY(
+                         SELECT ctid FROM pb_object_revision WHERE end_tid <= $1 LIMIT $2))",
+                    &[&before, &batch],
+                )
+            })?;
+            removed += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+        // Oid lists up to the packed tid serve neither undo nor a poll any more.
+        let mut low = 0i64;
+        while low < before {
+            self.with_admin(|c| {
+                c.execute(
+                    "UPDATE pb_transaction SET oids = NULL
+                     WHERE tid > $1 AND tid <= least($1 + $2, $3) AND oids IS NOT NULL",
+                    &[&low, &batch, &before],
+                )
+            })?;
+            low += batch;
+        }
+        Ok(removed)
+    }
+
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        let row = self.with_admin(|c| c.query_opt("SELECT value FROM pb_meta WHERE key = 'packed_tid'", &[]))?;
+        Ok(Tid(row.map_or(0, |r| r.get::<_, i64>(0)) as u64))
     }
 
     fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {

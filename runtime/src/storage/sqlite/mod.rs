@@ -156,6 +156,15 @@ impl SqliteBuilder {
     }
 }
 
+/// The tid a pack kept everything from (`pb_meta.packed_tid`, absent before the first pack).
+pub(super) fn packed_tid(conn: &Connection) -> Result<Tid, StorageError> {
+    let tid: Option<i64> = conn
+        .query_row("SELECT value FROM pb_meta WHERE key = 'packed_tid'", [], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    Ok(Tid(tid.unwrap_or(0) as u64))
+}
+
 /// The history mode `pb_meta` records.
 fn history_of(conn: &Connection) -> Result<History, StorageError> {
     let value: i64 =
@@ -284,6 +293,54 @@ impl Storage for SqliteStorage {
         Ok(Box::new(SqliteSession::open(&self.path, true, self.history, Some(at))?))
     }
 
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
+        self.refuse_writes()?;
+        if self.history != History::Preserving {
+            return Ok(0);
+        }
+        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        // First the promise, then the deletions it allows: a pack killed at
+        // any point leaves every state a session from `packed_tid` on needs.
+        conn.execute(
+            "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            [before.0 as i64],
+        )
+        .map_err(backend)?;
+        let batch = batch.max(1) as i64;
+        let mut removed = 0;
+        loop {
+            // Rows are stored in `end_tid` order, so the ones to remove come first.
+            let n = conn
+                .execute(
+                    "DELETE FROM pb_object_revision WHERE rowid IN
+                     (SELECT rowid FROM pb_object_revision WHERE end_tid <= ?1 LIMIT ?2)",
+                    params![before.0 as i64, batch],
+                )
+                .map_err(backend)? as u64;
+            removed += n;
+            if n < batch as u64 {
+                break;
+            }
+        }
+        // Oid lists up to the packed tid serve neither undo nor a poll any more.
+        let mut low = 0i64;
+        while low < before.0 as i64 {
+            conn.execute(
+                "UPDATE pb_transaction SET oids = NULL WHERE tid > ?1 AND tid <= min(?1 + ?2, ?3)",
+                params![low, batch, before.0 as i64],
+            )
+            .map_err(backend)?;
+            low += batch;
+        }
+        Ok(removed)
+    }
+
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        packed_tid(&conn)
+    }
+
     fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let micros = super::commit::micros(time);
@@ -345,7 +402,13 @@ impl Storage for SqliteStorage {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<Vec<u8>>>(2)?, meta))
             })
             .map_err(backend)?;
-        let mut current = tx.prepare("SELECT record FROM pb_object WHERE oid = ?1 AND tid = ?2").map_err(backend)?;
+        // The state as the transaction wrote it: current, or kept as history.
+        let mut current = tx
+            .prepare(
+                "SELECT record FROM pb_object WHERE oid = ?1 AND tid = ?2
+                 UNION ALL SELECT record FROM pb_object_revision WHERE oid = ?1 AND tid = ?2",
+            )
+            .map_err(backend)?;
         let mut out = Vec::new();
         for row in rows {
             let (tid, micros, oids, (user, description, extension)) = row.map_err(backend)?;

@@ -120,11 +120,14 @@ impl Session for SqliteSession {
         self.in_read = true;
         // The first read fixes the WAL snapshot that every later load sees.
         if let Some(at) = self.at {
+            // A pack records its tid before removing anything, so a snapshot
+            // that could miss a state sees that it was packed.
+            let packed = super::packed_tid(self.conn())?;
+            if at < packed {
+                self.end_read()?;
+                return Err(StorageError::Packed { backend: "sqlite", at, packed });
+            }
             // A past state never changes: nothing to list.
-            self.conn()
-                .prepare_cached("SELECT 1 FROM pb_meta LIMIT 1")
-                .and_then(|mut s| s.exists([]))
-                .map_err(backend)?;
             return Ok(Snapshot { tid: at, changed: Vec::new() });
         }
         let tid: i64 = self
