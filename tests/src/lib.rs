@@ -97,3 +97,39 @@ pub fn scratch_dir() -> tempfile::TempDir {
     }
     tempfile::tempdir().expect("a temporary directory")
 }
+
+/// Everything a storage holds that a copy must carry over, for comparing
+/// two storages: transactions with their records, every object's current
+/// state, and every object's history.
+pub mod dump {
+    use pbpersist::storage::{Committed, Loaded, Revision, Storage, TransactionRange};
+    use pbpersist::{Oid, Tid};
+
+    /// A storage's contents.
+    #[derive(Debug, PartialEq)]
+    pub struct Dump {
+        /// Every transaction, oldest first, with the records still stored.
+        pub transactions: Vec<Committed>,
+        /// Every object's current state, in oid order.
+        pub objects: Vec<(Oid, Loaded)>,
+        /// Every object's kept states, newest first, in oid order.
+        pub histories: Vec<(Oid, Vec<Revision>)>,
+    }
+
+    /// What `storage` holds now.
+    pub fn dump(storage: &dyn Storage) -> Dump {
+        let range =
+            TransactionRange { after: Tid(0), until: None, limit: usize::MAX, newest_first: false, records: true };
+        let transactions = storage.transactions(range).unwrap();
+        let mut session = storage.open_session().unwrap();
+        session.begin(None).unwrap();
+        let objects = session.scan(None, usize::MAX).unwrap();
+        session.end().unwrap();
+        let mut oids: Vec<Oid> = objects.iter().map(|o| o.0).collect();
+        oids.extend(transactions.iter().flat_map(|t| t.oids.clone().unwrap_or_default()));
+        oids.sort_unstable();
+        oids.dedup();
+        let histories = oids.into_iter().map(|oid| (oid, storage.history(oid, usize::MAX).unwrap())).collect();
+        Dump { transactions, objects, histories }
+    }
+}

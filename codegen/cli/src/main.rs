@@ -104,6 +104,17 @@ enum Command {
         #[arg(required = true)]
         tids: Vec<u64>,
     },
+    /// Copy a database into another storage, keeping tids and history; into
+    /// an earlier copy, only what it lacks.
+    Copy {
+        /// The source: an SQLite database file, or a postgres:// URL.
+        source: String,
+        /// The destination: an SQLite file (created if missing), or a postgres:// URL.
+        destination: String,
+        /// Whether a new destination keeps history (default: as the source does).
+        #[arg(long, value_enum)]
+        history: Option<HistoryMode>,
+    },
     /// Remove unreachable objects and the history no view from the kept point on needs.
     Pack {
         /// The SQLite database file, or a postgres:// URL.
@@ -115,6 +126,15 @@ enum Command {
         #[arg(long)]
         tid: Option<u64>,
     },
+}
+
+/// `--history` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HistoryMode {
+    /// Keep every replaced state.
+    Preserving,
+    /// Keep current states only.
+    Free,
 }
 
 /// A failure to report: the message is for the user, never a debug dump.
@@ -150,6 +170,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::History { database, oid, count } => history(&database, oid, count),
         Command::Undo { database, tids } => undo(&database, &tids),
         Command::Pack { database, days, tid } => pack(&database, days, tid),
+        Command::Copy { source, destination, history } => copy(&source, &destination, history),
     }
 }
 
@@ -164,6 +185,55 @@ fn open_writable(database: &str) -> Result<pbpersist::Database, Failure> {
         inspect::require_database(Path::new(database))?;
         Ok(Database::open(database)?)
     }
+}
+
+fn copy(source: &str, destination: &str, history: Option<HistoryMode>) -> Result<ExitCode, Failure> {
+    use pbpersist::History;
+    use pbpersist::storage::{PostgresStorage, SqliteStorage, Storage};
+    let from: Box<dyn Storage> = if inspect::is_url(source) {
+        Box::new(PostgresStorage::open_read_only(source)?)
+    } else {
+        inspect::require_database(Path::new(source))?;
+        Box::new(SqliteStorage::open_read_only(source)?)
+    };
+    // A new destination keeps history as asked, or as the source does; an
+    // existing one must already be what was asked.
+    let history = history.map(|h| match h {
+        HistoryMode::Preserving => History::Preserving,
+        HistoryMode::Free => History::Free,
+    });
+    let to: Box<dyn Storage> = if inspect::is_url(destination) {
+        let exists = PostgresStorage::open_read_only(destination).is_ok();
+        let mut builder = PostgresStorage::builder(destination);
+        if let Some(h) = history.or((!exists).then(|| from.history_mode())) {
+            builder = builder.history(h);
+        }
+        Box::new(builder.open()?)
+    } else {
+        let exists = Path::new(destination).exists();
+        let mut builder = SqliteStorage::builder(destination);
+        if let Some(h) = history.or((!exists).then(|| from.history_mode())) {
+            builder = builder.history(h);
+        }
+        Box::new(builder.open()?)
+    };
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let mut copied = 0u64;
+    let report = pbpersist::storage::copy(&*from, &*to, &mut |t| {
+        copied += 1;
+        spinner.set_message(format!("copied {copied} transaction(s), up to tid {}", t.tid));
+    });
+    spinner.finish_and_clear();
+    let report = report?;
+    println!(
+        "copied {} transaction(s) and {} record(s); {} is at tid {}",
+        report.transactions,
+        report.records,
+        shown(destination),
+        report.last
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn history(database: &str, oid: u64, count: usize) -> Result<ExitCode, Failure> {

@@ -34,6 +34,7 @@ fn every_subcommand_has_help() {
         vec!["history", "--help"],
         vec!["undo", "--help"],
         vec!["pack", "--help"],
+        vec!["copy", "--help"],
     ] {
         let out = cargo_pbpersist(&sub);
         assert!(out.status.success(), "{sub:?}: {}", stderr(&out));
@@ -289,6 +290,22 @@ fn history_undo_and_pack_work_on_a_history_preserving_file() {
     let db = Database::open(&path).unwrap();
     assert_eq!(db.transact(|tx| Ok(tx.get(pisa)?.height())).unwrap(), 56.7);
     drop(db);
+
+    // A copy shows the same objects and the same history, and resumes.
+    let copied = dir.path().join("copy.db");
+    let copy = cargo_pbpersist(&["copy", file, copied.to_str().unwrap()]);
+    assert!(copy.status.success(), "{}", stderr(&copy));
+    assert!(stdout(&copy).starts_with("copied 4 transaction(s)"), "{}", stdout(&copy));
+    for args in [vec!["inspect"], vec!["history", &oid], vec!["log"]] {
+        let [a, b] = [file, copied.to_str().unwrap()].map(|db| {
+            let mut full = args.clone();
+            full.insert(1, db);
+            stdout(&cargo_pbpersist(&full))
+        });
+        assert_eq!(a, b, "{args:?}");
+    }
+    let again = cargo_pbpersist(&["copy", file, copied.to_str().unwrap()]);
+    assert!(stdout(&again).starts_with("copied 0 transaction(s)"), "{}", stdout(&again));
 
     let missing = cargo_pbpersist(&["pack", file]);
     assert!(!missing.status.success() && stderr(&missing).contains("--days N or --tid T"), "{}", stderr(&missing));

@@ -116,6 +116,27 @@ impl Storage for MemoryStorage {
         Ok(removed)
     }
 
+    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        if txn.tid.0 <= s.last_tid {
+            return Err(StorageError::Config(format!(
+                "cannot copy in transaction {}: this database has {}",
+                txn.tid, s.last_tid
+            )));
+        }
+        s.last_tid = txn.tid.0;
+        for (oid, record) in &txn.records {
+            s.objects.entry(*oid).or_default().push((txn.tid, Some(Arc::new(record.clone()))));
+        }
+        for oid in removed {
+            s.objects.entry(*oid).or_default().push((txn.tid, None));
+        }
+        let oids: Vec<Oid> = txn.records.iter().map(|r| r.0).chain(removed.iter().copied()).collect();
+        s.next_oid = s.next_oid.max(oids.iter().map(|o| o.0 + 1).max().unwrap_or(0));
+        s.log.push(Logged { tid: txn.tid, time: txn.time, meta: txn.meta.clone(), oids });
+        Ok(())
+    }
+
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         Ok(self.lock().packed)
     }

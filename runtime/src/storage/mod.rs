@@ -5,6 +5,7 @@
 //! oids.
 
 pub mod commit;
+mod copy;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
@@ -13,6 +14,7 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use copy::{CopyReport, copy};
 pub use memory::MemoryStorage;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStorage;
@@ -250,6 +252,15 @@ pub trait Storage: Send + Sync + 'static {
     /// The tid a pack kept everything from (`Tid(0)` if never packed).
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         Ok(Tid(0))
+    }
+    /// Writes a transaction copied from another storage, keeping its tid,
+    /// time and metadata: its records, and `removed` (objects it removed,
+    /// as gc does on a history-preserving database). The tid must be above
+    /// every tid stored here; oids handed out later stay above the copied
+    /// ones. What a copy between storages ([`copy`]) writes.
+    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
+        let _ = (txn, removed);
+        Err(StorageError::Config(format!("the {} storage cannot receive copied transactions", self.name())))
     }
     /// The newest tid committed before `time`, or `None` if none was.
     /// Commit times come from the committers' clocks, which need not agree,

@@ -491,6 +491,62 @@ impl Storage for PostgresStorage {
         Ok(removed)
     }
 
+    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
+        let history = self.inner.history == History::Preserving;
+        let tid = txn.tid.0 as i64;
+        let oids = to_i64(txn.records.iter().map(|r| r.0));
+        let records: Vec<&[u8]> = txn.records.iter().map(|r| r.1.as_slice()).collect();
+        let refs: Vec<Vec<i64>> = txn
+            .records
+            .iter()
+            .map(|r| crate::record::refs_only(&r.1).unwrap_or_default().into_iter().map(|o| o as i64).collect())
+            .collect();
+        let removed = to_i64(removed.iter().copied());
+        let written: Vec<i64> = oids.iter().chain(&removed).copied().collect();
+        let next = written.iter().map(|o| o + 1).max().unwrap_or(0);
+        let (time, extension) = (super::commit::micros(txn.time), txn.meta.encode_extension());
+        let outcome = self.with_admin(|c| {
+            let mut tx = c.transaction()?;
+            // The tid row orders this with commits, as a commit's own write does.
+            let last: i64 =
+                tx.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid' FOR UPDATE", &[])?.get(0);
+            if tid <= last {
+                return Ok(Some(last));
+            }
+            if history {
+                tx.execute(
+                    "INSERT INTO pb_object_revision (oid, tid, end_tid, record)
+                     SELECT oid, tid, $2, record FROM pb_object WHERE oid = ANY($1)",
+                    &[&written, &tid],
+                )?;
+            }
+            for ((oid, record), refs) in oids.iter().zip(&records).zip(&refs) {
+                tx.execute(
+                    "INSERT INTO pb_object (oid, tid, record, refs) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (oid) DO UPDATE SET tid = excluded.tid, record = excluded.record, refs = excluded.refs",
+                    &[oid, &tid, record, refs],
+                )?;
+            }
+            tx.execute("DELETE FROM pb_object WHERE oid = ANY($1)", &[&removed])?;
+            tx.execute(
+                "INSERT INTO pb_transaction (tid, committed_at, oids, user_name, description, extension)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&tid, &time, &written, &txn.meta.user, &txn.meta.description, &extension],
+            )?;
+            tx.execute("UPDATE pb_meta SET value = $1 WHERE key = 'last_tid'", &[&tid])?;
+            tx.execute("UPDATE pb_meta SET value = greatest(value, $1) WHERE key = 'next_oid'", &[&next])?;
+            tx.commit()?;
+            Ok(None)
+        })?;
+        match outcome {
+            Some(last) => {
+                Err(StorageError::Config(format!("cannot copy in transaction {tid}: this database has {last}")))
+            }
+            None => Ok(()),
+        }
+    }
+
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         let row = self.with_admin(|c| c.query_opt("SELECT value FROM pb_meta WHERE key = 'packed_tid'", &[]))?;
         Ok(Tid(row.map_or(0, |r| r.get::<_, i64>(0)) as u64))

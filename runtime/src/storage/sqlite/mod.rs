@@ -341,6 +341,64 @@ impl Storage for SqliteStorage {
         packed_tid(&conn)
     }
 
+    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let last: i64 =
+            tx.query_row("SELECT coalesce(max(tid), 0) FROM pb_transaction", [], |r| r.get(0)).map_err(backend)?;
+        let tid = txn.tid.0 as i64;
+        if tid <= last {
+            return Err(StorageError::Config(format!("cannot copy in transaction {tid}: this database has {last}")));
+        }
+        {
+            let history = self.history == History::Preserving;
+            let mut keep = tx
+                .prepare(
+                    "INSERT INTO pb_object_revision (oid, tid, end_tid, record)
+                     SELECT oid, tid, ?2, record FROM pb_object WHERE oid = ?1",
+                )
+                .map_err(backend)?;
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO pb_object (oid, tid, record) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (oid) DO UPDATE SET tid = excluded.tid, record = excluded.record",
+                )
+                .map_err(backend)?;
+            let mut delete = tx.prepare("DELETE FROM pb_object WHERE oid = ?1").map_err(backend)?;
+            for (oid, record) in &txn.records {
+                if history {
+                    keep.execute(params![oid.0 as i64, tid]).map_err(backend)?;
+                }
+                put.execute(params![oid.0 as i64, tid, record]).map_err(backend)?;
+            }
+            for oid in removed {
+                if history {
+                    keep.execute(params![oid.0 as i64, tid]).map_err(backend)?;
+                }
+                delete.execute([oid.0 as i64]).map_err(backend)?;
+            }
+        }
+        let oids = encode_oids(txn.records.iter().map(|r| r.0.0).chain(removed.iter().map(|o| o.0)));
+        tx.execute(
+            "INSERT INTO pb_transaction (tid, committed_at, oids, user_name, description, extension)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                tid,
+                super::commit::micros(txn.time),
+                oids,
+                txn.meta.user,
+                txn.meta.description,
+                txn.meta.encode_extension()
+            ],
+        )
+        .map_err(backend)?;
+        let next = txn.records.iter().map(|r| r.0.0 + 1).chain(removed.iter().map(|o| o.0 + 1)).max().unwrap_or(0);
+        tx.execute("UPDATE pb_meta SET value = max(value, ?1) WHERE key = 'next_oid'", [next as i64])
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
     fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let micros = super::commit::micros(time);
