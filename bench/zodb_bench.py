@@ -2,7 +2,10 @@
 with. Prints one JSON object of rates and latencies.
 
 Usage: python zodb_bench.py <directory> <n> <per_transaction>   (FileStorage)
-       python zodb_bench.py postgresql:<dsn> <n> <per_transaction>   (RelStorage)
+       python zodb_bench.py postgresql:<dsn> <n> <per_transaction> [history]   (RelStorage)
+
+FileStorage keeps history by nature; RelStorage runs history-free unless
+`history` is given.
 """
 
 import json
@@ -27,12 +30,12 @@ class Tower(persistent.Persistent):
 
 def open_db(target, n, fresh=False):
     if target.startswith("postgresql:"):
-        # History-free RelStorage, as pbpersist keeps no history either.
+        # History-free RelStorage, as pbpersist's default, unless asked.
         from relstorage.adapters.postgresql import PostgreSQLAdapter
         from relstorage.options import Options
         from relstorage.storage import RelStorage
 
-        options = Options(keep_history=False)
+        options = Options(keep_history=KEEP_HISTORY)
         adapter = PostgreSQLAdapter(dsn=target[len("postgresql:") :], options=options)
         storage = RelStorage(adapter, options=options)
         if fresh:
@@ -40,6 +43,9 @@ def open_db(target, n, fresh=False):
     else:
         storage = ZODB.FileStorage.FileStorage(target)
     return ZODB.DB(storage, cache_size=n + 1000)
+
+
+KEEP_HISTORY = len(sys.argv) > 4 and sys.argv[4] == "history"
 
 
 def main():

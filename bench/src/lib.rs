@@ -61,6 +61,7 @@ impl Rates {
 
 pub mod postgres;
 pub mod samples;
+pub mod zodb;
 
 pub(crate) fn rate(n: usize, since: Instant) -> f64 {
     n as f64 / since.elapsed().as_secs_f64()

@@ -201,6 +201,12 @@ impl Database {
         Ok(GcReport { unreachable, removed })
     }
 
+    /// The committed transactions in `range` (oldest or newest first, with
+    /// or without the records each wrote): the whole log, a page at a time.
+    pub fn transactions(&self, range: crate::storage::TransactionRange) -> Result<Vec<crate::storage::Committed>> {
+        Ok(self.shared.storage.transactions(range)?)
+    }
+
     /// The newest `n` committed transactions, newest first: each one's tid,
     /// commit time and the oids it wrote.
     pub fn last_transactions(&self, n: usize) -> Result<Vec<crate::storage::Committed>> {

@@ -436,8 +436,7 @@ def write_python_database(modules, path):
         CREATE TABLE pb_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL);
         CREATE TABLE pb_schema (file TEXT PRIMARY KEY NOT NULL, source TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE pb_object_revision (oid INTEGER NOT NULL, tid INTEGER NOT NULL, end_tid INTEGER NOT NULL,
-                                         record BLOB NOT NULL);
-        CREATE UNIQUE INDEX pb_object_revision_oid ON pb_object_revision (oid, tid);
+                                         record BLOB NOT NULL, PRIMARY KEY (oid, tid)) WITHOUT ROWID;
         """
     )
     rapunzel = demo.Tower(name="Rapunzel's", width=1000, height=10)

@@ -11,7 +11,6 @@
 use clap::Parser;
 use pbpersist_bench::Rates;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 #[derive(Parser)]
 struct Args {
@@ -147,46 +146,8 @@ fn dir(base: &Path, name: &str) -> std::io::Result<PathBuf> {
     Ok(d)
 }
 
-/// Runs the ZODB script in a virtualenv it sets up under `target/`.
 fn zodb(target: &str, n: usize, per_tx: usize) -> Result<Rates, Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let venv = root.join("target/zodb-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
-    run(Command::new(&python).args(["-m", "pip", "install", "-q", "ZODB", "RelStorage", "psycopg2-binary"]))?;
-    let out = Command::new(&python)
-        .arg(root.join("bench/zodb_bench.py"))
-        .arg(target)
-        .arg(n.to_string())
-        .arg(per_tx.to_string())
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("zodb_bench.py failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
-    Ok(Rates {
-        add: f("add"),
-        update: f("update"),
-        cold_load: f("cold_load"),
-        cold_p50_us: f("cold_p50_us"),
-        cold_p99_us: f("cold_p99_us"),
-        traversal: f("traversal"),
-        prefetch_traversal: 0.0,
-        warm_traversal: 0.0,
-        hot_read: f("hot_read"),
-        peak_rss_kib: 0,
-    })
-}
-
-fn run(cmd: &mut Command) -> Result<(), Box<dyn std::error::Error>> {
-    let status = cmd.status()?;
-    if !status.success() {
-        return Err(format!("{cmd:?} failed").into());
-    }
-    Ok(())
+    pbpersist_bench::zodb::tower(target, n, per_tx, false)
 }
 
 mod report {

@@ -91,6 +91,7 @@ enum Command {
         /// The SQLite database file, or a postgres:// URL.
         database: String,
         /// The object.
+        #[arg(long)]
         oid: u64,
         /// How many, newest first.
         #[arg(short = 'n', long = "count", default_value_t = 20)]

@@ -276,7 +276,7 @@ fn history_undo_and_pack_work_on_a_history_preserving_file() {
     let file = path.to_str().unwrap();
     let oid = pisa.oid().to_string();
 
-    let history = cargo_pbpersist(&["history", file, &oid]);
+    let history = cargo_pbpersist(&["history", file, "--oid", &oid]);
     assert!(history.status.success(), "{}", stderr(&history));
     let lines: Vec<String> = stdout(&history).lines().map(str::to_owned).collect();
     assert!(lines[0].starts_with(&format!("tid {mistake} ")) && lines[0].ends_with("  grace"), "{lines:?}");
@@ -296,7 +296,7 @@ fn history_undo_and_pack_work_on_a_history_preserving_file() {
     let copy = cargo_pbpersist(&["copy", file, copied.to_str().unwrap()]);
     assert!(copy.status.success(), "{}", stderr(&copy));
     assert!(stdout(&copy).starts_with("copied 4 transaction(s)"), "{}", stdout(&copy));
-    for args in [vec!["inspect"], vec!["history", &oid], vec!["log"]] {
+    for args in [vec!["inspect"], vec!["history", "--oid", &oid], vec!["log"]] {
         let [a, b] = [file, copied.to_str().unwrap()].map(|db| {
             let mut full = args.clone();
             full.insert(1, db);
@@ -313,7 +313,7 @@ fn history_undo_and_pack_work_on_a_history_preserving_file() {
     assert!(pack.status.success(), "{}", stderr(&pack));
     // The empty root the example replaced, and Pisa's two states before the undo.
     assert!(stdout(&pack).contains("removed 3 replaced state(s)"), "{}", stdout(&pack));
-    let history = cargo_pbpersist(&["history", file, &oid]);
+    let history = cargo_pbpersist(&["history", file, "--oid", &oid]);
     assert_eq!(stdout(&history).lines().filter(|l| l.starts_with("tid ")).count(), 1, "{}", stdout(&history));
     let free = dir.path().join("free.db");
     pbpersist_examples::tower::store(&free).unwrap();

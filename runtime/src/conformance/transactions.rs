@@ -4,7 +4,7 @@
 use super::Backend;
 use super::types::Tower;
 use super::types::{Account, Counter, Node, ResolvingCounter};
-use pbpersist::{Database, Error, Oid, Options, Ref};
+use pbpersist::{Database, Error, Oid, Options, Ref, Tid};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -375,6 +375,14 @@ pub fn each_commit_keeps_its_user_description_and_extension(backend: &Backend) {
     .unwrap();
 
     let last = db.last_transactions(2).unwrap();
+    let range = pbpersist::storage::TransactionRange {
+        after: Tid(0),
+        until: None,
+        limit: 2,
+        newest_first: true,
+        records: false,
+    };
+    assert_eq!(db.transactions(range).unwrap(), last, "the log through a range");
     assert_eq!(last[0].meta, pbpersist::TransactionMeta::default(), "a commit without metadata has none");
     let meta = &last[1].meta;
     assert_eq!((meta.user.as_str(), meta.description.as_str()), ("ada", "adds a tower\nsecond line: ünïcode"));

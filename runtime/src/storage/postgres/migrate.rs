@@ -80,7 +80,6 @@ CREATE TABLE pb_object_revision (
     record  BYTEA NOT NULL,
     PRIMARY KEY (oid, tid)
 );
-CREATE INDEX pb_object_revision_end_tid ON pb_object_revision (end_tid);
 INSERT INTO pb_meta (key, value) VALUES ('history', 0);
 ",
         backfill: None,

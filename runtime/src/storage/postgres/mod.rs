@@ -463,18 +463,27 @@ impl Storage for PostgresStorage {
         })?;
         let batch = batch.max(1) as i64;
         let mut removed = 0;
+        // About `batch` rows at a time in key order (no index on `end_tid`
+        // to maintain on every commit): each batch deletes neighbouring rows.
+        let mut low = -1i64;
         loop {
-            let n = self.with_admin(|c| {
-                c.execute(
-                    "DELETE FROM pb_object_revision WHERE ctid = ANY(ARRAY(
-                         SELECT ctid FROM pb_object_revision WHERE end_tid <= $1 LIMIT $2))",
-                    &[&before, &batch],
+            let high = self.with_admin(|c| {
+                c.query_opt(
+                    "SELECT oid FROM pb_object_revision WHERE oid > $1 ORDER BY oid, tid OFFSET $2 LIMIT 1",
+                    &[&low, &batch],
                 )
             })?;
-            removed += n;
-            if n < batch as u64 {
+            let high = high.map_or(i64::MAX, |r| r.get::<_, i64>(0));
+            removed += self.with_admin(|c| {
+                c.execute(
+                    "DELETE FROM pb_object_revision WHERE oid > $1 AND oid <= $2 AND end_tid <= $3",
+                    &[&low, &high, &before],
+                )
+            })?;
+            if high == i64::MAX {
                 break;
             }
+            low = high;
         }
         // Oid lists up to the packed tid serve neither undo nor a poll any more.
         let mut low = 0i64;

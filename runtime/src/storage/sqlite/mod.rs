@@ -70,16 +70,16 @@ ALTER TABLE pb_transaction ADD COLUMN extension BLOB;
         backfill: None,
     },
     Migration {
-        // Replaced states, kept by history-preserving databases; in insertion
-        // order, which is `end_tid` order, so a pack deletes from the front.
+        // Replaced states, kept by history-preserving databases, in key order:
+        // an object's states side by side.
         sql: "
 CREATE TABLE pb_object_revision (
     oid     INTEGER NOT NULL,
     tid     INTEGER NOT NULL,
     end_tid INTEGER NOT NULL,
-    record  BLOB NOT NULL
-);
-CREATE UNIQUE INDEX pb_object_revision_oid ON pb_object_revision (oid, tid);
+    record  BLOB NOT NULL,
+    PRIMARY KEY (oid, tid)
+) WITHOUT ROWID;
 INSERT INTO pb_meta (key, value) VALUES ('history', 0);
 ",
         backfill: None,
@@ -309,19 +309,29 @@ impl Storage for SqliteStorage {
         .map_err(backend)?;
         let batch = batch.max(1) as i64;
         let mut removed = 0;
+        // A range of about `batch` oids at a time, in key order: each batch
+        // reads and deletes neighbouring rows.
+        let mut low = -1i64;
         loop {
-            // Rows are stored in `end_tid` order, so the ones to remove come first.
-            let n = conn
+            let high: Option<i64> = conn
+                .query_row(
+                    "SELECT oid FROM pb_object_revision WHERE oid > ?1 ORDER BY oid, tid LIMIT 1 OFFSET ?2",
+                    params![low, batch],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let high = high.unwrap_or(i64::MAX);
+            removed += conn
                 .execute(
-                    "DELETE FROM pb_object_revision WHERE rowid IN
-                     (SELECT rowid FROM pb_object_revision WHERE end_tid <= ?1 LIMIT ?2)",
-                    params![before.0 as i64, batch],
+                    "DELETE FROM pb_object_revision WHERE oid > ?1 AND oid <= ?2 AND end_tid <= ?3",
+                    params![low, high, before.0 as i64],
                 )
                 .map_err(backend)? as u64;
-            removed += n;
-            if n < batch as u64 {
+            if high == i64::MAX {
                 break;
             }
+            low = high;
         }
         // Oid lists up to the packed tid serve neither undo nor a poll any more.
         let mut low = 0i64;

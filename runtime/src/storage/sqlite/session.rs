@@ -303,20 +303,22 @@ impl CommitTx for SqliteCommit<'_> {
         // The rows were locked and checked: a plain update seeks each once.
         let mut update =
             tx.prepare_cached("UPDATE pb_object SET tid = ?2, record = ?3 WHERE oid = ?1").map_err(backend)?;
-        let mut keep = match self.history {
-            true => Some(
-                tx.prepare_cached(
+        if self.history {
+            // The states about to be replaced, copied a chunk at a time: one
+            // statement per row would double an update's cost.
+            let replaced: Vec<i64> = rows.iter().filter(|r| !r.new).map(|r| r.oid.0 as i64).collect();
+            for chunk in replaced.chunks(500) {
+                let sql = format!(
                     "INSERT INTO pb_object_revision (oid, tid, end_tid, record)
-                     SELECT oid, tid, ?2, record FROM pb_object WHERE oid = ?1",
-                )
-                .map_err(backend)?,
-            ),
-            false => None,
-        };
-        for row in rows {
-            if let Some(keep) = keep.as_mut().filter(|_| !row.new) {
-                keep.execute(params![row.oid.0 as i64, tid]).map_err(backend)?;
+                     SELECT oid, tid, ?, record FROM pb_object WHERE oid IN ({})",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                let mut keep = tx.prepare_cached(&sql).map_err(backend)?;
+                let params = std::iter::once(tid).chain(chunk.iter().copied());
+                keep.execute(rusqlite::params_from_iter(params)).map_err(backend)?;
             }
+        }
+        for row in rows {
             let statement = if row.new { &mut insert } else { &mut update };
             if statement.execute(params![row.oid.0 as i64, tid, row.record]).map_err(backend)? != 1 {
                 return Err(ConflictError { oid: row.oid }.into());

@@ -1,0 +1,265 @@
+//! What keeping history costs, side by side in one run: the Tower workload's
+//! add and update on pbpersist history-free, pbpersist history-preserving
+//! and ZODB with FileStorage (which keeps history by nature), or with
+//! `--postgres URL` on PostgreSQL beside RelStorage keeping history; then a
+//! pack of a million replaced states against ZODB's pack (FileStorage).
+//! Writes `docs/benchmarks-history.md` with `--report`.
+//!
+//! `cargo run --release -p pbpersist-bench --bin history-bench [-- --postgres URL]`
+
+use clap::Parser;
+use pbpersist::storage::{PostgresStorage, SqliteStorage};
+use pbpersist::{Database, History, Keep, Options, Tid};
+use pbpersist_bench::Rates;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Parser)]
+struct Args {
+    /// Objects in the Tower workload.
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    /// Objects per transaction.
+    #[arg(long, default_value_t = 1000)]
+    per_tx: usize,
+    /// Rounds of all systems in turn; each measure's median is reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Objects in the pack benchmark; each is changed `--pack-rounds` times.
+    #[arg(long, default_value_t = 10_000)]
+    pack_objects: usize,
+    /// Changes of every object before the pack.
+    #[arg(long, default_value_t = 100)]
+    pack_rounds: usize,
+    /// Run on this PostgreSQL server (the Tower part) beside RelStorage.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Skip Python ZODB.
+    #[arg(long)]
+    no_zodb: bool,
+    /// Where to write the report; nothing if absent.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Internal: pack the SQLite file at this path and print JSON (time, peak memory).
+    #[arg(long, hide = true)]
+    pack_only: Option<PathBuf>,
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(path) = &args.pack_only {
+        return pack_only(path);
+    }
+    let scratch = tempfile::tempdir_in(std::env::current_dir()?)?;
+    let (mut free, mut kept, mut zodb) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..args.rounds.max(1) {
+        eprintln!("round {} of {}", round + 1, args.rounds.max(1));
+        let dir = scratch.path().join(format!("round{round}"));
+        std::fs::create_dir_all(&dir)?;
+        free.push(tower(&args, &dir, History::Free)?);
+        kept.push(tower(&args, &dir, History::Preserving)?);
+        if !args.no_zodb {
+            eprintln!("  ZODB ...");
+            let target = match &args.postgres {
+                Some(url) => relstorage_dsn(url)?,
+                None => {
+                    let d = dir.join("zodb");
+                    std::fs::create_dir_all(&d)?;
+                    d.display().to_string()
+                }
+            };
+            zodb.push(pbpersist_bench::zodb::tower(&target, args.n, args.per_tx, true)?);
+        }
+    }
+    let (free, kept) = (Rates::median(&free), Rates::median(&kept));
+    let zodb = (!zodb.is_empty()).then(|| Rates::median(&zodb));
+
+    eprintln!("pack: building {} x {} replaced states ...", args.pack_objects, args.pack_rounds);
+    let ours = pack(&args, scratch.path())?;
+    let theirs = match args.no_zodb {
+        true => None,
+        false => Some(zodb_pack(&args, scratch.path())?),
+    };
+    let text = report(&args, &free, &kept, zodb.as_ref(), &ours, theirs.as_ref());
+    println!("{text}");
+    if let Some(path) = &args.report {
+        let notes = std::fs::read_to_string(path.with_file_name("benchmarks-history-notes.md")).unwrap_or_default();
+        std::fs::write(path, format!("{text}\n{notes}"))?;
+    }
+    Ok(())
+}
+
+/// The Tower workload on pbpersist keeping history or not.
+fn tower(args: &Args, dir: &Path, history: History) -> Result<Rates> {
+    eprintln!("  pbpersist, {history:?} ...");
+    Ok(match &args.postgres {
+        Some(url) => {
+            let schema = format!("pbbench_{}", if history == History::Free { "free" } else { "kept" });
+            pbpersist_bench::postgres::fresh_schema(url, &schema)?;
+            let open = |options: Options| {
+                let storage = PostgresStorage::builder(url).schema(&schema).history(history).open()?;
+                Database::with_storage_and_options(storage, options)
+            };
+            pbpersist_bench::pbpersist_on(&open, args.n, args.per_tx)?
+        }
+        None => {
+            let path = dir.join(format!("{history:?}.db"));
+            let open = |options: Options| {
+                let storage = SqliteStorage::builder(&path).history(history).open()?;
+                Database::with_storage_and_options(storage, options)
+            };
+            pbpersist_bench::pbpersist_on(&open, args.n, args.per_tx)?
+        }
+    })
+}
+
+/// A RelStorage DSN in a database of its own (as tower-bench makes it).
+fn relstorage_dsn(url: &str) -> Result<String> {
+    let config: postgres::Config = url.parse()?;
+    let mut client = config.connect(postgres::NoTls)?;
+    let database = "pbbench_relstorage_history";
+    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        && e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE)
+    {
+        return Err(e.into());
+    }
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    Ok(format!("postgresql:host={host} port={port} user={user} dbname={database}"))
+}
+
+/// A pack's time and peak memory (the packing process's own).
+struct Packed {
+    states: u64,
+    seconds: f64,
+    peak_kib: u64,
+}
+
+/// Builds a history-preserving SQLite file of replaced states, then packs
+/// it to its newest tid in a process of its own.
+fn pack(args: &Args, scratch: &Path) -> Result<Packed> {
+    let path = scratch.join("pack.db");
+    let storage = SqliteStorage::builder(&path).history(History::Preserving).open()?;
+    let db = Database::with_storage_and_options(storage, Options::default().cache_objects(args.pack_objects + 1000))?;
+    use pbpersist_tests::bank::Counter;
+    let counters: Vec<pbpersist::Ref<Counter>> = db.transact(|tx| {
+        let counters = (0..args.pack_objects).map(|_| tx.add(Counter::new())).collect::<pbpersist::Result<Vec<_>>>()?;
+        tx.root_mut()?.insert("first", counters[0]);
+        Ok(counters)
+    })?;
+    for round in 0..args.pack_rounds {
+        for chunk in counters.chunks(1000) {
+            db.transact(|tx| {
+                for c in chunk {
+                    tx.get_mut(*c)?.set_value(round as i64 + 1);
+                }
+                Ok(())
+            })?;
+        }
+    }
+    drop(db);
+    let out = std::process::Command::new(std::env::current_exe()?).arg("--pack-only").arg(&path).output()?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(Packed {
+        states: v["states"].as_u64().unwrap_or(0),
+        seconds: v["seconds"].as_f64().unwrap_or(0.0),
+        peak_kib: v["peak_kib"].as_u64().unwrap_or(0),
+    })
+}
+
+fn pack_only(path: &Path) -> Result<()> {
+    let db = Database::open(path)?;
+    let newest = db.last_transactions(1)?.first().map_or(Tid(0), |t| t.tid);
+    let start = Instant::now();
+    let report = db.pack(Keep::From(newest))?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({"states": report.states_removed, "seconds": seconds, "peak_kib": pbpersist_bench::peak_rss_kib()})
+    );
+    Ok(())
+}
+
+fn zodb_pack(args: &Args, scratch: &Path) -> Result<Packed> {
+    let dir = scratch.join("zodb-pack");
+    std::fs::create_dir_all(&dir)?;
+    let dir_arg = dir.display().to_string();
+    eprintln!("pack: building the same on ZODB ...");
+    let build = ["build".to_owned(), dir_arg.clone(), args.pack_objects.to_string(), args.pack_rounds.to_string()];
+    let python = pbpersist_bench::zodb::python()?;
+    let status = std::process::Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("zodb_pack.py"))
+        .args(build)
+        .status()?;
+    if !status.success() {
+        return Err("zodb_pack.py build failed".into());
+    }
+    let v = pbpersist_bench::zodb::script("zodb_pack.py", &["pack".to_owned(), dir_arg])?;
+    Ok(Packed {
+        states: (args.pack_objects * args.pack_rounds) as u64,
+        seconds: v["seconds"].as_f64().unwrap_or(0.0),
+        peak_kib: v["peak_kib"].as_u64().unwrap_or(0),
+    })
+}
+
+fn report(
+    args: &Args,
+    free: &Rates,
+    kept: &Rates,
+    zodb: Option<&Rates>,
+    ours: &Packed,
+    theirs: Option<&Packed>,
+) -> String {
+    let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() };
+    let (setting, peer) = match &args.postgres {
+        Some(_) => ("PostgreSQL on this machine", "ZODB + RelStorage, history-preserving"),
+        None => ("SQLite bundled with rusqlite", "ZODB + FileStorage"),
+    };
+    let z = zodb.cloned().unwrap_or_default();
+    let mut s = format!(
+        "# What history costs{}\n\n\
+         Generated by `cargo run --release -p pbpersist-bench --bin history-bench -- {}--report <file>` \
+         on {} cores; {setting}. N = {} towers, {} per transaction; medians of {} rounds, each running every system in turn.\n\n\
+         | measure | pbpersist history-free | pbpersist history-preserving | {peer} | cost of history (free / preserving) | preserving vs ZODB |\n\
+         |---|---|---|---|---|---|\n",
+        if args.postgres.is_some() { " on PostgreSQL" } else { "" },
+        if args.postgres.is_some() { "--postgres <url> " } else { "" },
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        args.n,
+        args.per_tx,
+        args.rounds.max(1),
+    );
+    for (name, f, k, zz) in
+        [("add (obj/s)", free.add, kept.add, z.add), ("update (obj/s)", free.update, kept.update, z.update)]
+    {
+        s.push_str(&format!(
+            "| {name} | {f:.0} | {k:.0} | {} | {} | {} |\n",
+            if zz > 0.0 { format!("{zz:.0}") } else { "-".into() },
+            ratio(f, k),
+            ratio(k, zz)
+        ));
+    }
+    s.push_str(&format!(
+        "\nPack of {} replaced states ({} objects changed {} times) to the newest tid, each pack in a process of its own:\n\n\
+         | | pbpersist (SQLite) | ZODB (FileStorage) | ratio |\n|---|---|---|---|\n",
+        ours.states, args.pack_objects, args.pack_rounds
+    ));
+    let t = theirs.map_or((0.0, 0), |p| (p.seconds, p.peak_kib));
+    s.push_str(&format!("| time (s) | {:.2} | {:.2} | {} |\n", ours.seconds, t.0, ratio(t.0, ours.seconds)));
+    s.push_str(&format!(
+        "| peak memory (KiB) | {} | {} | {} |\n",
+        ours.peak_kib,
+        t.1,
+        ratio(t.1 as f64, ours.peak_kib as f64)
+    ));
+    s
+}

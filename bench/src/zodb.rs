@@ -1,0 +1,63 @@
+//! Python ZODB, the peer: its scripts (`bench/zodb_*.py`) run in a
+//! virtualenv set up under `target/zodb-venv`.
+
+use crate::Rates;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The virtualenv's Python, with ZODB, RelStorage and psycopg2 installed.
+pub fn python() -> Result<PathBuf> {
+    let venv = root().join("target/zodb-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "install", "-q", "ZODB", "RelStorage", "psycopg2-binary"]))?;
+    Ok(python)
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(format!("{cmd:?} failed").into());
+    }
+    Ok(())
+}
+
+/// Runs `bench/<script>` with `args` and reads the JSON object it prints.
+pub fn script(script: &str, args: &[String]) -> Result<serde_json::Value> {
+    let out = Command::new(python()?).arg(root().join("bench").join(script)).args(args).output()?;
+    if !out.status.success() {
+        return Err(format!("{script} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The Tower workload on ZODB: FileStorage in a directory, or RelStorage at
+/// `postgresql:<dsn>` (keeping history if `history`).
+pub fn tower(target: &str, n: usize, per_tx: usize, history: bool) -> Result<Rates> {
+    let mut args = vec![target.to_owned(), n.to_string(), per_tx.to_string()];
+    if history {
+        args.push("history".into());
+    }
+    let v = script("zodb_bench.py", &args)?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    Ok(Rates {
+        add: f("add"),
+        update: f("update"),
+        cold_load: f("cold_load"),
+        cold_p50_us: f("cold_p50_us"),
+        cold_p99_us: f("cold_p99_us"),
+        traversal: f("traversal"),
+        prefetch_traversal: 0.0,
+        warm_traversal: 0.0,
+        hot_read: f("hot_read"),
+        peak_rss_kib: 0,
+    })
+}
