@@ -61,3 +61,23 @@ pub fn tower(target: &str, n: usize, per_tx: usize, history: bool) -> Result<Rat
         peak_rss_kib: 0,
     })
 }
+
+/// A libpq connection string for RelStorage in `database` on the server at
+/// `url` (its stored procedures assume the default schema, so it gets a
+/// database of its own), created if missing; RelStorage empties it first.
+pub fn relstorage_dsn(url: &str, database: &str) -> Result<String> {
+    let config: postgres::Config = url.parse()?;
+    let mut client = config.connect(postgres::NoTls)?;
+    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        && e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE)
+    {
+        return Err(e.into());
+    }
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    Ok(format!("postgresql:host={host} port={port} user={user} dbname={database}"))
+}

@@ -63,7 +63,7 @@ fn main() -> Result<()> {
         if !args.no_zodb {
             eprintln!("  ZODB ...");
             let target = match &args.postgres {
-                Some(url) => relstorage_dsn(url)?,
+                Some(url) => pbpersist_bench::zodb::relstorage_dsn(url, "pbbench_relstorage_history")?,
                 None => {
                     let d = dir.join("zodb");
                     std::fs::create_dir_all(&d)?;
@@ -113,25 +113,6 @@ fn tower(args: &Args, dir: &Path, history: History) -> Result<Rates> {
             pbpersist_bench::pbpersist_on(&open, args.n, args.per_tx)?
         }
     })
-}
-
-/// A RelStorage DSN in a database of its own (as tower-bench makes it).
-fn relstorage_dsn(url: &str) -> Result<String> {
-    let config: postgres::Config = url.parse()?;
-    let mut client = config.connect(postgres::NoTls)?;
-    let database = "pbbench_relstorage_history";
-    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{database}\""))
-        && e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE)
-    {
-        return Err(e.into());
-    }
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    Ok(format!("postgresql:host={host} port={port} user={user} dbname={database}"))
 }
 
 /// A pack's time and peak memory (the packing process's own).

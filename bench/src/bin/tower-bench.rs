@@ -112,32 +112,12 @@ fn round(args: &Args, scratch: &Path) -> Result<(Rates, Rates, Option<Rates>), B
                 true => None,
                 false => {
                     eprintln!("Python ZODB + RelStorage ...");
-                    Some(zodb(&relstorage_dsn(url, "pbbench_relstorage")?, args.n, args.per_tx)?)
+                    Some(zodb(&pbpersist_bench::zodb::relstorage_dsn(url, "pbbench_relstorage")?, args.n, args.per_tx)?)
                 }
             };
             Ok((ours, raw, zodb))
         }
     }
-}
-
-/// A libpq connection string for RelStorage in a database of its own on the
-/// same server (its stored procedures assume the default schema), created
-/// if missing; RelStorage empties it before the run.
-fn relstorage_dsn(url: &str, database: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let config: postgres::Config = url.parse()?;
-    let mut client = config.connect(postgres::NoTls)?;
-    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{database}\""))
-        && e.code() != Some(&postgres::error::SqlState::DUPLICATE_DATABASE)
-    {
-        return Err(e.into());
-    }
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => "127.0.0.1".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    Ok(format!("postgresql:host={host} port={port} user={user} dbname={database}"))
 }
 
 fn dir(base: &Path, name: &str) -> std::io::Result<PathBuf> {

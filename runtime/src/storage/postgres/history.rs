@@ -112,10 +112,7 @@ impl Session for PgAtSession {
     fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let keys = super::to_i64(oids.iter().copied());
         let rows = self.client.query(&self.load_at, &[&keys, &(self.at.0 as i64)]).map_err(|e| self.inner.error(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (Oid(r.get::<_, i64>(0) as u64), Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) }))
-            .collect())
+        Ok(rows.iter().map(super::loaded).collect())
     }
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
@@ -123,10 +120,7 @@ impl Session for PgAtSession {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows =
             self.client.query(SCAN_AT, &[&after, &limit, &(self.at.0 as i64)]).map_err(|e| self.inner.error(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (Oid(r.get::<_, i64>(0) as u64), Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) }))
-            .collect())
+        Ok(rows.iter().map(super::loaded).collect())
     }
 
     fn end(&mut self) -> Result<(), StorageError> {

@@ -281,6 +281,11 @@ impl Inner {
     }
 }
 
+/// A row of `oid, tid, record`, as every load query returns them.
+fn loaded(r: &postgres::Row) -> (Oid, super::Loaded) {
+    (Oid(r.get::<_, i64>(0) as u64), super::Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) })
+}
+
 fn to_i64(oids: impl Iterator<Item = Oid>) -> Vec<i64> {
     oids.map(|o| o.0 as i64).collect()
 }

@@ -300,9 +300,7 @@ impl Session for PgSession {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail(e)),
         };
-        for r in rows {
-            let oid = Oid(r.get::<_, i64>(0) as u64);
-            let loaded = Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) };
+        for (oid, loaded) in rows.iter().map(super::loaded) {
             self.keep(oid, &loaded);
             out.push((oid, loaded));
         }
@@ -318,9 +316,7 @@ impl Session for PgSession {
             Err(e) => return Err(self.fail(e)),
         };
         let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let oid = Oid(r.get::<_, i64>(0) as u64);
-            let loaded = Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) };
+        for (oid, loaded) in rows.iter().map(super::loaded) {
             self.keep(oid, &loaded);
             out.push((oid, loaded));
         }
@@ -336,10 +332,7 @@ impl Session for PgSession {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail(e)),
         };
-        Ok(rows
-            .iter()
-            .map(|r| (Oid(r.get::<_, i64>(0) as u64), Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) }))
-            .collect())
+        Ok(rows.iter().map(super::loaded).collect())
     }
 
     fn end(&mut self) -> Result<(), StorageError> {
@@ -401,10 +394,7 @@ impl CommitTx for PgCommit<'_> {
     fn stored(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let keys = super::to_i64(oids.iter().copied());
         let rows = self.with(|c| c.client.query(&c.load_many, &[&keys]))?;
-        Ok(rows
-            .iter()
-            .map(|r| (Oid(r.get::<_, i64>(0) as u64), Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) }))
-            .collect())
+        Ok(rows.iter().map(super::loaded).collect())
     }
 
     fn write(
