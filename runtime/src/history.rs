@@ -139,15 +139,7 @@ impl Database {
         // Each object, and the earliest undone transaction that wrote it.
         let mut first: BTreeMap<Oid, Tid> = BTreeMap::new();
         for tid in &tids {
-            let range = TransactionRange {
-                after: Tid(tid.0.saturating_sub(1)),
-                until: Some(*tid),
-                limit: 1,
-                newest_first: false,
-                records: false,
-            };
-            let listed: Option<Committed> = storage.transactions(range)?.pop().filter(|c| c.tid == *tid);
-            let oids = listed.and_then(|c| c.oids).ok_or(UndoError::UnknownTransaction(*tid))?;
+            let oids = storage.transaction(*tid)?.and_then(|c| c.oids).ok_or(UndoError::UnknownTransaction(*tid))?;
             for oid in oids {
                 first.entry(oid).or_insert(*tid);
             }
@@ -172,7 +164,7 @@ impl Database {
             let session = match sessions.entry(*since) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    let mut s = storage.open_session_at(Tid(since.0 - 1))?;
+                    let mut s = storage.open_session_at(Tid(since.0.saturating_sub(1)))?;
                     s.begin(None)?;
                     e.insert(s)
                 }

@@ -26,13 +26,6 @@ fn newest(storage: &dyn Storage) -> Result<Tid, StorageError> {
     Ok(storage.transactions(range)?.first().map_or(Tid(0), |t| t.tid))
 }
 
-/// The transaction `tid` of `storage`, without records.
-fn one(storage: &dyn Storage, tid: Tid) -> Result<Option<Committed>, StorageError> {
-    let range =
-        TransactionRange { after: Tid(tid.0 - 1), until: Some(tid), limit: 1, newest_first: false, records: false };
-    Ok(storage.transactions(range)?.pop())
-}
-
 /// Copies into `to` every transaction of `from` newer than the newest one
 /// `to` has, in tid order, with the stored `.proto` files: into an empty
 /// storage the whole database, into an earlier copy what it lacks (an
@@ -53,8 +46,8 @@ pub fn copy(
 ) -> Result<CopyReport, StorageError> {
     let start = newest(to)?;
     if start > Tid(0) {
-        let theirs = one(from, start)?.map(|t| (t.tid, t.time));
-        let ours = one(to, start)?.map(|t| (t.tid, t.time));
+        let theirs = from.transaction(start)?.map(|t| (t.tid, t.time));
+        let ours = to.transaction(start)?.map(|t| (t.tid, t.time));
         if theirs != ours {
             return Err(StorageError::Config(format!(
                 "the destination has transaction {start}, which the source does not have as it is: \

@@ -204,6 +204,12 @@ pub trait Storage: Send + Sync + 'static {
     /// with the records each wrote where still stored: what a copy, a
     /// replica's catch-up or a transaction log reads.
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError>;
+    /// The committed transaction `tid` without its records, if there is one.
+    fn transaction(&self, tid: Tid) -> Result<Option<Committed>, StorageError> {
+        let after = Tid(tid.0.saturating_sub(1));
+        let range = TransactionRange { after, until: Some(tid), limit: 1, newest_first: false, records: false };
+        Ok(self.transactions(range)?.pop().filter(|t| t.tid == tid))
+    }
     /// Whether the database keeps replaced states.
     fn history_mode(&self) -> History {
         History::Free
@@ -217,16 +223,9 @@ pub trait Storage: Send + Sync + 'static {
         let current = session.load(oid)?;
         session.end()?;
         let Some(current) = current.filter(|_| limit > 0) else { return Ok(Vec::new()) };
-        let range = TransactionRange {
-            after: Tid(current.tid.0 - 1),
-            until: Some(current.tid),
-            limit: 1,
-            newest_first: false,
-            records: false,
-        };
-        let (time, meta) = match self.transactions(range)?.pop() {
-            Some(t) if t.tid == current.tid => (t.time, t.meta),
-            _ => (std::time::UNIX_EPOCH, TransactionMeta::default()),
+        let (time, meta) = match self.transaction(current.tid)? {
+            Some(t) => (t.time, t.meta),
+            None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
         };
         Ok(vec![Revision { tid: current.tid, time, meta, size: current.record.len() }])
     }
