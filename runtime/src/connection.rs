@@ -506,8 +506,10 @@ impl Transaction<'_> {
             let depth = self.conn.shared.options.max_depth;
             let obj = crate::wire::with_depth_limit(depth, || T::decode(record.state.clone()))
                 .map_err(|source| Error::Corrupt { oid, source })?;
-            self.conn.cache.insert(oid, loaded_entry(Arc::new(obj), tid, size, &record));
+            // Room is made before the insert: evicting after it could take
+            // the object just loaded, when everything else is held or written.
             self.evict_unused();
+            self.conn.cache.insert(oid, loaded_entry(Arc::new(obj), tid, size, &record));
         }
         self.conn.cache.get(oid).ok_or(Error::NotFound { oid })
     }

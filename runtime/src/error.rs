@@ -78,6 +78,33 @@ pub enum Error {
     /// The storage failed.
     #[error(transparent)]
     Storage(StorageError),
+    /// A tree was opened with key or value types other than those it was
+    /// created with.
+    #[error("tree {oid} holds {found}, not {expected}")]
+    TreeKind {
+        /// The tree's head.
+        oid: Oid,
+        /// The kinds asked for, as `key -> value`.
+        expected: String,
+        /// The kinds stored in the head.
+        found: String,
+    },
+    /// A tree's stored shape breaks its rules (keys out of order, lists of
+    /// different lengths); `cargo pbpersist check-tree` lists every problem.
+    #[error("tree object {oid} is broken: {reason}")]
+    BrokenTree {
+        /// The head, node or bucket.
+        oid: Oid,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value cannot be kept in a tree: an embedded message holding
+    /// references, which garbage collection would not see.
+    #[error("tree {oid} cannot hold this value: an embedded message with references (store a Ref instead)")]
+    TreeValue {
+        /// The tree's head.
+        oid: Oid,
+    },
     /// Transactions could not be undone; nothing was written.
     #[error(transparent)]
     Undo(crate::UndoError),

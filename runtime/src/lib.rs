@@ -48,6 +48,7 @@ mod record;
 mod root;
 pub mod schema;
 pub mod storage;
+pub mod tree;
 // Public only for `__private::wire`, the path generated code uses.
 #[doc(hidden)]
 pub mod wire;
@@ -67,6 +68,7 @@ pub use persistent::{Object, Persistent, RequiredFieldError, TypeEntry, lookup_t
 pub use record::Record;
 pub use root::Root;
 pub use storage::{History, Revision, TransactionMeta};
+pub use tree::{PTreeMap, PTreeSet};
 
 /// Includes the code `pbpersist-build` generated for a protobuf package.
 ///

@@ -24,6 +24,7 @@ pub mod history;
 pub mod objects;
 pub mod read_only;
 pub mod transactions;
+pub mod trees;
 pub mod types;
 
 use crate::{Database, Options};
@@ -118,6 +119,14 @@ macro_rules! conformance_tests {
                 history::undo_takes_part_in_conflict_detection,
                 history::gc_keeps_removed_states_in_the_history,
                 history::pack_keeps_what_it_promised_and_removes_the_rest,
+                trees::a_tree_agrees_with_btreemap_across_commits_and_reopens,
+                trees::inserts_and_removals_of_different_keys_in_one_bucket_both_commit,
+                trees::the_same_key_changed_by_both_conflicts,
+                trees::a_split_conflicts_with_an_insert_and_the_retry_succeeds,
+                trees::emptying_a_bucket_conflicts_with_an_insert_into_it,
+                trees::four_threads_insert_into_one_tree_and_every_key_arrives,
+                trees::gc_keeps_a_tree_and_removes_the_buckets_it_dropped,
+                trees::sets_embedded_values_and_kind_checks,
         }
     };
 }
@@ -130,7 +139,7 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            use $crate::conformance::{commits, history, objects, transactions};
+            use $crate::conformance::{commits, history, objects, transactions, trees};
             use $crate::conformance_suite;
             $crate::conformance_tests!(conformance_suite!(@tests $backend));
         }

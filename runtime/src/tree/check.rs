@@ -1,0 +1,164 @@
+//! A full walk of a tree that lists every broken rule instead of stopping
+//! at the first: what `cargo pbpersist check-tree` prints.
+
+use super::node::{TreeBucket, TreeHead, TreeKeys, TreeNode, TreeValues};
+use crate::{AnyObject, Oid, Ref, Result, Transaction};
+
+/// What [`check_tree`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeCheck {
+    /// The stored key kind (`int64`, `uint64`, `string`, `bytes`).
+    pub key_kind: String,
+    /// The stored value kind (empty for a set).
+    pub value_kind: String,
+    /// Entries counted in the buckets.
+    pub entries: u64,
+    /// The tree's counter.
+    pub length: i64,
+    /// Levels from the head to the buckets, buckets included.
+    pub depth: u32,
+    /// Interior nodes.
+    pub nodes: u64,
+    /// Buckets.
+    pub buckets: u64,
+    /// Every broken rule, with the oid of the object breaking it; empty for
+    /// a sound tree.
+    pub problems: Vec<String>,
+}
+
+/// Walks the whole tree at `head`, whatever its kinds: checks key order
+/// within and across buckets, that every key lies in the range its parent
+/// gives it, the lengths of parallel lists, that only the root bucket may be
+/// empty, and that the counter matches the entries.
+pub fn check_tree<T: ?Sized>(tx: &mut Transaction<'_>, head: Ref<T>) -> Result<TreeCheck> {
+    let h = tx.get(head.cast::<TreeHead>())?;
+    let mut out = TreeCheck {
+        key_kind: h.key_kind().to_owned(),
+        value_kind: h.value_kind().to_owned(),
+        length: tx.get(h.counter(head.oid())?)?.value(),
+        depth: h.depth() + 1,
+        ..TreeCheck::default()
+    };
+    let walk = Walk { depth: h.depth(), value_kind: h.value_kind().to_owned() };
+    match h.key_kind() {
+        "int64" => walk.run::<i64>(tx, h.top(head.oid())?, &mut out, |k| k.ints())?,
+        "uint64" => walk.run::<u64>(tx, h.top(head.oid())?, &mut out, |k| k.uints())?,
+        "string" => walk.run::<String>(tx, h.top(head.oid())?, &mut out, |k| k.strings())?,
+        "bytes" => walk.run::<Vec<u8>>(tx, h.top(head.oid())?, &mut out, |k| k.bytes())?,
+        other => out.problems.push(format!("head {}: unknown key kind {other:?}", head.oid())),
+    }
+    if out.entries as i64 != out.length {
+        out.problems.push(format!(
+            "head {}: the counter says {} entries, the buckets hold {}",
+            head.oid(),
+            out.length,
+            out.entries
+        ));
+    }
+    Ok(out)
+}
+
+struct Walk {
+    depth: u32,
+    value_kind: String,
+}
+
+/// How many values a bucket holds in the list its kind names, and whether
+/// any other list is used.
+fn values_len(kind: &str, v: &TreeValues) -> (usize, bool) {
+    let lens = [
+        ("ref", v.refs().len()),
+        ("int64", v.ints().len()),
+        ("uint64", v.uints().len()),
+        ("string", v.strings().len()),
+        ("bytes", v.bytes().len()),
+        ("double", v.doubles().len()),
+        ("bool", v.bools().len()),
+    ];
+    let kind = if kind.starts_with("message:") { "bytes" } else { kind };
+    let mine = lens.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n);
+    let others = lens.iter().any(|(k, n)| *k != kind && *n > 0);
+    (mine, others)
+}
+
+impl Walk {
+    fn run<K: Ord + Clone + std::fmt::Debug>(
+        &self,
+        tx: &mut Transaction<'_>,
+        root: Ref<AnyObject>,
+        out: &mut TreeCheck,
+        keys: fn(&TreeKeys) -> &[K],
+    ) -> Result<()> {
+        let mut last: Option<K> = None;
+        // Objects to visit: level, oid, and the key range the parent gives.
+        let mut todo = vec![(0u32, root, None::<K>, None::<K>)];
+        while let Some((level, r, low, high)) = todo.pop() {
+            let oid = r.oid();
+            let outside = |k: &K| low.as_ref().is_some_and(|l| k < l) || high.as_ref().is_some_and(|h| k >= h);
+            if level < self.depth {
+                out.nodes += 1;
+                let node = tx.get(r.cast::<TreeNode>())?;
+                let ks = keys(node.keys());
+                if ks.len() + 1 != node.children().len() {
+                    out.problems.push(format!("node {oid}: {} keys for {} children", ks.len(), node.children().len()));
+                    continue;
+                }
+                check_order(oid, ks, out);
+                if ks.iter().any(outside) {
+                    out.problems.push(format!("node {oid}: a separator lies outside the range its parent gives"));
+                }
+                // Pushed last child first, so buckets come out in key order.
+                for (i, child) in node.children().iter().enumerate().rev() {
+                    let lo = if i == 0 { low.clone() } else { Some(ks[i - 1].clone()) };
+                    let hi = if i == ks.len() { high.clone() } else { Some(ks[i].clone()) };
+                    todo.push((level + 1, *child, lo, hi));
+                }
+            } else {
+                out.buckets += 1;
+                let bucket = tx.get(r.cast::<TreeBucket>())?;
+                let ks = keys(bucket.keys());
+                check_order(oid, ks, out);
+                if ks.iter().any(outside) {
+                    out.problems.push(format!("bucket {oid}: a key lies outside the range its parent gives"));
+                }
+                if ks.is_empty() && self.depth > 0 {
+                    out.problems.push(format!("bucket {oid}: empty, but not the root"));
+                }
+                if keys_elsewhere(bucket.keys(), ks.len()) {
+                    out.problems.push(format!("bucket {oid}: keys in a list its kind does not name"));
+                }
+                if !self.value_kind.is_empty() || bucket.has_values() {
+                    let (n, others) = values_len(&self.value_kind, bucket.values());
+                    if n != ks.len() || others {
+                        out.problems.push(format!(
+                            "bucket {oid}: {} keys but {n} values of kind {:?}",
+                            ks.len(),
+                            self.value_kind
+                        ));
+                    }
+                }
+                if let (Some(prev), Some(first)) = (&last, ks.first())
+                    && first <= prev
+                {
+                    out.problems.push(format!("bucket {oid}: starts at {first:?}, not after {prev:?}"));
+                }
+                if let Some(k) = ks.last() {
+                    last = Some(k.clone());
+                }
+                out.entries += ks.len() as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_order<K: Ord + std::fmt::Debug>(oid: Oid, ks: &[K], out: &mut TreeCheck) {
+    if let Some(w) = ks.windows(2).find(|w| w[0] >= w[1]) {
+        out.problems.push(format!("object {oid}: key {:?} is not before {:?}", w[0], w[1]));
+    }
+}
+
+/// Whether a list other than the tree's key list holds keys.
+fn keys_elsewhere(k: &TreeKeys, mine: usize) -> bool {
+    k.ints().len() + k.uints().len() + k.strings().len() + k.bytes().len() > mine
+}
