@@ -8,6 +8,7 @@ use std::path::Path;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("pbpersist/options.proto", include_str!("../../proto/pbpersist/options.proto")),
     ("pbpersist/record.proto", include_str!("../../proto/pbpersist/record.proto")),
+    ("pbpersist/tree.proto", include_str!("../../proto/pbpersist/tree.proto")),
 ];
 
 struct Builtin;

@@ -64,7 +64,7 @@ pub use meta::{FieldInfo, Meta};
 pub use oid::{AnyObject, Oid, Ref, Tid};
 pub use options::Options;
 pub use pbpersist_derive::{Enumeration, Persistent};
-pub use persistent::{Object, Persistent, RequiredFieldError, TypeEntry, lookup_type, registered_types};
+pub use persistent::{Object, Persistent, RefTarget, RequiredFieldError, TypeEntry, lookup_type, registered_types};
 pub use record::Record;
 pub use root::Root;
 pub use storage::{History, Revision, TransactionMeta};

@@ -77,6 +77,22 @@ pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::D
     }
 }
 
+/// What a `Ref<T>` field of a derived type may point to: any persistent
+/// type, or a tree ([`PTreeMap`](crate::PTreeMap), [`PTreeSet`](crate::PTreeSet)).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the target of a reference",
+    label = "not a persistent message or a tree",
+    note = "a `Ref<T>` points to a type with `#[derive(Persistent)]`, a `PTreeMap` or a `PTreeSet`; `Ref<AnyObject>` points to any object"
+)]
+pub trait RefTarget: 'static {
+    /// The stored type name of the target, for the schema's `(pbpersist.target)`.
+    const TARGET_NAME: &'static str;
+}
+
+impl<T: Persistent> RefTarget for T {
+    const TARGET_NAME: &'static str = T::TYPE_NAME;
+}
+
 /// A required field was not set when the object was about to be saved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}.{field} is required but not set")]

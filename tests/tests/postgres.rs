@@ -76,6 +76,9 @@ fn main() {
     trials.push(Trial::test("multiprocess::four_processes_lose_no_updates", || {
         Ok(multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&new_schema))
     }));
+    trials.push(Trial::test("multiprocess::four_processes_insert_into_one_tree", || {
+        Ok(multiprocess::four_processes_insert_into_one_tree_and_every_key_arrives(&new_schema))
+    }));
     trials.push(Trial::test("multiprocess::a_writer_killed_50_times_loses_nothing", || {
         Ok(multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&new_schema))
     }));

@@ -20,6 +20,11 @@ fn four_processes_lose_no_updates_and_resolution_needs_fewer_retries() {
 }
 
 #[test]
+fn four_processes_insert_into_one_tree_and_every_key_arrives() {
+    multiprocess::four_processes_insert_into_one_tree_and_every_key_arrives(&sqlite_file);
+}
+
+#[test]
 fn a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one() {
     multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&sqlite_file);
 }

@@ -89,8 +89,9 @@ pub fn compile(files: &[(String, String)]) -> Result<DescriptorPool, Failure> {
         std::fs::write(dir.path().join(name), source)?;
     }
     let mut names: Vec<_> = files.iter().map(|(n, _)| dir.path().join(n)).collect();
-    // pbpersist's own types (the root) come with pbpersist-build.
+    // pbpersist's own types (the root, trees) come with pbpersist-build.
     names.push("pbpersist/record.proto".into());
+    names.push("pbpersist/tree.proto".into());
     crate::config().descriptor_pool(&names, &[dir.path()]).map_err(crate::diagnostic)
 }
 

@@ -70,9 +70,9 @@ pub fn message(msg: &Message) -> TokenStream {
     });
 
     let ref_checks = ref_targets(msg).into_iter().map(|ty| {
-        // A reference must point to a persistent type; the error lands on it.
+        // A reference must point to a persistent type or a tree; the error lands on it.
         quote::quote_spanned! {syn::spanned::Spanned::span(&ty)=>
-            let _ = __pbpersist_assert_persistent::<#ty>;
+            let _ = __pbpersist_assert_target::<#ty>;
         }
     });
     let krate = krate(msg.krate.as_ref());
@@ -80,7 +80,7 @@ pub fn message(msg: &Message) -> TokenStream {
         #[allow(deprecated)]
         const _: () = {
             use #krate as __pbpersist;
-            fn __pbpersist_assert_persistent<T: __pbpersist::Persistent>() {}
+            fn __pbpersist_assert_target<T: ?::core::marker::Sized + __pbpersist::RefTarget>() {}
             #[allow(dead_code)]
             fn __pbpersist_check_references() {
                 #(#ref_checks)*

@@ -60,6 +60,14 @@ pub struct PTreeMap<K, V>(PhantomData<fn() -> (K, V)>);
 #[derive(Debug)]
 pub struct PTreeSet<K>(PhantomData<fn() -> K>);
 
+impl<K: 'static, V: 'static> crate::RefTarget for PTreeMap<K, V> {
+    const TARGET_NAME: &'static str = "pbpersist.Tree";
+}
+
+impl<K: 'static> crate::RefTarget for PTreeSet<K> {
+    const TARGET_NAME: &'static str = "pbpersist.Tree";
+}
+
 impl<K: TreeKey, V: TreeValue> PTreeMap<K, V> {
     /// Adds an empty map to the transaction, with the default [`Bounds`].
     pub fn create(tx: &mut Transaction<'_>) -> Result<Ref<PTreeMap<K, V>>> {

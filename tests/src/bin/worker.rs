@@ -13,6 +13,13 @@
 //! `pbpersist-worker interop-write-db <db>`: stores the Tower example's objects.
 //! `pbpersist-worker interop-write|interop-check|interop-check-editions <dir>`:
 //! the Rust side of the Python interop test.
+//! `pbpersist-worker tree-insert <db> <worker> <n> <per transaction>`: inserts
+//! the keys `i * 4 + worker` for `i` below `n` into the root's tree "tree",
+//! and prints the retries.
+//! `pbpersist-worker tree-build <db> <n>`: stores a tree "tree" of `n` keys
+//! `user-0000000`, ... with integer values, 1,000 per transaction.
+//! `pbpersist-worker tree-walk <db> <cache objects>`: reads every entry of
+//! that tree in order and prints the peak resident memory.
 //! `pbpersist-worker traverse <db> <cache objects>`: follows the chain from the
 //! last tower to the first and prints the peak resident memory.
 
@@ -40,6 +47,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let r = root.require::<Counter>("counter")?;
                         let c = tx.get_mut(r)?;
                         c.set_value(c.value() + 1);
+                    }
+                    Ok(())
+                })?;
+            }
+            println!("retries {}", db.stats().retries);
+        }
+        Some("tree-insert") => {
+            let db = open_spec(&args[2], Options::default().max_attempts(10_000))?;
+            let (worker, n, per_tx): (i64, i64, i64) = (args[3].parse()?, args[4].parse()?, args[5].parse()?);
+            for start in (0..n).step_by(per_tx as usize) {
+                db.transact(|tx| {
+                    let tree = tx.root()?.require::<pbpersist::PTreeMap<i64, i64>>("tree")?;
+                    for i in start..(start + per_tx).min(n) {
+                        tree.insert(tx, i * 4 + worker, worker)?;
                     }
                     Ok(())
                 })?;
@@ -106,6 +127,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut visited = 0u64;
                 while let Some(r) = next {
                     next = tx.get(r)?.neighbor();
+                    visited += 1;
+                }
+                Ok(visited)
+            })?;
+            println!("visited {visited} peak_rss_kib {} start_rss_kib {before}", peak_rss_kib());
+        }
+        Some("tree-build") => {
+            use pbpersist::PTreeMap;
+            let db = open_spec(&args[2], Options::default().cache_objects(10_000))?;
+            let n: i64 = args[3].parse()?;
+            let tree = db.transact(|tx| {
+                let tree = PTreeMap::<String, i64>::create(tx)?;
+                tx.root_mut()?.insert("tree", tree);
+                Ok(tree)
+            })?;
+            for start in (0..n).step_by(1000) {
+                db.transact(|tx| {
+                    for i in start..(start + 1000).min(n) {
+                        tree.insert(tx, format!("user-{i:07}"), i)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Some("tree-walk") => {
+            let cache: usize = args[3].parse()?;
+            let db = open_spec(&args[2], Options::default().cache_objects(cache))?;
+            let before = peak_rss_kib();
+            let visited = db.transact(|tx| {
+                let tree = tx.root()?.require::<pbpersist::PTreeMap<String, i64>>("tree")?;
+                let mut visited = 0u64;
+                for entry in tree.iter(tx) {
+                    let (key, value) = entry?;
+                    if key != format!("user-{value:07}") {
+                        return Err(pbpersist::Error::NameNotFound { name: key });
+                    }
                     visited += 1;
                 }
                 Ok(visited)

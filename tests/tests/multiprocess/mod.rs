@@ -48,6 +48,45 @@ pub fn four_processes_lose_no_updates_and_resolution_needs_fewer_retries(new_pla
     assert!(resolving_retries < plain_retries, "{resolving_retries} < {plain_retries}");
 }
 
+/// 4 processes each insert 5,000 distinct keys into one tree, 50 per
+/// transaction; keys interleave, so processes share buckets.
+pub fn four_processes_insert_into_one_tree_and_every_key_arrives(new_place: NewPlace<'_>) {
+    use pbpersist::PTreeMap;
+    let (spec, _keep) = new_place();
+    let db = open_spec(&spec, Options::default()).unwrap();
+    let tree = db
+        .transact(|tx| {
+            let tree = PTreeMap::<i64, i64>::create(tx)?;
+            tx.root_mut()?.insert("tree", tree);
+            Ok(tree)
+        })
+        .unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|w| {
+            let args = ["tree-insert", &spec, &w.to_string(), "5000", "50"];
+            Command::new(WORKER).args(args).stdout(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let mut retries = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "worker failed: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        retries += text.trim().strip_prefix("retries ").unwrap().parse::<u64>().unwrap();
+    }
+    db.transact(|tx| {
+        assert_eq!(tree.len(tx)?, 20_000);
+        let keys: Vec<i64> = tree.keys(tx, ..).collect::<Result<_, _>>()?;
+        assert_eq!(keys, (0..20_000).collect::<Vec<_>>());
+        assert_eq!(pbpersist::tree::check_tree(tx, tree)?.problems, Vec::<String>::new());
+        Ok(())
+    })
+    .unwrap();
+    let commits = 4 * 100;
+    println!("tree, 4 processes: {retries} retries for {commits} commits");
+    assert!(retries < commits / 2, "{retries} retries for {commits} commits");
+}
+
 /// A random number from the standard library's hasher seeds.
 fn random_below(n: u64) -> u64 {
     use std::hash::{BuildHasher, Hasher};
