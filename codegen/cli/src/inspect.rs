@@ -56,6 +56,17 @@ impl Source {
         Ok(self.db.storage().schemas()?)
     }
 
+    /// The oids of every object of the stored type `type_name`.
+    pub fn oids_of_type(&mut self, type_name: &str) -> Result<Vec<u64>, Failure> {
+        let mut out = Vec::new();
+        self.each(|oid, s| {
+            if s.record.r#type == type_name {
+                out.push(oid);
+            }
+        })?;
+        Ok(out)
+    }
+
     /// Every stored object, in oid order, a page at a time.
     fn each(&mut self, mut f: impl FnMut(u64, Stored)) -> Result<(), Failure> {
         let mut after = None;
@@ -122,7 +133,11 @@ pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result
                 }
             }
         }
-        out.push(describe(next, &s, &pool, json)?);
+        let mut shown = describe(next, &s, &pool, json)?;
+        if s.record.r#type == "pbpersist.Tree" {
+            add_tree(&source.db, next, &mut shown)?;
+        }
+        out.push(shown);
     }
     if json {
         let value = if follow { serde_json::Value::Array(out) } else { out.remove(0) };
@@ -133,6 +148,43 @@ pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds a tree's counter, depth and first entries to how its head is shown.
+fn add_tree(db: &Database, oid: u64, shown: &mut serde_json::Value) -> Result<(), Failure> {
+    let peek =
+        db.transact(|tx| pbpersist::tree::peek_tree(tx, pbpersist::Ref::<pbpersist::AnyObject>::new(Oid(oid)), 10))?;
+    match shown {
+        serde_json::Value::String(text) => {
+            let kinds = if peek.value_kind.is_empty() {
+                format!("set of {}", peek.key_kind)
+            } else {
+                format!("map {} -> {}", peek.key_kind, peek.value_kind)
+            };
+            text.push_str(&format!("\n  tree: {kinds}, {} entries, depth {}", peek.length, peek.depth));
+            for (key, value) in &peek.first {
+                text.push_str(&format!("\n    {key}{}{value}", if value.is_empty() { "" } else { ": " }));
+            }
+            if peek.length > peek.first.len() as i64 {
+                text.push_str("\n    ...");
+            }
+        }
+        serde_json::Value::Object(map) => {
+            let first: Vec<_> = peek.first.iter().map(|(k, v)| serde_json::json!([k, v])).collect();
+            map.insert(
+                "tree".into(),
+                serde_json::json!({
+                    "key_kind": peek.key_kind,
+                    "value_kind": peek.value_kind,
+                    "length": peek.length,
+                    "depth": peek.depth,
+                    "first": first,
+                }),
+            );
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn describe(oid: u64, s: &Stored, pool: &DescriptorPool, json: bool) -> Result<serde_json::Value, Failure> {

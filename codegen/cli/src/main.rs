@@ -70,6 +70,18 @@ enum Command {
         #[arg(long, requires = "oid")]
         follow: bool,
     },
+    /// Check trees: key order, key ranges, list lengths and counters. Every
+    /// tree in the database unless one is named.
+    CheckTree {
+        /// The SQLite database file, or a postgres:// URL.
+        database: String,
+        /// The tree's head.
+        #[arg(long, conflicts_with = "name")]
+        oid: Option<u64>,
+        /// The root entry naming the tree.
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// List the newest committed transactions: tid, time and the objects each wrote.
     Log {
         /// The SQLite database file, or a postgres:// URL.
@@ -166,6 +178,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         }
         Command::Check { includes, against, files } => check(&includes, against.as_deref(), &files),
         Command::Inspect { database, oid, json, follow } => inspect::run(&database, oid, json, follow),
+        Command::CheckTree { database, oid, name } => check_tree(&database, oid, name.as_deref()),
         Command::Log { database, count } => log(&database, count),
         Command::Gc { database, dry_run } => gc(&database, dry_run),
         Command::History { database, oid, count } => history(&database, oid, count),
@@ -235,6 +248,42 @@ fn copy(source: &str, destination: &str, history: Option<HistoryMode>) -> Result
         report.last
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn check_tree(database: &str, oid: Option<u64>, name: Option<&str>) -> Result<ExitCode, Failure> {
+    use pbpersist::{AnyObject, Ref};
+    let mut source = inspect::Source::open(database)?;
+    let heads: Vec<u64> = match (oid, name) {
+        (Some(oid), _) => vec![oid],
+        (None, Some(name)) => {
+            vec![source.database().transact(|tx| Ok(tx.root()?.require::<AnyObject>(name)?.oid().0))?]
+        }
+        (None, None) => source.oids_of_type("pbpersist.Tree")?,
+    };
+    let mut broken = 0;
+    for head in &heads {
+        let check = source
+            .database()
+            .transact(|tx| pbpersist::tree::check_tree(tx, Ref::<AnyObject>::new(pbpersist::Oid(*head))))?;
+        let kinds = if check.value_kind.is_empty() {
+            format!("set of {}", check.key_kind)
+        } else {
+            format!("{} -> {}", check.key_kind, check.value_kind)
+        };
+        let verdict = if check.problems.is_empty() { "ok" } else { "BROKEN" };
+        println!(
+            "tree {head} ({kinds}): {} entries, depth {}, {} nodes, {} buckets: {verdict}",
+            check.entries, check.depth, check.nodes, check.buckets
+        );
+        for problem in &check.problems {
+            println!("    {problem}");
+        }
+        broken += usize::from(!check.problems.is_empty());
+    }
+    if heads.is_empty() {
+        println!("no trees");
+    }
+    Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn history(database: &str, oid: u64, count: usize) -> Result<ExitCode, Failure> {

@@ -35,6 +35,7 @@ fn every_subcommand_has_help() {
         vec!["undo", "--help"],
         vec!["pack", "--help"],
         vec!["copy", "--help"],
+        vec!["check-tree", "--help"],
     ] {
         let out = cargo_pbpersist(&sub);
         assert!(out.status.success(), "{sub:?}: {}", stderr(&out));
@@ -251,6 +252,55 @@ fn gc_removes_exactly_the_unreachable_objects() {
         Ok(())
     })
     .unwrap();
+}
+
+#[test]
+fn inspect_shows_a_tree_and_check_tree_finds_a_broken_one() {
+    use pbpersist::PTreeMap;
+    use pbpersist::tree::{Bounds, TreeBucket, TreeHead, TreeNode};
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("tree.db");
+    let db = Database::open(&db_path).unwrap();
+    let tree = db
+        .transact(|tx| {
+            let tree = PTreeMap::<String, i64>::create_with(tx, Bounds { bucket: 8, node: 8 })?;
+            for i in 0..300 {
+                tree.insert(tx, format!("k{i:03}"), i)?;
+            }
+            tx.root_mut()?.insert("numbers", tree);
+            Ok(tree)
+        })
+        .unwrap();
+    let path = db_path.to_str().unwrap();
+    let head = tree.oid().to_string();
+    let shown = cargo_pbpersist(&["inspect", path, "--oid", &head]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(text.contains("tree: map string -> int64, 300 entries, depth 4"), "{text}");
+    assert!(text.contains("\"k000\": 0") && text.contains("\"k009\": 9") && !text.contains("k010"), "{text}");
+    let checked = cargo_pbpersist(&["check-tree", path]);
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert!(
+        stdout(&checked).contains(&format!("tree {head} (string -> int64): 300 entries, depth 4")),
+        "{}",
+        stdout(&checked)
+    );
+    assert!(stdout(&checked).ends_with(": ok\n"), "{}", stdout(&checked));
+    // Swap two keys of the first bucket behind the tree's back.
+    db.transact(|tx| {
+        let mut at = tx.get(tree.cast::<TreeHead>())?.root().unwrap();
+        for _ in 0..3 {
+            at = tx.get(at.cast::<TreeNode>())?.children()[0];
+        }
+        tx.get_mut(at.cast::<TreeBucket>())?.keys_mut().strings_mut().swap(0, 1);
+        Ok(())
+    })
+    .unwrap();
+    drop(db);
+    let checked = cargo_pbpersist(&["check-tree", path, "--name", "numbers"]);
+    assert!(!checked.status.success());
+    let text = stdout(&checked);
+    assert!(text.contains("BROKEN") && text.contains("key \"k001\" is not before \"k000\""), "{text}");
 }
 
 /// The test server's URL with its tables in `schema`, or `None` (with the

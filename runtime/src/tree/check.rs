@@ -162,3 +162,66 @@ fn check_order<K: Ord + std::fmt::Debug>(oid: Oid, ks: &[K], out: &mut TreeCheck
 fn keys_elsewhere(k: &TreeKeys, mine: usize) -> bool {
     k.ints().len() + k.uints().len() + k.strings().len() + k.bytes().len() > mine
 }
+
+/// The head of a tree and its first entries, as [`peek_tree`] shows them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TreePeek {
+    /// The stored key kind.
+    pub key_kind: String,
+    /// The stored value kind (empty for a set).
+    pub value_kind: String,
+    /// The tree's counter.
+    pub length: i64,
+    /// Levels from the head to the buckets, buckets included.
+    pub depth: u32,
+    /// The first entries in key order, keys and values in Rust's debug form
+    /// (values empty for a set; messages as their encoded length).
+    pub first: Vec<(String, String)>,
+}
+
+/// The first `n` entries of the tree at `head`, whatever its kinds, loading
+/// only the buckets they are in: what `cargo pbpersist inspect` shows.
+pub fn peek_tree<T: ?Sized>(tx: &mut Transaction<'_>, head: Ref<T>, n: usize) -> Result<TreePeek> {
+    let h = tx.get(head.cast::<TreeHead>())?;
+    let mut out = TreePeek {
+        key_kind: h.key_kind().to_owned(),
+        value_kind: h.value_kind().to_owned(),
+        length: tx.get(h.counter(head.oid())?)?.value(),
+        depth: h.depth() + 1,
+        first: Vec::new(),
+    };
+    let mut todo = vec![(0u32, h.top(head.oid())?)];
+    while let Some((level, r)) = todo.pop() {
+        if out.first.len() >= n {
+            break;
+        }
+        if level < h.depth() {
+            let node = tx.get(r.cast::<TreeNode>())?;
+            todo.extend(node.children().iter().rev().map(|c| (level + 1, *c)));
+            continue;
+        }
+        let bucket = tx.get(r.cast::<TreeBucket>())?;
+        let (k, v) = (bucket.keys(), bucket.values());
+        for i in 0..k.len().min(n - out.first.len()) {
+            let key = match h.key_kind() {
+                "int64" => k.ints().get(i).map(|x| format!("{x}")),
+                "uint64" => k.uints().get(i).map(|x| format!("{x}")),
+                "string" => k.strings().get(i).map(|x| format!("{x:?}")),
+                _ => k.bytes().get(i).map(|x| format!("{x:?}")),
+            };
+            let value = match h.value_kind() {
+                "" => Some(String::new()),
+                "ref" => v.refs().get(i).map(|x| format!("-> {}", x.oid())),
+                "int64" => v.ints().get(i).map(|x| format!("{x}")),
+                "uint64" => v.uints().get(i).map(|x| format!("{x}")),
+                "string" => v.strings().get(i).map(|x| format!("{x:?}")),
+                "double" => v.doubles().get(i).map(|x| format!("{x}")),
+                "bool" => v.bools().get(i).map(|x| format!("{x}")),
+                "bytes" => v.bytes().get(i).map(|x| format!("{x:?}")),
+                _ => v.bytes().get(i).map(|x| format!("({} bytes)", x.len())),
+            };
+            out.first.push((key.unwrap_or_else(|| "?".into()), value.unwrap_or_else(|| "?".into())));
+        }
+    }
+    Ok(out)
+}

@@ -37,7 +37,7 @@ mod kinds;
 mod node;
 mod ops;
 
-pub use check::{TreeCheck, check_tree};
+pub use check::{TreeCheck, TreePeek, check_tree, peek_tree};
 pub use kinds::{Embedded, TreeKey, TreeValue};
 pub use node::{Bounds, TreeBucket, TreeHead, TreeKeys, TreeLength, TreeNode, TreeValues};
 pub use ops::Range;
