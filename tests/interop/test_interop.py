@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = os.environ.get("PBPERSIST_WORKER", str(ROOT / "target" / "debug" / "pbpersist-worker"))
 # pbpersist's own files, the example schema, and the corpus (corpus/FILES)
 # without the Rust-name hazards.
-PROTOS = ["pbpersist/options.proto", "pbpersist/record.proto", "demo.proto"] + [
+PROTOS = ["pbpersist/options.proto", "pbpersist/record.proto", "pbpersist/tree.proto", "demo.proto"] + [
     line
     for line in (ROOT / "tests" / "corpus" / "FILES").read_text().splitlines()
     if line and line != "hazards.proto"
@@ -252,6 +252,72 @@ def test_python_reads_an_objects_history_with_the_documented_tables(modules, tmp
     ).fetchone()
     record = record_cls.FromString(bytes(blob))
     assert message_class(record.type).FromString(record.state).height == 56.0
+
+
+def tree_entries(load_state, head):
+    """A tree's entries in key order, walked as docs/format.md says."""
+    keys_list = {"int64": "ints", "uint64": "uints", "string": "strings", "bytes": "bytes"}[head.key_kind]
+    values_list = {"int64": "ints", "string": "strings", "ref": "refs"}[head.value_kind]
+
+    def walk(oid, level):
+        if level == head.depth:
+            bucket = load_state(oid)
+            yield from zip(getattr(bucket.keys, keys_list), getattr(bucket.values, values_list))
+        else:
+            for child in load_state(oid).children:
+                yield from walk(child.oid, level + 1)
+
+    return list(walk(head.root.oid, 0))
+
+
+def test_python_walks_and_changes_a_tree_rust_wrote(modules, tmp_path):
+    import bisect
+
+    worker("interop-write-tree", tmp_path)
+    record_cls = modules["pbpersist/record.proto"].Record
+    conn = sqlite3.connect(tmp_path / "tree.db", isolation_level=None)
+    state = lambda oid: load(conn, oid, record_cls)[1]
+    _, root = load(conn, 0, record_cls)
+    head_oid = root.entries["tree"].oid
+    head = state(head_oid)
+    assert (head.key_kind, head.value_kind, head.max_bucket, head.max_node) == ("string", "int64", 8, 4)
+    assert head.depth == 4, head.depth
+    want = sorted((f"k{i:03}", i * i) for i in range(500) if i % 7)
+    assert tree_entries(state, head) == want
+    assert state(head.length.oid).value == len(want)
+
+    # Look k000 up as docs/format.md says: it is not there; insert it, set k001.
+    oid, level = head.root.oid, 0
+    while level < head.depth:
+        node = state(oid)
+        oid = node.children[bisect.bisect_right(list(node.keys.strings), "k000")].oid
+        level += 1
+    bucket_record, bucket = load(conn, oid, record_cls)
+    keys = list(bucket.keys.strings)
+    assert "k000" not in keys and keys[0] == "k001" and len(keys) < head.max_bucket, keys
+    bucket.keys.strings.insert(0, "k000")
+    bucket.values.ints.insert(0, -1)
+    bucket.values.ints[1] = 1001
+    length_oid = head.length.oid
+    length = state(length_oid)
+    length.value += 1
+
+    # Commit as docs/format.md's "Writing" says.
+    conn.execute("BEGIN IMMEDIATE")
+    tids = dict(conn.execute(f"SELECT oid, tid FROM pb_object WHERE oid IN ({oid}, {length_oid})").fetchall())
+    (tid,) = conn.execute("SELECT max(tid) + 1 FROM pb_transaction").fetchone()
+    assert max(tids.values()) < tid
+    oids = write_varint(oid) + write_varint(length_oid)
+    conn.execute(
+        "INSERT INTO pb_transaction (tid, committed_at, oids, user_name, description) VALUES (?, ?, ?, 'py', 'k000')",
+        (tid, int(time.time() * 1e6), oids),
+    )
+    for o, msg, type_name in [(oid, bucket, "pbpersist.TreeBucket"), (length_oid, length, "pbpersist.TreeLength")]:
+        record = record_cls(type=type_name, state=msg.SerializeToString(), refs=[])
+        conn.execute("UPDATE pb_object SET tid = ?, record = ? WHERE oid = ?", (tid, record.SerializeToString(), o))
+    conn.execute("COMMIT")
+    conn.close()
+    worker("interop-check-tree", tmp_path)
 
 
 def read_varints(data):

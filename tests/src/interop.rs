@@ -203,6 +203,58 @@ pub fn write_history(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The keys of the interop tree: `k000` to `k499` but multiples of 7, in a
+/// scrambled insertion order; each key's value is its number squared.
+fn tree_keys() -> Vec<i64> {
+    let mut keys: Vec<i64> = (0..500).filter(|i| i % 7 != 0).collect();
+    // A fixed shuffle (a multiplicative walk), so buckets split in many places.
+    let n = keys.len();
+    keys = (0..n).map(|i| keys[(i * 197) % n]).collect();
+    keys
+}
+
+/// A tree (`tree.db`, root entry "tree") of `String -> i64` with buckets of
+/// at most 8 entries and nodes of at most 4 children: four levels of nodes above the buckets.
+pub fn write_tree(dir: &Path) -> Result<()> {
+    let db = Database::open(dir.join("tree.db"))?;
+    db.transact(|tx| {
+        let tree = pbpersist::PTreeMap::<String, i64>::create_with(tx, pbpersist::tree::Bounds { bucket: 8, node: 4 })?;
+        for i in tree_keys() {
+            tree.insert(tx, format!("k{i:03}"), i * i)?;
+        }
+        tx.root_mut()?.insert("tree", tree);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// After Python inserted `k000` = -1 and set `k001` to 1001 (docs/format.md),
+/// the tree reads back with both changes, its counter agrees, every rule
+/// holds, and Rust can keep changing it.
+pub fn check_tree(dir: &Path) -> Result<()> {
+    let db = Database::open(dir.join("tree.db"))?;
+    db.transact(|tx| {
+        let tree = tx.root()?.require::<pbpersist::PTreeMap<String, i64>>("tree")?;
+        let mut want: Vec<(String, i64)> = tree_keys().into_iter().map(|i| (format!("k{i:03}"), i * i)).collect();
+        want.push(("k000".into(), -1));
+        want.sort();
+        for (k, v) in want.iter_mut() {
+            if k == "k001" {
+                *v = 1001;
+            }
+        }
+        let got: Vec<(String, i64)> = tree.iter(tx).collect::<pbpersist::Result<_>>()?;
+        check_eq(&got, &want)?;
+        check_eq(tree.len(tx)?, want.len() as u64)?;
+        let check = pbpersist::tree::check_tree(tx, tree)?;
+        check_eq(check.problems, Vec::<String>::new())?;
+        tree.insert(tx, "k999".into(), 9)?;
+        Ok(())
+    })?;
+    println!("the tree Python changed reads back in Rust");
+    Ok(())
+}
+
 fn err(msg: &str) -> pbpersist::Error {
     pbpersist::Error::Storage(pbpersist::StorageError::Format(msg.to_owned()))
 }

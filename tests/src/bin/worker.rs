@@ -11,7 +11,7 @@
 //! `pbpersist-worker env-open`: opens the PostgreSQL database named by
 //! `PBPERSIST_POSTGRES_URL` and adds a counter named "from-env" to the root.
 //! `pbpersist-worker interop-write-db <db>`: stores the Tower example's objects.
-//! `pbpersist-worker interop-write|interop-check|interop-check-editions <dir>`:
+//! `pbpersist-worker interop-write|interop-check|interop-check-editions|interop-write-tree|interop-check-tree <dir>`:
 //! the Rust side of the Python interop test.
 //! `pbpersist-worker tree-insert <db> <worker> <n> <per transaction>`: inserts
 //! the keys `i * 4 + worker` for `i` below `n` into the root's tree "tree",
@@ -181,6 +181,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("interop-write-db") => pbpersist_examples::tower::store_in(&open_spec(&args[2], Options::default())?)?,
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
         Some("interop-write-history") => pbpersist_tests::interop::write_history(std::path::Path::new(&args[2]))?,
+        Some("interop-write-tree") => pbpersist_tests::interop::write_tree(std::path::Path::new(&args[2]))?,
+        Some("interop-check-tree") => pbpersist_tests::interop::check_tree(std::path::Path::new(&args[2]))?,
         Some("interop-check") => pbpersist_tests::interop::check(std::path::Path::new(&args[2]))?,
         Some("interop-check-editions") => pbpersist_tests::interop::check_editions(std::path::Path::new(&args[2]))?,
         _ => return Err("usage: pbpersist-worker count|crash|build|traverse|interop-write|interop-check ...".into()),
