@@ -61,6 +61,7 @@ impl Rates {
 
 pub mod postgres;
 pub mod samples;
+pub mod trees;
 pub mod zodb;
 
 pub(crate) fn rate(n: usize, since: Instant) -> f64 {

@@ -55,6 +55,9 @@ pub trait TreeValue: Clone + Send + Sync + 'static {
     /// The `value_kind` stored in the tree's head.
     #[doc(hidden)]
     fn kind() -> String;
+    /// Whether a head's `value_kind` is this type's (without allocating).
+    #[doc(hidden)]
+    fn is_kind(stored: &str) -> bool;
     #[doc(hidden)]
     fn column(values: &TreeValues) -> &[Self::Stored];
     #[doc(hidden)]
@@ -82,6 +85,9 @@ macro_rules! values {
             type Stored = $ty;
             fn kind() -> String {
                 $kind.to_owned()
+            }
+            fn is_kind(stored: &str) -> bool {
+                stored == $kind
             }
             fn column(values: &TreeValues) -> &[Self] {
                 values.$get()
@@ -113,6 +119,9 @@ impl<T: ?Sized + 'static> TreeValue for Ref<T> {
     fn kind() -> String {
         "ref".to_owned()
     }
+    fn is_kind(stored: &str) -> bool {
+        stored == "ref"
+    }
     fn column(values: &TreeValues) -> &[Ref<AnyObject>] {
         values.refs()
     }
@@ -142,6 +151,9 @@ impl<M: Persistent + Send + Sync> TreeValue for Embedded<M> {
     fn kind() -> String {
         format!("message:{}", M::TYPE_NAME)
     }
+    fn is_kind(stored: &str) -> bool {
+        stored.strip_prefix("message:") == Some(M::TYPE_NAME)
+    }
     fn column(values: &TreeValues) -> &[Vec<u8>] {
         values.bytes()
     }
@@ -167,6 +179,9 @@ impl TreeValue for () {
     type Stored = ();
     fn kind() -> String {
         String::new()
+    }
+    fn is_kind(stored: &str) -> bool {
+        stored.is_empty()
     }
     fn column(_: &TreeValues) -> &[()] {
         &[]

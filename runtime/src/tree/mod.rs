@@ -110,7 +110,7 @@ impl<K: TreeKey, V: TreeValue> Ref<PTreeMap<K, V>> {
     where
         K: Borrow<Q>,
     {
-        Ok(self.tree().position(tx, key)?.is_some())
+        self.tree().contains(tx, key)
     }
 
     /// Sets the value of `key`, returning the one it replaces.
@@ -190,7 +190,7 @@ impl<K: TreeKey> Ref<PTreeSet<K>> {
     where
         K: Borrow<Q>,
     {
-        Ok(self.tree().position(tx, key)?.is_some())
+        self.tree().contains(tx, key)
     }
 
     /// The number of keys, from the tree's counter (no walk).

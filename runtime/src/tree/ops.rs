@@ -20,6 +20,15 @@ impl<K, V> Clone for Tree<K, V> {
     }
 }
 
+/// What every operation reads from the head, copied out of it.
+#[derive(Clone, Copy)]
+struct Top {
+    root: Ref<AnyObject>,
+    depth: u32,
+    length: Ref<TreeLength>,
+    bounds: Bounds,
+}
+
 /// The nodes passed on the way down, with the child index taken in each.
 type Path = Vec<(Ref<TreeNode>, usize)>;
 
@@ -54,72 +63,111 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
     }
 
     /// The head, checked to hold these kinds.
-    fn head(&self, tx: &mut Transaction<'_>) -> Result<Arc<TreeHead>> {
-        let head = tx.get(self.head)?;
-        if head.key_kind() != K::KIND || head.value_kind() != V::kind() {
+    fn head(&self, tx: &mut Transaction<'_>) -> Result<Top> {
+        let oid = self.head.oid();
+        let head = tx.get_ref(self.head)?;
+        if head.key_kind() != K::KIND || !V::is_kind(head.value_kind()) {
             let show = |k: &str, v: &str| if v.is_empty() { format!("a set of {k}") } else { format!("{k} -> {v}") };
             return Err(Error::TreeKind {
-                oid: self.head.oid(),
+                oid,
                 expected: show(K::KIND, &V::kind()),
                 found: show(head.key_kind(), head.value_kind()),
             });
         }
-        Ok(head)
+        Ok(Top { root: head.top(oid)?, depth: head.depth(), length: head.counter(oid)?, bounds: head.bounds() })
     }
 
     /// A node, checked to have one more child than keys.
     fn node(tx: &mut Transaction<'_>, r: Ref<TreeNode>) -> Result<Arc<TreeNode>> {
         let node = tx.get(r)?;
+        Self::check_node(r, &node)?;
+        Ok(node)
+    }
+
+    fn check_node(r: Ref<TreeNode>, node: &TreeNode) -> Result<()> {
         if node.children().is_empty() || K::column(node.keys()).len() + 1 != node.children().len() {
             return Err(broken(r.oid(), "a node's keys and children do not match"));
         }
-        Ok(node)
+        Ok(())
     }
 
     /// A bucket, checked to have a value per key.
     fn bucket(tx: &mut Transaction<'_>, r: Ref<TreeBucket>) -> Result<Arc<TreeBucket>> {
         let bucket = tx.get(r)?;
-        if V::STORED && K::column(bucket.keys()).len() != V::column(bucket.values()).len() {
-            return Err(broken(r.oid(), "a bucket's keys and values do not match"));
-        }
+        Self::check_bucket(r, &bucket)?;
         Ok(bucket)
     }
 
-    /// Walks from the root to the bucket whose range holds `key`.
-    fn descend<Q: Ord + ?Sized>(
-        &self,
-        tx: &mut Transaction<'_>,
-        head: &TreeHead,
-        key: &Q,
-    ) -> Result<(Path, Ref<TreeBucket>)>
+    fn check_bucket(r: Ref<TreeBucket>, bucket: &TreeBucket) -> Result<()> {
+        if V::STORED && K::column(bucket.keys()).len() != V::column(bucket.values()).len() {
+            return Err(broken(r.oid(), "a bucket's keys and values do not match"));
+        }
+        Ok(())
+    }
+
+    /// The child of node `r` whose range holds `key`, and its index. The
+    /// node is borrowed, not counted: the hot path of every lookup.
+    fn child<Q: Ord + ?Sized>(tx: &mut Transaction<'_>, r: Ref<TreeNode>, key: &Q) -> Result<(usize, Ref<AnyObject>)>
     where
         K: Borrow<Q>,
     {
-        let mut at = head.top(self.head.oid())?;
-        let mut path = Vec::with_capacity(head.depth() as usize);
-        for _ in 0..head.depth() {
+        let node = tx.get_ref(r)?;
+        Self::check_node(r, node)?;
+        let i = child_index(K::column(node.keys()), key);
+        Ok((i, node.children()[i]))
+    }
+
+    /// The bucket whose range holds `key`.
+    fn find<Q: Ord + ?Sized>(tx: &mut Transaction<'_>, top: &Top, key: &Q) -> Result<Ref<TreeBucket>>
+    where
+        K: Borrow<Q>,
+    {
+        let mut at = top.root;
+        for _ in 0..top.depth {
+            at = Self::child(tx, at.cast(), key)?.1;
+        }
+        Ok(at.cast())
+    }
+
+    /// Walks from the root to the bucket whose range holds `key`, keeping
+    /// the path for a change that splits or unlinks.
+    fn descend<Q: Ord + ?Sized>(tx: &mut Transaction<'_>, top: &Top, key: &Q) -> Result<(Path, Ref<TreeBucket>)>
+    where
+        K: Borrow<Q>,
+    {
+        let mut at = top.root;
+        let mut path = Vec::with_capacity(top.depth as usize);
+        for _ in 0..top.depth {
             let r = at.cast::<TreeNode>();
-            let node = Self::node(tx, r)?;
-            let i = child_index(K::column(node.keys()), key);
+            let (i, child) = Self::child(tx, r, key)?;
             path.push((r, i));
-            at = node.children()[i];
+            at = child;
         }
         Ok((path, at.cast()))
     }
 
-    /// The bucket holding `key` and its index there, if present.
-    pub(super) fn position<Q: Ord + ?Sized>(
-        &self,
+    /// Where `key` is (`Ok`) or would go (`Err`) in bucket `b`.
+    fn search_bucket<Q: Ord + ?Sized>(
         tx: &mut Transaction<'_>,
+        b: Ref<TreeBucket>,
         key: &Q,
-    ) -> Result<Option<(Arc<TreeBucket>, usize)>>
+    ) -> Result<std::result::Result<usize, usize>>
     where
         K: Borrow<Q>,
     {
-        let head = self.head(tx)?;
-        let (_, b) = self.descend(tx, &head, key)?;
-        let bucket = Self::bucket(tx, b)?;
-        Ok(search(K::column(bucket.keys()), key).ok().map(|i| (bucket, i)))
+        let bucket = tx.get_ref(b)?;
+        Self::check_bucket(b, bucket)?;
+        Ok(search(K::column(bucket.keys()), key))
+    }
+
+    /// Whether `key` is in the tree.
+    pub(super) fn contains<Q: Ord + ?Sized>(&self, tx: &mut Transaction<'_>, key: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+    {
+        let top = self.head(tx)?;
+        let b = Self::find(tx, &top, key)?;
+        Ok(Self::search_bucket(tx, b, key)?.is_ok())
     }
 
     fn value(oid: Oid, bucket: &TreeBucket, i: usize) -> Result<V> {
@@ -131,22 +179,23 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
     where
         K: Borrow<Q>,
     {
-        let head = self.head(tx)?;
-        let (_, b) = self.descend(tx, &head, key)?;
-        let bucket = Self::bucket(tx, b)?;
+        let top = self.head(tx)?;
+        let b = Self::find(tx, &top, key)?;
+        let bucket = tx.get_ref(b)?;
+        Self::check_bucket(b, bucket)?;
         match search(K::column(bucket.keys()), key) {
-            Ok(i) => Ok(Some(Self::value(b.oid(), &bucket, i)?)),
+            Ok(i) => Ok(Some(Self::value(b.oid(), bucket, i)?)),
             Err(_) => Ok(None),
         }
     }
 
     pub(super) fn len(&self, tx: &mut Transaction<'_>) -> Result<u64> {
-        let head = self.head(tx)?;
-        Ok(tx.get(head.counter(self.head.oid())?)?.value().max(0) as u64)
+        let top = self.head(tx)?;
+        Ok(tx.get_ref(top.length)?.value().max(0) as u64)
     }
 
-    fn count(&self, tx: &mut Transaction<'_>, head: &TreeHead, delta: i64) -> Result<()> {
-        let length = tx.get_mut(head.counter(self.head.oid())?)?;
+    fn count(&self, tx: &mut Transaction<'_>, top: &Top, delta: i64) -> Result<()> {
+        let length = tx.get_mut(top.length)?;
         let value = length.value();
         length.set_value(value.wrapping_add(delta));
         Ok(())
@@ -156,10 +205,9 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
         if value.refused() {
             return Err(Error::TreeValue { oid: self.head.oid() });
         }
-        let head = self.head(tx)?;
-        let (path, b) = self.descend(tx, &head, &key)?;
-        let found = search(K::column(Self::bucket(tx, b)?.keys()), &key);
-        match found {
+        let top = self.head(tx)?;
+        let (path, b) = Self::descend(tx, &top, &key)?;
+        match Self::search_bucket(tx, b, &key)? {
             Ok(_) if !V::STORED => Ok(Some(value)),
             Ok(i) => {
                 let bucket = tx.get_mut(b)?;
@@ -172,10 +220,10 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
                 if V::STORED {
                     V::column_mut(bucket.values_mut()).insert(i, value.store());
                 }
-                let full = K::column(bucket.keys()).len() > head.bounds().bucket;
-                self.count(tx, &head, 1)?;
+                let full = K::column(bucket.keys()).len() > top.bounds.bucket;
+                self.count(tx, &top, 1)?;
                 if full {
-                    self.split(tx, &head, path, b)?;
+                    self.split(tx, &top, path, b)?;
                 }
                 Ok(None)
             }
@@ -183,7 +231,7 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
     }
 
     /// Moves the upper half of an overfull bucket into a new one.
-    fn split(&self, tx: &mut Transaction<'_>, head: &TreeHead, path: Path, b: Ref<TreeBucket>) -> Result<()> {
+    fn split(&self, tx: &mut Transaction<'_>, top: &Top, path: Path, b: Ref<TreeBucket>) -> Result<()> {
         let bucket = tx.get_mut(b)?;
         let mid = K::column(bucket.keys()).len() / 2;
         let keys = bucket.keys_mut().split_off(mid);
@@ -197,7 +245,7 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
             right.set_values(values);
         }
         let right = tx.add(right)?;
-        self.add_child(tx, head, path, separator, right.erase())
+        self.add_child(tx, top, path, separator, right.erase())
     }
 
     /// Puts `child`, holding the keys from `separator` on, right of the
@@ -205,12 +253,12 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
     fn add_child(
         &self,
         tx: &mut Transaction<'_>,
-        head: &TreeHead,
+        top: &Top,
         mut path: Path,
         mut separator: K,
         mut child: Ref<AnyObject>,
     ) -> Result<()> {
-        let max = head.bounds().node;
+        let max = top.bounds.node;
         while let Some((r, i)) = path.pop() {
             let node = tx.get_mut(r)?;
             K::column_mut(node.keys_mut()).insert(i, separator);
@@ -231,7 +279,7 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
         // The root split: a new root above the old one and its new sibling.
         let mut root = TreeNode::default();
         K::column_mut(root.keys_mut()).push(separator);
-        root.set_children(vec![head.top(self.head.oid())?, child]);
+        root.set_children(vec![top.root, child]);
         let root = tx.add(root)?;
         let head = tx.get_mut(self.head)?;
         head.set_root(root.erase());
@@ -244,11 +292,15 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
     where
         K: Borrow<Q>,
     {
-        let head = self.head(tx)?;
-        let (path, b) = self.descend(tx, &head, key)?;
-        let bucket = Self::bucket(tx, b)?;
-        let Ok(i) = search(K::column(bucket.keys()), key) else { return Ok(None) };
-        let value = Self::value(b.oid(), &bucket, i)?;
+        let top = self.head(tx)?;
+        let (path, b) = Self::descend(tx, &top, key)?;
+        let value = {
+            let bucket = tx.get_ref(b)?;
+            Self::check_bucket(b, bucket)?;
+            let Ok(i) = search(K::column(bucket.keys()), key) else { return Ok(None) };
+            (i, Self::value(b.oid(), bucket, i)?)
+        };
+        let (i, value) = value;
         let bucket = tx.get_mut(b)?;
         K::column_mut(bucket.keys_mut()).remove(i);
         if V::STORED {
@@ -260,15 +312,15 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
             // concurrent change of this bucket conflict.
             let shape = bucket.shape();
             bucket.set_shape(shape.wrapping_add(1));
-            self.unlink(tx, &head, path)?;
+            self.unlink(tx, &top, path)?;
         }
-        self.count(tx, &head, -1)?;
+        self.count(tx, &top, -1)?;
         Ok(Some(value))
     }
 
     /// Removes the child the path last took from its node, and nodes left
     /// without children from theirs; then drops roots with one child.
-    fn unlink(&self, tx: &mut Transaction<'_>, head: &TreeHead, mut path: Path) -> Result<()> {
+    fn unlink(&self, tx: &mut Transaction<'_>, top: &Top, mut path: Path) -> Result<()> {
         while let Some((r, i)) = path.pop() {
             let node = tx.get_mut(r)?;
             node.children_mut().remove(i);
@@ -288,16 +340,16 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
                 return Ok(());
             }
         }
-        self.collapse(tx, head)
+        self.collapse(tx, top)
     }
 
     /// While the root is a node with a single child, makes that child the
     /// root. The old root is emptied, so a concurrent change of it conflicts.
-    fn collapse(&self, tx: &mut Transaction<'_>, head: &TreeHead) -> Result<()> {
-        let (mut root, mut depth) = (head.top(self.head.oid())?, head.depth());
+    fn collapse(&self, tx: &mut Transaction<'_>, top: &Top) -> Result<()> {
+        let (mut root, mut depth) = (top.root, top.depth);
         while depth > 0 {
             let r = root.cast::<TreeNode>();
-            if tx.get(r)?.children().len() != 1 {
+            if tx.get_ref(r)?.children().len() != 1 {
                 break;
             }
             let node = tx.get_mut(r)?;
@@ -305,7 +357,7 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
             node.children_mut().clear();
             depth -= 1;
         }
-        if depth != head.depth() {
+        if depth != top.depth {
             let head = tx.get_mut(self.head)?;
             head.set_root(root);
             head.set_depth(depth);
@@ -314,10 +366,12 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
     }
 
     pub(super) fn last(&self, tx: &mut Transaction<'_>) -> Result<Option<(K, V)>> {
-        let head = self.head(tx)?;
-        let mut at = head.top(self.head.oid())?;
-        for _ in 0..head.depth() {
-            let node = Self::node(tx, at.cast())?;
+        let top = self.head(tx)?;
+        let mut at = top.root;
+        for _ in 0..top.depth {
+            let r = at.cast::<TreeNode>();
+            let node = tx.get_ref(r)?;
+            Self::check_node(r, node)?;
             at = *node.children().last().expect("checked non-empty");
         }
         let b = at.cast::<TreeBucket>();
@@ -359,9 +413,9 @@ impl<'a, 'c, K: TreeKey, V: TreeValue> Range<'a, 'c, K, V> {
 
     /// Descends to the first entry at or after the start.
     fn begin(&mut self, start: Bound<K>) -> Result<()> {
-        let head = self.tree.head(self.tx)?;
-        self.depth = head.depth() as usize;
-        let mut at = head.top(self.tree.head.oid())?;
+        let top = self.tree.head(self.tx)?;
+        self.depth = top.depth as usize;
+        let mut at = top.root;
         for _ in 0..self.depth {
             let node = Tree::<K, V>::node(self.tx, at.cast())?;
             let i = match &start {
