@@ -247,3 +247,40 @@ fn four_threads_insert_5000_keys_each_into_one_tree() {
     println!("tree, 4 threads: {} retries, {} merges for 400 commits", stats.retries, stats.conflicts_resolved);
     assert!(stats.retries < 200, "{} retries for 400 commits", stats.retries);
 }
+
+/// `prefetch_refs` follows a tree like any other graph: after it, reading
+/// every entry loads nothing more.
+#[test]
+fn prefetch_refs_loads_a_whole_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prefetch.db");
+    let db = Database::open(&path).unwrap();
+    let tree = db
+        .transact(|tx| {
+            let tree = PTreeMap::<u64, String>::create_with(tx, Bounds { bucket: 8, node: 4 })?;
+            for i in 0..500 {
+                tree.insert(tx, i, format!("v{i}"))?;
+            }
+            Ok(tree)
+        })
+        .unwrap();
+    drop(db);
+    let db = Database::open(&path).unwrap();
+    db.transact(|tx| {
+        let check = check_tree(tx, tree)?;
+        Ok(assert!(check.buckets > 50, "{check:?}"))
+    })
+    .unwrap();
+    drop(db);
+    let db = Database::open(&path).unwrap();
+    db.transact(|tx| {
+        let fetched = tx.prefetch_refs(tree, 16)?;
+        let loads = db.stats().loads;
+        assert!(fetched > 60, "{fetched}");
+        let all: Vec<(u64, String)> = tree.iter(tx).collect::<Result<_, _>>()?;
+        assert_eq!(all.len(), 500);
+        assert_eq!(db.stats().loads, loads, "everything was prefetched");
+        Ok(())
+    })
+    .unwrap();
+}
