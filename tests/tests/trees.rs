@@ -268,7 +268,8 @@ fn prefetch_refs_loads_a_whole_tree() {
     let db = Database::open(&path).unwrap();
     db.transact(|tx| {
         let check = check_tree(tx, tree)?;
-        Ok(assert!(check.buckets > 50, "{check:?}"))
+        assert!(check.buckets > 50, "{check:?}");
+        Ok(())
     })
     .unwrap();
     drop(db);
@@ -280,6 +281,59 @@ fn prefetch_refs_loads_a_whole_tree() {
         let all: Vec<(u64, String)> = tree.iter(tx).collect::<Result<_, _>>()?;
         assert_eq!(all.len(), 500);
         assert_eq!(db.stats().loads, loads, "everything was prefetched");
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// A hostile or broken tree gives errors, never a panic or an endless walk:
+/// a head claiming a depth of 1,000, a node that is its own child, a bucket
+/// whose values do not match its keys.
+#[test]
+fn broken_trees_are_refused_with_errors() {
+    use pbpersist::Error;
+    let db = Database::in_memory().unwrap();
+    let tree = db
+        .transact(|tx| {
+            let tree = PTreeMap::<i64, i64>::create_with(tx, Bounds { bucket: 4, node: 4 })?;
+            for i in 0..40 {
+                tree.insert(tx, i, i)?;
+            }
+            Ok(tree)
+        })
+        .unwrap();
+    let head = tree.cast::<TreeHead>();
+    // Too deep.
+    db.transact(|tx| {
+        let depth = tx.get(head)?.depth();
+        tx.get_mut(head)?.set_depth(1000);
+        assert!(matches!(tree.get(tx, &1), Err(Error::BrokenTree { .. })));
+        assert!(matches!(check_tree(tx, tree), Err(Error::BrokenTree { .. })));
+        tx.get_mut(head)?.set_depth(depth);
+        Ok(())
+    })
+    .unwrap();
+    // A node that is its own first child.
+    db.transact(|tx| {
+        let root = tx.get(head)?.root().unwrap().cast::<TreeNode>();
+        tx.get_mut(root)?.children_mut()[0] = root.erase();
+        let check = check_tree(tx, tree);
+        assert!(check.is_err() || check.as_ref().is_ok_and(|c| !c.problems.is_empty()), "{check:?}");
+        assert!(tree.get(tx, &0).is_err());
+        assert!(tree.iter(tx).any(|e| e.is_err()));
+        Err::<(), _>(Error::NameNotFound { name: "undo".into() })
+    })
+    .unwrap_err();
+    // A bucket with a value missing.
+    db.transact(|tx| {
+        let mut at = tx.get(head)?.root().unwrap();
+        for _ in 0..tx.get(head)?.depth() {
+            at = tx.get(at.cast::<TreeNode>())?.children()[0];
+        }
+        tx.get_mut(at.cast::<TreeBucket>())?.values_mut().ints_mut().pop();
+        assert!(matches!(tree.get(tx, &0), Err(Error::BrokenTree { .. })));
+        assert!(matches!(tree.insert(tx, 0, 1), Err(Error::BrokenTree { .. })));
+        assert!(!check_tree(tx, tree)?.problems.is_empty());
         Ok(())
     })
     .unwrap();

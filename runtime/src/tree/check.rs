@@ -36,7 +36,7 @@ pub fn check_tree<T: ?Sized>(tx: &mut Transaction<'_>, head: Ref<T>) -> Result<T
         key_kind: h.key_kind().to_owned(),
         value_kind: h.value_kind().to_owned(),
         length: tx.get(h.counter(head.oid())?)?.value(),
-        depth: h.depth() + 1,
+        depth: h.levels(head.oid())? + 1,
         ..TreeCheck::default()
     };
     let walk = Walk { depth: h.depth(), value_kind: h.value_kind().to_owned() };
@@ -90,10 +90,15 @@ impl Walk {
         keys: fn(&TreeKeys) -> &[K],
     ) -> Result<()> {
         let mut last: Option<K> = None;
+        let mut seen = std::collections::HashSet::new();
         // Objects to visit: level, oid, and the key range the parent gives.
         let mut todo = vec![(0u32, root, None::<K>, None::<K>)];
         while let Some((level, r, low, high)) = todo.pop() {
             let oid = r.oid();
+            if !seen.insert(oid) {
+                out.problems.push(format!("object {oid}: reached twice; a tree's objects each have one parent"));
+                continue;
+            }
             let outside = |k: &K| low.as_ref().is_some_and(|l| k < l) || high.as_ref().is_some_and(|h| k >= h);
             if level < self.depth {
                 out.nodes += 1;
@@ -187,13 +192,17 @@ pub fn peek_tree<T: ?Sized>(tx: &mut Transaction<'_>, head: Ref<T>, n: usize) ->
         key_kind: h.key_kind().to_owned(),
         value_kind: h.value_kind().to_owned(),
         length: tx.get(h.counter(head.oid())?)?.value(),
-        depth: h.depth() + 1,
+        depth: h.levels(head.oid())? + 1,
         first: Vec::new(),
     };
     let mut todo = vec![(0u32, h.top(head.oid())?)];
+    let mut seen = std::collections::HashSet::new();
     while let Some((level, r)) = todo.pop() {
         if out.first.len() >= n {
             break;
+        }
+        if !seen.insert(r.oid()) {
+            continue;
         }
         if level < h.depth() {
             let node = tx.get(r.cast::<TreeNode>())?;

@@ -129,6 +129,15 @@ impl TreeHead {
         self.root().ok_or_else(|| crate::Error::BrokenTree { oid, reason: "the head has no root".into() })
     }
 
+    /// The levels of nodes, refused beyond 64: a real tree of 2^64 entries
+    /// is 11 levels deep, and a hostile head must not make a walk loop.
+    pub(super) fn levels(&self, oid: Oid) -> crate::Result<u32> {
+        match self.depth() {
+            d @ 0..=64 => Ok(d),
+            d => Err(crate::Error::BrokenTree { oid, reason: format!("a depth of {d}") }),
+        }
+    }
+
     /// The entry counter.
     pub(super) fn counter(&self, oid: Oid) -> crate::Result<Ref<TreeLength>> {
         self.length().ok_or_else(|| crate::Error::BrokenTree { oid, reason: "the head has no counter".into() })

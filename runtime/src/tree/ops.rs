@@ -74,7 +74,7 @@ impl<K: TreeKey, V: TreeValue> Tree<K, V> {
                 found: show(head.key_kind(), head.value_kind()),
             });
         }
-        Ok(Top { root: head.top(oid)?, depth: head.depth(), length: head.counter(oid)?, bounds: head.bounds() })
+        Ok(Top { root: head.top(oid)?, depth: head.levels(oid)?, length: head.counter(oid)?, bounds: head.bounds() })
     }
 
     /// A node, checked to have one more child than keys.
