@@ -39,11 +39,7 @@ impl Rates {
     /// Each measure's median over several runs (the lower middle for an even
     /// count). Peak memory is the first run's, as the process's peak only grows.
     pub fn median(runs: &[Rates]) -> Rates {
-        let m = |f: fn(&Rates) -> f64| {
-            let mut v: Vec<f64> = runs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
-        };
+        let m = |f: fn(&Rates) -> f64| median_by(runs, f);
         Rates {
             add: m(|r| r.add),
             update: m(|r| r.update),
@@ -57,6 +53,56 @@ impl Rates {
             peak_rss_kib: runs.first().map_or(0, |r| r.peak_rss_kib),
         }
     }
+}
+
+/// The median of `f` over `runs` (the lower middle for an even count).
+pub fn median_by<T>(runs: &[T], f: impl Fn(&T) -> f64) -> f64 {
+    let mut v: Vec<f64> = runs.iter().map(f).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
+}
+
+/// Bars of three systems per measure on a log scale from `floor`, with a
+/// legend: the charts beside the benchmark pages.
+pub fn bar_chart(
+    path: &Path,
+    caption: &str,
+    size: (u32, u32),
+    floor: f64,
+    labels: &[String],
+    systems: [&str; 3],
+    values: &[[f64; 3]],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let max = values.iter().flatten().cloned().fold(floor, f64::max);
+    let root = SVGBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..labels.len() as f64, (floor..max * 2.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(labels.len())
+        .x_label_style(("sans-serif", if labels.len() > 6 { 10 } else { 12 }))
+        .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
+        .draw()?;
+    let colors = [RGBColor(31, 119, 180), RGBColor(150, 150, 150), RGBColor(214, 39, 40)];
+    for (k, (color, name)) in colors.into_iter().zip(systems).enumerate() {
+        chart
+            .draw_series(values.iter().enumerate().filter(|(_, v)| v[k] > 0.0).map(|(i, v)| {
+                let x0 = i as f64 + 0.15 + k as f64 * 0.23;
+                Rectangle::new([(x0, floor), (x0 + 0.2, v[k])], color.filled())
+            }))?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
 }
 
 pub mod postgres;

@@ -31,11 +31,7 @@ pub struct TreeRates {
 impl TreeRates {
     /// Each measure's median over several runs.
     pub fn median(runs: &[TreeRates]) -> TreeRates {
-        let m = |f: fn(&TreeRates) -> f64| {
-            let mut v: Vec<f64> = runs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
-        };
+        let m = |f: fn(&TreeRates) -> f64| crate::median_by(runs, f);
         TreeRates {
             insert: m(|r| r.insert),
             lookup_cold: m(|r| r.lookup_cold),

@@ -230,7 +230,6 @@ mod report {
         raw: &Rates,
         zodb: Option<&Rates>,
     ) -> Result<(), Box<dyn std::error::Error>> {
-        use plotters::prelude::*;
         let z = zodb.cloned().unwrap_or_default();
         let measures = ["add", "update", "cold load", "hot read"];
         let values = [
@@ -239,34 +238,9 @@ mod report {
             [ours.cold_load, raw.cold_load, z.cold_load],
             [ours.hot_read, raw.hot_read, z.hot_read],
         ];
-        let max = values.iter().flatten().cloned().fold(1.0, f64::max);
-        let root = SVGBackend::new(path, (800, 420)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Tower workload, objects per second (log scale)", ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..measures.len() as f64, (100f64..max * 2.0).log_scale())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(measures.len())
-            .x_label_formatter(&|x| measures.get(x.floor() as usize).map(|s| s.to_string()).unwrap_or_default())
-            .draw()?;
-        let colors = [RGBColor(31, 119, 180), RGBColor(150, 150, 150), RGBColor(214, 39, 40)];
-        let names = ["pbpersist", setting.raw, setting.zodb];
-        for (k, (color, name)) in colors.into_iter().zip(names).enumerate() {
-            chart
-                .draw_series(values.iter().enumerate().filter(|(_, v)| v[k] > 0.0).map(|(i, v)| {
-                    let x0 = i as f64 + 0.15 + k as f64 * 0.23;
-                    Rectangle::new([(x0, 100.0), (x0 + 0.2, v[k])], color.filled())
-                }))?
-                .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
-        }
-        chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw()?;
-        root.present()?;
-        Ok(())
+        let labels: Vec<String> = measures.iter().map(|m| m.to_string()).collect();
+        let systems = ["pbpersist", setting.raw, setting.zodb];
+        let caption = "Tower workload, objects per second (log scale)";
+        pbpersist_bench::bar_chart(path, caption, (800, 420), 100.0, &labels, systems, &values)
     }
 }

@@ -152,7 +152,6 @@ fn write(path: &std::path::Path, args: &Args, results: &[Results], tables: &str)
 }
 
 fn chart(path: &std::path::Path, results: &[Results]) -> Result<()> {
-    use plotters::prelude::*;
     let mut labels = Vec::new();
     let mut values: Vec<[f64; 3]> = Vec::new();
     for r in results {
@@ -171,34 +170,14 @@ fn chart(path: &std::path::Path, results: &[Results]) -> Result<()> {
             values.push([o, raw, zz]);
         }
     }
-    let max = values.iter().flatten().cloned().fold(1.0, f64::max);
-    let root = SVGBackend::new(path, (1000, 440)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Trees, entries per second (log scale)", ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..labels.len() as f64, (1000f64..max * 2.0).log_scale())?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(labels.len())
-        .x_label_style(("sans-serif", 10))
-        .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
-        .draw()?;
-    let colors = [RGBColor(31, 119, 180), RGBColor(150, 150, 150), RGBColor(214, 39, 40)];
-    for (k, (color, name)) in colors.into_iter().zip(["pbpersist PTreeMap", "SQLite table", "ZODB BTrees"]).enumerate()
-    {
-        chart
-            .draw_series(values.iter().enumerate().filter(|(_, v)| v[k] > 0.0).map(|(i, v)| {
-                let x0 = i as f64 + 0.15 + k as f64 * 0.23;
-                Rectangle::new([(x0, 1000.0), (x0 + 0.2, v[k])], color.filled())
-            }))?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
-    }
-    chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw()?;
-    root.present()?;
-    Ok(())
+    let systems = ["pbpersist PTreeMap", "SQLite table", "ZODB BTrees"];
+    pbpersist_bench::bar_chart(
+        path,
+        "Trees, entries per second (log scale)",
+        (1000, 440),
+        1000.0,
+        &labels,
+        systems,
+        &values,
+    )
 }

@@ -207,22 +207,23 @@ pub fn emptying_a_bucket_conflicts_with_an_insert_into_it(backend: &Backend) {
     assert_eq!(contents(backend, tree)[..2], [-1, 2]);
 }
 
+/// 4 threads each insert 5,000 distinct keys, 50 per transaction; the keys
+/// interleave, so threads share buckets. Every key arrives, the counter is
+/// exact, and far fewer commits than not reach the retry loop.
 pub fn four_threads_insert_into_one_tree_and_every_key_arrives(backend: &Backend) {
-    let db = backend.open_with(Options::default().max_attempts(1000));
+    let db = backend.open_with(Options::default().max_attempts(10_000));
     let tree = db.transact(PTreeMap::<i64, i64>::create).unwrap();
     db.transact(|tx| Ok(tx.root_mut()?.insert("tree", tree))).unwrap();
     let before = db.stats();
-    let commits = 4 * 50;
+    let commits = 4 * 100;
     std::thread::scope(|s| {
         for t in 0..4i64 {
             let db = &db;
             s.spawn(move || {
-                for batch in 0..50i64 {
+                for start in (0..5000i64).step_by(50) {
                     db.transact(|tx| {
-                        for i in 0..10 {
-                            // Interleaved keys, so threads share buckets.
-                            let key = (batch * 10 + i) * 4 + t;
-                            tree.insert(tx, key, t)?;
+                        for i in start..start + 50 {
+                            tree.insert(tx, i * 4 + t, t)?;
                         }
                         Ok(())
                     })
@@ -233,15 +234,17 @@ pub fn four_threads_insert_into_one_tree_and_every_key_arrives(backend: &Backend
     });
     let after = db.stats();
     db.transact(|tx| {
-        assert_eq!(tree.len(tx)?, 2000);
+        assert_eq!(tree.len(tx)?, 20_000);
         let keys: Vec<i64> = tree.keys(tx, ..).collect::<Result<_, _>>()?;
-        assert_eq!(keys, (0..2000).collect::<Vec<_>>());
+        assert_eq!(keys, (0..20_000).collect::<Vec<_>>());
         assert_eq!(check_tree(tx, tree)?.problems, Vec::<String>::new());
         Ok(())
     })
     .unwrap();
     let retries = after.retries - before.retries;
-    assert!(retries < commits, "{retries} retries for {commits} commits");
+    let merged = after.conflicts_resolved - before.conflicts_resolved;
+    println!("tree, 4 threads: {retries} retries and {merged} merged commits of {commits}");
+    assert!(retries < commits / 2, "{retries} retries for {commits} commits");
 }
 
 pub fn gc_keeps_a_tree_and_removes_the_buckets_it_dropped(backend: &Backend) {

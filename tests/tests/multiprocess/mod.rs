@@ -13,6 +13,21 @@ const WORKER: &str = env!("CARGO_BIN_EXE_pbpersist-worker");
 /// Makes a new empty place: its spec, and a value that keeps it alive.
 pub type NewPlace<'a> = &'a dyn Fn() -> (String, Box<dyn std::any::Any>);
 
+/// Runs 4 workers at once, worker `w` with `args(w)`, and adds up the
+/// retries each prints.
+fn run_workers(args: impl Fn(usize) -> Vec<String>) -> u64 {
+    let children: Vec<_> =
+        (0..4).map(|w| Command::new(WORKER).args(args(w)).stdout(Stdio::piped()).spawn().unwrap()).collect();
+    let mut retries = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "worker failed: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        retries += text.trim().strip_prefix("retries ").unwrap().parse::<u64>().unwrap();
+    }
+    retries
+}
+
 fn run_counters(new_place: NewPlace<'_>, resolving: bool) -> (i64, u64) {
     let (spec, _keep) = new_place();
     let db = open_spec(&spec, Options::default()).unwrap();
@@ -24,16 +39,7 @@ fn run_counters(new_place: NewPlace<'_>, resolving: bool) -> (i64, u64) {
         })
         .unwrap();
     let mode = if resolving { "resolving" } else { "plain" };
-    let children: Vec<_> = (0..4)
-        .map(|_| Command::new(WORKER).args(["count", &spec, "2000", mode]).stdout(Stdio::piped()).spawn().unwrap())
-        .collect();
-    let mut retries = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "worker failed: {out:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        retries += text.trim().strip_prefix("retries ").unwrap().parse::<u64>().unwrap();
-    }
+    let retries = run_workers(|_| vec!["count".into(), spec.clone(), "2000".into(), mode.into()]);
     let db = open_spec(&spec, Options::default()).unwrap();
     let value = pbpersist_tests::counter_value(&db, oid, resolving);
     (value, retries)
@@ -61,19 +67,7 @@ pub fn four_processes_insert_into_one_tree_and_every_key_arrives(new_place: NewP
             Ok(tree)
         })
         .unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|w| {
-            let args = ["tree-insert", &spec, &w.to_string(), "5000", "50"];
-            Command::new(WORKER).args(args).stdout(Stdio::piped()).spawn().unwrap()
-        })
-        .collect();
-    let mut retries = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "worker failed: {out:?}");
-        let text = String::from_utf8(out.stdout).unwrap();
-        retries += text.trim().strip_prefix("retries ").unwrap().parse::<u64>().unwrap();
-    }
+    let retries = run_workers(|w| vec!["tree-insert".into(), spec.clone(), w.to_string(), "5000".into(), "50".into()]);
     db.transact(|tx| {
         assert_eq!(tree.len(tx)?, 20_000);
         let keys: Vec<i64> = tree.keys(tx, ..).collect::<Result<_, _>>()?;
