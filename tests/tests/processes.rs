@@ -59,10 +59,25 @@ fn a_pack_killed_20_times_keeps_what_it_promised() {
     let mut cut = 0;
     for round in 0..20 {
         let keep = tids[20 * round + 10];
-        let args = ["pack", path.to_str().unwrap(), &keep.0.to_string(), "5"];
+        let args = ["pack", path.to_str().unwrap(), &keep.0.to_string(), "2"];
         let mut child =
             Command::new(env!("CARGO_BIN_EXE_pbpersist-worker")).args(args).stdout(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(5 + (round as u64 * 7) % 40));
+        if round % 2 == 0 {
+            // At a time that may be before the promise, after it, or after the end.
+            std::thread::sleep(std::time::Duration::from_millis(5 + (round as u64 * 7) % 40));
+        } else {
+            // As soon as the promise is stored: between it and the last batch,
+            // however fast this machine deletes.
+            let watch = rusqlite::Connection::open(&path).unwrap();
+            let promised_now = || {
+                watch
+                    .query_row("SELECT value FROM pb_meta WHERE key = 'packed_tid'", [], |r| r.get::<_, i64>(0))
+                    .is_ok_and(|t| t == keep.0 as i64)
+            };
+            while !promised_now() && child.try_wait().unwrap().is_none() {
+                std::thread::yield_now();
+            }
+        }
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
 
