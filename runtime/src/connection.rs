@@ -422,6 +422,11 @@ impl Transaction<'_> {
             Err(StorageError::Conflict(c)) => return Err(failure.unwrap_or(Error::Conflict(c))),
             Err(e) => return Err(e.into()),
         };
+        // A storage that decides again after a lost race merges again: the
+        // last merge of each object is the one written.
+        let mut seen = rustc_hash::FxHashSet::default();
+        merges.reverse();
+        merges.retain(|m| seen.insert(m.oid));
         for m in merges {
             if let Some(entry) = self.conn.cache.get_mut(m.oid) {
                 entry.obj = m.merged;

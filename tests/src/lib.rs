@@ -53,6 +53,7 @@ pub mod real_protos {
 }
 
 pub mod coverage;
+pub mod etcd;
 pub mod interop;
 pub mod place;
 pub mod prost_reference;

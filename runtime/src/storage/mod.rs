@@ -6,8 +6,10 @@
 
 pub mod commit;
 mod copy;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod memory;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd"))]
 mod migrate;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -15,6 +17,8 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use copy::{CopyReport, copy};
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdStorage;
 pub use memory::MemoryStorage;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStorage;
@@ -164,7 +168,7 @@ pub struct Committed {
 }
 
 /// Microseconds since the Unix epoch as a time.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd"))]
 pub(crate) fn time_from_micros(micros: i64) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros.max(0) as u64)
 }
@@ -369,7 +373,8 @@ pub trait Session: Send {
     /// A write whose base tid is not the stored tid is a conflict. While the
     /// commit holds its locks, `resolve` is offered the stored state of each
     /// such object (one that still exists) and may return a merged record to
-    /// write instead. An unresolved conflict, or a read in `reads` whose
+    /// write instead. A storage that decides again after losing a race (etcd)
+    /// may offer an object more than once; the last merge is what it writes. An unresolved conflict, or a read in `reads` whose
     /// object's stored tid moved, fails the whole commit with
     /// [`StorageError::Conflict`]. With no writes, only checks `reads` and
     /// returns `None`.

@@ -1,0 +1,207 @@
+//! Snapshots as reads at one revision, and commits as one etcd transaction
+//! comparing the revision of every key read or written.
+
+use super::TransactionEntry;
+use super::client::Etcd;
+use crate::storage::commit::{self, CommitTx, Row};
+use crate::storage::{Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
+use crate::{ConflictError, Oid, StorageError, Tid};
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+use prost::Message;
+use std::sync::Arc;
+
+pub(super) struct EtcdSession {
+    etcd: Arc<Etcd>,
+    /// The revision reads are made at, while a snapshot is open.
+    snapshot: Option<i64>,
+}
+
+impl EtcdSession {
+    pub(super) fn new(etcd: Arc<Etcd>) -> Self {
+        EtcdSession { etcd, snapshot: None }
+    }
+
+    /// The snapshot's revision, or the newest tid outside one.
+    fn at(&self) -> Result<i64, StorageError> {
+        match self.snapshot {
+            Some(r) => Ok(r),
+            None => self.etcd.head(),
+        }
+    }
+}
+
+impl Session for EtcdSession {
+    fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
+        let head = self.etcd.head()?;
+        self.snapshot = Some(head);
+        let mut changed = Vec::new();
+        if let Some(since) = since.filter(|s| (s.0 as i64) < head) {
+            // Keys only, filtered by revision on the server.
+            let (first, end) = self.etcd.object_range();
+            let options = GetOptions::new()
+                .with_range(end)
+                .with_revision(head)
+                .with_keys_only()
+                .with_min_mod_revision(since.0 as i64 + 1);
+            let mut got = self.etcd.run(|mut c| async move { c.get(first, Some(options)).await })?;
+            for kv in got.take_kvs() {
+                changed.push((self.etcd.oid_of(kv.key())?, Tid(kv.mod_revision() as u64)));
+            }
+        }
+        Ok(Snapshot { tid: Tid(head as u64), changed })
+    }
+
+    fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
+        let (key, at) = (self.etcd.object_key(oid), self.at()?);
+        let mut got =
+            self.etcd.run(|mut c| async move { c.get(key, Some(GetOptions::new().with_revision(at))).await })?;
+        Ok(got.take_kvs().pop().map(|kv| Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }))
+    }
+
+    fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let keys = oids.iter().map(|o| self.etcd.object_key(*o)).collect();
+        let got = self.etcd.get_many(keys, Some(self.at()?))?;
+        Ok(oids
+            .iter()
+            .zip(got)
+            .filter_map(|(oid, kv)| {
+                kv.map(|kv| (*oid, Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }))
+            })
+            .collect())
+    }
+
+    fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let page = self.etcd.scan(after, limit, self.at()?)?;
+        page.into_iter()
+            .map(|kv| {
+                let oid = self.etcd.oid_of(kv.key())?;
+                Ok((oid, Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }))
+            })
+            .collect()
+    }
+
+    fn end(&mut self) -> Result<(), StorageError> {
+        self.snapshot = None;
+        Ok(())
+    }
+
+    fn commit(
+        &mut self,
+        writes: &[Write],
+        reads: &[(Oid, Tid)],
+        meta: &TransactionMeta,
+        resolve: &mut Resolve<'_>,
+    ) -> Result<Option<Tid>, StorageError> {
+        self.snapshot = None;
+        // A commit that lost a race between reading revisions and writing
+        // decides again at once, merges included, rather than making the
+        // application run its transaction again.
+        let mut attempts = 0;
+        loop {
+            let mut tx = EtcdCommit { etcd: &self.etcd, locked: Vec::new() };
+            match commit::run(&mut tx, writes, reads, meta, resolve) {
+                Err(e) if is_race(&e) && attempts < RACE_ATTEMPTS => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// One commit: `lock` reads the current revisions, `write` sends the one
+/// etcd transaction that compares them and writes everything.
+struct EtcdCommit<'e> {
+    etcd: &'e Etcd,
+    /// Each locked oid with the revision `lock` read.
+    locked: Vec<(Oid, i64)>,
+}
+
+/// How often a commit decides again after losing a race before it reports
+/// the race as a transient error.
+const RACE_ATTEMPTS: u32 = 16;
+
+/// Another commit changed a key between this commit's read of its
+/// revisions and its write.
+#[derive(Debug, thiserror::Error)]
+#[error("another commit changed a key between this commit's read of its revisions and its write")]
+struct Raced;
+
+/// A lost race: nothing was written, and deciding again may succeed.
+fn raced() -> StorageError {
+    StorageError::Aborted { backend: "etcd", source: Box::new(Raced) }
+}
+
+fn is_race(e: &StorageError) -> bool {
+    matches!(e, StorageError::Aborted { source, .. } if source.is::<Raced>())
+}
+
+impl CommitTx for EtcdCommit<'_> {
+    fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
+        // etcd has no locks: the write compares these revisions instead.
+        let keys = oids.iter().map(|o| self.etcd.object_key(*o)).collect();
+        let got = self.etcd.get_many(keys, None)?;
+        self.locked = oids.iter().zip(got).filter_map(|(oid, kv)| Some((*oid, kv?.mod_revision()))).collect();
+        Ok(self.locked.iter().map(|(oid, r)| (*oid, Tid(*r as u64))).collect())
+    }
+
+    fn stored(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        let keys = oids.iter().map(|o| self.etcd.object_key(*o)).collect();
+        let got = self.etcd.get_many(keys, None)?;
+        let mut out = Vec::with_capacity(oids.len());
+        for (oid, kv) in oids.iter().zip(got) {
+            let Some(kv) = kv else { return Err(raced()) };
+            if self.locked.iter().any(|(o, r)| o == oid && *r != kv.mod_revision()) {
+                return Err(raced());
+            }
+            out.push((*oid, Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }));
+        }
+        Ok(out)
+    }
+
+    fn write(
+        &mut self,
+        rows: &[Row<'_>],
+        time: std::time::SystemTime,
+        meta: &TransactionMeta,
+    ) -> Result<Tid, StorageError> {
+        let etcd = self.etcd;
+        let mut compares: Vec<Compare> = self
+            .locked
+            .iter()
+            .map(|(oid, r)| Compare::mod_revision(etcd.object_key(*oid), CompareOp::Equal, *r))
+            .collect();
+        let new: Vec<Oid> = rows.iter().filter(|r| r.new).map(|r| r.oid).collect();
+        compares.extend(new.iter().map(|oid| Compare::version(etcd.object_key(*oid), CompareOp::Equal, 0)));
+        let mut puts: Vec<TxnOp> = rows.iter().map(|r| TxnOp::put(etcd.object_key(r.oid), r.record, None)).collect();
+        let mut oids: Vec<u64> = rows.iter().map(|r| r.oid.0).collect();
+        oids.sort_unstable();
+        let entry = TransactionEntry::of(time, oids, meta).encode_to_vec();
+        puts.push(TxnOp::put(etcd.log_key(), entry, None));
+        puts.push(TxnOp::put(etcd.head_key(), "", None));
+        etcd.check_limits(compares.len() + puts.len(), rows.iter().map(|r| r.record.len() + 32).sum())?;
+        // On failure, whether each new object's key exists tells a conflict
+        // on it from a race on a locked key.
+        let probes: Vec<TxnOp> =
+            new.iter().map(|oid| TxnOp::get(etcd.object_key(*oid), Some(GetOptions::new().with_keys_only()))).collect();
+        let done =
+            etcd.run(|mut c| async move { c.txn(Txn::new().when(compares).and_then(puts).or_else(probes)).await })?;
+        if done.succeeded() {
+            let revision = done.header().map(|h| h.revision()).unwrap_or_default();
+            return Ok(Tid(revision as u64));
+        }
+        for (oid, response) in new.iter().zip(done.op_responses()) {
+            if let TxnOpResponse::Get(g) = response
+                && !g.kvs().is_empty()
+            {
+                return Err(ConflictError { oid: *oid }.into());
+            }
+        }
+        Err(raced())
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        // `write` committed: one etcd transaction is the whole commit.
+        Ok(())
+    }
+
+    fn rollback(&mut self) {}
+}

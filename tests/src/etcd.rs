@@ -1,0 +1,155 @@
+//! A three-member etcd cluster on loopback ports in a temporary directory,
+//! from the `etcd` binary of Debian's `etcd-server` package (or
+//! `PBPERSIST_ETCD_BIN`), for the etcd storage's tests and benchmarks.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The etcd binary to run.
+pub fn etcd_binary() -> PathBuf {
+    std::env::var_os("PBPERSIST_ETCD_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("etcd"))
+}
+
+/// Why no cluster can start here, if none can: the binary is missing.
+pub fn etcd_available() -> Result<(), String> {
+    let binary = etcd_binary();
+    match Command::new(&binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(format!("{} cannot run (install Debian's etcd-server)", binary.display())),
+    }
+}
+
+/// One member: its ports and, while it runs, its process.
+#[derive(Debug)]
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    process: Option<Child>,
+}
+
+/// A running cluster; dropping it stops every member and removes the data.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+impl Cluster {
+    /// Starts `n` members and waits until each answers on its client port.
+    pub fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let members: Vec<Member> = (0..n)
+            .map(|i| Member { name: format!("m{i}"), client: free_port(), peer: free_port(), process: None })
+            .collect();
+        let mut cluster = Cluster { dir, members };
+        for i in 0..n {
+            cluster.spawn(i, "new");
+        }
+        for i in 0..n {
+            cluster.wait_ready(i);
+        }
+        cluster
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.members.iter().map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer)).collect::<Vec<_>>().join(",")
+    }
+
+    fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(&self.members[i].name)
+    }
+
+    fn spawn(&mut self, i: usize, state: &str) {
+        let (initial, data) = (self.initial_cluster(), self.data_dir(i));
+        let m = &self.members[i];
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name))).expect("a log file");
+        let child = Command::new(etcd_binary())
+            .args(["--name", &m.name, "--data-dir"])
+            .arg(&data)
+            .args(["--listen-client-urls", &format!("http://127.0.0.1:{}", m.client)])
+            .args(["--advertise-client-urls", &format!("http://127.0.0.1:{}", m.client)])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{}", m.peer)])
+            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{}", m.peer)])
+            .args(["--initial-cluster", &initial, "--initial-cluster-state", state])
+            .args(["--initial-cluster-token", "pbpersist-test"])
+            // Room for commits of thousands of objects (see docs/etcd.md).
+            .args(["--max-txn-ops", "10000", "--max-request-bytes", "16777216"])
+            .args(["--quota-backend-bytes", "4294967296", "--logger", "zap", "--log-outputs", "stderr"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd starts");
+        self.members[i].process = Some(child);
+    }
+
+    /// Waits until member `i` accepts connections on its client port.
+    fn wait_ready(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = format!("127.0.0.1:{}", self.members[i].client);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "etcd member {i} did not start; see {}", self.log(i).display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Member `i`'s log file.
+    pub fn log(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("{}.log", self.members[i].name))
+    }
+
+    /// The client endpoints, `127.0.0.1:port` each.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| format!("127.0.0.1:{}", m.client)).collect()
+    }
+
+    /// An `etcd://` URL for the whole cluster under `prefix`, telling the
+    /// storage the limits the members run with.
+    pub fn url(&self, prefix: &str) -> String {
+        Self::url_for(&self.endpoints(), prefix)
+    }
+
+    /// An `etcd://` URL for member `i` alone under `prefix`.
+    pub fn member_url(&self, i: usize, prefix: &str) -> String {
+        Self::url_for(&[format!("127.0.0.1:{}", self.members[i].client)], prefix)
+    }
+
+    fn url_for(endpoints: &[String], prefix: &str) -> String {
+        format!("etcd://{}/{prefix}?max-txn-ops=10000&max-request-bytes=16777216", endpoints.join(","))
+    }
+
+    /// Kills member `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].process.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    /// Restarts member `i` on its data directory, as after a crash.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i, "existing");
+        self.wait_ready(i);
+    }
+
+    /// The directory holding the members' data and logs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
