@@ -94,6 +94,10 @@ impl Drop for PgSchema {
 /// Opens a database from a spec: `postgres:<schema>` for a schema on the
 /// test server, anything else as the path of an SQLite file.
 pub fn open_spec(spec: &str, options: Options) -> pbpersist::Result<Database> {
+    #[cfg(feature = "etcd")]
+    if spec.starts_with("etcd://") {
+        return Database::with_storage_and_options(pbpersist::storage::EtcdStorage::open(spec)?, options);
+    }
     match spec.strip_prefix("postgres:") {
         Some(schema) => {
             let storage = PostgresStorage::builder(&postgres_url()).schema(schema).open()?;

@@ -11,7 +11,10 @@
 use libtest_mimic::{Arguments, Trial};
 use pbpersist::conformance::{self as suite, Backend};
 use pbpersist::storage::EtcdStorage;
+use pbpersist::{Database, StorageError};
+use pbpersist_tests::bank::Counter;
 use pbpersist_tests::etcd::{Cluster, etcd_available};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -46,10 +49,109 @@ macro_rules! suite_trials {
     };
 }
 
+/// Another database's commit reaches a session through the watch: the
+/// next snapshot lists the changed object without asking the server.
+fn invalidations_are_pushed_by_the_watch() {
+    let url = cluster().url(&fresh_prefix());
+    let (a, b) = (EtcdStorage::open(&url).unwrap(), EtcdStorage::open(&url).unwrap());
+    let (dba, dbb) = (Database::with_storage(a).unwrap(), Database::with_storage(b.clone()).unwrap());
+    let counter = dba.transact(|tx| tx.add(Counter::new())).unwrap();
+    for i in 1..=20 {
+        assert_eq!(dbb.transact(|tx| Ok(tx.get(counter)?.value())).unwrap(), i - 1, "b sees a's last commit");
+        dba.transact(|tx| Ok(tx.get_mut(counter)?.set_value(i))).unwrap();
+    }
+    let (told, missed) = b.invalidations();
+    assert!(told >= 19 && missed == 0, "told {told}, missed {missed}");
+}
+
+/// A commit over the cluster's operation limit is refused before anything
+/// is sent, with the numbers, and writes nothing.
+fn a_commit_over_the_clusters_limits_is_refused_before_sending() {
+    let prefix = fresh_prefix();
+    let url = cluster().url(&prefix).replace("max-txn-ops=10000", "max-txn-ops=20");
+    let db = Database::with_storage(EtcdStorage::open(&url).unwrap()).unwrap();
+    let before = db.last_transactions(1).unwrap();
+    let refused = db.transact(|tx| {
+        for _ in 0..30 {
+            tx.add(Counter::new())?;
+        }
+        Ok(())
+    });
+    match refused {
+        Err(pbpersist::Error::Storage(StorageError::Config(why))) => {
+            assert!(why.contains("20") && why.contains("max-txn-ops"), "{why}")
+        }
+        other => panic!("expected a limit error, got {other:?}"),
+    }
+    assert_eq!(db.last_transactions(1).unwrap(), before, "nothing was written");
+}
+
+/// The storage runs its client on a runtime of its own: opened, used and
+/// dropped inside an application's Tokio runtime, it neither panics nor
+/// deadlocks.
+fn it_works_called_from_inside_a_tokio_runtime() {
+    let url = cluster().url(&fresh_prefix());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let db = Database::with_storage(EtcdStorage::open(&url).unwrap()).unwrap();
+        let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+        db.transact(|tx| Ok(tx.get_mut(c)?.set_value(7))).unwrap();
+        assert_eq!(db.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 7);
+        drop(db);
+    });
+}
+
+/// Three processes, each connected to a different member, add 1 to one
+/// counter 1,000 times each: exactly 3,000.
+fn writers_on_every_member_lose_no_update() {
+    let prefix = fresh_prefix();
+    let db = Database::with_storage(EtcdStorage::open(&cluster().url(&prefix)).unwrap()).unwrap();
+    db.transact(|tx| {
+        let c = tx.add(Counter::new())?;
+        tx.root_mut()?.insert("counter", c);
+        Ok(())
+    })
+    .unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|m| {
+            Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
+                .args(["count", &cluster().member_url(m, &prefix), "1000", "plain"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut retries = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        retries += String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("retries ").parse::<u64>().unwrap();
+    }
+    let value = db
+        .transact(|tx| {
+            let c = tx.root()?.require::<Counter>("counter")?;
+            Ok(tx.get(c)?.value())
+        })
+        .unwrap();
+    println!("3 processes on 3 members: {value}, {retries} retries");
+    assert_eq!(value, 3000);
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
     pbpersist::conformance_tests!(suite_trials!(trials));
+    for (name, test) in [
+        ("etcd::invalidations_are_pushed_by_the_watch", invalidations_are_pushed_by_the_watch as fn()),
+        (
+            "etcd::a_commit_over_the_clusters_limits_is_refused_before_sending",
+            a_commit_over_the_clusters_limits_is_refused_before_sending,
+        ),
+        ("etcd::it_works_called_from_inside_a_tokio_runtime", it_works_called_from_inside_a_tokio_runtime),
+        ("etcd::writers_on_every_member_lose_no_update", writers_on_every_member_lose_no_update),
+    ] {
+        trials.push(Trial::test(name, move || Ok(test())));
+    }
     if let Err(reason) = etcd_available() {
         if std::env::var("PBPERSIST_REQUIRE_ETCD").is_ok_and(|v| v == "1") {
             eprintln!("PBPERSIST_REQUIRE_ETCD=1 but {reason}");

@@ -19,7 +19,8 @@ pub(super) const READS_PER_TXN: usize = 128;
 /// A connected client and the prefix its keys live under.
 pub(super) struct Etcd {
     /// Runs the client; the storage's calls wait on it from any thread.
-    runtime: tokio::runtime::Runtime,
+    /// Taken only when dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     client: Client,
     prefix: String,
     /// The members and prefix, without credentials.
@@ -126,7 +127,7 @@ impl Etcd {
         let endpoints = url.endpoints.clone();
         let client = wait(&runtime, async move { Client::connect(endpoints, Some(options)).await })
             .map_err(|e| failed(&target, e))?;
-        Ok(Etcd { runtime, client, prefix: url.prefix, target, limits: url.limits })
+        Ok(Etcd { runtime: Some(runtime), client, prefix: url.prefix, target, limits: url.limits })
     }
 
     /// Refuses a commit of `ops` operations and about `bytes` bytes that the
@@ -143,13 +144,23 @@ impl Etcd {
         Ok(())
     }
 
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime is only taken by drop")
+    }
+
     /// Runs `f` with a client on the storage's runtime and waits for it.
     pub(super) fn run<T, F>(&self, f: impl FnOnce(Client) -> F) -> Result<T, StorageError>
     where
         F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        wait(&self.runtime, f(self.client.clone())).map_err(|e| failed(&self.target, e))
+        wait(self.runtime(), f(self.client.clone())).map_err(|e| failed(&self.target, e))
+    }
+
+    /// Starts the watch that pushes invalidations, from the newest commit.
+    pub(super) fn watch(&self) -> Result<std::sync::Arc<super::watch::Watch>, StorageError> {
+        let head = self.head()?;
+        Ok(super::watch::Watch::start(self.runtime(), self.client.clone(), self.prefix.clone(), head))
     }
 
     pub(super) fn object_key(&self, oid: Oid) -> Vec<u8> {
@@ -416,6 +427,16 @@ impl Etcd {
         self.run(|mut c| async move {
             c.delete(prefix, Some(etcd_client::DeleteOptions::new().with_prefix())).await.map(drop)
         })
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        // Shutting down in the background never blocks, so dropping the
+        // storage inside another Tokio runtime is fine.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

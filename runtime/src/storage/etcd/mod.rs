@@ -9,6 +9,7 @@
 
 mod client;
 mod session;
+mod watch;
 
 use super::{Committed, Session, Storage, TransactionMeta, TransactionRange};
 use crate::{Oid, StorageError, Tid};
@@ -26,6 +27,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct EtcdStorage {
     etcd: Arc<Etcd>,
+    watch: Arc<watch::Watch>,
 }
 
 impl std::fmt::Debug for EtcdStorage {
@@ -43,12 +45,21 @@ impl EtcdStorage {
     pub fn open(url: &str) -> Result<EtcdStorage, StorageError> {
         let etcd = Etcd::connect(url)?;
         etcd.prepare(FORMAT)?;
-        Ok(EtcdStorage { etcd: Arc::new(etcd) })
+        let watch = etcd.watch()?;
+        Ok(EtcdStorage { etcd: Arc::new(etcd), watch })
     }
 
     /// The members and prefix, without credentials, as errors show them.
     pub fn target(&self) -> &str {
         &self.etcd.target
+    }
+
+    /// How many snapshots learned what changed since the previous one from
+    /// the watch, and how many had to ask the server (the watch lagged more
+    /// than two seconds, was cut off, or was cancelled by compaction).
+    pub fn invalidations(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.watch.told.load(Relaxed), self.watch.missed.load(Relaxed))
     }
 
     /// Removes every key under the prefix: the whole database. For tests
@@ -64,7 +75,7 @@ impl Storage for EtcdStorage {
     }
 
     fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
-        Ok(Box::new(session::EtcdSession::new(self.etcd.clone())))
+        Ok(Box::new(session::EtcdSession::new(self.etcd.clone(), self.watch.clone())))
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {

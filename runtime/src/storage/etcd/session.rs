@@ -3,6 +3,7 @@
 
 use super::TransactionEntry;
 use super::client::Etcd;
+use super::watch::Watch;
 use crate::storage::commit::{self, CommitTx, Row};
 use crate::storage::{Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
@@ -12,13 +13,14 @@ use std::sync::Arc;
 
 pub(super) struct EtcdSession {
     etcd: Arc<Etcd>,
+    watch: Arc<Watch>,
     /// The revision reads are made at, while a snapshot is open.
     snapshot: Option<i64>,
 }
 
 impl EtcdSession {
-    pub(super) fn new(etcd: Arc<Etcd>) -> Self {
-        EtcdSession { etcd, snapshot: None }
+    pub(super) fn new(etcd: Arc<Etcd>, watch: Arc<Watch>) -> Self {
+        EtcdSession { etcd, watch, snapshot: None }
     }
 
     /// The snapshot's revision, or the newest tid outside one.
@@ -36,7 +38,11 @@ impl Session for EtcdSession {
         self.snapshot = Some(head);
         let mut changed = Vec::new();
         if let Some(since) = since.filter(|s| (s.0 as i64) < head) {
-            // Keys only, filtered by revision on the server.
+            if let Some(pushed) = self.watch.changed(since, head) {
+                return Ok(Snapshot { tid: Tid(head as u64), changed: pushed });
+            }
+            // The watch cannot tell: ask the server, keys only, filtered by
+            // revision there.
             let (first, end) = self.etcd.object_range();
             let options = GetOptions::new()
                 .with_range(end)
