@@ -157,6 +157,26 @@ impl Etcd {
         wait(self.runtime(), f(self.client.clone())).map_err(|e| failed(&self.target, e))
     }
 
+    /// Runs a read made by `read(serializable)`: a read at a fixed revision
+    /// goes to whichever member the client picks without a round to the
+    /// leader (serializable), since the revision fixes what it sees; a
+    /// member that has not applied that revision yet answers that it is in
+    /// the future, and the read is made again, linearizable.
+    pub(super) fn read_at_revision<T, F, G>(&self, fixed: bool, read: impl Fn(bool) -> G) -> Result<T, StorageError>
+    where
+        G: FnOnce(Client) -> F,
+        F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if fixed {
+            match wait(self.runtime(), read(true)(self.client.clone())) {
+                Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("future revision") => {}
+                other => return other.map_err(|e| failed(&self.target, e)),
+            }
+        }
+        self.run(read(false))
+    }
+
     /// Starts the watch that pushes invalidations, from the newest commit.
     pub(super) fn watch(&self) -> Result<std::sync::Arc<super::watch::Watch>, StorageError> {
         let head = self.head()?;
@@ -334,14 +354,13 @@ impl Etcd {
     ) -> Result<Vec<Option<KeyValue>>, StorageError> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(READS_PER_TXN) {
-            let ops: Vec<TxnOp> = chunk
-                .iter()
-                .map(|k| {
-                    let options = revision.map(|r| GetOptions::new().with_revision(r));
-                    TxnOp::get(k.clone(), options)
-                })
-                .collect();
-            let got = self.run(|mut c| async move { c.txn(Txn::new().and_then(ops)).await })?;
+            let ops = |serializable: bool| -> Vec<TxnOp> {
+                chunk.iter().map(|k| TxnOp::get(k.clone(), revision.map(|r| at_revision(r, serializable)))).collect()
+            };
+            let got = self.read_at_revision(revision.is_some(), |serializable| {
+                let ops = ops(serializable);
+                move |mut c: Client| async move { c.txn(Txn::new().and_then(ops)).await }
+            })?;
             for r in got.op_responses() {
                 if let etcd_client::TxnOpResponse::Get(g) = r {
                     out.push(g.kvs().first().cloned());
@@ -438,6 +457,12 @@ impl Drop for Etcd {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Options of a read as of `revision`.
+pub(super) fn at_revision(revision: i64, serializable: bool) -> GetOptions {
+    let options = GetOptions::new().with_revision(revision);
+    if serializable { options.with_serializable() } else { options }
 }
 
 /// Runs `f` on `runtime` and blocks this thread until it is done: from a

@@ -2,7 +2,7 @@
 //! comparing the revision of every key read or written.
 
 use super::TransactionEntry;
-use super::client::Etcd;
+use super::client::{Etcd, at_revision};
 use super::watch::Watch;
 use crate::storage::commit::{self, CommitTx, Row};
 use crate::storage::{Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
@@ -58,9 +58,11 @@ impl Session for EtcdSession {
     }
 
     fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
-        let (key, at) = (self.etcd.object_key(oid), self.at()?);
-        let mut got =
-            self.etcd.run(|mut c| async move { c.get(key, Some(GetOptions::new().with_revision(at))).await })?;
+        let (key, at) = (self.etcd.object_key(oid), self.snapshot);
+        let mut got = self.etcd.read_at_revision(at.is_some(), |serializable| {
+            let (key, options) = (key.clone(), at.map(|r| at_revision(r, serializable)));
+            move |mut c: etcd_client::Client| async move { c.get(key, options).await }
+        })?;
         Ok(got.take_kvs().pop().map(|kv| Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }))
     }
 
