@@ -125,6 +125,27 @@ impl Cluster {
         format!("etcd://{}/{prefix}?max-txn-ops=10000&max-request-bytes=16777216", endpoints.join(","))
     }
 
+    /// The index of the member that is the Raft leader, asked of the
+    /// running members.
+    #[cfg(feature = "etcd")]
+    pub fn leader(&self) -> Option<usize> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        for (i, m) in self.members.iter().enumerate().filter(|(_, m)| m.process.is_some()) {
+            let endpoint = format!("http://127.0.0.1:{}", m.client);
+            let status = runtime.block_on(async {
+                let options = etcd_client::ConnectOptions::new().with_timeout(Duration::from_secs(2));
+                let mut client = etcd_client::Client::connect([endpoint], Some(options)).await?;
+                client.status().await
+            });
+            if let Ok(s) = status
+                && s.header().is_some_and(|h| h.member_id() == s.leader())
+            {
+                return Some(i);
+            }
+        }
+        None
+    }
+
     /// Kills member `i` with SIGKILL.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut p) = self.members[i].process.take() {

@@ -20,6 +20,10 @@
 //! `user-0000000`, ... with integer values, 1,000 per transaction.
 //! `pbpersist-worker tree-walk <db> <cache objects>`: reads every entry of
 //! that tree in order and prints the peak resident memory.
+//! `pbpersist-worker steady-writer <db> <name>`: sets the root's counters
+//! `<name>.a`, `<name>.b` and `<name>.c` to 1, 2, 3, ... in one transaction
+//! each, printing each value once its commit returned, riding out transient
+//! errors (a lost etcd member) until killed.
 //! `pbpersist-worker traverse <db> <cache objects>`: follows the chain from the
 //! last tower to the first and prints the peak resident memory.
 
@@ -132,6 +136,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(visited)
             })?;
             println!("visited {visited} peak_rss_kib {} start_rss_kib {before}", peak_rss_kib());
+        }
+        Some("steady-writer") => {
+            let db = open_spec(&args[2], Options::default().max_attempts(100))?;
+            let name = &args[3];
+            let names = ["a", "b", "c"].map(|c| format!("{name}.{c}"));
+            let mut out = std::io::stdout().lock();
+            for i in 1.. {
+                loop {
+                    let done = db.transact(|tx| {
+                        let root = tx.root()?;
+                        for n in &names {
+                            tx.get_mut(root.require::<Counter>(n)?)?.set_value(i);
+                        }
+                        Ok(())
+                    });
+                    match done {
+                        Ok(()) => break,
+                        // Setting the same values again is harmless, so an
+                        // unknown outcome is retried like a transient error.
+                        Err(e)
+                            if e.is_transient()
+                                || matches!(
+                                    e,
+                                    pbpersist::Error::Storage(pbpersist::StorageError::CommitUnknown { .. })
+                                ) =>
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(50))
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                writeln!(out, "{i}")?;
+                out.flush()?;
+            }
         }
         Some("tree-build") => {
             use pbpersist::PTreeMap;

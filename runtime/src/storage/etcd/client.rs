@@ -94,7 +94,12 @@ pub(super) fn failed(target: &str, e: etcd_client::Error) -> StorageError {
         E::TransportError(_) | E::IoError(_) => {
             StorageError::Unavailable { backend: BACKEND, target: target.to_owned(), source: Box::new(e) }
         }
-        E::GRpcStatus(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded) => {
+        // A broken connection, or a cluster between leaders.
+        E::GRpcStatus(s)
+            if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded)
+                || s.message() == "transport error"
+                || ["leader changed", "no leader", "timed out"].iter().any(|m| s.message().contains(m)) =>
+        {
             StorageError::Unavailable { backend: BACKEND, target: target.to_owned(), source: Box::new(e) }
         }
         E::GRpcStatus(s) if s.message().contains("compacted") => {
@@ -175,6 +180,27 @@ impl Etcd {
             }
         }
         self.run(read(false))
+    }
+
+    /// After the connection broke during a commit: the commit's tid if its
+    /// log entry is there once a member answers, else `CommitUnknown` (a
+    /// request in flight may still be applied; tid 0 there means unknown).
+    pub(super) fn find_commit(
+        &self,
+        log_key: Vec<u8>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    ) -> Result<Tid, StorageError> {
+        for _ in 0..30 {
+            let key = log_key.clone();
+            match self.run(|mut c| async move { c.get(key, None).await }) {
+                Ok(got) => match got.kvs().first() {
+                    Some(kv) => return Ok(Tid(kv.mod_revision() as u64)),
+                    None => break,
+                },
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+        Err(StorageError::CommitUnknown { backend: BACKEND, tid: Tid(0), source: cause })
     }
 
     /// Starts the watch that pushes invalidations, from the newest commit.

@@ -183,15 +183,21 @@ impl CommitTx for EtcdCommit<'_> {
         let mut oids: Vec<u64> = rows.iter().map(|r| r.oid.0).collect();
         oids.sort_unstable();
         let entry = TransactionEntry::of(time, oids, meta).encode_to_vec();
-        puts.push(TxnOp::put(etcd.log_key(), entry, None));
+        let log_key = etcd.log_key();
+        puts.push(TxnOp::put(log_key.clone(), entry, None));
         puts.push(TxnOp::put(etcd.head_key(), "", None));
         etcd.check_limits(compares.len() + puts.len(), rows.iter().map(|r| r.record.len() + 32).sum())?;
         // On failure, whether each new object's key exists tells a conflict
         // on it from a race on a locked key.
         let probes: Vec<TxnOp> =
             new.iter().map(|oid| TxnOp::get(etcd.object_key(*oid), Some(GetOptions::new().with_keys_only()))).collect();
-        let done =
-            etcd.run(|mut c| async move { c.txn(Txn::new().when(compares).and_then(puts).or_else(probes)).await })?;
+        let sent =
+            etcd.run(|mut c| async move { c.txn(Txn::new().when(compares).and_then(puts).or_else(probes)).await });
+        let done = match sent {
+            Ok(done) => done,
+            Err(StorageError::Unavailable { source, .. }) => return etcd.find_commit(log_key, source),
+            Err(e) => return Err(e),
+        };
         if done.succeeded() {
             let revision = done.header().map(|h| h.revision()).unwrap_or_default();
             return Ok(Tid(revision as u64));
