@@ -43,7 +43,9 @@ fn main() -> Result<()> {
 
     eprintln!("etcd ...");
     let on_etcd = |options: Options| Database::with_storage_and_options(EtcdStorage::open(&url)?, options);
+    let before = metrics(&cluster)?;
     let etcd = pbpersist_bench::pbpersist_on(&on_etcd, args.n, args.per_tx)?;
+    let spent = metrics(&cluster)?.since(&before);
     let etcd_invalidation = invalidation(|| Ok(EtcdStorage::open(&cluster.url("invalidation"))?), &args)?;
 
     eprintln!("SQLite ...");
@@ -69,7 +71,8 @@ fn main() -> Result<()> {
             None
         }
     };
-    let text = report(&args, &etcd, etcd_invalidation, &sqlite, sqlite_invalidation, postgres.as_ref());
+    let mut text = report(&args, &etcd, etcd_invalidation, &sqlite, sqlite_invalidation, postgres.as_ref());
+    text.push_str(&spent.table(args.n / args.per_tx * 2));
     println!("{text}");
     if let Some(path) = &args.report {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks-etcd");
@@ -89,7 +92,10 @@ fn invalidation<S: Storage>(open: impl Fn() -> pbpersist::Result<S>, args: &Args
     let mut latencies = Vec::with_capacity(args.invalidations);
     for i in 1..=args.invalidations as i64 {
         reader.transact(|tx| Ok(tx.get(counter)?.value()))?;
-        writer.transact(|tx| Ok(tx.get_mut(counter)?.set_value(i)))?;
+        writer.transact(|tx| {
+            tx.get_mut(counter)?.set_value(i);
+            Ok(())
+        })?;
         let t0 = Instant::now();
         while reader.transact(|tx| Ok(tx.get(counter)?.value()))? != i {}
         latencies.push(t0.elapsed().as_secs_f64() * 1e6);
@@ -97,6 +103,73 @@ fn invalidation<S: Storage>(open: impl Fn() -> pbpersist::Result<S>, args: &Args
     latencies.sort_by(f64::total_cmp);
     let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     Ok((at(0.5), at(0.99)))
+}
+
+/// Sums of one member's Prometheus metrics (`/metrics` on its client port).
+#[derive(Debug, Default, Clone)]
+struct Metrics {
+    fsyncs: f64,
+    fsync_seconds: f64,
+    backend_commits: f64,
+    backend_commit_seconds: f64,
+    proposals: f64,
+    peer_bytes_sent: f64,
+}
+
+fn metrics(cluster: &Cluster) -> Result<Metrics> {
+    use std::io::{Read, Write};
+    let endpoint = &cluster.endpoints()[0];
+    let mut stream = std::net::TcpStream::connect(endpoint)?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {endpoint}\r\n\r\n")?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    let sum = |name: &str| -> f64 {
+        body.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Ok(Metrics {
+        fsyncs: sum("etcd_disk_wal_fsync_duration_seconds_count"),
+        fsync_seconds: sum("etcd_disk_wal_fsync_duration_seconds_sum"),
+        backend_commits: sum("etcd_disk_backend_commit_duration_seconds_count"),
+        backend_commit_seconds: sum("etcd_disk_backend_commit_duration_seconds_sum"),
+        proposals: sum("etcd_server_proposals_committed_total"),
+        peer_bytes_sent: sum("etcd_network_peer_sent_bytes_total"),
+    })
+}
+
+impl Metrics {
+    fn since(&self, before: &Metrics) -> Metrics {
+        Metrics {
+            fsyncs: self.fsyncs - before.fsyncs,
+            fsync_seconds: self.fsync_seconds - before.fsync_seconds,
+            backend_commits: self.backend_commits - before.backend_commits,
+            backend_commit_seconds: self.backend_commit_seconds - before.backend_commit_seconds,
+            proposals: self.proposals - before.proposals,
+            peer_bytes_sent: self.peer_bytes_sent - before.peer_bytes_sent,
+        }
+    }
+
+    /// Where the time of the etcd run went, by the first member's metrics;
+    /// `commits` is how many pbpersist commits the add and update steps made.
+    fn table(&self, commits: usize) -> String {
+        let per = |v: f64, n: f64| if n > 0.0 { v / n } else { 0.0 };
+        format!(
+            "\nThe first member's own metrics over the etcd run ({commits} commits of the add and update steps):\n\n\
+             | metric | value |\n|---|---|\n\
+             | Raft proposals committed | {:.0} |\n\
+             | WAL fsyncs, mean duration | {:.0}, {:.2} ms |\n\
+             | backend (bbolt) commits, mean duration | {:.0}, {:.2} ms |\n\
+             | bytes sent to peers | {:.0} |\n",
+            self.proposals,
+            self.fsyncs,
+            per(self.fsync_seconds, self.fsyncs) * 1e3,
+            self.backend_commits,
+            per(self.backend_commit_seconds, self.backend_commits) * 1e3,
+            self.peer_bytes_sent,
+        )
+    }
 }
 
 fn report(

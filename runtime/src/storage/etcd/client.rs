@@ -11,11 +11,6 @@ use std::future::Future;
 
 const BACKEND: &str = "etcd";
 
-/// Operations per etcd transaction this storage sends at most. etcd's
-/// default limit is 128 (`--max-txn-ops`); a larger commit fails with
-/// a clear error from the server unless the cluster allows more.
-pub(super) const READS_PER_TXN: usize = 128;
-
 /// A connected client and the prefix its keys live under.
 pub(super) struct Etcd {
     /// Runs the client; the storage's calls wait on it from any thread.
@@ -133,6 +128,13 @@ impl Etcd {
         let client = wait(&runtime, async move { Client::connect(endpoints, Some(options)).await })
             .map_err(|e| failed(&target, e))?;
         Ok(Etcd { runtime: Some(runtime), client, prefix: url.prefix, target, limits: url.limits })
+    }
+
+    /// Operations one etcd transaction may hold: what the URL says the
+    /// cluster allows (128 unless told), so reads of many keys take as few
+    /// round trips as the cluster permits.
+    pub(super) fn ops_per_txn(&self) -> usize {
+        self.limits.txn_ops.max(1)
     }
 
     /// Refuses a commit of `ops` operations and about `bytes` bytes that the
@@ -303,7 +305,7 @@ impl Etcd {
             .iter()
             .map(|(name, source)| TxnOp::put(self.key(&format!("s/{name}")), source.clone(), None))
             .collect();
-        for chunk in ops.chunks(READS_PER_TXN) {
+        for chunk in ops.chunks(self.ops_per_txn()) {
             let chunk = chunk.to_vec();
             self.run(|mut c| async move { c.txn(Txn::new().and_then(chunk)).await })?;
         }
@@ -371,15 +373,16 @@ impl Etcd {
         Ok(out)
     }
 
-    /// The current values of `keys`, or as of `revision`, in one etcd
-    /// transaction per 128 keys; `None` for a missing key.
+    /// The current values of `keys`, or as of `revision`, in as few etcd
+    /// transactions as the cluster's operation limit allows; `None` for a
+    /// missing key.
     pub(super) fn get_many(
         &self,
         keys: Vec<Vec<u8>>,
         revision: Option<i64>,
     ) -> Result<Vec<Option<KeyValue>>, StorageError> {
         let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(READS_PER_TXN) {
+        for chunk in keys.chunks(self.ops_per_txn()) {
             let ops = |serializable: bool| -> Vec<TxnOp> {
                 chunk.iter().map(|k| TxnOp::get(k.clone(), revision.map(|r| at_revision(r, serializable)))).collect()
             };
@@ -437,7 +440,7 @@ impl Etcd {
             // from then on read at a revision without the removed objects;
             // the next one expects the revision the previous one made.
             let mut expected = head;
-            for chunk in dead.chunks(READS_PER_TXN - 2) {
+            for chunk in dead.chunks(self.ops_per_txn().saturating_sub(2).max(1)) {
                 let unchanged = Compare::mod_revision(self.head_key(), CompareOp::Equal, expected);
                 let mut ops: Vec<TxnOp> = chunk.iter().map(|o| TxnOp::delete(self.object_key(*o), None)).collect();
                 ops.push(TxnOp::put(self.head_key(), "", None));
