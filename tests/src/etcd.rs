@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The etcd binary to run.
@@ -27,10 +28,12 @@ struct Member {
     name: String,
     client: u16,
     peer: u16,
-    process: Option<Child>,
+    process: Mutex<Option<Child>>,
 }
 
-/// A running cluster; dropping it stops every member and removes the data.
+/// A running cluster; dropping it (or [`stop`](Cluster::stop)) stops every
+/// member and removes the data. A cluster in a `static` is never dropped:
+/// stop it before the process exits, or its members outlive the process.
 #[derive(Debug)]
 pub struct Cluster {
     dir: tempfile::TempDir,
@@ -47,9 +50,14 @@ impl Cluster {
     pub fn start(n: usize) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let members: Vec<Member> = (0..n)
-            .map(|i| Member { name: format!("m{i}"), client: free_port(), peer: free_port(), process: None })
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client: free_port(),
+                peer: free_port(),
+                process: Mutex::new(None),
+            })
             .collect();
-        let mut cluster = Cluster { dir, members };
+        let cluster = Cluster { dir, members };
         for i in 0..n {
             cluster.spawn(i, "new");
         }
@@ -67,7 +75,7 @@ impl Cluster {
         self.dir.path().join(&self.members[i].name)
     }
 
-    fn spawn(&mut self, i: usize, state: &str) {
+    fn spawn(&self, i: usize, state: &str) {
         let (initial, data) = (self.initial_cluster(), self.data_dir(i));
         let m = &self.members[i];
         let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name))).expect("a log file");
@@ -87,7 +95,7 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .expect("etcd starts");
-        self.members[i].process = Some(child);
+        *self.process(i) = Some(child);
     }
 
     /// Waits until member `i` accepts connections on its client port.
@@ -130,7 +138,7 @@ impl Cluster {
     #[cfg(feature = "etcd")]
     pub fn leader(&self) -> Option<usize> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-        for (i, m) in self.members.iter().enumerate().filter(|(_, m)| m.process.is_some()) {
+        for (i, m) in self.members.iter().enumerate().filter(|(i, _)| self.process(*i).is_some()) {
             let endpoint = format!("http://127.0.0.1:{}", m.client);
             let status = runtime.block_on(async {
                 let options = etcd_client::ConnectOptions::new().with_timeout(Duration::from_secs(2));
@@ -146,16 +154,27 @@ impl Cluster {
         None
     }
 
+    fn process(&self, i: usize) -> std::sync::MutexGuard<'_, Option<Child>> {
+        self.members[i].process.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Kills member `i` with SIGKILL.
-    pub fn kill(&mut self, i: usize) {
-        if let Some(mut p) = self.members[i].process.take() {
+    pub fn kill(&self, i: usize) {
+        if let Some(mut p) = self.process(i).take() {
             let _ = p.kill();
             let _ = p.wait();
         }
     }
 
+    /// Kills every member.
+    pub fn stop(&self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+
     /// Restarts member `i` on its data directory, as after a crash.
-    pub fn restart(&mut self, i: usize) {
+    pub fn restart(&self, i: usize) {
         self.kill(i);
         self.spawn(i, "existing");
         self.wait_ready(i);
@@ -169,8 +188,6 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for i in 0..self.members.len() {
-            self.kill(i);
-        }
+        self.stop();
     }
 }

@@ -18,9 +18,11 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The one cluster every test shares, started on first use.
+/// The one cluster every test shares, started on first use and stopped by
+/// `main` when the tests are done.
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
 fn cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| Cluster::start(3))
 }
 
@@ -35,6 +37,17 @@ fn backend() -> Backend {
     let url = cluster().url(&fresh_prefix());
     Backend::new(move |options| {
         pbpersist::Database::with_storage_and_options(EtcdStorage::open(&url).unwrap(), options).unwrap()
+    })
+}
+
+/// A backend whose databases connect to one member each, in turn.
+fn backend_per_member() -> Backend {
+    let prefix = fresh_prefix();
+    let next = AtomicU32::new(0);
+    Backend::new(move |options| {
+        let member = next.fetch_add(1, Ordering::Relaxed) as usize % 3;
+        let storage = EtcdStorage::open(&cluster().member_url(member, &prefix)).unwrap();
+        pbpersist::Database::with_storage_and_options(storage, options).unwrap()
     })
 }
 
@@ -62,6 +75,81 @@ fn invalidations_are_pushed_by_the_watch() {
     }
     let (told, missed) = b.invalidations();
     assert!(told >= 19 && missed == 0, "told {told}, missed {missed}");
+}
+
+/// Two writers transfer money between six accounts through two members
+/// while a reader on each of the three members sums the balances in long
+/// snapshots: every sum is the total.
+fn the_bank_invariant_holds_on_every_member() {
+    use pbpersist_tests::bank::Account;
+    use std::sync::atomic::AtomicBool;
+    let prefix = fresh_prefix();
+    let open = |m: usize| {
+        let storage = EtcdStorage::open(&cluster().member_url(m, &prefix)).unwrap();
+        Database::with_storage_and_options(storage, pbpersist::Options::default().max_attempts(10_000)).unwrap()
+    };
+    let total = 6000;
+    let accounts: Vec<pbpersist::Ref<Account>> = open(0)
+        .transact(|tx| {
+            (0..6)
+                .map(|i| {
+                    let mut a = Account::new();
+                    a.set_name(format!("acct-{i}"));
+                    a.set_balance(1000);
+                    tx.add(a)
+                })
+                .collect()
+        })
+        .unwrap();
+    let done = AtomicBool::new(false);
+    let checked = AtomicU32::new(0);
+    std::thread::scope(|s| {
+        let writers: Vec<_> = [1usize, 2]
+            .into_iter()
+            .map(|m| {
+                let (db, accounts) = (open(m), &accounts);
+                s.spawn(move || {
+                    for i in 0..150usize {
+                        let (from, to) = (accounts[(i * 7 + m) % 6], accounts[(i * 13 + m + 1) % 6]);
+                        if from == to {
+                            continue;
+                        }
+                        db.transact(|tx| {
+                            let amount = (i % 50) as i64;
+                            let f = tx.get_mut(from)?;
+                            f.set_balance(f.balance() - amount);
+                            let t = tx.get_mut(to)?;
+                            t.set_balance(t.balance() + amount);
+                            Ok(())
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for m in 0..3 {
+            let (db, accounts, done, checked) = (open(m), &accounts, &done, &checked);
+            s.spawn(move || {
+                let mut conn = db.connect().unwrap();
+                while !done.load(Ordering::SeqCst) {
+                    let mut tx = conn.begin().unwrap();
+                    let mut sum = 0;
+                    for a in accounts {
+                        sum += tx.get(*a).unwrap().balance();
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    assert_eq!(sum, total, "member {m}: a snapshot showed half a transfer");
+                    tx.abort();
+                    checked.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    assert!(checked.load(Ordering::SeqCst) >= 3);
 }
 
 /// A commit over the cluster's operation limit is refused before anything
@@ -144,7 +232,7 @@ fn writers_on_every_member_lose_no_update() {
 fn the_leader_killed_10_times_loses_no_acknowledged_commit() {
     use std::io::{BufRead, BufReader};
     use std::sync::{Arc, Mutex};
-    let mut cluster = Cluster::start(3);
+    let cluster = Cluster::start(3);
     let url = cluster.url("faults");
     let db = Database::with_storage(EtcdStorage::open(&url).unwrap()).unwrap();
     let writers = ["w0", "w1", "w2"];
@@ -231,6 +319,14 @@ fn main() {
     pbpersist::conformance_tests!(suite_trials!(trials));
     for (name, test) in [
         ("etcd::invalidations_are_pushed_by_the_watch", invalidations_are_pushed_by_the_watch as fn()),
+        // The bank invariant and lost updates, with each database on a member of its own.
+        ("etcd::the_bank_invariant_holds_on_every_member", the_bank_invariant_holds_on_every_member),
+        ("etcd::per_member::a_write_conflict_names_the_oid", || {
+            suite::transactions::a_write_conflict_names_the_oid_and_writes_nothing(&backend_per_member())
+        }),
+        ("etcd::per_member::bucket_merges", || {
+            suite::trees::inserts_and_removals_of_different_keys_in_one_bucket_both_commit(&backend_per_member())
+        }),
         (
             "etcd::a_commit_over_the_clusters_limits_is_refused_before_sending",
             a_commit_over_the_clusters_limits_is_refused_before_sending,
@@ -252,5 +348,9 @@ fn main() {
         eprintln!("skipping {} etcd tests: {reason}", trials.len());
         trials = trials.into_iter().map(|t| t.with_ignored_flag(true)).collect();
     }
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(cluster) = CLUSTER.get() {
+        cluster.stop();
+    }
+    conclusion.exit();
 }

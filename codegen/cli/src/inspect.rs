@@ -17,6 +17,19 @@ pub struct Source {
     session: Box<dyn Session>,
 }
 
+/// A database in etcd. etcd has no read-only mode; the verbs that only read
+/// never write.
+#[cfg(feature = "etcd")]
+pub fn open_etcd(database: &str) -> Result<Database, Failure> {
+    Ok(Database::with_storage(pbpersist::storage::EtcdStorage::open(database)?)?)
+}
+
+/// Without the `etcd` feature, an etcd URL is refused with how to get it.
+#[cfg(not(feature = "etcd"))]
+pub fn open_etcd(_: &str) -> Result<Database, Failure> {
+    Err(Failure("this cargo-pbpersist was built without etcd support (install it with --features etcd)".into()))
+}
+
 /// Whether `database` names a PostgreSQL server rather than a file.
 pub fn is_url(database: &str) -> bool {
     database.starts_with("postgres://") || database.starts_with("postgresql://")
@@ -34,7 +47,9 @@ pub fn require_database(path: &Path) -> Result<(), Failure> {
 impl Source {
     /// Opens `database` read-only; nothing is created, migrated or written.
     pub fn open(database: &str) -> Result<Source, Failure> {
-        let db = if is_url(database) {
+        let db = if database.starts_with("etcd://") {
+            open_etcd(database)?
+        } else if is_url(database) {
             // Storage errors name the server, never the URL's password.
             Database::with_storage(PostgresStorage::open_read_only(database)?)?
         } else {

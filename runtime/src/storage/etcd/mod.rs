@@ -37,14 +37,14 @@ impl std::fmt::Debug for EtcdStorage {
 }
 
 /// The version of the layout under the prefix (`<prefix>/meta/format`).
-const FORMAT: u64 = 1;
+pub const FORMAT_VERSION: u64 = 1;
 
 impl EtcdStorage {
     /// Connects to the cluster `url` names and prepares the prefix: an empty
     /// prefix gets the layout version and the root's oid reserved.
     pub fn open(url: &str) -> Result<EtcdStorage, StorageError> {
         let etcd = Etcd::connect(url)?;
-        etcd.prepare(FORMAT)?;
+        etcd.prepare(FORMAT_VERSION)?;
         let watch = etcd.watch()?;
         Ok(EtcdStorage { etcd: Arc::new(etcd), watch })
     }
@@ -140,5 +140,15 @@ impl TransactionEntry {
             oids: Some(self.oids.into_iter().map(Oid).collect()),
             records: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/format.md states the version the code writes.
+    #[test]
+    fn the_documented_layout_version_is_the_codes() {
+        let doc = include_str!("../../../../docs/format.md");
+        assert!(doc.contains(&format!("the etcd layout version, {}, as decimal text", super::FORMAT_VERSION)));
     }
 }
