@@ -158,6 +158,22 @@ impl Cluster {
         self.members[i].process.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` with a client connected to every running member, on a
+    /// runtime of its own: for administration the storage does not do
+    /// (compaction, users, authentication).
+    #[cfg(feature = "etcd")]
+    pub fn admin<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut etcd_client::Client) -> Result<T, etcd_client::Error>,
+    ) -> Result<T, etcd_client::Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let endpoints: Vec<String> = self.endpoints().iter().map(|e| format!("http://{e}")).collect();
+        runtime.block_on(async {
+            let mut client = etcd_client::Client::connect(endpoints, None).await?;
+            f(&mut client).await
+        })
+    }
+
     /// Kills member `i` with SIGKILL.
     pub fn kill(&self, i: usize) {
         if let Some(mut p) = self.process(i).take() {

@@ -152,6 +152,60 @@ fn the_bank_invariant_holds_on_every_member() {
     assert!(checked.load(Ordering::SeqCst) >= 3);
 }
 
+/// A snapshot older than the revision the cluster compacted to fails with
+/// a transient error, and the next transaction, on a fresh snapshot, works.
+fn a_compacted_snapshot_is_a_transient_error() {
+    let cluster = Cluster::start(1);
+    let db = Database::with_storage(EtcdStorage::open(&cluster.url("compaction")).unwrap()).unwrap();
+    let counter = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    let mut conn = db.connect().unwrap();
+    let mut old = conn.begin().unwrap();
+    for i in 1..=5 {
+        db.transact(|tx| {
+            tx.get_mut(counter)?.set_value(i);
+            Ok(())
+        })
+        .unwrap();
+    }
+    let head = cluster.admin(async |c| Ok(c.get("compaction/meta/head", None).await?.kvs()[0].mod_revision())).unwrap();
+    cluster.admin(async |c| c.compact(head, None).await.map(drop)).unwrap();
+    match old.get(counter) {
+        Err(e) => assert!(e.is_transient(), "{e:?}"),
+        Ok(c) => panic!("read a compacted revision: {c:?}"),
+    }
+    old.abort();
+    assert_eq!(db.transact(|tx| Ok(tx.get(counter)?.value())).unwrap(), 5);
+}
+
+/// With authentication enabled on the cluster, the storage connects with a
+/// user and password from the URL; without them it is refused, and no error
+/// shows the password.
+fn user_and_password_authenticate_and_are_never_shown() {
+    let cluster = Cluster::start(1);
+    cluster
+        .admin(async |c| {
+            c.user_add("root", "s3cret-pw", None).await?;
+            c.user_grant_role("root", "root").await?;
+            c.auth_enable().await.map(drop)
+        })
+        .unwrap();
+    let endpoint = &cluster.endpoints()[0];
+    let url = format!("etcd://root:s3cret-pw@{endpoint}/secured");
+    let db = Database::with_storage(EtcdStorage::open(&url).unwrap()).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    assert_eq!(db.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 0);
+    let refused = EtcdStorage::open(&format!("etcd://{endpoint}/secured")).unwrap_err();
+    let wrong = EtcdStorage::open(&format!("etcd://root:wrong-pw@{endpoint}/secured")).unwrap_err();
+    for e in [&refused, &wrong] {
+        let shown = format!("{e} / {e:?} / {}", pbpersist::report(e));
+        assert!(!shown.contains("s3cret-pw") && !shown.contains("wrong-pw"), "{shown}");
+    }
+    assert!(
+        format!("{wrong:?}").contains("authentication failed") || format!("{wrong:?}").contains("invalid"),
+        "{wrong:?}"
+    );
+}
+
 /// A commit over the cluster's operation limit is refused before anything
 /// is sent, with the numbers, and writes nothing.
 fn a_commit_over_the_clusters_limits_is_refused_before_sending() {
@@ -333,6 +387,11 @@ fn main() {
         ),
         ("etcd::it_works_called_from_inside_a_tokio_runtime", it_works_called_from_inside_a_tokio_runtime),
         ("etcd::writers_on_every_member_lose_no_update", writers_on_every_member_lose_no_update),
+        ("etcd::a_compacted_snapshot_is_a_transient_error", a_compacted_snapshot_is_a_transient_error),
+        (
+            "etcd::user_and_password_authenticate_and_are_never_shown",
+            user_and_password_authenticate_and_are_never_shown,
+        ),
         (
             "etcd::the_leader_killed_10_times_loses_no_acknowledged_commit",
             the_leader_killed_10_times_loses_no_acknowledged_commit,
