@@ -36,6 +36,8 @@ struct Member {
 /// stop it before the process exits, or its members outlive the process.
 #[derive(Debug)]
 pub struct Cluster {
+    /// Whether clients must use TLS with a client certificate.
+    tls: bool,
     dir: tempfile::TempDir,
     members: Vec<Member>,
 }
@@ -48,7 +50,21 @@ fn free_port() -> u16 {
 impl Cluster {
     /// Starts `n` members and waits until each answers on its client port.
     pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, false)
+    }
+
+    /// Starts `n` members that serve clients over TLS only and require a
+    /// client certificate, with a CA, server and client certificates made
+    /// by `openssl` in the cluster's directory.
+    pub fn start_tls(n: usize) -> Cluster {
+        Self::start_with(n, true)
+    }
+
+    fn start_with(n: usize, tls: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
+        if tls {
+            make_certificates(dir.path());
+        }
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 name: format!("m{i}"),
@@ -57,7 +73,7 @@ impl Cluster {
                 process: Mutex::new(None),
             })
             .collect();
-        let cluster = Cluster { dir, members };
+        let cluster = Cluster { tls, dir, members };
         for i in 0..n {
             cluster.spawn(i, "new");
         }
@@ -79,11 +95,18 @@ impl Cluster {
         let (initial, data) = (self.initial_cluster(), self.data_dir(i));
         let m = &self.members[i];
         let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name))).expect("a log file");
-        let child = Command::new(etcd_binary())
+        let scheme = if self.tls { "https" } else { "http" };
+        let mut command = Command::new(etcd_binary());
+        if self.tls {
+            let file = |name: &str| self.dir.path().join(name);
+            command.arg("--cert-file").arg(file("server.pem")).arg("--key-file").arg(file("server.key"));
+            command.arg("--trusted-ca-file").arg(file("ca.pem")).arg("--client-cert-auth");
+        }
+        let child = command
             .args(["--name", &m.name, "--data-dir"])
             .arg(&data)
-            .args(["--listen-client-urls", &format!("http://127.0.0.1:{}", m.client)])
-            .args(["--advertise-client-urls", &format!("http://127.0.0.1:{}", m.client)])
+            .args(["--listen-client-urls", &format!("{scheme}://127.0.0.1:{}", m.client)])
+            .args(["--advertise-client-urls", &format!("{scheme}://127.0.0.1:{}", m.client)])
             .args(["--listen-peer-urls", &format!("http://127.0.0.1:{}", m.peer)])
             .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{}", m.peer)])
             .args(["--initial-cluster", &initial, "--initial-cluster-state", state])
@@ -127,6 +150,19 @@ impl Cluster {
     /// An `etcd://` URL for member `i` alone under `prefix`.
     pub fn member_url(&self, i: usize, prefix: &str) -> String {
         Self::url_for(&[format!("127.0.0.1:{}", self.members[i].client)], prefix)
+    }
+
+    /// An `etcd://` URL for the whole cluster under `prefix` with the TLS
+    /// files of a cluster from [`start_tls`](Cluster::start_tls).
+    pub fn tls_url(&self, prefix: &str) -> String {
+        let file = |name: &str| self.dir.path().join(name).display().to_string();
+        format!(
+            "{}&tls-ca={}&tls-cert={}&tls-key={}",
+            self.url(prefix),
+            file("ca.pem"),
+            file("client.pem"),
+            file("client.key")
+        )
     }
 
     fn url_for(endpoints: &[String], prefix: &str) -> String {
@@ -199,6 +235,54 @@ impl Cluster {
     /// The directory holding the members' data and logs.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// A CA, and server (for 127.0.0.1) and client certificates it signed.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl").args(args).current_dir(dir).stderr(Stdio::null()).status();
+        assert!(status.is_ok_and(|s| s.success()), "openssl {args:?} failed");
+    };
+    let days = ["-days", "2"];
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=pbpersist test CA",
+        days[0],
+        days[1],
+    ]);
+    // Extensions make version 3 certificates, the only version rustls takes.
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        .expect("a file");
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("a file");
+    for (name, ext) in [("server", "server.ext"), ("client", "client.ext")] {
+        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        let mut sign =
+            vec!["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &pem];
+        sign.extend(days);
+        sign.extend(["-extfile", ext]);
+        openssl(&sign);
     }
 }
 

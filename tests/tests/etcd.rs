@@ -206,6 +206,22 @@ fn user_and_password_authenticate_and_are_never_shown() {
     );
 }
 
+/// A cluster that serves clients over TLS only, with client certificates:
+/// the storage connects with the CA and its certificate from the URL, and
+/// without them it is refused.
+fn tls_with_client_certificates() {
+    let cluster = Cluster::start_tls(1);
+    let db = Database::with_storage(EtcdStorage::open(&cluster.tls_url("tls")).unwrap()).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    db.transact(|tx| {
+        tx.get_mut(c)?.set_value(3);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(db.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 3);
+    assert!(EtcdStorage::open(&cluster.url("tls")).is_err(), "plain text is refused");
+}
+
 /// A commit over the cluster's operation limit is refused before anything
 /// is sent, with the numbers, and writes nothing.
 fn a_commit_over_the_clusters_limits_is_refused_before_sending() {
@@ -388,6 +404,7 @@ fn main() {
         ("etcd::it_works_called_from_inside_a_tokio_runtime", it_works_called_from_inside_a_tokio_runtime),
         ("etcd::writers_on_every_member_lose_no_update", writers_on_every_member_lose_no_update),
         ("etcd::a_compacted_snapshot_is_a_transient_error", a_compacted_snapshot_is_a_transient_error),
+        ("etcd::tls_with_client_certificates", tls_with_client_certificates),
         (
             "etcd::user_and_password_authenticate_and_are_never_shown",
             user_and_password_authenticate_and_are_never_shown,

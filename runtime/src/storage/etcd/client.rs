@@ -29,6 +29,18 @@ struct Url {
     prefix: String,
     user: Option<(String, String)>,
     limits: Limits,
+    tls: Tls,
+}
+
+/// TLS settings from the URL: files, read at connect.
+#[derive(Default)]
+struct Tls {
+    /// The CA certificate (PEM) that signed the members' certificates;
+    /// given, the connection uses TLS.
+    ca: Option<String>,
+    /// This client's certificate and key (PEM), for `--client-cert-auth`.
+    cert: Option<String>,
+    key: Option<String>,
 }
 
 /// The cluster's limits on one request, as its flags set them; a commit
@@ -48,15 +60,25 @@ fn parse(url: &str) -> Result<Url, StorageError> {
     let rest = url.strip_prefix("etcd://").ok_or_else(|| bad("it must start with etcd://"))?;
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut limits = Limits { txn_ops: 128, request_bytes: 1536 * 1024 };
+    let mut tls = Tls::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').ok_or_else(|| bad("a query parameter has no value"))?;
-        let value: usize = value.parse().map_err(|_| bad("a limit is not a number"))?;
+        let number = || value.parse::<usize>().map_err(|_| bad("a limit is not a number"));
         match name {
-            "max-txn-ops" => limits.txn_ops = value,
-            "max-request-bytes" => limits.request_bytes = value,
-            _ => return Err(bad("unknown parameter; known: max-txn-ops, max-request-bytes")),
+            "max-txn-ops" => limits.txn_ops = number()?,
+            "max-request-bytes" => limits.request_bytes = number()?,
+            "tls-ca" => tls.ca = Some(value.to_owned()),
+            "tls-cert" => tls.cert = Some(value.to_owned()),
+            "tls-key" => tls.key = Some(value.to_owned()),
+            _ => {
+                return Err(bad("unknown parameter; known: max-txn-ops, max-request-bytes, tls-ca, tls-cert, tls-key"));
+            }
         }
     }
+    if tls.cert.is_some() != tls.key.is_some() {
+        return Err(bad("tls-cert and tls-key go together"));
+    }
+    let scheme = if tls.ca.is_some() { "https" } else { "http" };
     let (hosts, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let (user, hosts) = match hosts.rsplit_once('@') {
         Some((cred, hosts)) => {
@@ -69,7 +91,8 @@ fn parse(url: &str) -> Result<Url, StorageError> {
             _ => (None, hosts),
         },
     };
-    let endpoints: Vec<String> = hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("http://{h}")).collect();
+    let endpoints: Vec<String> =
+        hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("{scheme}://{h}")).collect();
     if endpoints.is_empty() {
         return Err(bad("it names no host"));
     }
@@ -77,7 +100,7 @@ fn parse(url: &str) -> Result<Url, StorageError> {
     if prefix.is_empty() {
         return Err(bad("it names no key prefix: etcd://host:2379/prefix"));
     }
-    Ok(Url { endpoints, prefix: prefix.to_owned(), user, limits })
+    Ok(Url { endpoints, prefix: prefix.to_owned(), user, limits, tls })
 }
 
 /// A driver error as a storage error. A lost or refused connection is
@@ -123,6 +146,17 @@ impl Etcd {
             .with_timeout(std::time::Duration::from_secs(30));
         if let Some((name, password)) = url.user {
             options = options.with_user(name, password);
+        }
+        if let Some(ca) = &url.tls.ca {
+            let read = |path: &str| {
+                std::fs::read(path).map_err(|e| StorageError::Config(format!("cannot read the TLS file {path}: {e}")))
+            };
+            let mut config =
+                etcd_client::TlsOptions::new().ca_certificate(etcd_client::Certificate::from_pem(read(ca)?));
+            if let (Some(cert), Some(key)) = (&url.tls.cert, &url.tls.key) {
+                config = config.identity(etcd_client::Identity::from_pem(read(cert)?, read(key)?));
+            }
+            options = options.with_tls(config);
         }
         let endpoints = url.endpoints.clone();
         let client = wait(&runtime, async move { Client::connect(endpoints, Some(options)).await })
