@@ -260,7 +260,8 @@ fn it_works_called_from_inside_a_tokio_runtime() {
 }
 
 /// Three processes, each connected to a different member, add 1 to one
-/// counter 1,000 times each: exactly 3,000.
+/// counter 1,000 times each: exactly 3,000; then each inserts 1,000
+/// distinct keys into one tree: all are there.
 fn writers_on_every_member_lose_no_update() {
     let prefix = fresh_prefix();
     let db = Database::with_storage(EtcdStorage::open(&cluster().url(&prefix)).unwrap()).unwrap();
@@ -293,6 +294,35 @@ fn writers_on_every_member_lose_no_update() {
         .unwrap();
     println!("3 processes on 3 members: {value}, {retries} retries");
     assert_eq!(value, 3000);
+
+    // Each inserts 1,000 distinct keys into one tree, 50 per transaction.
+    let tree = db
+        .transact(|tx| {
+            let tree = pbpersist::PTreeMap::<i64, i64>::create(tx)?;
+            tx.root_mut()?.insert("tree", tree);
+            Ok(tree)
+        })
+        .unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|m| {
+            Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
+                .args(["tree-insert", &cluster().member_url(m, &prefix), &m.to_string(), "1000", "50"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    db.transact(|tx| {
+        let keys: Vec<i64> = tree.keys(tx, ..).collect::<Result<_, _>>()?;
+        // Worker m inserts i * 4 + m: three of every four numbers below 4,000.
+        assert_eq!(keys, (0..4000).filter(|k| k % 4 != 3).collect::<Vec<_>>());
+        assert_eq!(tree.len(tx)?, 3000);
+        Ok(())
+    })
+    .unwrap();
 }
 
 /// While three writers commit through the cluster, its leader is killed
