@@ -7,7 +7,7 @@ use super::watch::Watch;
 use crate::storage::commit::{self, CommitTx, Row};
 use crate::storage::{Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
-use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 use prost::Message;
 use std::sync::Arc;
 
@@ -63,19 +63,13 @@ impl Session for EtcdSession {
             let (key, options) = (key.clone(), at.map(|r| at_revision(r, serializable)));
             move |mut c: etcd_client::Client| async move { c.get(key, options).await }
         })?;
-        Ok(got.take_kvs().pop().map(|kv| Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }))
+        Ok(got.take_kvs().pop().map(|kv| loaded(&kv)))
     }
 
     fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let keys = oids.iter().map(|o| self.etcd.object_key(*o)).collect();
         let got = self.etcd.get_many(keys, Some(self.at()?))?;
-        Ok(oids
-            .iter()
-            .zip(got)
-            .filter_map(|(oid, kv)| {
-                kv.map(|kv| (*oid, Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }))
-            })
-            .collect())
+        Ok(oids.iter().zip(got).filter_map(|(oid, kv)| kv.map(|kv| (*oid, loaded(&kv)))).collect())
     }
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
@@ -83,7 +77,7 @@ impl Session for EtcdSession {
         page.into_iter()
             .map(|kv| {
                 let oid = self.etcd.oid_of(kv.key())?;
-                Ok((oid, Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }))
+                Ok((oid, loaded(&kv)))
             })
             .collect()
     }
@@ -119,8 +113,14 @@ impl Session for EtcdSession {
 /// etcd transaction that compares them and writes everything.
 struct EtcdCommit<'e> {
     etcd: &'e Etcd,
-    /// Each locked oid with the revision `lock` read.
-    locked: Vec<(Oid, i64)>,
+    /// Each locked oid with the key and value `lock` read: the revision the
+    /// write compares, and the record `stored` hands to a merge.
+    locked: Vec<(Oid, KeyValue)>,
+}
+
+/// A stored record as a load returns it.
+fn loaded(kv: &KeyValue) -> Loaded {
+    Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }
 }
 
 /// How often a commit decides again after losing a race before it reports
@@ -147,22 +147,19 @@ impl CommitTx for EtcdCommit<'_> {
         // etcd has no locks: the write compares these revisions instead.
         let keys = oids.iter().map(|o| self.etcd.object_key(*o)).collect();
         let got = self.etcd.get_many(keys, None)?;
-        self.locked = oids.iter().zip(got).filter_map(|(oid, kv)| Some((*oid, kv?.mod_revision()))).collect();
-        Ok(self.locked.iter().map(|(oid, r)| (*oid, Tid(*r as u64))).collect())
+        self.locked = oids.iter().zip(got).filter_map(|(oid, kv)| Some((*oid, kv?))).collect();
+        Ok(self.locked.iter().map(|(oid, kv)| (*oid, Tid(kv.mod_revision() as u64))).collect())
     }
 
     fn stored(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
-        let keys = oids.iter().map(|o| self.etcd.object_key(*o)).collect();
-        let got = self.etcd.get_many(keys, None)?;
-        let mut out = Vec::with_capacity(oids.len());
-        for (oid, kv) in oids.iter().zip(got) {
-            let Some(kv) = kv else { return Err(raced()) };
-            if self.locked.iter().any(|(o, r)| o == oid && *r != kv.mod_revision()) {
-                return Err(raced());
-            }
-            out.push((*oid, Loaded { tid: Tid(kv.mod_revision() as u64), record: kv.value().to_vec() }));
-        }
-        Ok(out)
+        // `lock` read the records with their revisions; the write's compares
+        // make sure they are still the stored ones.
+        oids.iter()
+            .map(|oid| match self.locked.iter().find(|(o, _)| o == oid) {
+                Some((_, kv)) => Ok((*oid, loaded(kv))),
+                None => Err(raced()),
+            })
+            .collect()
     }
 
     fn write(
@@ -175,7 +172,7 @@ impl CommitTx for EtcdCommit<'_> {
         let mut compares: Vec<Compare> = self
             .locked
             .iter()
-            .map(|(oid, r)| Compare::mod_revision(etcd.object_key(*oid), CompareOp::Equal, *r))
+            .map(|(oid, kv)| Compare::mod_revision(etcd.object_key(*oid), CompareOp::Equal, kv.mod_revision()))
             .collect();
         let new: Vec<Oid> = rows.iter().filter(|r| r.new).map(|r| r.oid).collect();
         compares.extend(new.iter().map(|oid| Compare::version(etcd.object_key(*oid), CompareOp::Equal, 0)));
