@@ -3,8 +3,6 @@
 //! to `i + 1`. Opening runs the missing migrations in order, in the caller's
 //! transaction, and refuses a database newer than the program. Migrations are
 //! only ever appended, so a database of any earlier version can be brought up.
-// The etcd storage alone uses only `too_new`.
-#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
 /// What the runner needs from a backend's open transaction.
 pub(crate) trait Sql {
@@ -79,13 +77,6 @@ pub(crate) fn require_current<T: Sql>(conn: &mut T, latest: i64, name: &str) -> 
     Err(crate::StorageError::Format(format!(
         "{name} has format version {found}; this pbpersist reads version {latest}{advice}"
     )))
-}
-
-/// The error for a database newer than the program.
-pub(crate) fn too_new(name: &str, found: i64, latest: i64) -> crate::StorageError {
-    crate::StorageError::Format(format!(
-        "{name} has format version {found}; this pbpersist reads up to version {latest}"
-    ))
 }
 
 #[cfg(feature = "sqlite")]

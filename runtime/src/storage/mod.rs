@@ -9,7 +9,7 @@ mod copy;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 mod memory;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd"))]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -165,6 +165,13 @@ pub struct Committed {
     /// overwritten and gc has not removed; on a history-preserving one also
     /// those kept as history.
     pub records: Vec<(Oid, Vec<u8>)>,
+}
+
+/// The error for a database whose layout is newer than this program's,
+/// worded alike for every backend.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd"))]
+pub(crate) fn too_new(name: &str, found: i64, latest: i64) -> StorageError {
+    StorageError::Format(format!("{name} has format version {found}; this pbpersist reads up to version {latest}"))
 }
 
 /// Microseconds since the Unix epoch as a time.

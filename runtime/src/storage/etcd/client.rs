@@ -303,7 +303,7 @@ impl Etcd {
         });
         match found.as_deref().and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse::<u64>().ok()) {
             Some(v) if v == format => Ok(()),
-            Some(v) => Err(crate::storage::migrate::too_new(BACKEND, v as i64, format as i64)),
+            Some(v) => Err(crate::storage::too_new(BACKEND, v as i64, format as i64)),
             None => Err(corrupt(format!("{} has a malformed layout version", self.target))),
         }
     }

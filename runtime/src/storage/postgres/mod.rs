@@ -211,7 +211,7 @@ impl PostgresBuilder {
         } else {
             migrate::migrate(&mut client, self.schema.as_deref(), self.history).map_err(|e| match e {
                 migrate::MigrateError::Db(e) => inner.error(e),
-                migrate::MigrateError::TooNew(v) => super::migrate::too_new(&inner.target, v, FORMAT_VERSION),
+                migrate::MigrateError::TooNew(v) => crate::storage::too_new(&inner.target, v, FORMAT_VERSION),
             })?;
         }
         let value: i64 = client

@@ -136,7 +136,7 @@ impl SqliteBuilder {
             let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let found = migrate(&mut tx, META, MIGRATIONS, |_, _| Ok(())).map_err(|e| match e {
                 MigrateError::Db(e) => backend(e),
-                MigrateError::TooNew(v) => super::migrate::too_new(&name, v, FORMAT_VERSION),
+                MigrateError::TooNew(v) => crate::storage::too_new(&name, v, FORMAT_VERSION),
             })?;
             if found == 0 && self.history == Some(History::Preserving) {
                 tx.execute_batch("UPDATE pb_meta SET value = 1 WHERE key = 'history'").map_err(backend)?;
