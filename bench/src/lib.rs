@@ -114,7 +114,8 @@ pub(crate) fn rate(n: usize, since: Instant) -> f64 {
     n as f64 / since.elapsed().as_secs_f64()
 }
 
-pub(crate) fn percentile(latencies: &mut [f64], p: f64) -> f64 {
+/// The `p` quantile of `latencies` (sorted in place).
+pub fn percentile(latencies: &mut [f64], p: f64) -> f64 {
     latencies.sort_by(f64::total_cmp);
     latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)]
 }

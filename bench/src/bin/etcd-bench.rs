@@ -100,9 +100,8 @@ fn invalidation<S: Storage>(open: impl Fn() -> pbpersist::Result<S>, args: &Args
         while reader.transact(|tx| Ok(tx.get(counter)?.value()))? != i {}
         latencies.push(t0.elapsed().as_secs_f64() * 1e6);
     }
-    latencies.sort_by(f64::total_cmp);
-    let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    Ok((at(0.5), at(0.99)))
+    let p50 = pbpersist_bench::percentile(&mut latencies, 0.5);
+    Ok((p50, pbpersist_bench::percentile(&mut latencies, 0.99)))
 }
 
 /// Sums of one member's Prometheus metrics (`/metrics` on its client port).
