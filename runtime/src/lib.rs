@@ -93,6 +93,13 @@ pub mod __private {
     pub use inventory;
     pub use prost;
 
+    /// Whether an implicit-presence value is its type's default, so
+    /// encoding leaves it out.
+    #[inline]
+    pub fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+        *value == T::default()
+    }
+
     /// The pieces of a `.proto` description that generated
     /// `describe_schema` functions assemble.
     pub mod schema {

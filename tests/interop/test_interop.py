@@ -22,7 +22,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = os.environ.get("PBPERSIST_WORKER", str(ROOT / "target" / "debug" / "pbpersist-worker"))
 # pbpersist's own files, the example schema, and the corpus (corpus/FILES)
 # without the Rust-name hazards.
-PROTOS = ["pbpersist/options.proto", "pbpersist/record.proto", "pbpersist/tree.proto", "demo.proto"] + [
+PROTOS = [
+    "pbpersist/options.proto",
+    "pbpersist/record.proto",
+    "pbpersist/tree.proto",
+    "pbpersist/objectstore.proto",
+    "demo.proto",
+] + [
     line
     for line in (ROOT / "tests" / "corpus" / "FILES").read_text().splitlines()
     if line and line != "hazards.proto"
@@ -364,6 +370,65 @@ def test_python_reads_what_rust_wrote_to_postgres(modules):
     finally:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         conn.close()
+
+
+def object_store_places(modules, read, names):
+    """Where each object's record lies, by docs/format.md: the newest
+    checkpoint, then every commit object after it until one is missing.
+    `read(name)` returns an object's bytes under the prefix, or None;
+    `names(folder)` lists the names in a folder."""
+    pb = modules["pbpersist/objectstore.proto"]
+    assert read("format") == b"1", "the object-store layout version"
+    places, tid = {}, 0
+    checkpoints = sorted(names("checkpoint"))
+    if checkpoints:
+        cp = pb.Checkpoint.FromString(read(f"checkpoint/{checkpoints[-1]}"))
+        tid = cp.tid
+        places = {o: (t, off, n) for o, t, off, n in zip(cp.oids, cp.tids, cp.offsets, cp.sizes)}
+    while True:
+        data = read(f"log/{tid + 1:020}")
+        if data is None:
+            return places, tid
+        tid += 1
+        size, pos = read_varint(data, 0)
+        header = pb.CommitHeader.FromString(data[pos : pos + size])
+        offset = pos + size
+        for oid, length in zip(header.oids, header.sizes):
+            places[oid] = (tid, offset, length)
+            offset += length
+        assert offset == len(data), "the records fill the rest of the object"
+        for oid in header.removed:
+            places.pop(oid, None)
+
+
+def test_python_reads_a_database_on_a_local_object_store(modules, tmp_path):
+    """Rust writes the example to a file:// object store; Python reads the
+    files with the documented layout alone."""
+    place = tmp_path / "store"
+    worker("interop-write-db", f"file://{place}")
+
+    def read(name):
+        path = place / name
+        return path.read_bytes() if path.exists() else None
+
+    def names(folder):
+        return [p.name for p in (place / folder).iterdir()] if (place / folder).exists() else []
+
+    places, head = object_store_places(modules, read, names)
+    assert head >= 2, "the root's commit and the example's"
+
+    def load_oid(oid, record_cls):
+        tid, offset, length = places[oid]
+        record = record_cls.FromString(read(f"log/{tid:020}")[offset : offset + length])
+        return record, message_class(record.type).FromString(record.state)
+
+    check_tower_example(modules, load_oid)
+    # The example's transaction says who made it and why.
+    data = read(f"log/{head:020}")
+    size, pos = read_varint(data, 0)
+    header = modules["pbpersist/objectstore.proto"].CommitHeader.FromString(data[pos : pos + size])
+    assert (header.user, header.description) == ("example", "two towers and two contacts")
+    assert list(header.oids) == sorted(header.oids)
 
 
 def check_tower_example(modules, load_oid):

@@ -58,6 +58,7 @@ pub mod interop;
 pub mod place;
 pub mod prost_reference;
 pub mod random;
+pub mod s3;
 
 use bank::ResolvingCounter;
 

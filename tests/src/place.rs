@@ -98,6 +98,9 @@ pub fn open_spec(spec: &str, options: Options) -> pbpersist::Result<Database> {
     if spec.starts_with("etcd://") {
         return Database::with_storage_and_options(pbpersist::storage::EtcdStorage::open(spec)?, options);
     }
+    if ["file://", "s3://"].iter().any(|s| spec.starts_with(s)) {
+        return Database::with_storage_and_options(pbpersist::storage::ObjectStorage::open(spec)?, options);
+    }
     match spec.strip_prefix("postgres:") {
         Some(schema) => {
             let storage = PostgresStorage::builder(&postgres_url()).schema(schema).open()?;

@@ -30,6 +30,24 @@ pub fn open_etcd(_: &str) -> Result<Database, Failure> {
     Err(Failure("this cargo-pbpersist was built without etcd support (install it with --features etcd)".into()))
 }
 
+/// Whether `database` names an object store (`file://`, `s3://`).
+pub fn is_object_store(database: &str) -> bool {
+    database.starts_with("file://") || database.starts_with("s3://")
+}
+
+/// An existing database on an object store. The verbs that only read never
+/// write.
+#[cfg(feature = "object-store")]
+pub fn open_object_store(database: &str) -> Result<Database, Failure> {
+    Ok(Database::with_storage(pbpersist::storage::ObjectStorage::open_existing(database)?)?)
+}
+
+/// Without the `object-store` feature, such a URL is refused with how to get it.
+#[cfg(not(feature = "object-store"))]
+pub fn open_object_store(_: &str) -> Result<Database, Failure> {
+    Err(Failure("this cargo-pbpersist was built without object-store support (install it with --features s3)".into()))
+}
+
 /// Whether `database` names a PostgreSQL server rather than a file.
 pub fn is_url(database: &str) -> bool {
     database.starts_with("postgres://") || database.starts_with("postgresql://")
@@ -49,6 +67,8 @@ impl Source {
     pub fn open(database: &str) -> Result<Source, Failure> {
         let db = if database.starts_with("etcd://") {
             open_etcd(database)?
+        } else if is_object_store(database) {
+            open_object_store(database)?
         } else if is_url(database) {
             // Storage errors name the server, never the URL's password.
             Database::with_storage(PostgresStorage::open_read_only(database)?)?

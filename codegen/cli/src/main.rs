@@ -58,7 +58,7 @@ enum Command {
     },
     /// List a database's objects, or show one as JSON, decoded with the schemas it stores.
     Inspect {
-        /// The SQLite database file, a postgres:// URL, or an etcd:// URL.
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
         database: String,
         /// Show this object.
         #[arg(long)]
@@ -73,7 +73,7 @@ enum Command {
     /// Check trees: key order, key ranges, list lengths and counters. Every
     /// tree in the database unless one is named.
     CheckTree {
-        /// The SQLite database file, a postgres:// URL, or an etcd:// URL.
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
         database: String,
         /// The tree's head.
         #[arg(long, conflicts_with = "name")]
@@ -84,7 +84,7 @@ enum Command {
     },
     /// List the newest committed transactions: tid, time and the objects each wrote.
     Log {
-        /// The SQLite database file, a postgres:// URL, or an etcd:// URL.
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
         database: String,
         /// How many, newest first.
         #[arg(short = 'n', long = "count", default_value_t = 20)]
@@ -92,7 +92,7 @@ enum Command {
     },
     /// Remove objects unreachable from the root, following stored reference lists.
     Gc {
-        /// The SQLite database file, a postgres:// URL, or an etcd:// URL.
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
         database: String,
         /// Report what would be removed, remove nothing.
         #[arg(long)]
@@ -100,7 +100,7 @@ enum Command {
     },
     /// List an object's stored states, newest first, with who wrote each and when.
     History {
-        /// The SQLite database file, a postgres:// URL, or an etcd:// URL.
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
         database: String,
         /// The object.
         #[arg(long)]
@@ -111,7 +111,7 @@ enum Command {
     },
     /// Undo transactions in one new transaction (history-preserving databases).
     Undo {
-        /// The SQLite database file, a postgres:// URL, or an etcd:// URL.
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
         database: String,
         /// The transactions to undo.
         #[arg(required = true)]
@@ -130,7 +130,7 @@ enum Command {
     },
     /// Remove unreachable objects and the history no view from the kept point on needs.
     Pack {
-        /// The SQLite database file, a postgres:// URL, or an etcd:// URL.
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
         database: String,
         /// Keep what is needed to see the database as it was at any time in the last DAYS days.
         #[arg(long, conflicts_with = "tid")]
@@ -194,6 +194,8 @@ fn open_writable(database: &str) -> Result<pbpersist::Database, Failure> {
     use pbpersist::{Database, storage::PostgresStorage};
     if database.starts_with("etcd://") {
         inspect::open_etcd(database)
+    } else if inspect::is_object_store(database) {
+        inspect::open_object_store(database)
     } else if inspect::is_url(database) {
         inspect::Source::open(database)?;
         Ok(Database::with_storage(PostgresStorage::open(database)?)?)

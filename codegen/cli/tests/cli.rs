@@ -438,3 +438,33 @@ fn inspect_check_and_gc_work_on_postgres_urls() {
     config.connect_timeout(std::time::Duration::from_secs(3));
     let _ = config.connect(postgres::NoTls).and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")));
 }
+
+#[test]
+fn inspect_and_gc_read_a_database_on_a_local_object_store() {
+    use pbpersist::storage::ObjectStorage;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("db").display());
+    let db = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
+    pbpersist_examples::tower::store_in(&db).unwrap();
+    db.transact(|tx| {
+        let mut lost = Tower::new();
+        lost.set_name("Lost");
+        lost.set_width(1.0);
+        lost.set_height(1.0);
+        tx.add(lost).map(drop)
+    })
+    .unwrap();
+
+    let list = cargo_pbpersist(&["inspect", &url]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(stdout(&list).matches("demo.Tower").count() == 3, "{}", stdout(&list));
+    let gc = cargo_pbpersist(&["gc", &url]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    let list = cargo_pbpersist(&["inspect", &url]);
+    assert!(stdout(&list).matches("demo.Tower").count() == 2, "the unreachable tower is gone: {}", stdout(&list));
+
+    let missing = format!("file://{}", dir.path().join("nothing").display());
+    let refused = cargo_pbpersist(&["inspect", &missing]);
+    assert!(!refused.status.success(), "a place without a database is refused, never created");
+    assert!(!dir.path().join("nothing").exists());
+}

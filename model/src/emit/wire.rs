@@ -44,7 +44,10 @@ fn nonzero(value: &Value, expr: TokenStream) -> TokenStream {
     match value {
         Value::Scalar(Scalar::String | Scalar::Bytes) => quote!(!#expr.is_empty()),
         Value::Enum(_) => quote!(#expr.value() != 0),
-        _ => quote!(#expr != ::core::default::Default::default()),
+        // A function rather than `!=`: with the right side inferred, another
+        // crate's `PartialEq<Other> for u32` (serde_json has them) makes
+        // the comparison ambiguous.
+        _ => quote!(!__pbpersist::__private::is_default(&#expr)),
     }
 }
 

@@ -138,7 +138,7 @@ fn decide_and_write(
 }
 
 /// Microseconds since the Unix epoch, as the SQL backends store times.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd", feature = "object-store"))]
 pub(crate) fn micros(time: SystemTime) -> i64 {
     time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }

@@ -11,6 +11,8 @@ pub mod etcd;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
+#[cfg(feature = "object-store")]
+pub mod object;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -20,6 +22,8 @@ pub use copy::{CopyReport, copy};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdStorage;
 pub use memory::MemoryStorage;
+#[cfg(feature = "object-store")]
+pub use object::ObjectStorage;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStorage;
 #[cfg(feature = "sqlite")]
@@ -169,13 +173,13 @@ pub struct Committed {
 
 /// The error for a database whose layout is newer than this program's,
 /// worded alike for every backend.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd", feature = "object-store"))]
 pub(crate) fn too_new(name: &str, found: i64, latest: i64) -> StorageError {
     StorageError::Format(format!("{name} has format version {found}; this pbpersist reads up to version {latest}"))
 }
 
 /// Microseconds since the Unix epoch as a time.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd", feature = "object-store"))]
 pub(crate) fn time_from_micros(micros: i64) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros.max(0) as u64)
 }

@@ -1,6 +1,7 @@
 //! A child process for the multi-process and crash tests.
 //!
-//! `<db>` is an SQLite path or `postgres:<schema>` (see `place::open_spec`).
+//! `<db>` is an SQLite path, `postgres:<schema>`, or an etcd or object-store
+//! URL (see `place::open_spec`).
 //!
 //! `pbpersist-worker count <db> <n> plain|resolving`: adds 1 to the root's
 //! "counter" `n` times, one transaction each, and prints the retries.

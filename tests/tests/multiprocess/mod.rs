@@ -28,7 +28,9 @@ fn run_workers(args: impl Fn(usize) -> Vec<String>) -> u64 {
     retries
 }
 
-fn run_counters(new_place: NewPlace<'_>, resolving: bool) -> (i64, u64) {
+/// 4 processes each add 1 to one counter `per_process` times, one
+/// transaction each: the final value and the retries.
+pub fn four_processes_count(new_place: NewPlace<'_>, per_process: u32, resolving: bool) -> (i64, u64) {
     let (spec, _keep) = new_place();
     let db = open_spec(&spec, Options::default()).unwrap();
     let oid = db
@@ -39,16 +41,16 @@ fn run_counters(new_place: NewPlace<'_>, resolving: bool) -> (i64, u64) {
         })
         .unwrap();
     let mode = if resolving { "resolving" } else { "plain" };
-    let retries = run_workers(|_| vec!["count".into(), spec.clone(), "2000".into(), mode.into()]);
+    let retries = run_workers(|_| vec!["count".into(), spec.clone(), per_process.to_string(), mode.into()]);
     let db = open_spec(&spec, Options::default()).unwrap();
     let value = pbpersist_tests::counter_value(&db, oid, resolving);
     (value, retries)
 }
 
 pub fn four_processes_lose_no_updates_and_resolution_needs_fewer_retries(new_place: NewPlace<'_>) {
-    let (plain, plain_retries) = run_counters(new_place, false);
+    let (plain, plain_retries) = four_processes_count(new_place, 2000, false);
     assert_eq!(plain, 8000);
-    let (resolved, resolving_retries) = run_counters(new_place, true);
+    let (resolved, resolving_retries) = four_processes_count(new_place, 2000, true);
     assert_eq!(resolved, 8000);
     println!("processes: plain {plain_retries} retries, resolving {resolving_retries} retries");
     assert!(resolving_retries < plain_retries, "{resolving_retries} < {plain_retries}");
@@ -88,6 +90,12 @@ fn random_below(n: u64) -> u64 {
 }
 
 pub fn a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(new_place: NewPlace<'_>) {
+    a_writer_killed_50_times_after(new_place, 0);
+}
+
+/// The kill test for a place whose workers take `startup_ms` longer to open
+/// it and commit (a remote store): each kill comes that much later.
+pub fn a_writer_killed_50_times_after(new_place: NewPlace<'_>, startup_ms: u64) {
     let (spec, _keep) = new_place();
     {
         let db = open_spec(&spec, Options::default()).unwrap();
@@ -114,7 +122,7 @@ pub fn a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_parti
             }
             acked
         });
-        std::thread::sleep(std::time::Duration::from_millis(20 + random_below(120)));
+        std::thread::sleep(std::time::Duration::from_millis(startup_ms + 20 + random_below(120)));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         let acked = reader.join().unwrap();

@@ -1,0 +1,315 @@
+//! The object-store storage: a database as a log of immutable commit
+//! objects in S3, another object store, or a local directory. The layout is
+//! in docs/format.md; the design and its alternatives in
+//! docs/object-store.md.
+//!
+//! The tid is the number of a commit object (`log/<tid>`). A commit is one
+//! create-if-absent write of the object after the newest: whoever creates
+//! it committed, and a loser reads the winner's object and decides again.
+//! A snapshot is a tid; each process indexes where every record lies,
+//! starting from the newest checkpoint.
+
+mod index;
+mod layout;
+mod session;
+mod store;
+
+use super::{Committed, Session, Storage, TransactionMeta, TransactionRange};
+use crate::{Oid, StorageError, Tid};
+use std::sync::Arc;
+use store::{Created, Shared, Tuning};
+
+/// A storage on an object store, under a key prefix.
+///
+/// Opened with a URL ([`ObjectStorage::open`]) or over any
+/// [`object_store::ObjectStore`] ([`ObjectStorage::with_store`]). The
+/// client runs on a Tokio runtime of its own, so the storage may be used
+/// from inside another runtime.
+#[derive(Clone)]
+pub struct ObjectStorage {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage").field("target", &self.shared.target).finish_non_exhaustive()
+    }
+}
+
+/// The version of the layout under the prefix (`<prefix>/format`).
+pub const FORMAT_VERSION: u64 = 1;
+
+/// Requests an [`ObjectStorage`] made to its store, as
+/// [`ObjectStorage::requests`] counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Requests {
+    /// Reads of whole objects or ranges of one (ranges of one object read
+    /// together count once).
+    pub gets: u64,
+    /// Writes, conditional or not.
+    pub puts: u64,
+    /// Listings.
+    pub lists: u64,
+    /// Deletions.
+    pub deletes: u64,
+}
+
+/// In-memory stores by name, so that every `memory://name` URL in a process
+/// opens the same data.
+fn memory_store(name: &str) -> Arc<dyn object_store::ObjectStore> {
+    static STORES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<object_store::memory::InMemory>>>,
+    > = std::sync::OnceLock::new();
+    let mut stores = STORES.get_or_init(Default::default).lock().expect("memory stores lock");
+    stores.entry(name.to_owned()).or_insert_with(|| Arc::new(object_store::memory::InMemory::new())).clone()
+}
+
+impl ObjectStorage {
+    /// Opens (or creates) the database a URL names:
+    /// - `file:///path/to/dir`: a local directory (created if missing),
+    ///   written with fsync;
+    /// - `memory://name`: an in-memory store shared by everything in this
+    ///   process that opens the same name, for tests;
+    /// - `s3://bucket/prefix` (feature `s3`): S3 or an S3-protocol server,
+    ///   with credentials, region and endpoint from the usual `AWS_*`
+    ///   variables (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP=true` for a local
+    ///   server). They are never shown in errors.
+    ///
+    /// The query may set `checkpoint-every=N` (a checkpoint every N
+    /// commits, 1000 unless told; 0 for none) and `cache-mib=N` (the
+    /// record cache, 64 MiB unless told).
+    pub fn open(url: &str) -> Result<ObjectStorage, StorageError> {
+        ObjectStorage::open_url(url, true)
+    }
+
+    /// Opens the database a URL names, as [`open`](Self::open) does, but
+    /// refuses a place that holds none instead of creating one.
+    pub fn open_existing(url: &str) -> Result<ObjectStorage, StorageError> {
+        ObjectStorage::open_url(url, false)
+    }
+
+    fn open_url(url: &str, create: bool) -> Result<ObjectStorage, StorageError> {
+        let bad = |why: &str| StorageError::Config(format!("the object store URL is malformed ({why})"));
+        let (rest, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut tuning = Tuning::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').ok_or_else(|| bad("a query parameter has no value"))?;
+            let number = || value.parse::<u64>().map_err(|_| bad("a parameter is not a number"));
+            match name {
+                "checkpoint-every" => tuning.checkpoint_every = number()?,
+                "cache-mib" => tuning.cache_bytes = (number()? as usize) << 20,
+                _ => return Err(bad("unknown parameter; known: checkpoint-every, cache-mib")),
+            }
+        }
+        let (scheme, path) = rest.split_once("://").ok_or_else(|| bad("it has no scheme"))?;
+        match scheme {
+            "file" => {
+                if !path.starts_with('/') {
+                    return Err(bad("a file URL needs an absolute path: file:///path"));
+                }
+                if create {
+                    std::fs::create_dir_all(path)
+                        .map_err(|e| StorageError::Config(format!("cannot create the directory {path}: {e}")))?;
+                }
+                std::fs::metadata(path)
+                    .map_err(|e| StorageError::Config(format!("cannot open the directory {path}: {e}")))?;
+                let store = object_store::local::LocalFileSystem::new_with_prefix(path)
+                    .map_err(|e| StorageError::Config(format!("cannot open the directory {path}: {e}")))?
+                    .with_fsync(true);
+                ObjectStorage::build(Arc::new(store), "", rest.to_owned(), tuning, create)
+            }
+            "memory" => {
+                let (name, prefix) = path.split_once('/').unwrap_or((path, ""));
+                ObjectStorage::build(memory_store(name), prefix, rest.to_owned(), tuning, create)
+            }
+            #[cfg(feature = "s3")]
+            "s3" => {
+                let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+                if bucket.is_empty() {
+                    return Err(bad("it names no bucket: s3://bucket/prefix"));
+                }
+                let store = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()
+                    .map_err(|e| StorageError::Config(format!("cannot open the bucket {bucket}: {e}")))?;
+                ObjectStorage::build(Arc::new(store), prefix, format!("s3://{bucket}/{prefix}"), tuning, create)
+            }
+            _ => Err(bad("known schemes: file://, memory://, and s3:// with the s3 feature")),
+        }
+    }
+
+    /// Opens (or creates) the database under `prefix` in any object store,
+    /// such as one configured by hand for GCS or Azure. The store must
+    /// honour create-if-absent writes ([`object_store::PutMode::Create`]);
+    /// creating a database checks that it does.
+    pub fn with_store(store: Arc<dyn object_store::ObjectStore>, prefix: &str) -> Result<ObjectStorage, StorageError> {
+        let target = format!("{store}/{prefix}");
+        ObjectStorage::build(store, prefix, target, Tuning::default(), true)
+    }
+
+    fn build(
+        store: Arc<dyn object_store::ObjectStore>,
+        prefix: &str,
+        target: String,
+        tuning: Tuning,
+        create: bool,
+    ) -> Result<ObjectStorage, StorageError> {
+        let shared = Shared::new(store, prefix, target, tuning)?;
+        shared.prepare(FORMAT_VERSION, create)?;
+        Ok(ObjectStorage { shared: Arc::new(shared) })
+    }
+
+    /// The store and prefix, without credentials, as errors show them.
+    pub fn target(&self) -> &str {
+        &self.shared.target
+    }
+
+    /// The requests made so far by this storage and its sessions.
+    pub fn requests(&self) -> Requests {
+        use std::sync::atomic::Ordering::Relaxed;
+        let r = &self.shared.requests;
+        Requests {
+            gets: r.gets.load(Relaxed),
+            puts: r.puts.load(Relaxed),
+            lists: r.lists.load(Relaxed),
+            deletes: r.deletes.load(Relaxed),
+        }
+    }
+
+    /// Writes a checkpoint of the newest commit now, besides those written
+    /// every `checkpoint-every` commits, so that the next process to open
+    /// the database reads it instead of the log before it. Returns its tid.
+    pub fn checkpoint(&self) -> Result<Tid, StorageError> {
+        for _ in 0..64 {
+            let head = self.shared.refresh()?;
+            if self.shared.checkpoint_at(head)? {
+                return Ok(Tid(head));
+            }
+        }
+        Err(StorageError::Aborted {
+            backend: store::BACKEND,
+            source: "commits kept arriving during the checkpoint".into(),
+        })
+    }
+
+    /// Removes every object under the prefix: the whole database. For tests
+    /// and benchmarks that start from nothing.
+    pub fn destroy(self) -> Result<(), StorageError> {
+        self.shared.delete_all()
+    }
+
+    /// Removes the unreachable objects, as a commit object that lists them.
+    fn remove(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        let shared = &self.shared;
+        for _ in 0..64 {
+            let head = shared.refresh()?;
+            let live = shared.index.read().expect("index lock").live(head);
+            let records = shared.read(&live)?;
+            let dead = super::unreachable(records.into_iter().map(|(oid, _, bytes)| (oid, bytes.to_vec())))?;
+            if dry_run || dead.is_empty() {
+                return Ok(dead);
+            }
+            let mut header = Shared::header(std::time::SystemTime::now(), &TransactionMeta::default());
+            header.removed = dead.iter().map(|o| o.0).collect();
+            let bytes = layout::encode_commit(&header, &[]);
+            if let Created::Yes = shared.create(&shared.keys.commit(head + 1), bytes.clone())? {
+                let commit = layout::decode_commit(Tid(head + 1), &bytes)?;
+                shared.applied_own(head + 1, &commit, &[]);
+                shared.checkpoint_if_due(head + 1);
+                return Ok(dead);
+            }
+        }
+        Err(StorageError::Aborted { backend: store::BACKEND, source: "commits kept taking the tid gc wanted".into() })
+    }
+}
+
+impl Storage for ObjectStorage {
+    fn name(&self) -> &'static str {
+        "object-store"
+    }
+
+    fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
+        Ok(Box::new(session::ObjectSession::new(self.shared.clone())))
+    }
+
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        self.shared.new_oids(count)
+    }
+
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        self.remove(dry_run)
+    }
+
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        self.shared.put_schemas(files)
+    }
+
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        self.shared.schemas()
+    }
+
+    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        let shared = &self.shared;
+        let head = shared.refresh()?;
+        let last = range.until.map_or(head, |u| u.0.min(head));
+        let first = range.after.0 + 1;
+        let mut out = Vec::new();
+        let mut visit = |tid: u64| -> Result<bool, StorageError> {
+            if out.len() >= range.limit {
+                return Ok(false);
+            }
+            // A log with a hole (a pack removed it) ends the listing there.
+            let Some((commit, bytes)) = shared.commit_object(tid)? else { return Ok(false) };
+            // Empty objects (a claimed tid) and gc's removals are not transactions.
+            if commit.records.is_empty() {
+                return Ok(true);
+            }
+            let h = &commit.header;
+            let mut records = Vec::new();
+            if range.records {
+                let index = shared.index.read().expect("index lock");
+                for (oid, place) in &commit.records {
+                    if index.at(*oid, head) == Some(*place) {
+                        records.push((*oid, layout::slice(&bytes, *place).to_vec()));
+                    }
+                }
+            }
+            out.push(Committed {
+                tid: Tid(tid),
+                time: super::time_from_micros(h.committed_at),
+                meta: TransactionMeta {
+                    user: h.user.clone(),
+                    description: h.description.clone(),
+                    extension: h.extension.clone(),
+                },
+                oids: Some(commit.records.iter().map(|(o, _)| *o).collect()),
+                records,
+            });
+            Ok(true)
+        };
+        if range.newest_first {
+            for tid in (first..=last).rev() {
+                if !visit(tid)? {
+                    break;
+                }
+            }
+        } else {
+            for tid in first..=last {
+                if !visit(tid)? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/format.md states the version the code writes.
+    #[test]
+    fn the_documented_layout_version_is_the_codes() {
+        let doc = include_str!("../../../../docs/format.md");
+        assert!(doc.contains(&format!("the object-store layout version, {}, as decimal text", super::FORMAT_VERSION)));
+    }
+}
