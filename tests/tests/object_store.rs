@@ -150,6 +150,64 @@ fn requests_per_commit_and_a_cold_start_from_a_checkpoint(url: &str) {
     assert_eq!((r.lists, r.gets), (1, 3), "the format, the checkpoint, the next tid: {r:?}");
 }
 
+/// With a cache directory, a restarted process reads records from its
+/// disk: after a checkpoint it loads every object without asking the store
+/// for any record. Another database's file is not trusted.
+fn a_restarted_process_reads_records_from_its_cache_directory(base: &str) {
+    let cache = tempfile::tempdir().unwrap();
+    let with_cache = |url: &str| format!("{url}?cache-dir={}", cache.path().display());
+    let towers = fifty_towers(&with_cache(base), 0.0);
+    let restarted = ObjectStorage::open(&with_cache(base)).unwrap();
+    let before = restarted.requests();
+    assert_eq!(heights(&restarted, &towers), (0..50).map(|i| i as f32).collect::<Vec<_>>());
+    let spent = restarted.requests().gets - before.gets;
+    // One read at each begin (the database checking its root, then the
+    // transaction); a record from the store would be one more each.
+    assert!(spent <= 2, "{spent} reads: the records came from the cache file, not one read each");
+
+    // Another database has records with the same oids and tids; the file,
+    // made for the first, is emptied rather than read.
+    let other = fresh_url_like(base);
+    let towers = fifty_towers(&with_cache(&other), 100.0);
+    let restarted = ObjectStorage::open(&with_cache(&other)).unwrap();
+    assert_eq!(heights(&restarted, &towers), (0..50).map(|i| 100.0 + i as f32).collect::<Vec<_>>());
+}
+
+/// Fifty towers of heights `base + i` in one commit, then a checkpoint, so
+/// that a restarted process has no record in memory.
+fn fifty_towers(url: &str, base: f32) -> Vec<pbpersist::Ref<pbpersist_tests::demo::Tower>> {
+    let storage = ObjectStorage::open(url).unwrap();
+    let db = Database::with_storage(storage.clone()).unwrap();
+    let towers = db
+        .transact(|tx| {
+            (0..50)
+                .map(|i| {
+                    let mut t = pbpersist_tests::demo::Tower::new();
+                    t.set_name(format!("t{i}"));
+                    t.set_width(1.0);
+                    t.set_height(base + i as f32);
+                    tx.add(t)
+                })
+                .collect()
+        })
+        .unwrap();
+    storage.checkpoint().unwrap();
+    towers
+}
+
+fn heights(storage: &ObjectStorage, towers: &[pbpersist::Ref<pbpersist_tests::demo::Tower>]) -> Vec<f32> {
+    let db = Database::with_storage(storage.clone()).unwrap();
+    db.transact(|tx| towers.iter().map(|t| Ok(tx.get(*t)?.height())).collect::<pbpersist::Result<_>>()).unwrap()
+}
+
+/// A URL of a new database in the same kind of store as `base`.
+fn fresh_url_like(base: &str) -> String {
+    match base.strip_prefix("file://") {
+        Some(dir) => format!("file://{dir}-other"),
+        None => s3().url(&fresh()),
+    }
+}
+
 /// A commit object that does not decode is a typed error naming its tid,
 /// and the database opens again once it is gone.
 fn a_malformed_commit_object_is_a_typed_error() {
@@ -214,6 +272,10 @@ fn main() {
             it_works_called_from_inside_a_tokio_runtime(format!("file://{}", dir.path().display()))
         }),
         ("urls_are_checked", urls_are_checked),
+        ("file::a_restarted_process_reads_records_from_its_cache_directory", || {
+            let dir = tempfile::tempdir().unwrap();
+            a_restarted_process_reads_records_from_its_cache_directory(&format!("file://{}/db", dir.path().display()))
+        }),
         ("file::processes::four_processes_lose_no_updates", || {
             multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&file_place)
         }),
@@ -243,6 +305,9 @@ fn main() {
         ("s3::the_server_honours_create_if_absent", the_server_honours_create_if_absent as fn()),
         ("s3::requests_per_commit_and_a_cold_start_from_a_checkpoint", || {
             requests_per_commit_and_a_cold_start_from_a_checkpoint(&s3().url(&fresh()))
+        }),
+        ("s3::a_restarted_process_reads_records_from_its_cache_directory", || {
+            a_restarted_process_reads_records_from_its_cache_directory(&s3().url(&fresh()))
         }),
         ("s3::it_works_called_from_inside_a_tokio_runtime", || {
             it_works_called_from_inside_a_tokio_runtime(s3().url(&fresh()))

@@ -99,6 +99,10 @@ impl Keys {
         Path::from(format!("{}format", self.prefix))
     }
 
+    pub fn id(&self) -> Path {
+        Path::from(format!("{}id", self.prefix))
+    }
+
     pub fn commit(&self, tid: u64) -> Path {
         numbered(&self.prefix, "log", tid)
     }

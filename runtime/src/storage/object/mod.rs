@@ -9,6 +9,7 @@
 //! A snapshot is a tid; each process indexes where every record lies,
 //! starting from the newest checkpoint.
 
+mod disk;
 mod index;
 mod layout;
 mod session;
@@ -76,8 +77,10 @@ impl ObjectStorage {
     ///   server). They are never shown in errors.
     ///
     /// The query may set `checkpoint-every=N` (a checkpoint every N
-    /// commits, 1000 unless told; 0 for none) and `cache-mib=N` (the
-    /// record cache, 64 MiB unless told).
+    /// commits, 1000 unless told; 0 for none), `cache-mib=N` (the record
+    /// cache in memory, 64 MiB unless told), and `cache-dir=/path` with
+    /// `cache-dir-mib=N` (a local file of records, 1 GiB unless told, so
+    /// that a restarted process reads records from its disk).
     pub fn open(url: &str) -> Result<ObjectStorage, StorageError> {
         ObjectStorage::open_url(url, true)
     }
@@ -98,7 +101,11 @@ impl ObjectStorage {
             match name {
                 "checkpoint-every" => tuning.checkpoint_every = number()?,
                 "cache-mib" => tuning.cache_bytes = (number()? as usize) << 20,
-                _ => return Err(bad("unknown parameter; known: checkpoint-every, cache-mib")),
+                "cache-dir" => tuning.cache_dir = Some(value.into()),
+                "cache-dir-mib" => tuning.cache_dir_bytes = number()? << 20,
+                _ => {
+                    return Err(bad("unknown parameter; known: checkpoint-every, cache-mib, cache-dir, cache-dir-mib"));
+                }
             }
         }
         let (scheme, path) = rest.split_once("://").ok_or_else(|| bad("it has no scheme"))?;

@@ -2,6 +2,7 @@
 //! storage-wide operations: reading the log, records, oid blocks,
 //! checkpoints, schemas, gc.
 
+use super::disk::DiskCache;
 use super::index::{Index, RecordCache};
 use super::layout::{self, Checkpoint, Commit, CommitHeader, Keys, OidBlock, Place, SchemaFile};
 use crate::{Oid, StorageError, Tid};
@@ -17,17 +18,21 @@ use std::sync::{Arc, Mutex, RwLock};
 pub(super) const BACKEND: &str = "object store";
 
 /// How a storage behaves, from the URL's query.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Tuning {
     /// A checkpoint is written by the commit whose tid is a multiple of this.
     pub checkpoint_every: u64,
     /// The byte budget of the record cache.
     pub cache_bytes: usize,
+    /// Where the local file of records lives, if anywhere.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// The byte budget of that file.
+    pub cache_dir_bytes: u64,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { checkpoint_every: 1000, cache_bytes: 64 << 20 }
+        Tuning { checkpoint_every: 1000, cache_bytes: 64 << 20, cache_dir: None, cache_dir_bytes: 1 << 30 }
     }
 }
 
@@ -56,6 +61,8 @@ pub(super) struct Shared {
     /// refresh begun after its call can use that one.
     refresh_tickets: AtomicU64,
     cache: Mutex<RecordCache>,
+    /// The local file of records, when the URL names a cache directory.
+    disk: std::sync::OnceLock<DiskCache>,
     /// Open snapshots by tid, with how many sessions hold each.
     snapshots: Mutex<BTreeMap<u64, usize>>,
     oids: Mutex<OidPool>,
@@ -121,6 +128,7 @@ impl Shared {
             keys: Keys::new(prefix),
             target,
             cache: Mutex::new(RecordCache::new(tuning.cache_bytes)),
+            disk: std::sync::OnceLock::new(),
             tuning,
             index: RwLock::new(Index::default()),
             refreshing: Mutex::new(Refreshes::default()),
@@ -243,6 +251,7 @@ impl Shared {
                     Ok(Created::Yes) => return Err(refused("it accepted it".into())),
                     Err(e) => return Err(refused(e.to_string())),
                 }
+                self.database_id()?;
                 self.get(&key)?.ok_or_else(|| malformed(&key, "it vanished after it was created"))?
             }
         };
@@ -253,6 +262,10 @@ impl Shared {
         if found > version {
             return Err(super::super::too_new(&self.target, found as i64, version as i64));
         }
+        if let Some(dir) = &self.tuning.cache_dir {
+            let disk = DiskCache::open(dir, self.database_id()?, self.tuning.cache_dir_bytes)?;
+            let _ = self.disk.set(disk);
+        }
         if let Some(newest) = self.list(&self.keys.checkpoints())?.pop() {
             let bytes = self.get(&newest)?.ok_or_else(|| malformed(&newest, "it vanished"))?;
             let cp = Checkpoint::decode(bytes.as_ref()).map_err(|e| malformed(&newest, e))?;
@@ -261,6 +274,28 @@ impl Shared {
         }
         self.refresh()?;
         Ok(())
+    }
+
+    /// The random number that tells this database from others
+    /// (`<prefix>/id`), made by whoever creates it first.
+    fn database_id(&self) -> Result<u64, StorageError> {
+        let key = self.keys.id();
+        loop {
+            if let Some(bytes) = self.get(&key)? {
+                return std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| malformed(&key, "it is not a decimal number"));
+            }
+            self.create(&key, nonce().to_string().into_bytes())?;
+        }
+    }
+
+    /// Keeps records in the local file, if there is one.
+    fn keep_on_disk(&self, records: &[(Oid, Tid, &[u8])]) {
+        if let Some(disk) = self.disk.get() {
+            disk.put(records);
+        }
     }
 
     /// Reads the commit objects after the index's head, adding each to the
@@ -278,11 +313,17 @@ impl Shared {
             let key = self.keys.commit(next);
             let Some(bytes) = self.get(&key)? else { break };
             let commit = layout::decode_commit(Tid(next), &bytes)?;
+            let records: Vec<(Oid, Tid, &[u8])> = commit
+                .records
+                .iter()
+                .map(|(oid, p)| (*oid, p.tid, &bytes[p.offset as usize..(p.offset + p.size) as usize]))
+                .collect();
             let mut cache = self.cache.lock().expect("cache lock");
-            for (oid, place) in &commit.records {
-                cache.insert(*oid, place.tid, &layout::slice(&bytes, *place));
+            for (oid, tid, record) in &records {
+                cache.insert(*oid, *tid, record);
             }
             drop(cache);
+            self.keep_on_disk(&records);
             self.apply(next, &commit);
         }
         guard.done = Some(mine);
@@ -303,6 +344,9 @@ impl Shared {
                 cache.insert(*oid, place.tid, record);
             }
             drop(cache);
+            let on_disk: Vec<(Oid, Tid, &[u8])> =
+                commit.records.iter().zip(records).map(|((oid, place), record)| (*oid, place.tid, *record)).collect();
+            self.keep_on_disk(&on_disk);
             self.apply(tid, commit);
         }
     }
@@ -346,6 +390,20 @@ impl Shared {
                 }
             }
         }
+        if let Some(disk) = self.disk.get().filter(|_| !wanted.is_empty()) {
+            let entries: Vec<(Oid, Place)> = std::mem::take(&mut wanted).into_values().flatten().collect();
+            let keys: Vec<(Oid, Tid)> = entries.iter().map(|(oid, p)| (*oid, p.tid)).collect();
+            let mut cache = self.cache.lock().expect("cache lock");
+            for ((oid, place), found) in entries.into_iter().zip(disk.get(&keys)) {
+                match found.filter(|r| r.len() as u64 == place.size) {
+                    Some(record) => {
+                        cache.insert(oid, place.tid, &record);
+                        out.push((oid, place, Bytes::from(record)));
+                    }
+                    None => wanted.entry(place.tid).or_default().push((oid, place)),
+                }
+            }
+        }
         if wanted.is_empty() {
             return Ok(out);
         }
@@ -371,8 +429,12 @@ impl Shared {
             )),
             e => failed(&self.target, e),
         })?;
+        let fetched: Vec<((Oid, Place), Bytes)> = fetched.into_iter().flatten().collect();
+        let on_disk: Vec<(Oid, Tid, &[u8])> =
+            fetched.iter().map(|((oid, place), bytes)| (*oid, place.tid, bytes.as_ref())).collect();
+        self.keep_on_disk(&on_disk);
         let mut cache = self.cache.lock().expect("cache lock");
-        for ((oid, place), bytes) in fetched.into_iter().flatten() {
+        for ((oid, place), bytes) in fetched {
             cache.insert(oid, place.tid, &bytes);
             out.push((oid, place, bytes));
         }
