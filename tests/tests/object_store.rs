@@ -45,6 +45,19 @@ fn memory_backend() -> Backend {
     backend_at(format!("memory://{}", fresh()), None)
 }
 
+/// A history-preserving database in memory.
+fn memory_history_backend() -> Backend {
+    backend_at(format!("memory://{}?history=preserving", fresh()), None)
+}
+
+/// A history-preserving database in a directory that checkpoints every
+/// few commits, so that packs and cold starts meet checkpoints.
+fn file_history_backend() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}?history=preserving&checkpoint-every=3", dir.path().display());
+    backend_at(url, Some(dir))
+}
+
 /// A directory that lives as long as the backend.
 fn file_backend() -> Backend {
     let dir = tempfile::tempdir().unwrap();
@@ -137,9 +150,9 @@ fn requests_per_commit_and_a_cold_start_from_a_checkpoint(url: &str) {
 
     let cold = ObjectStorage::open(&url).unwrap();
     let r = cold.requests();
-    // The layout version, the checkpoint at 20, the commits 21 to 26 (with
-    // the root's and the counter's), one that is not there yet.
-    assert_eq!((r.lists, r.gets), (1, 1 + 1 + 6 + 1), "{r:?}");
+    // The layout version, the mode, the checkpoint at 20, the commits 21 to
+    // 26 (with the root's and the counter's), one that is not there yet.
+    assert_eq!((r.lists, r.gets), (1, 1 + 1 + 1 + 6 + 1), "{r:?}");
     let db = Database::with_storage(cold.clone()).unwrap();
     assert_eq!(db.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 24);
 
@@ -147,7 +160,7 @@ fn requests_per_commit_and_a_cold_start_from_a_checkpoint(url: &str) {
     let tid = cold.checkpoint().unwrap();
     assert_eq!(tid, db.last_transactions(1).unwrap()[0].tid);
     let r = ObjectStorage::open(&url).unwrap().requests();
-    assert_eq!((r.lists, r.gets), (1, 3), "the format, the checkpoint, the next tid: {r:?}");
+    assert_eq!((r.lists, r.gets), (1, 4), "the format, the mode, the checkpoint, the next tid: {r:?}");
 }
 
 /// With a cache directory, a restarted process reads records from its
@@ -198,6 +211,42 @@ fn fifty_towers(url: &str, base: f32) -> Vec<pbpersist::Ref<pbpersist_tests::dem
 fn heights(storage: &ObjectStorage, towers: &[pbpersist::Ref<pbpersist_tests::demo::Tower>]) -> Vec<f32> {
     let db = Database::with_storage(storage.clone()).unwrap();
     db.transact(|tx| towers.iter().map(|t| Ok(tx.get(*t)?.height())).collect::<pbpersist::Result<_>>()).unwrap()
+}
+
+/// A pack deletes the commit objects that hold no kept state, in either
+/// mode, and a process started afterwards reads everything that was kept.
+fn pack_deletes_commit_objects_that_hold_nothing_kept(history: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}?history={history}", dir.path().display());
+    let db = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
+    let c = db
+        .transact(|tx| {
+            let c = tx.add(Counter::new())?;
+            tx.root_mut()?.insert("c", c);
+            Ok(c)
+        })
+        .unwrap();
+    let mut tids = Vec::new();
+    for i in 1..=20 {
+        db.transact(|tx| Ok(tx.get_mut(c)?.set_value(i))).unwrap();
+        tids.push(db.last_transactions(1).unwrap()[0].tid);
+    }
+    let commit_objects = || std::fs::read_dir(dir.path().join("log")).unwrap().count();
+    let before = commit_objects();
+    db.pack(pbpersist::Keep::From(tids[14])).unwrap();
+    // The root's and the counter's creations stay (the root is current),
+    // and everything from the kept tid on.
+    let removed = before - commit_objects();
+    assert!(removed >= 13, "{removed} of {before} commit objects removed");
+
+    let fresh = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
+    assert_eq!(fresh.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 20);
+    if history == "preserving" {
+        let kept: Vec<_> = fresh.history(c.oid(), 100).unwrap().into_iter().map(|r| r.tid).collect();
+        assert_eq!(kept, tids[14..].iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(fresh.at(tids[15]).unwrap().transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 16);
+        assert!(fresh.at(tids[10]).is_err(), "before the pack's tid");
+    }
 }
 
 /// A URL of a new database in the same kind of store as `base`.
@@ -261,6 +310,8 @@ fn main() {
     let mut trials: Vec<Trial> = Vec::new();
     pbpersist::conformance_tests!(suite_trials!(trials, "memory", memory_backend));
     pbpersist::conformance_tests!(suite_trials!(trials, "file", file_backend));
+    pbpersist::conformance_tests!(suite_trials!(trials, "memory-history", memory_history_backend));
+    pbpersist::conformance_tests!(suite_trials!(trials, "file-history", file_history_backend));
     let mut local: Vec<(&str, fn())> = vec![
         ("file::requests_per_commit_and_a_cold_start_from_a_checkpoint", || {
             let dir = tempfile::tempdir().unwrap();
@@ -272,6 +323,12 @@ fn main() {
             it_works_called_from_inside_a_tokio_runtime(format!("file://{}", dir.path().display()))
         }),
         ("urls_are_checked", urls_are_checked),
+        ("file::pack_deletes_commit_objects_that_hold_nothing_kept", || {
+            pack_deletes_commit_objects_that_hold_nothing_kept("free")
+        }),
+        ("file-history::pack_deletes_commit_objects_that_hold_nothing_kept", || {
+            pack_deletes_commit_objects_that_hold_nothing_kept("preserving")
+        }),
         ("file::a_restarted_process_reads_records_from_its_cache_directory", || {
             let dir = tempfile::tempdir().unwrap();
             a_restarted_process_reads_records_from_its_cache_directory(&format!("file://{}/db", dir.path().display()))

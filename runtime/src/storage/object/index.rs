@@ -17,7 +17,7 @@ const KEEP_CHANGES: usize = 10_000;
 
 /// One state of an object: written by `tid` at `place`, or removed by gc
 /// at `tid` (`None`).
-type Version = (Tid, Option<Place>);
+pub(super) type Version = (Tid, Option<Place>);
 
 #[derive(Default)]
 pub(super) struct Index {
@@ -32,32 +32,74 @@ pub(super) struct Index {
 }
 
 impl Index {
+    /// The index a checkpoint describes. An object may have several
+    /// entries, oldest first (a history-preserving database's kept states);
+    /// size 0 marks its removal by gc at that tid.
     pub fn from_checkpoint(cp: &Checkpoint) -> Result<Index, String> {
         let n = cp.oids.len();
         if cp.tids.len() != n || cp.offsets.len() != n || cp.sizes.len() != n {
             return Err("its arrays differ in length".into());
         }
-        let mut objects = BTreeMap::new();
+        let mut objects: BTreeMap<Oid, Vec<Version>> = BTreeMap::new();
         for i in 0..n {
             let place = Place { tid: Tid(cp.tids[i]), offset: cp.offsets[i], size: cp.sizes[i] };
             if place.tid.0 > cp.tid {
                 return Err(format!("object {} has a state from tid {}, after the checkpoint", cp.oids[i], place.tid));
             }
-            objects.insert(Oid(cp.oids[i]), vec![(place.tid, Some(place))]);
+            let versions = objects.entry(Oid(cp.oids[i])).or_default();
+            if versions.last().is_some_and(|(t, _)| *t >= place.tid) {
+                return Err(format!("object {} has its states out of tid order", cp.oids[i]));
+            }
+            versions.push((place.tid, (place.size > 0).then_some(place)));
         }
         Ok(Index { head: cp.tid, objects, recent: VecDeque::new(), recent_after: cp.tid })
     }
 
-    /// Where every object stood at `tid`, as a checkpoint.
-    pub fn checkpoint(&self, tid: u64) -> Checkpoint {
+    /// Where every object stood at `tid`, as a checkpoint; with `history`,
+    /// every state kept up to `tid`, removals included.
+    pub fn checkpoint(&self, tid: u64, history: bool) -> Checkpoint {
         let mut cp = Checkpoint { tid, ..Default::default() };
-        for (oid, place) in self.live(tid) {
+        let mut push = |oid: Oid, at: Tid, place: Option<Place>| {
             cp.oids.push(oid.0);
-            cp.tids.push(place.tid.0);
-            cp.offsets.push(place.offset);
-            cp.sizes.push(place.size);
+            cp.tids.push(at.0);
+            cp.offsets.push(place.map_or(0, |p| p.offset));
+            cp.sizes.push(place.map_or(0, |p| p.size));
+        };
+        if history {
+            for (oid, versions) in &self.objects {
+                for (at, place) in versions.iter().filter(|(t, _)| t.0 <= tid) {
+                    push(*oid, *at, *place);
+                }
+            }
+        } else {
+            for (oid, place) in self.live(tid) {
+                push(oid, place.tid, Some(place));
+            }
         }
         cp
+    }
+
+    /// The kept states of `oid`, oldest first (`None`: removed by gc).
+    pub fn versions(&self, oid: Oid) -> &[Version] {
+        self.objects.get(&oid).map_or(&[], Vec::as_slice)
+    }
+
+    /// Drops the states replaced at or before `before`, and objects whose
+    /// removal is that old. Returns how many states it dropped.
+    pub fn pack(&mut self, before: u64) -> u64 {
+        let mut dropped = 0;
+        for versions in self.objects.values_mut() {
+            // A state is replaced when the next one (or its removal) is written.
+            let keep_from = versions.iter().skip(1).take_while(|(t, _)| t.0 <= before).count();
+            dropped += versions.drain(..keep_from).filter(|(_, p)| p.is_some()).count() as u64;
+        }
+        self.objects.retain(|_, versions| versions.iter().any(|(_, p)| p.is_some()));
+        dropped
+    }
+
+    /// The commit objects that hold a state the index keeps.
+    pub fn referenced(&self) -> std::collections::HashSet<Tid> {
+        self.objects.values().flatten().filter_map(|(_, p)| p.map(|p| p.tid)).collect()
     }
 
     /// Where `oid`'s state as of `at` lies, if it existed then.
@@ -198,7 +240,7 @@ mod tests {
         assert_eq!(index.objects[&Oid(1)].len(), 1, "nothing older than the horizon is kept");
         assert!(!index.objects.contains_key(&Oid(2)), "a removal everyone sees drops the object");
         assert_eq!(index.changed(1, 3), [(Oid(1), Tid(3)), (Oid(2), Tid(3))]);
-        let cp = index.checkpoint(3);
+        let cp = index.checkpoint(3, false);
         assert_eq!((cp.oids, cp.tids), (vec![1], vec![3]));
     }
 

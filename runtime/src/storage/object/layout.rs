@@ -99,6 +99,18 @@ impl Keys {
         Path::from(format!("{}format", self.prefix))
     }
 
+    pub fn mode(&self) -> Path {
+        Path::from(format!("{}mode", self.prefix))
+    }
+
+    pub fn packed(&self) -> Path {
+        Path::from(format!("{}packed", self.prefix))
+    }
+
+    pub fn log(&self) -> Path {
+        Path::from(format!("{}log", self.prefix))
+    }
+
     pub fn id(&self) -> Path {
         Path::from(format!("{}id", self.prefix))
     }

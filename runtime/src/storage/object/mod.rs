@@ -15,7 +15,7 @@ mod layout;
 mod session;
 mod store;
 
-use super::{Committed, Session, Storage, TransactionMeta, TransactionRange};
+use super::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange};
 use crate::{Oid, StorageError, Tid};
 use std::sync::Arc;
 use store::{Created, Shared, Tuning};
@@ -80,7 +80,9 @@ impl ObjectStorage {
     /// commits, 1000 unless told; 0 for none), `cache-mib=N` (the record
     /// cache in memory, 64 MiB unless told), and `cache-dir=/path` with
     /// `cache-dir-mib=N` (a local file of records, 1 GiB unless told, so
-    /// that a restarted process reads records from its disk).
+    /// that a restarted process reads records from its disk). A new
+    /// database is history-free unless the query says `history=preserving`;
+    /// an existing one keeps the mode it was created with.
     pub fn open(url: &str) -> Result<ObjectStorage, StorageError> {
         ObjectStorage::open_url(url, true)
     }
@@ -103,8 +105,17 @@ impl ObjectStorage {
                 "cache-mib" => tuning.cache_bytes = (number()? as usize) << 20,
                 "cache-dir" => tuning.cache_dir = Some(value.into()),
                 "cache-dir-mib" => tuning.cache_dir_bytes = number()? << 20,
+                "history" => {
+                    tuning.history = match value {
+                        "preserving" => History::Preserving,
+                        "free" => History::Free,
+                        _ => return Err(bad("history is preserving or free")),
+                    }
+                }
                 _ => {
-                    return Err(bad("unknown parameter; known: checkpoint-every, cache-mib, cache-dir, cache-dir-mib"));
+                    return Err(bad(
+                        "unknown parameter; known: checkpoint-every, cache-mib, cache-dir, cache-dir-mib, history",
+                    ));
                 }
             }
         }
@@ -205,6 +216,19 @@ impl ObjectStorage {
         self.shared.delete_all()
     }
 
+    /// The current state of `oid` as its only revision, as a history-free
+    /// database lists it.
+    fn current_revision(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        let head = self.shared.refresh()?;
+        let place = self.shared.index.read().expect("index lock").at(oid, head);
+        let Some(place) = place.filter(|_| limit > 0) else { return Ok(Vec::new()) };
+        let (time, meta) = match self.transaction(place.tid)? {
+            Some(t) => (t.time, t.meta),
+            None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
+        };
+        Ok(vec![Revision { tid: place.tid, time, meta, size: place.size as usize }])
+    }
+
     /// Removes the unreachable objects, as a commit object that lists them.
     fn remove(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
         let shared = &self.shared;
@@ -216,7 +240,11 @@ impl ObjectStorage {
             if dry_run || dead.is_empty() {
                 return Ok(dead);
             }
-            let mut header = Shared::header(std::time::SystemTime::now(), &TransactionMeta::default());
+            // On a history-preserving database the removal is a transaction
+            // of its own in the log, as on the other storages.
+            let description = format!("gc: removed {} unreachable object(s)", dead.len());
+            let meta = TransactionMeta { description, ..Default::default() };
+            let mut header = Shared::header(std::time::SystemTime::now(), &meta);
             header.removed = dead.iter().map(|o| o.0).collect();
             let bytes = layout::encode_commit(&header, &[]);
             if let Created::Yes = shared.create(&shared.keys.commit(head + 1), bytes.clone())? {
@@ -255,6 +283,54 @@ impl Storage for ObjectStorage {
         self.shared.schemas()
     }
 
+    fn history_mode(&self) -> History {
+        if self.shared.keeps_history() { History::Preserving } else { History::Free }
+    }
+
+    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        if !self.shared.keeps_history() {
+            return self.current_revision(oid, limit);
+        }
+        self.shared.refresh()?;
+        let kept: Vec<layout::Place> = {
+            let index = self.shared.index.read().expect("index lock");
+            index.versions(oid).iter().rev().filter_map(|(_, p)| *p).take(limit).collect()
+        };
+        let mut out = Vec::with_capacity(kept.len());
+        for place in kept {
+            let (time, meta) = match self.shared.commit_object(place.tid.0)? {
+                Some((commit, _)) => {
+                    let h = commit.header;
+                    let meta = TransactionMeta { user: h.user, description: h.description, extension: h.extension };
+                    (super::time_from_micros(h.committed_at), meta)
+                }
+                None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
+            };
+            out.push(Revision { tid: place.tid, time, meta, size: place.size as usize });
+        }
+        Ok(out)
+    }
+
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        if !self.shared.keeps_history() {
+            return Err(StorageError::NoHistory { backend: store::BACKEND });
+        }
+        let packed = self.packed_tid()?;
+        if at < packed {
+            return Err(StorageError::Packed { backend: store::BACKEND, at, packed });
+        }
+        let head = self.shared.refresh()?;
+        Ok(Box::new(session::ObjectSession::historical(self.shared.clone(), at.0.min(head))))
+    }
+
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        self.shared.packed_tid()
+    }
+
+    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
+        self.shared.pack(before.0)
+    }
+
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
         let shared = &self.shared;
         let head = shared.refresh()?;
@@ -265,10 +341,12 @@ impl Storage for ObjectStorage {
             if out.len() >= range.limit {
                 return Ok(false);
             }
-            // A log with a hole (a pack removed it) ends the listing there.
-            let Some((commit, bytes)) = shared.commit_object(tid)? else { return Ok(false) };
-            // Empty objects (a claimed tid) and gc's removals are not transactions.
-            if commit.records.is_empty() {
+            // A pack removes commit objects; the listing goes on past them.
+            let Some((commit, bytes)) = shared.commit_object(tid)? else { return Ok(true) };
+            // Empty objects (a claimed tid) are not transactions; gc's
+            // removals are only where history is kept.
+            let removal = !commit.header.removed.is_empty() && shared.keeps_history();
+            if commit.records.is_empty() && !removal {
                 return Ok(true);
             }
             let h = &commit.header;
@@ -276,7 +354,12 @@ impl Storage for ObjectStorage {
             if range.records {
                 let index = shared.index.read().expect("index lock");
                 for (oid, place) in &commit.records {
-                    if index.at(*oid, head) == Some(*place) {
+                    let stored = if shared.keeps_history() {
+                        index.versions(*oid).contains(&(place.tid, Some(*place)))
+                    } else {
+                        index.at(*oid, head) == Some(*place)
+                    };
+                    if stored {
                         records.push((*oid, layout::slice(&bytes, *place).to_vec()));
                     }
                 }
@@ -289,7 +372,11 @@ impl Storage for ObjectStorage {
                     description: h.description.clone(),
                     extension: h.extension.clone(),
                 },
-                oids: Some(commit.records.iter().map(|(o, _)| *o).collect()),
+                oids: Some(if removal {
+                    commit.header.removed.iter().map(|o| Oid(*o)).collect()
+                } else {
+                    commit.records.iter().map(|(o, _)| *o).collect()
+                }),
                 records,
             });
             Ok(true)

@@ -12,16 +12,23 @@ pub(super) struct ObjectSession {
     shared: Arc<Shared>,
     /// The open snapshot's tid.
     snapshot: Option<u64>,
+    /// For a historical session, the tid it reads as of.
+    past: Option<u64>,
 }
 
 impl ObjectSession {
     pub(super) fn new(shared: Arc<Shared>) -> Self {
-        ObjectSession { shared, snapshot: None }
+        ObjectSession { shared, snapshot: None, past: None }
+    }
+
+    /// A session that reads the database as of `at` and refuses writes.
+    pub(super) fn historical(shared: Arc<Shared>, at: u64) -> Self {
+        ObjectSession { shared, snapshot: None, past: Some(at) }
     }
 
     /// The snapshot's tid, or the newest one outside a snapshot.
     fn at(&self) -> Result<u64, StorageError> {
-        match self.snapshot {
+        match self.snapshot.or(self.past) {
             Some(t) => Ok(t),
             None => self.shared.refresh(),
         }
@@ -47,6 +54,11 @@ fn loaded(record: bytes::Bytes, tid: Tid) -> Loaded {
 impl Session for ObjectSession {
     fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
         self.close();
+        if let Some(at) = self.past {
+            // Nothing before `at` changes, and a history-preserving index
+            // keeps every state, so no snapshot needs registering.
+            return Ok(Snapshot { tid: Tid(at), changed: Vec::new() });
+        }
         self.shared.refresh()?;
         let head = self.shared.open_snapshot();
         self.snapshot = Some(head);
@@ -95,6 +107,9 @@ impl Session for ObjectSession {
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         self.close();
+        if self.past.is_some() {
+            return if writes.is_empty() { Ok(None) } else { Err(StorageError::ReadOnly { backend: BACKEND }) };
+        }
         // A commit that lost the race for its tid decides again against the
         // newer log at once, merges included, rather than making the
         // application run its transaction again.

@@ -28,11 +28,19 @@ pub(super) struct Tuning {
     pub cache_dir: Option<std::path::PathBuf>,
     /// The byte budget of that file.
     pub cache_dir_bytes: u64,
+    /// The mode a new database is created in.
+    pub history: crate::storage::History,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { checkpoint_every: 1000, cache_bytes: 64 << 20, cache_dir: None, cache_dir_bytes: 1 << 30 }
+        Tuning {
+            checkpoint_every: 1000,
+            cache_bytes: 64 << 20,
+            cache_dir: None,
+            cache_dir_bytes: 1 << 30,
+            history: crate::storage::History::Free,
+        }
     }
 }
 
@@ -53,6 +61,8 @@ pub(super) struct Shared {
     /// The store and prefix, without credentials.
     pub target: String,
     pub tuning: Tuning,
+    /// Whether the database keeps replaced states, as stored at its creation.
+    pub history: std::sync::OnceLock<crate::storage::History>,
     pub index: RwLock<Index>,
     /// Held while the index is brought up to date, so one thread reads each
     /// commit object.
@@ -85,6 +95,11 @@ struct OidPool {
     /// The newest block number known to be taken, once a block was looked for.
     block: Option<u64>,
 }
+
+/// A record's commit object was removed by a pack.
+#[derive(Debug, thiserror::Error)]
+#[error("a pack removed the commit object that held this state; a newer snapshot reads the kept one")]
+pub(super) struct Packed;
 
 /// How a create-if-absent ended.
 pub(super) enum Created {
@@ -130,6 +145,7 @@ impl Shared {
             cache: Mutex::new(RecordCache::new(tuning.cache_bytes)),
             disk: std::sync::OnceLock::new(),
             tuning,
+            history: std::sync::OnceLock::new(),
             index: RwLock::new(Index::default()),
             refreshing: Mutex::new(Refreshes::default()),
             refresh_tickets: AtomicU64::new(0),
@@ -252,6 +268,9 @@ impl Shared {
                     Err(e) => return Err(refused(e.to_string())),
                 }
                 self.database_id()?;
+                if self.tuning.history == crate::storage::History::Preserving {
+                    self.create(&self.keys.mode(), b"history-preserving".to_vec())?;
+                }
                 self.get(&key)?.ok_or_else(|| malformed(&key, "it vanished after it was created"))?
             }
         };
@@ -262,6 +281,12 @@ impl Shared {
         if found > version {
             return Err(super::super::too_new(&self.target, found as i64, version as i64));
         }
+        let history = match self.get(&self.keys.mode())? {
+            None => crate::storage::History::Free,
+            Some(b) if b.as_ref() == b"history-preserving" => crate::storage::History::Preserving,
+            Some(_) => return Err(malformed(&self.keys.mode(), "it names no known mode")),
+        };
+        let _ = self.history.set(history);
         if let Some(dir) = &self.tuning.cache_dir {
             let disk = DiskCache::open(dir, self.database_id()?, self.tuning.cache_dir_bytes)?;
             let _ = self.disk.set(disk);
@@ -351,9 +376,19 @@ impl Shared {
         }
     }
 
+    /// Whether the database keeps replaced states.
+    pub fn keeps_history(&self) -> bool {
+        self.history.get() == Some(&crate::storage::History::Preserving)
+    }
+
     fn apply(&self, tid: u64, commit: &Commit) {
         let mut index = self.index.write().expect("index lock");
-        let oldest = self.snapshots.lock().expect("snapshot lock").keys().next().copied().unwrap_or(u64::MAX);
+        // A history-preserving database keeps every state until a pack.
+        let oldest = if self.keeps_history() {
+            0
+        } else {
+            self.snapshots.lock().expect("snapshot lock").keys().next().copied().unwrap_or(u64::MAX)
+        };
         index.apply(tid, commit, oldest);
     }
 
@@ -423,10 +458,11 @@ impl Shared {
             futures_util::future::try_join_all(reads).await
         });
         let fetched = fetched.map_err(|e| match e {
-            object_store::Error::NotFound { path, .. } => StorageError::Format(format!(
-                "{} lacks the commit object {path}, which the log says holds a current record",
-                self.target
-            )),
+            // A pack removed it after this process indexed it: a snapshot
+            // from before the pack's tid read a state the pack dropped.
+            object_store::Error::NotFound { .. } => {
+                StorageError::Aborted { backend: BACKEND, source: Box::new(Packed) }
+            }
             e => failed(&self.target, e),
         })?;
         let fetched: Vec<((Oid, Place), Bytes)> = fetched.into_iter().flatten().collect();
@@ -458,11 +494,69 @@ impl Shared {
         if index.head != tid {
             return Ok(false);
         }
-        let cp = index.checkpoint(tid).encode_to_vec();
+        let cp = index.checkpoint(tid, self.keeps_history()).encode_to_vec();
         drop(index);
         // Another process may have written the same one.
         self.create(&self.keys.checkpoint(tid), cp)?;
         Ok(true)
+    }
+
+    /// The tid a pack kept every state from (`<prefix>/packed`), 0 if none.
+    pub fn packed_tid(&self) -> Result<Tid, StorageError> {
+        let key = self.keys.packed();
+        match self.get(&key)? {
+            None => Ok(Tid(0)),
+            Some(b) => std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .map(Tid)
+                .ok_or_else(|| malformed(&key, "it is not a decimal number")),
+        }
+    }
+
+    /// Drops the states replaced at or before `before` (on a
+    /// history-preserving database; a history-free one keeps none), writes
+    /// a checkpoint of what is left, and deletes the older checkpoints and
+    /// the commit objects up to `before` that hold no kept state. Each
+    /// step leaves a consistent database, so a pack cut short is finished
+    /// by the next. Returns how many states it dropped.
+    pub fn pack(&self, before: u64) -> Result<u64, StorageError> {
+        let before = before.min(self.refresh()?);
+        let mut dropped = 0;
+        if self.keeps_history() {
+            // First the promise, so that no one reads below it from now on.
+            if before > self.packed_tid()?.0 {
+                self.overwrite(&self.keys.packed(), before.to_string().into_bytes())?;
+            }
+            dropped = self.index.write().expect("index lock").pack(before);
+        }
+        // A checkpoint of the packed index: a process starting from it never
+        // looks for a state in a commit object about to go.
+        let checkpoint = loop {
+            let head = self.refresh()?;
+            if self.checkpoint_at(head)? {
+                break head;
+            }
+        };
+        let mut doomed: Vec<Path> = self
+            .list(&self.keys.checkpoints())?
+            .into_iter()
+            .filter(|k| layout::number_of(k).is_some_and(|t| t < checkpoint))
+            .collect();
+        let referenced = self.index.read().expect("index lock").referenced();
+        doomed.extend(
+            self.list(&self.keys.log())?
+                .into_iter()
+                .filter(|k| layout::number_of(k).is_some_and(|t| t <= before && !referenced.contains(&Tid(t)))),
+        );
+        for key in doomed {
+            self.requests.deletes.fetch_add(1, Relaxed);
+            match self.run(|s| async move { s.delete(&key).await }) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(failed(&self.target, e)),
+            }
+        }
+        Ok(dropped)
     }
 
     /// Reserves `count` oids from this process's block, taking a new block
