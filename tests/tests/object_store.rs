@@ -249,6 +249,49 @@ fn pack_deletes_commit_objects_that_hold_nothing_kept(history: &str) {
     }
 }
 
+/// A pack killed with SIGKILL at random moments, 20 times, with commits in
+/// between: every time the database opens in a fresh process, the present
+/// is intact, and every state from the newest packed tid on is there.
+fn a_pack_killed_20_times_leaves_a_consistent_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}?history=preserving&checkpoint-every=7", dir.path().display());
+    let db = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
+    let c = db
+        .transact(|tx| {
+            let c = tx.add(Counter::new())?;
+            tx.root_mut()?.insert("c", c);
+            Ok(c)
+        })
+        .unwrap();
+    let mut states = Vec::new();
+    let (mut value, mut finished) = (0, 0);
+    for round in 0..20u64 {
+        for _ in 0..10 {
+            value += 1;
+            db.transact(|tx| Ok(tx.get_mut(c)?.set_value(value))).unwrap();
+            states.push((db.last_transactions(1).unwrap()[0].tid, value));
+        }
+        let keep = states[states.len() - 5].0;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
+            .args(["db-pack", &url, &keep.0.to_string()])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2 * round));
+        let _ = child.kill();
+        child.wait().unwrap();
+
+        let fresh = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
+        assert_eq!(fresh.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), value, "round {round}: the present");
+        let packed = fresh.storage().packed_tid().unwrap();
+        finished += u32::from(packed == keep);
+        for (tid, v) in states.iter().filter(|(t, _)| *t >= packed) {
+            let past = fresh.at(*tid).unwrap();
+            assert_eq!(past.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), *v, "round {round}: the state of {tid}");
+        }
+    }
+    println!("packs that recorded their tid before the kill: {finished} of 20");
+}
+
 /// A URL of a new database in the same kind of store as `base`.
 fn fresh_url_like(base: &str) -> String {
     match base.strip_prefix("file://") {
@@ -326,6 +369,10 @@ fn main() {
         ("file::pack_deletes_commit_objects_that_hold_nothing_kept", || {
             pack_deletes_commit_objects_that_hold_nothing_kept("free")
         }),
+        (
+            "file-history::a_pack_killed_20_times_leaves_a_consistent_database",
+            a_pack_killed_20_times_leaves_a_consistent_database,
+        ),
         ("file-history::pack_deletes_commit_objects_that_hold_nothing_kept", || {
             pack_deletes_commit_objects_that_hold_nothing_kept("preserving")
         }),

@@ -25,6 +25,8 @@
 //! `<name>.a`, `<name>.b` and `<name>.c` to 1, 2, 3, ... in one transaction
 //! each, printing each value once its commit returned, riding out transient
 //! errors (a lost etcd member) until killed.
+//! `pbpersist-worker db-pack <db> <tid>`: packs through the database (gc,
+//! then the storage's pack), keeping every state from `tid`.
 //! `pbpersist-worker traverse <db> <cache objects>`: follows the chain from the
 //! last tower to the first and prints the peak resident memory.
 
@@ -137,6 +139,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(visited)
             })?;
             println!("visited {visited} peak_rss_kib {} start_rss_kib {before}", peak_rss_kib());
+        }
+        Some("db-pack") => {
+            let db = open_spec(&args[2], Options::default())?;
+            db.pack(pbpersist::Keep::From(pbpersist::Tid(args[3].parse()?)))?;
         }
         Some("steady-writer") => {
             let db = open_spec(&args[2], Options::default().max_attempts(100))?;
