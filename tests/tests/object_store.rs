@@ -213,12 +213,9 @@ fn heights(storage: &ObjectStorage, towers: &[pbpersist::Ref<pbpersist_tests::de
     db.transact(|tx| towers.iter().map(|t| Ok(tx.get(*t)?.height())).collect::<pbpersist::Result<_>>()).unwrap()
 }
 
-/// A pack deletes the commit objects that hold no kept state, in either
-/// mode, and a process started afterwards reads everything that was kept.
-fn pack_deletes_commit_objects_that_hold_nothing_kept(history: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("file://{}?history={history}", dir.path().display());
-    let db = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
+/// A database at `url` with a counter under the root's "c", so gc keeps it.
+fn rooted_counter(url: &str) -> (Database, pbpersist::Ref<Counter>) {
+    let db = Database::with_storage(ObjectStorage::open(url).unwrap()).unwrap();
     let c = db
         .transact(|tx| {
             let c = tx.add(Counter::new())?;
@@ -226,6 +223,15 @@ fn pack_deletes_commit_objects_that_hold_nothing_kept(history: &str) {
             Ok(c)
         })
         .unwrap();
+    (db, c)
+}
+
+/// A pack deletes the commit objects that hold no kept state, in either
+/// mode, and a process started afterwards reads everything that was kept.
+fn pack_deletes_commit_objects_that_hold_nothing_kept(history: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}?history={history}", dir.path().display());
+    let (db, c) = rooted_counter(&url);
     let mut tids = Vec::new();
     for i in 1..=20 {
         db.transact(|tx| Ok(tx.get_mut(c)?.set_value(i))).unwrap();
@@ -255,14 +261,7 @@ fn pack_deletes_commit_objects_that_hold_nothing_kept(history: &str) {
 fn a_pack_killed_20_times_leaves_a_consistent_database() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}?history=preserving&checkpoint-every=7", dir.path().display());
-    let db = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
-    let c = db
-        .transact(|tx| {
-            let c = tx.add(Counter::new())?;
-            tx.root_mut()?.insert("c", c);
-            Ok(c)
-        })
-        .unwrap();
+    let (db, c) = rooted_counter(&url);
     let mut states = Vec::new();
     let (mut value, mut finished) = (0, 0);
     for round in 0..20u64 {
