@@ -124,6 +124,14 @@ fn malformed(what: &Path, why: impl std::fmt::Display) -> StorageError {
     StorageError::Format(format!("the object {what} is malformed: {why}"))
 }
 
+/// The number an object holds as decimal text (`format`, `id`, `packed`).
+fn decimal(key: &Path, bytes: &[u8]) -> Result<u64, StorageError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| malformed(key, "it is not a decimal number"))
+}
+
 impl Shared {
     pub fn new(
         store: Arc<dyn ObjectStore>,
@@ -274,10 +282,7 @@ impl Shared {
                 self.get(&key)?.ok_or_else(|| malformed(&key, "it vanished after it was created"))?
             }
         };
-        let found: u64 = std::str::from_utf8(&stored)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| malformed(&key, "it is not a decimal number"))?;
+        let found = decimal(&key, &stored)?;
         if found > version {
             return Err(super::super::too_new(&self.target, found as i64, version as i64));
         }
@@ -307,10 +312,7 @@ impl Shared {
         let key = self.keys.id();
         loop {
             if let Some(bytes) = self.get(&key)? {
-                return std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .ok_or_else(|| malformed(&key, "it is not a decimal number"));
+                return decimal(&key, &bytes);
             }
             self.create(&key, nonce().to_string().into_bytes())?;
         }
@@ -506,11 +508,7 @@ impl Shared {
         let key = self.keys.packed();
         match self.get(&key)? {
             None => Ok(Tid(0)),
-            Some(b) => std::str::from_utf8(&b)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .map(Tid)
-                .ok_or_else(|| malformed(&key, "it is not a decimal number")),
+            Some(b) => decimal(&key, &b).map(Tid),
         }
     }
 
