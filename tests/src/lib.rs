@@ -87,6 +87,32 @@ pub fn counter_value(db: &pbpersist::Database, oid: pbpersist::Oid, resolving: b
     .expect("the counter")
 }
 
+/// A child process killed and reaped when dropped, so that a test that
+/// panics leaves no worker running (one still holding the test's output
+/// pipe would keep CI waiting).
+#[derive(Debug)]
+pub struct Worker(pub std::process::Child);
+
+impl std::ops::Deref for Worker {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A directory for test databases: in memory-backed `/dev/shm` when the
 /// machine has it (these tests check logic, not disk durability), else the
 /// system temporary directory.

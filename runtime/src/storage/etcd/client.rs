@@ -112,10 +112,14 @@ pub(super) fn failed(target: &str, e: etcd_client::Error) -> StorageError {
         E::TransportError(_) | E::IoError(_) => {
             StorageError::Unavailable { backend: BACKEND, target: target.to_owned(), source: Box::new(e) }
         }
-        // A broken connection, or a cluster between leaders.
+        // A broken connection, or a cluster between leaders. The storage
+        // never cancels its own calls, so `Cancelled` is a connection that
+        // closed under the call (a member killed).
         E::GRpcStatus(s)
-            if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded)
-                || s.message() == "transport error"
+            if matches!(
+                s.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+            ) || s.message() == "transport error"
                 || ["leader changed", "no leader", "timed out"].iter().any(|m| s.message().contains(m)) =>
         {
             StorageError::Unavailable { backend: BACKEND, target: target.to_owned(), source: Box::new(e) }
