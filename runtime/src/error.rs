@@ -206,6 +206,18 @@ pub enum StorageError {
         /// The oldest tid whose states are all kept.
         packed: Tid,
     },
+    /// A server refused the request: the client may not make it (no or a
+    /// wrong token, a read-only client writing, a type it may not write),
+    /// or the request broke a rule (a record that does not decode with its
+    /// type's schema, a reference list that lies, a size over a limit).
+    /// Nothing was written; retrying the same request fails again.
+    #[error("the {backend} server refused the request: {reason}")]
+    Refused {
+        /// Which backend.
+        backend: &'static str,
+        /// Why, as the server said it.
+        reason: String,
+    },
     /// Past states were asked for, and the database keeps none: it was
     /// created history-free.
     #[error("the {backend} database keeps no history (it was created history-free)")]

@@ -98,6 +98,10 @@ pub fn open_spec(spec: &str, options: Options) -> pbpersist::Result<Database> {
     if spec.starts_with("etcd://") {
         return Database::with_storage_and_options(pbpersist::storage::EtcdStorage::open(spec)?, options);
     }
+    #[cfg(feature = "server")]
+    if spec.starts_with("http://") {
+        return Database::with_storage_and_options(pbpersist::storage::RemoteStorage::connect(spec)?, options);
+    }
     if ["file://", "s3://"].iter().any(|s| spec.starts_with(s)) {
         return Database::with_storage_and_options(pbpersist::storage::ObjectStorage::open(spec)?, options);
     }

@@ -15,6 +15,8 @@ mod migrate;
 pub mod object;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "remote")]
+pub mod remote;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -26,6 +28,8 @@ pub use memory::MemoryStorage;
 pub use object::ObjectStorage;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStorage;
+#[cfg(feature = "remote")]
+pub use remote::RemoteStorage;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStorage;
 

@@ -144,12 +144,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let db = open_spec(&args[2], Options::default())?;
             db.pack(pbpersist::Keep::From(pbpersist::Tid(args[3].parse()?)))?;
         }
+        #[cfg(feature = "server")]
+        Some("serve") => {
+            // A server over an SQLite file until killed; prints its address.
+            let storage = pbpersist::storage::SqliteStorage::open(&args[2])?;
+            let running = pbpersist_server::Server::new(storage).start("127.0.0.1:0".parse()?)?;
+            println!("{}", running.url());
+            std::io::stdout().flush()?;
+            loop {
+                std::thread::park();
+            }
+        }
         Some("steady-writer") => {
             let db = open_spec(&args[2], Options::default().max_attempts(100))?;
             let name = &args[3];
             let names = ["a", "b", "c"].map(|c| format!("{name}.{c}"));
             let mut out = std::io::stdout().lock();
             for i in 1.. {
+                // A writer whose cluster is gone for good stops, rather
+                // than retrying forever.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 loop {
                     let done = db.transact(|tx| {
                         let root = tx.root()?;
@@ -163,11 +177,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         // Setting the same values again is harmless, so an
                         // unknown outcome is retried like a transient error.
                         Err(e)
-                            if e.is_transient()
-                                || matches!(
-                                    e,
-                                    pbpersist::Error::Storage(pbpersist::StorageError::CommitUnknown { .. })
-                                ) =>
+                            if std::time::Instant::now() < deadline
+                                && (e.is_transient()
+                                    || matches!(
+                                        e,
+                                        pbpersist::Error::Storage(pbpersist::StorageError::CommitUnknown { .. })
+                                    )) =>
                         {
                             std::thread::sleep(std::time::Duration::from_millis(50))
                         }

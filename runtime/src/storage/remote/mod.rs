@@ -1,0 +1,208 @@
+//! The remote storage: a client of `pbpersist-server` over gRPC, so that a
+//! program runs against a server unchanged (`docs/server.md`).
+//!
+//! The gRPC client is asynchronous (tonic); it runs on a Tokio runtime the
+//! storage owns, and callers wait on a channel, never in a nested
+//! `block_on`, so the storage works from plain threads and from inside
+//! another Tokio runtime alike.
+
+pub mod protocol;
+mod session;
+
+use std::sync::Arc;
+
+use protocol::storage_client::StorageClient;
+use tonic::transport::Channel;
+
+use super::{Committed, History, Revision, Session, Storage, TransactionRange};
+use crate::{Oid, StorageError, Tid};
+use protocol::BACKEND;
+
+/// A storage served by a `pbpersist-server`.
+#[derive(Clone)]
+pub struct RemoteStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Option<tokio::runtime::Runtime>,
+    client: StorageClient<Channel>,
+    /// The server's address, for errors.
+    target: String,
+    hello: protocol::HelloReply,
+}
+
+impl std::fmt::Debug for RemoteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteStorage").field("server", &self.inner.target).finish_non_exhaustive()
+    }
+}
+
+impl RemoteStorage {
+    /// Connects to the server at `url` (`http://host:port`) and agrees on a
+    /// protocol version with it.
+    pub fn connect(url: &str) -> Result<Self, StorageError> {
+        let endpoint = Channel::from_shared(url.to_owned())
+            .map_err(|e| StorageError::Config(format!("{url} is not a server address: {e}")))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .tcp_nodelay(true);
+        let target = endpoint.uri().to_string();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("pbpersist-remote")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Backend { backend: BACKEND, source: Box::new(e) })?;
+        let unavailable = |e: tonic::transport::Error, target: &str| StorageError::Unavailable {
+            backend: BACKEND,
+            target: target.to_owned(),
+            source: Box::new(e),
+        };
+        let channel = wait(&runtime, async move { endpoint.connect().await })?.map_err(|e| unavailable(e, &target))?;
+        let client = StorageClient::new(channel).max_decoding_message_size(usize::MAX);
+        let mut hello_client = client.clone();
+        let request = protocol::HelloRequest { versions: protocol::VERSIONS.to_vec() };
+        let hello = wait(&runtime, async move { hello_client.hello(request).await })?
+            .map_err(|s| protocol::from_status(s, &target))?
+            .into_inner();
+        if !protocol::VERSIONS.contains(&hello.version) {
+            return Err(StorageError::Refused {
+                backend: BACKEND,
+                reason: format!(
+                    "the server picked protocol version {}, which this client does not speak",
+                    hello.version
+                ),
+            });
+        }
+        Ok(RemoteStorage { inner: Arc::new(Inner { runtime: Some(runtime), client, target, hello }) })
+    }
+
+    /// The storage behind the server, such as `"sqlite"`.
+    pub fn server_backend(&self) -> &str {
+        &self.inner.hello.backend
+    }
+
+    /// The protocol version agreed with the server.
+    pub fn protocol_version(&self) -> u32 {
+        self.inner.hello.version
+    }
+
+    /// Runs one unary call on the storage's runtime and waits for it.
+    fn call<T, F>(&self, f: impl FnOnce(StorageClient<Channel>) -> F) -> Result<T, StorageError>
+    where
+        F: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = &self.inner;
+        wait(inner.runtime(), f(inner.client.clone()))?
+            .map(tonic::Response::into_inner)
+            .map_err(|s| protocol::from_status(s, &inner.target))
+    }
+}
+
+impl Inner {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime is only taken by drop")
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Shutting down in the background never blocks, so dropping the
+        // storage inside another Tokio runtime is fine.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `f` on `runtime` and blocks this thread until it is done, with a
+/// channel receive rather than a nested `block_on`.
+fn wait<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    f: impl Future<Output = T> + Send + 'static,
+) -> Result<T, StorageError> {
+    let (send, receive) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = send.send(f.await);
+    });
+    receive
+        .recv()
+        .map_err(|_| StorageError::Backend { backend: BACKEND, source: "the remote storage's runtime stopped".into() })
+}
+
+impl Storage for RemoteStorage {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn open_session(&self) -> Result<Box<dyn Session>, StorageError> {
+        Ok(Box::new(session::RemoteSession::new(self.inner.clone(), None)))
+    }
+
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        if !self.inner.hello.history_preserving {
+            return Err(StorageError::NoHistory { backend: BACKEND });
+        }
+        Ok(Box::new(session::RemoteSession::new(self.inner.clone(), Some(at))))
+    }
+
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        let r = self.call(move |mut c| async move { c.new_oids(protocol::NewOidsRequest { count }).await })?;
+        Ok(r.start..r.end)
+    }
+
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        let request = protocol::CollectGarbageRequest { dry_run };
+        let r = self.call(move |mut c| async move { c.collect_garbage(request).await })?;
+        Ok(r.oids.into_iter().map(Oid).collect())
+    }
+
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        let files =
+            files.iter().map(|(name, source)| protocol::SchemaFile { name: name.clone(), source: source.clone() });
+        let request = protocol::SchemaFiles { files: files.collect() };
+        self.call(move |mut c| async move { c.put_schemas(request).await }).map(drop)
+    }
+
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let r = self.call(move |mut c| async move { c.schemas(protocol::SchemasRequest {}).await })?;
+        Ok(r.files.into_iter().map(|f| (f.name, f.source)).collect())
+    }
+
+    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        let request = protocol::TransactionsRequest {
+            after: range.after.0,
+            until: range.until.map(|t| t.0),
+            limit: u32::try_from(range.limit).unwrap_or(u32::MAX),
+            newest_first: range.newest_first,
+            records: range.records,
+        };
+        let r = self.call(move |mut c| async move { c.transactions(request).await })?;
+        Ok(r.transactions.into_iter().map(Committed::from).collect())
+    }
+
+    fn history_mode(&self) -> History {
+        if self.inner.hello.history_preserving { History::Preserving } else { History::Free }
+    }
+
+    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        let request = protocol::HistoryRequest { oid: oid.0, limit: u32::try_from(limit).unwrap_or(u32::MAX) };
+        let r = self.call(move |mut c| async move { c.history(request).await })?;
+        Ok(r.revisions.into_iter().map(Revision::from).collect())
+    }
+
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
+        let request = protocol::PackRequest { before: before.0, batch: u32::try_from(batch).unwrap_or(u32::MAX) };
+        Ok(self.call(move |mut c| async move { c.pack(request).await })?.removed)
+    }
+
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        let request = protocol::PackedTidRequest {};
+        Ok(Tid(self.call(move |mut c| async move { c.packed_tid(request).await })?.packed_tid))
+    }
+
+    fn read_only(&self) -> bool {
+        self.inner.hello.read_only
+    }
+}

@@ -1,0 +1,160 @@
+//! The gRPC service: the handshake and the unary calls, each run on a
+//! blocking thread since storages are synchronous; sessions in `session.rs`.
+
+use std::sync::Arc;
+
+use pbpersist::storage::remote::protocol::{self as p, storage_server::Storage as Grpc};
+use pbpersist::storage::{Storage, TransactionRange};
+use pbpersist::{Oid, StorageError, Tid};
+use tonic::{Request, Response, Status};
+
+use crate::Limits;
+
+/// What every call shares.
+pub(crate) struct Shared {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) read_only: bool,
+    pub(crate) limits: Limits,
+}
+
+pub(crate) struct Service {
+    shared: Arc<Shared>,
+}
+
+impl Service {
+    pub(crate) fn new(storage: Arc<dyn Storage>, read_only: bool, limits: Limits) -> Self {
+        Service { shared: Arc::new(Shared { storage, read_only, limits }) }
+    }
+
+    /// Runs `f` with the storage on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Storage) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<Response<T>, Status> {
+        let shared = self.shared.clone();
+        let result = tokio::task::spawn_blocking(move || f(shared.storage.as_ref()))
+            .await
+            .map_err(|e| Status::internal(format!("the call failed: {e}")))?;
+        match result {
+            Ok(v) => Ok(Response::new(v)),
+            Err(e) => {
+                tracing::info!(error = %pbpersist::report(&e), "a call failed");
+                Err(p::status(&e))
+            }
+        }
+    }
+
+    fn writable(&self) -> Result<(), Status> {
+        if self.shared.read_only {
+            return Err(p::status(&StorageError::ReadOnly { backend: self.shared.storage.name() }));
+        }
+        Ok(())
+    }
+}
+
+type Replies = tokio_stream::wrappers::ReceiverStream<Result<p::SessionReply, Status>>;
+
+#[tonic::async_trait]
+impl Grpc for Service {
+    async fn hello(&self, request: Request<p::HelloRequest>) -> Result<Response<p::HelloReply>, Status> {
+        let asked = request.into_inner().versions;
+        let Some(version) = p::VERSIONS.iter().rev().find(|v| asked.contains(v)) else {
+            return Err(Status::failed_precondition(format!(
+                "this server speaks protocol versions {:?}; the client asked for {asked:?}",
+                p::VERSIONS
+            )));
+        };
+        let storage = &self.shared.storage;
+        Ok(Response::new(p::HelloReply {
+            version: *version,
+            backend: storage.name().to_owned(),
+            history_preserving: storage.history_mode() == pbpersist::storage::History::Preserving,
+            read_only: self.shared.read_only || storage.read_only(),
+            max_request_bytes: self.shared.limits.max_request_bytes as u64,
+        }))
+    }
+
+    type SessionStream = Replies;
+
+    async fn session(
+        &self,
+        request: Request<tonic::Streaming<p::SessionRequest>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let replies = crate::session::start(self.shared.clone(), request.into_inner())?;
+        Ok(Response::new(replies))
+    }
+
+    async fn new_oids(&self, request: Request<p::NewOidsRequest>) -> Result<Response<p::OidRange>, Status> {
+        self.writable()?;
+        let count = request.into_inner().count;
+        self.blocking(move |s| s.new_oids(count).map(|r| p::OidRange { start: r.start, end: r.end })).await
+    }
+
+    async fn transactions(
+        &self,
+        request: Request<p::TransactionsRequest>,
+    ) -> Result<Response<p::TransactionList>, Status> {
+        let r = request.into_inner();
+        let range = TransactionRange {
+            after: Tid(r.after),
+            until: r.until.map(Tid),
+            limit: r.limit as usize,
+            newest_first: r.newest_first,
+            records: r.records,
+        };
+        self.blocking(move |s| {
+            let list = s.transactions(range)?;
+            Ok(p::TransactionList { transactions: list.iter().map(p::Transaction::from).collect() })
+        })
+        .await
+    }
+
+    async fn history(&self, request: Request<p::HistoryRequest>) -> Result<Response<p::RevisionList>, Status> {
+        let r = request.into_inner();
+        self.blocking(move |s| {
+            let list = s.history(Oid(r.oid), r.limit as usize)?;
+            Ok(p::RevisionList { revisions: list.iter().map(p::Revision::from).collect() })
+        })
+        .await
+    }
+
+    async fn schemas(&self, _: Request<p::SchemasRequest>) -> Result<Response<p::SchemaFiles>, Status> {
+        self.blocking(|s| {
+            let files = s.schemas()?.into_iter().map(|(name, source)| p::SchemaFile { name, source });
+            Ok(p::SchemaFiles { files: files.collect() })
+        })
+        .await
+    }
+
+    async fn put_schemas(&self, request: Request<p::SchemaFiles>) -> Result<Response<p::Done>, Status> {
+        self.writable()?;
+        let files: Vec<_> = request.into_inner().files.into_iter().map(|f| (f.name, f.source)).collect();
+        self.blocking(move |s| s.put_schemas(&files).map(|()| p::Done {})).await
+    }
+
+    async fn packed_tid(&self, _: Request<p::PackedTidRequest>) -> Result<Response<p::PackReply>, Status> {
+        self.blocking(|s| Ok(p::PackReply { removed: 0, packed_tid: s.packed_tid()?.0 })).await
+    }
+
+    async fn collect_garbage(
+        &self,
+        request: Request<p::CollectGarbageRequest>,
+    ) -> Result<Response<p::OidList>, Status> {
+        let dry_run = request.into_inner().dry_run;
+        if !dry_run {
+            self.writable()?;
+        }
+        self.blocking(move |s| Ok(p::OidList { oids: s.collect_garbage(dry_run)?.into_iter().map(|o| o.0).collect() }))
+            .await
+    }
+
+    async fn pack(&self, request: Request<p::PackRequest>) -> Result<Response<p::PackReply>, Status> {
+        self.writable()?;
+        let r = request.into_inner();
+        self.blocking(move |s| {
+            let removed = s.pack(Tid(r.before), (r.batch as usize).max(1))?;
+            Ok(p::PackReply { removed, packed_tid: s.packed_tid()?.0 })
+        })
+        .await
+    }
+}

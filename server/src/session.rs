@@ -1,0 +1,227 @@
+//! One client session: a thread that owns the storage's session and answers
+//! the stream's requests in order. Storages are synchronous and a commit
+//! may wait for the client's merges while it holds its locks, so each
+//! session gets a thread rather than a task.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use pbpersist::storage::remote::protocol::{self as p, session_reply::Reply, session_request::Request};
+use pbpersist::storage::{Loaded, Session, TransactionMeta, Write};
+use pbpersist::{Oid, StorageError, Tid};
+use tokio::sync::mpsc as tokio_mpsc;
+use tonic::Status;
+
+use crate::service::Shared;
+
+type Sender = tokio_mpsc::Sender<Result<p::SessionReply, Status>>;
+
+/// Starts serving one `Session` stream; returns the stream of replies.
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    mut incoming: tonic::Streaming<p::SessionRequest>,
+) -> Result<tokio_stream::wrappers::ReceiverStream<Result<p::SessionReply, Status>>, Status> {
+    let (send, replies) = tokio_mpsc::channel(4);
+    let (forward, requests) = mpsc::channel();
+    tokio::spawn(async move {
+        // Ends when the client closes its side or the connection breaks;
+        // dropping `forward` then tells the session thread.
+        while let Ok(Some(message)) = incoming.message().await {
+            if forward.send(message).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::Builder::new()
+        .name("pbpersist-session".into())
+        .spawn(move || {
+            let mut state = State { shared, current: None, now: None, past: None };
+            state.run(&requests, &send);
+            state.close();
+        })
+        .map_err(|e| Status::resource_exhausted(format!("cannot start a session: {e}")))?;
+    Ok(tokio_stream::wrappers::ReceiverStream::new(replies))
+}
+
+struct State {
+    shared: Arc<Shared>,
+    /// Which session the snapshot began in: the present one or the past one.
+    current: Option<Which>,
+    now: Option<Box<dyn Session>>,
+    past: Option<(Tid, Box<dyn Session>)>,
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Now,
+    Past,
+}
+
+impl State {
+    fn run(&mut self, requests: &mpsc::Receiver<p::SessionRequest>, send: &Sender) {
+        while let Ok(message) = requests.recv() {
+            let Some(request) = message.request else {
+                let f = invalid("an empty request");
+                if reply(send, Reply::Failure(f)).is_err() {
+                    return;
+                }
+                continue;
+            };
+            let answer = match request {
+                Request::Commit(commit) => self.commit(commit, requests, send),
+                other => self.handle(other),
+            };
+            let answer = answer.unwrap_or_else(|e| {
+                tracing::debug!(error = %pbpersist::report(&e), "a session request failed");
+                Reply::Failure(p::failure(&e))
+            });
+            if reply(send, answer).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Ends an open snapshot when the stream ends.
+    fn close(&mut self) {
+        if let Ok(session) = self.session() {
+            let _ = session.end();
+        }
+    }
+
+    fn session(&mut self) -> Result<&mut Box<dyn Session>, StorageError> {
+        match self.current {
+            Some(Which::Now) => self.now.as_mut().ok_or_else(no_snapshot),
+            Some(Which::Past) => self.past.as_mut().map(|(_, s)| s).ok_or_else(no_snapshot),
+            None => Err(no_snapshot()),
+        }
+    }
+
+    fn handle(&mut self, request: Request) -> Result<Reply, StorageError> {
+        match request {
+            Request::Begin(b) => {
+                if self.current.is_some() {
+                    self.session()?.end()?;
+                    self.current = None;
+                }
+                let session = match b.at {
+                    Some(at) => {
+                        if self.past.as_ref().is_none_or(|(t, _)| t.0 != at) {
+                            self.past = Some((Tid(at), self.shared.storage.open_session_at(Tid(at))?));
+                        }
+                        self.current = Some(Which::Past);
+                        &mut self.past.as_mut().expect("just set").1
+                    }
+                    None => {
+                        if self.now.is_none() {
+                            self.now = Some(self.shared.storage.open_session()?);
+                        }
+                        self.current = Some(Which::Now);
+                        self.now.as_mut().expect("just set")
+                    }
+                };
+                match session.begin(b.since.map(Tid)) {
+                    Ok(s) => Ok(Reply::Snapshot(p::Snapshot {
+                        tid: s.tid.0,
+                        changed: s.changed.into_iter().map(|(o, t)| p::Changed { oid: o.0, tid: t.0 }).collect(),
+                    })),
+                    Err(e) => {
+                        self.current = None;
+                        Err(e)
+                    }
+                }
+            }
+            Request::Load(l) => {
+                let session = self.session()?;
+                let found = match l.oids.as_slice() {
+                    [one] => session.load(Oid(*one))?.map(|l| (Oid(*one), l)).into_iter().collect(),
+                    many => session.load_many(&many.iter().copied().map(Oid).collect::<Vec<_>>())?,
+                };
+                Ok(objects(found))
+            }
+            Request::Scan(s) => Ok(objects(self.session()?.scan(s.after.map(Oid), s.limit as usize)?)),
+            Request::LoadReachable(r) => {
+                let roots: Vec<Oid> = r.roots.into_iter().map(Oid).collect();
+                Ok(objects(self.session()?.load_reachable(&roots, r.depth, r.limit as usize)?))
+            }
+            Request::End(_) => {
+                if self.current.is_some() {
+                    self.session()?.end()?;
+                    self.current = None;
+                }
+                Ok(Reply::Done(p::Done {}))
+            }
+            Request::Merged(_) => Err(StorageError::Refused {
+                backend: "server",
+                reason: "a merge was sent with no commit asking for one".into(),
+            }),
+            Request::Commit(_) => unreachable!("commits are handled by State::commit"),
+        }
+    }
+
+    fn commit(
+        &mut self,
+        commit: p::Commit,
+        requests: &mpsc::Receiver<p::SessionRequest>,
+        send: &Sender,
+    ) -> Result<Reply, StorageError> {
+        let which = self.current.take().ok_or_else(no_snapshot)?;
+        let session = match which {
+            Which::Now => self.now.as_mut().ok_or_else(no_snapshot)?,
+            Which::Past => self.past.as_mut().map(|(_, s)| s).ok_or_else(no_snapshot)?,
+        };
+        if self.shared.read_only && !commit.writes.is_empty() {
+            session.end()?;
+            return Err(StorageError::ReadOnly { backend: self.shared.storage.name() });
+        }
+        let writes: Vec<Write> = commit
+            .writes
+            .into_iter()
+            .map(|w| Write { oid: Oid(w.oid), base: w.base.map(Tid), record: w.record })
+            .collect();
+        let reads: Vec<(Oid, Tid)> = commit.reads.iter().map(|r| (Oid(r.oid), Tid(r.tid))).collect();
+        let meta = commit.meta.map(TransactionMeta::from).unwrap_or_default();
+        // The client merges while the storage holds the commit's locks; a
+        // client that breaks the exchange leaves the conflict in place.
+        let mut broken = false;
+        let mut resolve = |oid: Oid, stored: &Loaded| -> Option<Vec<u8>> {
+            if !commit.merges || broken {
+                return None;
+            }
+            let ask = p::MergeRequest { oid: oid.0, tid: stored.tid.0, record: stored.record.clone() };
+            if reply(send, Reply::Merge(ask)).is_err() {
+                broken = true;
+                return None;
+            }
+            match requests.recv() {
+                Ok(p::SessionRequest { request: Some(Request::Merged(m)) }) if m.oid == oid.0 => m.record,
+                _ => {
+                    broken = true;
+                    None
+                }
+            }
+        };
+        let tid = session.commit(&writes, &reads, &meta, &mut resolve)?;
+        if broken {
+            return Err(StorageError::Refused { backend: "server", reason: "the client broke off a merge".into() });
+        }
+        Ok(Reply::Committed(p::CommitReply { tid: tid.map(|t| t.0) }))
+    }
+}
+
+fn reply(send: &Sender, reply: Reply) -> Result<(), ()> {
+    send.blocking_send(Ok(p::SessionReply { reply: Some(reply) })).map_err(drop)
+}
+
+fn objects(found: Vec<(Oid, Loaded)>) -> Reply {
+    Reply::Objects(p::Objects {
+        objects: found.into_iter().map(|(o, l)| p::Object { oid: o.0, tid: l.tid.0, record: l.record }).collect(),
+    })
+}
+
+fn no_snapshot() -> StorageError {
+    StorageError::Refused { backend: "server", reason: "the session has no snapshot; send Begin first".into() }
+}
+
+fn invalid(what: &str) -> p::Failure {
+    p::failure(&StorageError::Refused { backend: "server", reason: what.into() })
+}

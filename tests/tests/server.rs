@@ -1,0 +1,166 @@
+//! The server: the storage suite through `pbpersist-server` (in this process
+//! and in another one), processes sharing a database through it, the
+//! protocol handshake, and a client inside a Tokio runtime.
+#![allow(clippy::unit_arg, clippy::vec_init_then_push)] // Trials are pushed by a macro per suite test.
+
+#[path = "multiprocess/mod.rs"]
+mod multiprocess;
+
+use libtest_mimic::{Arguments, Trial};
+use pbpersist::conformance::{self as suite, Backend};
+use pbpersist::storage::remote::protocol;
+use pbpersist::storage::{History, RemoteStorage, SqliteStorage, Storage};
+use pbpersist::{Database, StorageError};
+use pbpersist_server::Server;
+use pbpersist_tests::Worker;
+use pbpersist_tests::bank::Counter;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// A server over a new SQLite database in this process, and what keeps it.
+fn serve(history: History) -> (String, Box<dyn std::any::Any>) {
+    let dir = pbpersist_tests::scratch_dir();
+    let storage = SqliteStorage::builder(dir.path().join("db")).history(history).open().unwrap();
+    let running = Server::new(storage).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    (running.url(), Box::new((running, dir)))
+}
+
+/// A server over a new SQLite database in a process of its own.
+fn serve_in_process() -> (String, Box<dyn std::any::Any>) {
+    let dir = pbpersist_tests::scratch_dir();
+    let mut child = Worker(
+        Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
+            .args(["serve", dir.path().join("db").to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (line.trim().to_owned(), Box::new((child, dir)))
+}
+
+fn backend_over((url, keep): (String, Box<dyn std::any::Any>)) -> Backend {
+    Backend::new(move |options| {
+        let _ = &keep;
+        Database::with_storage_and_options(RemoteStorage::connect(&url).unwrap(), options).unwrap()
+    })
+}
+
+fn sqlite_backend() -> Backend {
+    backend_over(serve(History::Free))
+}
+
+fn sqlite_history_backend() -> Backend {
+    backend_over(serve(History::Preserving))
+}
+
+fn process_backend() -> Backend {
+    backend_over(serve_in_process())
+}
+
+macro_rules! suite_trials {
+    ($trials:ident, $kind:literal, $backend:ident; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            $trials.push(Trial::test(
+                concat!($kind, "::suite::", stringify!($module), "::", stringify!($test)),
+                || Ok(suite::$module::$test(&$backend())),
+            ));
+        )*
+    };
+}
+
+/// The client and server agree on the newest version both speak; a client
+/// that speaks only versions the server does not is refused with a clear
+/// status, and so is `RemoteStorage` against an address with no server.
+fn the_handshake_picks_a_common_version_and_refuses_others() {
+    let (url, _keep) = serve(History::Free);
+    let storage = RemoteStorage::connect(&url).unwrap();
+    assert_eq!(storage.protocol_version(), *protocol::VERSIONS.last().unwrap());
+    assert_eq!(storage.server_backend(), "sqlite");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client = protocol::storage_client::StorageClient::connect(url.clone()).await.unwrap();
+        let old = client.hello(protocol::HelloRequest { versions: vec![0] }).await.unwrap_err();
+        assert_eq!(old.code(), tonic::Code::FailedPrecondition);
+        assert!(old.message().contains("speaks protocol versions [1]"), "{}", old.message());
+        let both = client.hello(protocol::HelloRequest { versions: vec![0, 1, 99] }).await.unwrap();
+        assert_eq!(both.into_inner().version, 1);
+    });
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let e = RemoteStorage::connect(&format!("http://{closed}")).unwrap_err();
+    assert!(matches!(e, StorageError::Unavailable { .. }), "{e:?}");
+    let e = RemoteStorage::connect("not a url").unwrap_err();
+    assert!(matches!(e, StorageError::Config(_)), "{e:?}");
+}
+
+/// The storage owns its runtime, so a program that calls it from inside
+/// its own Tokio runtime (as a web handler would) works.
+fn it_works_called_from_inside_a_tokio_runtime() {
+    let (url, _keep) = serve(History::Free);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let db = Database::with_storage(RemoteStorage::connect(&url).unwrap()).unwrap();
+        let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+        for i in 1..=5 {
+            db.transact(|tx| Ok(tx.get_mut(c)?.set_value(i))).unwrap();
+        }
+        assert_eq!(db.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 5);
+        drop(db);
+    });
+}
+
+/// A server that refuses writes says so in the handshake, and a commit sent
+/// anyway is refused with nothing written.
+fn a_read_only_server_refuses_commits() {
+    let dir = pbpersist_tests::scratch_dir();
+    let path = dir.path().join("db");
+    let db = Database::open(&path).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    drop(db);
+    let running =
+        Server::new(SqliteStorage::open(&path).unwrap()).read_only(true).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let storage = RemoteStorage::connect(&running.url()).unwrap();
+    assert!(storage.read_only());
+    let mut session = storage.open_session().unwrap();
+    session.begin(None).unwrap();
+    let stored = session.load(c.oid()).unwrap().unwrap();
+    let write = pbpersist::storage::Write { oid: c.oid(), base: Some(stored.tid), record: stored.record.clone() };
+    let e = session.commit(&[write], &[], &Default::default(), &mut |_, _| None).unwrap_err();
+    assert!(matches!(e, StorageError::ReadOnly { .. }), "{e:?}");
+    session.begin(None).unwrap();
+    assert_eq!(session.load(c.oid()).unwrap().unwrap().tid, stored.tid);
+    assert!(matches!(storage.new_oids(1).unwrap_err(), StorageError::ReadOnly { .. }));
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = Vec::new();
+    pbpersist::conformance_tests!(suite_trials!(trials, "sqlite", sqlite_backend));
+    pbpersist::conformance_tests!(suite_trials!(trials, "sqlite-history", sqlite_history_backend));
+    pbpersist::conformance_tests!(suite_trials!(trials, "process", process_backend));
+    for (name, test) in [
+        (
+            "the_handshake_picks_a_common_version_and_refuses_others",
+            the_handshake_picks_a_common_version_and_refuses_others as fn(),
+        ),
+        ("it_works_called_from_inside_a_tokio_runtime", it_works_called_from_inside_a_tokio_runtime),
+        ("a_read_only_server_refuses_commits", a_read_only_server_refuses_commits),
+        ("processes::four_processes_lose_no_updates", || {
+            multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&|| serve(History::Free))
+        }),
+        ("processes::a_client_killed_50_times", || {
+            multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&|| {
+                serve(History::Free)
+            })
+        }),
+        ("processes::four_processes_insert_into_one_tree", || {
+            multiprocess::four_processes_insert_into_one_tree_and_every_key_arrives(&|| serve(History::Free))
+        }),
+    ] {
+        trials.push(Trial::test(name, move || Ok(test())));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
