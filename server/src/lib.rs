@@ -18,8 +18,11 @@
 //! ```
 #![warn(missing_docs)]
 
+mod access;
 mod service;
 mod session;
+
+pub use access::{Access, Client, hash_token};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +45,14 @@ pub enum ServerError {
     /// The server's runtime could not start.
     #[error("cannot start the server's runtime")]
     Runtime(#[source] std::io::Error),
+    /// The configuration file could not be read or is malformed.
+    #[error("the configuration file {path} is unusable: {reason}")]
+    Config {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, with the line and column.
+        reason: String,
+    },
     /// The gRPC transport failed.
     #[error("the gRPC transport failed")]
     Transport(#[from] tonic::transport::Error),
@@ -60,11 +71,36 @@ impl Default for Limits {
     }
 }
 
+/// Who may call a server: the configuration file (TOML), as
+/// docs/server.md describes it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Networks allowed to call (`10.0.0.0/8`); any address if empty.
+    #[serde(default)]
+    pub allow: Vec<ipnet::IpNet>,
+    /// The clients (`[[client]]` tables); if there are none, no token is
+    /// asked for.
+    #[serde(default, rename = "client")]
+    pub clients: Vec<Client>,
+}
+
+impl Config {
+    /// Reads a configuration file.
+    pub fn read(path: &std::path::Path) -> Result<Config, ServerError> {
+        let error = |reason: String| ServerError::Config { path: path.to_owned(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| error(e.to_string()))
+    }
+}
+
 /// A server for one storage, not yet listening.
 pub struct Server {
     storage: Arc<dyn Storage>,
     read_only: bool,
     limits: Limits,
+    clients: Vec<Client>,
+    allow: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for Server {
@@ -76,7 +112,33 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A server for `storage`.
     pub fn new(storage: impl Storage) -> Self {
-        Server { storage: Arc::new(storage), read_only: false, limits: Limits::default() }
+        Server {
+            storage: Arc::new(storage),
+            read_only: false,
+            limits: Limits::default(),
+            clients: Vec::new(),
+            allow: Vec::new(),
+        }
+    }
+
+    /// Asks every call for a bearer token of one of `clients`, and lets
+    /// each do what its entry allows. Without clients, no token is asked
+    /// for and every caller may do everything the server allows.
+    pub fn clients(mut self, clients: Vec<Client>) -> Self {
+        self.clients = clients;
+        self
+    }
+
+    /// Takes the clients and allowed networks of `config`.
+    pub fn config(self, config: Config) -> Self {
+        self.clients(config.clients).allow(config.allow)
+    }
+
+    /// Accepts calls only from addresses in `networks` (any address if
+    /// empty).
+    pub fn allow(mut self, networks: Vec<ipnet::IpNet>) -> Self {
+        self.allow = networks;
+        self
     }
 
     /// Refuses every write from every client.
@@ -99,10 +161,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         let max = self.limits.max_request_bytes;
+        let gate = access::Gate::new(self.clients, self.allow);
         let service = service::Service::new(self.storage, self.read_only, self.limits);
         let grpc = pbpersist::storage::remote::protocol::storage_server::StorageServer::new(service)
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
+        let grpc = tonic::service::interceptor::InterceptedService::new(grpc, move |r| gate.admit(r));
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         tonic::transport::Server::builder()
             .tcp_nodelay(true)

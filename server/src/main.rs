@@ -1,26 +1,43 @@
 //! `pbpersist-server`: serves a pbpersist database over gRPC.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use pbpersist::storage::{History, PostgresStorage, SqliteStorage};
-use pbpersist_server::Server;
+use pbpersist_server::{Config, Server};
 
 /// Serves a pbpersist database over gRPC (proto/pbpersist/server.proto).
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// The database: an SQLite file (created if missing) or a PostgreSQL URL.
-    database: String,
-    /// Where to listen; port 0 picks a free port, printed on start.
-    #[arg(long, default_value = "127.0.0.1:7600")]
-    listen: SocketAddr,
-    /// Refuse every write.
-    #[arg(long)]
-    read_only: bool,
-    /// Create a new database history-preserving.
-    #[arg(long)]
-    history: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves a database until SIGINT or SIGTERM.
+    Serve {
+        /// The database: an SQLite file (created if missing) or a PostgreSQL URL.
+        database: String,
+        /// Where to listen; port 0 picks a free port, printed on start.
+        #[arg(long, default_value = "127.0.0.1:7600")]
+        listen: SocketAddr,
+        /// The configuration file: clients with their token hashes and
+        /// rights, and the addresses allowed to call (docs/server.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Refuse every write.
+        #[arg(long)]
+        read_only: bool,
+        /// Create a new database history-preserving.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Makes a new random token: prints it, and the hash the configuration
+    /// file keeps (the server never stores the token itself).
+    NewToken,
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,7 +47,13 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Args::parse()) {
+    let result = match Args::parse().command {
+        Command::Serve { database, listen, config, read_only, history } => {
+            serve(&database, listen, config, read_only, history)
+        }
+        Command::NewToken => new_token(),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", pbpersist::report(e.as_ref()));
@@ -39,28 +62,54 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let history = if args.history { History::Preserving } else { History::Free };
-    let server = if args.database.starts_with("postgres://") || args.database.starts_with("postgresql://") {
-        Server::new(PostgresStorage::builder(&args.database).history(history).open()?)
+fn new_token() -> Result<(), Box<dyn std::error::Error>> {
+    let mut bytes = [0u8; 24];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    println!("token (give it to the client, as PBPERSIST_TOKEN): {token}");
+    println!("token_sha256 = \"{}\"", pbpersist_server::hash_token(&token));
+    Ok(())
+}
+
+fn serve(
+    database: &str,
+    listen: SocketAddr,
+    config: Option<PathBuf>,
+    read_only: bool,
+    history: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let config = match &config {
+        Some(path) => Config::read(path)?,
+        None => Config::default(),
+    };
+    let history = if history { History::Preserving } else { History::Free };
+    let server = if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        Server::new(PostgresStorage::builder(database).history(history).open()?)
     } else {
-        Server::new(SqliteStorage::builder(&args.database).history(history).open()?)
+        Server::new(SqliteStorage::builder(database).history(history).open()?)
     }
-    .read_only(args.read_only);
+    .read_only(read_only)
+    .config(config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         // Tests and scripts read the address from this first line.
         println!("listening on {address}");
         tracing::info!(%address, "serving");
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => drop(t.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                () = terminated => {}
             }
-            tracing::info!("shutting down; commits in flight finish");
+            tracing::info!("shutting down; calls in flight finish");
         };
         server.serve(listener, shutdown).await?;
         Ok::<_, Box<dyn std::error::Error>>(())

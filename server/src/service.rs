@@ -9,6 +9,7 @@ use pbpersist::{Oid, StorageError, Tid};
 use tonic::{Request, Response, Status};
 
 use crate::Limits;
+use crate::access::{Access, caller};
 
 /// What every call shares.
 pub(crate) struct Shared {
@@ -44,7 +45,10 @@ impl Service {
         }
     }
 
-    fn writable(&self) -> Result<(), Status> {
+    /// Refuses a call that writes, from a read-only server or a client that
+    /// may not write.
+    fn writable<T>(&self, request: &Request<T>, access: Access, what: &str) -> Result<(), Status> {
+        caller(request)?.require(access, what)?;
         if self.shared.read_only {
             return Err(p::status(&StorageError::ReadOnly { backend: self.shared.storage.name() }));
         }
@@ -57,6 +61,7 @@ type Replies = tokio_stream::wrappers::ReceiverStream<Result<p::SessionReply, St
 #[tonic::async_trait]
 impl Grpc for Service {
     async fn hello(&self, request: Request<p::HelloRequest>) -> Result<Response<p::HelloReply>, Status> {
+        let caller = caller(&request)?;
         let asked = request.into_inner().versions;
         let Some(version) = p::VERSIONS.iter().rev().find(|v| asked.contains(v)) else {
             return Err(Status::failed_precondition(format!(
@@ -69,7 +74,7 @@ impl Grpc for Service {
             version: *version,
             backend: storage.name().to_owned(),
             history_preserving: storage.history_mode() == pbpersist::storage::History::Preserving,
-            read_only: self.shared.read_only || storage.read_only(),
+            read_only: self.shared.read_only || storage.read_only() || caller.access() < Access::ReadWrite,
             max_request_bytes: self.shared.limits.max_request_bytes as u64,
         }))
     }
@@ -80,12 +85,13 @@ impl Grpc for Service {
         &self,
         request: Request<tonic::Streaming<p::SessionRequest>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let replies = crate::session::start(self.shared.clone(), request.into_inner())?;
+        let caller = caller(&request)?;
+        let replies = crate::session::start(self.shared.clone(), caller, request.into_inner())?;
         Ok(Response::new(replies))
     }
 
     async fn new_oids(&self, request: Request<p::NewOidsRequest>) -> Result<Response<p::OidRange>, Status> {
-        self.writable()?;
+        self.writable(&request, Access::ReadWrite, "allocate oids")?;
         let count = request.into_inner().count;
         self.blocking(move |s| s.new_oids(count).map(|r| p::OidRange { start: r.start, end: r.end })).await
     }
@@ -127,7 +133,7 @@ impl Grpc for Service {
     }
 
     async fn put_schemas(&self, request: Request<p::SchemaFiles>) -> Result<Response<p::Done>, Status> {
-        self.writable()?;
+        self.writable(&request, Access::ReadWrite, "store schemas")?;
         let files: Vec<_> = request.into_inner().files.into_iter().map(|f| (f.name, f.source)).collect();
         self.blocking(move |s| s.put_schemas(&files).map(|()| p::Done {})).await
     }
@@ -140,16 +146,18 @@ impl Grpc for Service {
         &self,
         request: Request<p::CollectGarbageRequest>,
     ) -> Result<Response<p::OidList>, Status> {
-        let dry_run = request.into_inner().dry_run;
-        if !dry_run {
-            self.writable()?;
+        if request.get_ref().dry_run {
+            caller(&request)?.require(Access::Admin, "collect garbage")?;
+        } else {
+            self.writable(&request, Access::Admin, "collect garbage")?;
         }
+        let dry_run = request.into_inner().dry_run;
         self.blocking(move |s| Ok(p::OidList { oids: s.collect_garbage(dry_run)?.into_iter().map(|o| o.0).collect() }))
             .await
     }
 
     async fn pack(&self, request: Request<p::PackRequest>) -> Result<Response<p::PackReply>, Status> {
-        self.writable()?;
+        self.writable(&request, Access::Admin, "pack")?;
         let r = request.into_inner();
         self.blocking(move |s| {
             let removed = s.pack(Tid(r.before), (r.batch as usize).max(1))?;

@@ -12,6 +12,7 @@ use pbpersist::{Oid, StorageError, Tid};
 use tokio::sync::mpsc as tokio_mpsc;
 use tonic::Status;
 
+use crate::access::{Access, Caller};
 use crate::service::Shared;
 
 type Sender = tokio_mpsc::Sender<Result<p::SessionReply, Status>>;
@@ -19,6 +20,7 @@ type Sender = tokio_mpsc::Sender<Result<p::SessionReply, Status>>;
 /// Starts serving one `Session` stream; returns the stream of replies.
 pub(crate) fn start(
     shared: Arc<Shared>,
+    caller: Caller,
     mut incoming: tonic::Streaming<p::SessionRequest>,
 ) -> Result<tokio_stream::wrappers::ReceiverStream<Result<p::SessionReply, Status>>, Status> {
     let (send, replies) = tokio_mpsc::channel(4);
@@ -35,7 +37,7 @@ pub(crate) fn start(
     std::thread::Builder::new()
         .name("pbpersist-session".into())
         .spawn(move || {
-            let mut state = State { shared, current: None, now: None, past: None };
+            let mut state = State { shared, caller, current: None, now: None, past: None };
             state.run(&requests, &send);
             state.close();
         })
@@ -45,6 +47,7 @@ pub(crate) fn start(
 
 struct State {
     shared: Arc<Shared>,
+    caller: Caller,
     /// Which session the snapshot began in: the present one or the past one.
     current: Option<Which>,
     now: Option<Box<dyn Session>>,
@@ -169,9 +172,19 @@ impl State {
             Which::Now => self.now.as_mut().ok_or_else(no_snapshot)?,
             Which::Past => self.past.as_mut().map(|(_, s)| s).ok_or_else(no_snapshot)?,
         };
-        if self.shared.read_only && !commit.writes.is_empty() {
-            session.end()?;
-            return Err(StorageError::ReadOnly { backend: self.shared.storage.name() });
+        if !commit.writes.is_empty() {
+            if self.shared.read_only || self.caller.access() < Access::ReadWrite {
+                session.end()?;
+                if !self.shared.read_only {
+                    tracing::warn!(client = self.caller.name(), "refused: a commit from a read-only client");
+                }
+                return Err(StorageError::ReadOnly { backend: self.shared.storage.name() });
+            }
+            if let Err(e) = check_writes(&self.caller, &commit.writes) {
+                session.end()?;
+                tracing::warn!(client = self.caller.name(), error = %pbpersist::report(&e), "refused a commit");
+                return Err(e);
+            }
         }
         let writes: Vec<Write> = commit
             .writes
@@ -206,6 +219,25 @@ impl State {
         }
         Ok(Reply::Committed(p::CommitReply { tid: tid.map(|t| t.0) }))
     }
+}
+
+/// Refuses writes whose records are malformed or of types the caller may
+/// not write, before the storage sees any of them.
+fn check_writes(caller: &Caller, writes: &[p::Write]) -> Result<(), StorageError> {
+    for w in writes {
+        let refuse = |reason: String| StorageError::Refused { backend: "server", reason };
+        let record = pbpersist::Record::from_bytes(w.record.clone().into())
+            .map_err(|e| refuse(format!("the record of object {} is malformed: {e}", w.oid)))?;
+        if !caller.may_write_type(&record.r#type) {
+            return Err(refuse(format!(
+                "client {} may not write objects of type {} (object {})",
+                caller.name(),
+                record.r#type,
+                w.oid
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn reply(send: &Sender, reply: Reply) -> Result<(), ()> {

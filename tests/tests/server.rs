@@ -28,16 +28,30 @@ fn serve(history: History) -> (String, Box<dyn std::any::Any>) {
 /// A server over a new SQLite database in a process of its own.
 fn serve_in_process() -> (String, Box<dyn std::any::Any>) {
     let dir = pbpersist_tests::scratch_dir();
+    let (url, child) = start_worker_server(dir.path(), None);
+    (url, Box::new((child, dir)))
+}
+
+/// Starts a server process over `dir/db`, with a configuration file if
+/// given, its log going to `dir/log`.
+fn start_worker_server(dir: &std::path::Path, config: Option<&str>) -> (String, Worker) {
+    let mut args = vec!["serve".to_owned(), dir.join("db").display().to_string()];
+    if let Some(config) = config {
+        std::fs::write(dir.join("server.toml"), config).unwrap();
+        args.push(dir.join("server.toml").display().to_string());
+    }
     let mut child = Worker(
         Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
-            .args(["serve", dir.path().join("db").to_str().unwrap()])
+            .args(args)
             .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
             .spawn()
             .unwrap(),
     );
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (line.trim().to_owned(), Box::new((child, dir)))
+    assert!(line.starts_with("http://"), "the server did not start: {line:?}");
+    (line.trim().to_owned(), child)
 }
 
 fn backend_over((url, keep): (String, Box<dyn std::any::Any>)) -> Backend {
@@ -135,6 +149,95 @@ fn a_read_only_server_refuses_commits() {
     assert!(matches!(storage.new_oids(1).unwrap_err(), StorageError::ReadOnly { .. }));
 }
 
+/// Tokens, rights and package limits from a configuration file, checked by
+/// the server itself (a client that ignores what `Hello` said is refused
+/// too); every refusal is logged, and no token reaches the log.
+fn tokens_rights_and_packages_are_enforced_and_logged_without_secrets() {
+    use pbpersist::storage::Write;
+    let dir = pbpersist_tests::scratch_dir();
+    let hash = pbpersist_server::hash_token;
+    let config = format!(
+        r#"
+        [[client]]
+        name = "reader"
+        token_sha256 = "{}"
+        access = "read-only"
+        [[client]]
+        name = "writer"
+        token_sha256 = "{}"
+        access = "read-write"
+        [[client]]
+        name = "demo-only"
+        token_sha256 = "{}"
+        access = "read-write"
+        packages = ["demo"]
+        [[client]]
+        name = "admin"
+        token_sha256 = "{}"
+        access = "admin"
+        "#,
+        hash("reader-secret-1"),
+        hash("writer-secret-2"),
+        hash("demo-secret-3"),
+        hash("admin-secret-4"),
+    );
+    let (url, _server) = start_worker_server(dir.path(), Some(&config));
+    let connect = |token: &str| RemoteStorage::builder(&url).token(token).connect();
+    let refused = |e: StorageError, says: &str| match e {
+        StorageError::Refused { reason, .. } => assert!(reason.contains(says), "{reason}"),
+        other => panic!("expected a refusal saying {says:?}, got {other:?}"),
+    };
+
+    refused(RemoteStorage::builder(&url).connect().unwrap_err(), "a bearer token is required");
+    refused(connect("guessed-secret").unwrap_err(), "not known");
+
+    let writer = Database::with_storage(connect("writer-secret-2").unwrap()).unwrap();
+    let c = writer.transact(|tx| tx.add(Counter::new())).unwrap();
+    writer.transact(|tx| Ok(tx.get_mut(c)?.set_value(1))).unwrap();
+    refused(writer.storage().pack(pbpersist::Tid(1), 10).unwrap_err(), "may not pack");
+
+    // A write of the counter, sent as each client; the server decides.
+    let try_write = |storage: &RemoteStorage| {
+        let mut session = storage.open_session().unwrap();
+        session.begin(None).unwrap();
+        let stored = session.load(c.oid()).unwrap().unwrap();
+        let write = Write { oid: c.oid(), base: Some(stored.tid), record: stored.record };
+        session.commit(&[write], &[], &Default::default(), &mut |_, _| None)
+    };
+    let reader = connect("reader-secret-1").unwrap();
+    assert!(reader.read_only(), "the handshake tells a reader it may only read");
+    assert!(matches!(try_write(&reader).unwrap_err(), StorageError::ReadOnly { .. }));
+    refused(reader.new_oids(1).unwrap_err(), "may not allocate oids");
+    refused(try_write(&connect("demo-secret-3").unwrap()).unwrap_err(), "may not write objects of type bank.Counter");
+    assert_eq!(writer.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 1, "nothing refused was written");
+    assert!(try_write(&connect("admin-secret-4").unwrap()).unwrap().is_some());
+    connect("admin-secret-4").unwrap().pack(pbpersist::Tid(1), 10).unwrap();
+
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    for secret in ["reader-secret-1", "writer-secret-2", "demo-secret-3", "admin-secret-4", "guessed-secret"] {
+        assert!(!log.contains(secret), "the log shows a token:\n{log}");
+    }
+    for said in ["refused: no token", "refused: unknown token", "a commit from a read-only client", "bank.Counter"] {
+        assert!(log.contains(said), "the log lacks {said:?}:\n{log}");
+    }
+}
+
+/// A server that allows only some networks refuses everyone else.
+fn an_address_outside_the_allow_list_is_refused() {
+    let dir = pbpersist_tests::scratch_dir();
+    let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
+    let config = pbpersist_server::Config { allow: vec!["10.0.0.0/8".parse().unwrap()], clients: Vec::new() };
+    let running = Server::new(storage).config(config).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    match RemoteStorage::connect(&running.url()).unwrap_err() {
+        StorageError::Refused { reason, .. } => assert!(reason.contains("this address may not call"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let storage = SqliteStorage::open(dir.path().join("db2")).unwrap();
+    let config = pbpersist_server::Config { allow: vec!["127.0.0.0/8".parse().unwrap()], clients: Vec::new() };
+    let running = Server::new(storage).config(config).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    RemoteStorage::connect(&running.url()).unwrap();
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
@@ -148,6 +251,11 @@ fn main() {
         ),
         ("it_works_called_from_inside_a_tokio_runtime", it_works_called_from_inside_a_tokio_runtime),
         ("a_read_only_server_refuses_commits", a_read_only_server_refuses_commits),
+        (
+            "security::tokens_rights_and_packages_are_enforced_and_logged_without_secrets",
+            tokens_rights_and_packages_are_enforced_and_logged_without_secrets,
+        ),
+        ("security::an_address_outside_the_allow_list_is_refused", an_address_outside_the_allow_list_is_refused),
         ("processes::four_processes_lose_no_updates", || {
             multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&|| serve(History::Free))
         }),

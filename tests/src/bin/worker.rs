@@ -146,9 +146,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         #[cfg(feature = "server")]
         Some("serve") => {
-            // A server over an SQLite file until killed; prints its address.
+            // A server over an SQLite file until killed, with the
+            // configuration file if given, logging to stderr; prints its
+            // address.
+            tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).init();
             let storage = pbpersist::storage::SqliteStorage::open(&args[2])?;
-            let running = pbpersist_server::Server::new(storage).start("127.0.0.1:0".parse()?)?;
+            let mut server = pbpersist_server::Server::new(storage);
+            if let Some(config) = args.get(3) {
+                server = server.config(pbpersist_server::Config::read(config.as_ref())?);
+            }
+            let running = server.start("127.0.0.1:0".parse()?)?;
             println!("{}", running.url());
             std::io::stdout().flush()?;
             loop {

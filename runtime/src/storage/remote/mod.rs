@@ -12,6 +12,7 @@ mod session;
 use std::sync::Arc;
 
 use protocol::storage_client::StorageClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::{Committed, History, Revision, Session, Storage, TransactionRange};
@@ -24,9 +25,25 @@ pub struct RemoteStorage {
     inner: Arc<Inner>,
 }
 
+/// The gRPC client, adding the token to every call.
+type Client = StorageClient<InterceptedService<Channel, Token>>;
+
+/// Sends `authorization: Bearer <token>` with every call, if there is a token.
+#[derive(Clone)]
+struct Token(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
 struct Inner {
     runtime: Option<tokio::runtime::Runtime>,
-    client: StorageClient<Channel>,
+    client: Client,
     /// The server's address, for errors.
     target: String,
     hello: protocol::HelloReply,
@@ -38,10 +55,56 @@ impl std::fmt::Debug for RemoteStorage {
     }
 }
 
+/// How to connect to a server: its address and the client's token.
+#[derive(Clone)]
+pub struct RemoteBuilder {
+    url: String,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for RemoteBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: only whether there is one is shown.
+        f.debug_struct("RemoteBuilder").field("url", &self.url).field("token", &self.token.is_some()).finish()
+    }
+}
+
+impl RemoteBuilder {
+    /// Sends `token` with every call, as the server's configuration names
+    /// the client (instead of `PBPERSIST_TOKEN`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Connects and agrees on a protocol version with the server.
+    pub fn connect(self) -> Result<RemoteStorage, StorageError> {
+        RemoteStorage::connect_with(&self.url, self.token)
+    }
+}
+
 impl RemoteStorage {
     /// Connects to the server at `url` (`http://host:port`) and agrees on a
-    /// protocol version with it.
+    /// protocol version with it. The token, if the server asks for one, is
+    /// read from the environment variable `PBPERSIST_TOKEN`.
     pub fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with(url, std::env::var("PBPERSIST_TOKEN").ok().filter(|t| !t.is_empty()))
+    }
+
+    /// A connection to the server at `url`, with options.
+    pub fn builder(url: &str) -> RemoteBuilder {
+        RemoteBuilder { url: url.to_owned(), token: None }
+    }
+
+    fn connect_with(url: &str, token: Option<String>) -> Result<Self, StorageError> {
+        let token = match token {
+            Some(t) => Some(
+                format!("Bearer {t}")
+                    .parse()
+                    .map_err(|_| StorageError::Config("the token has characters a header cannot carry".into()))?,
+            ),
+            None => None,
+        };
         let endpoint = Channel::from_shared(url.to_owned())
             .map_err(|e| StorageError::Config(format!("{url} is not a server address: {e}")))?
             .connect_timeout(std::time::Duration::from_secs(5))
@@ -59,7 +122,7 @@ impl RemoteStorage {
             source: Box::new(e),
         };
         let channel = wait(&runtime, async move { endpoint.connect().await })?.map_err(|e| unavailable(e, &target))?;
-        let client = StorageClient::new(channel).max_decoding_message_size(usize::MAX);
+        let client = StorageClient::with_interceptor(channel, Token(token)).max_decoding_message_size(usize::MAX);
         let mut hello_client = client.clone();
         let request = protocol::HelloRequest { versions: protocol::VERSIONS.to_vec() };
         let hello = wait(&runtime, async move { hello_client.hello(request).await })?
@@ -88,7 +151,7 @@ impl RemoteStorage {
     }
 
     /// Runs one unary call on the storage's runtime and waits for it.
-    fn call<T, F>(&self, f: impl FnOnce(StorageClient<Channel>) -> F) -> Result<T, StorageError>
+    fn call<T, F>(&self, f: impl FnOnce(Client) -> F) -> Result<T, StorageError>
     where
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send + 'static,
         T: Send + 'static,
