@@ -21,6 +21,7 @@
 mod access;
 mod service;
 mod session;
+mod validate;
 
 pub use access::{Access, Client, hash_token};
 
@@ -63,11 +64,13 @@ pub enum ServerError {
 pub struct Limits {
     /// The largest request accepted, in bytes.
     pub max_request_bytes: usize,
+    /// How deep messages may nest in a validated state.
+    pub max_depth: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_request_bytes: 64 << 20 }
+        Limits { max_request_bytes: 64 << 20, max_depth: 32 }
     }
 }
 
@@ -83,6 +86,10 @@ pub struct Config {
     /// asked for.
     #[serde(default, rename = "client")]
     pub clients: Vec<Client>,
+    /// Whether every record clients send is checked against the stored
+    /// schemas ([`Server::validate`]).
+    #[serde(default)]
+    pub validate: bool,
 }
 
 impl Config {
@@ -101,6 +108,7 @@ pub struct Server {
     limits: Limits,
     clients: Vec<Client>,
     allow: Vec<ipnet::IpNet>,
+    validate: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -118,7 +126,18 @@ impl Server {
             limits: Limits::default(),
             clients: Vec::new(),
             allow: Vec::new(),
+            validate: false,
         }
+    }
+
+    /// Checks every record a client commits against the database's stored
+    /// schemas: a known type, a state that decodes as it, required fields
+    /// set, nesting within [`Limits::max_depth`], and a reference list that
+    /// names exactly the state's references. A commit with one record that
+    /// fails writes nothing. What a server for untrusted clients needs.
+    pub fn validate(mut self, validate: bool) -> Self {
+        self.validate = validate;
+        self
     }
 
     /// Asks every call for a bearer token of one of `clients`, and lets
@@ -131,7 +150,7 @@ impl Server {
 
     /// Takes the clients and allowed networks of `config`.
     pub fn config(self, config: Config) -> Self {
-        self.clients(config.clients).allow(config.allow)
+        self.clients(config.clients).allow(config.allow).validate(config.validate)
     }
 
     /// Accepts calls only from addresses in `networks` (any address if
@@ -162,7 +181,8 @@ impl Server {
     ) -> Result<(), ServerError> {
         let max = self.limits.max_request_bytes;
         let gate = access::Gate::new(self.clients, self.allow);
-        let service = service::Service::new(self.storage, self.read_only, self.limits);
+        let validator = self.validate.then(|| validate::Validator::new(self.limits.max_depth));
+        let service = service::Service::new(self.storage, self.read_only, self.limits, validator);
         let grpc = pbpersist::storage::remote::protocol::storage_server::StorageServer::new(service)
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);

@@ -16,6 +16,7 @@ pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) read_only: bool,
     pub(crate) limits: Limits,
+    pub(crate) validator: Option<crate::validate::Validator>,
 }
 
 pub(crate) struct Service {
@@ -23,8 +24,13 @@ pub(crate) struct Service {
 }
 
 impl Service {
-    pub(crate) fn new(storage: Arc<dyn Storage>, read_only: bool, limits: Limits) -> Self {
-        Service { shared: Arc::new(Shared { storage, read_only, limits }) }
+    pub(crate) fn new(
+        storage: Arc<dyn Storage>,
+        read_only: bool,
+        limits: Limits,
+        validator: Option<crate::validate::Validator>,
+    ) -> Self {
+        Service { shared: Arc::new(Shared { storage, read_only, limits, validator }) }
     }
 
     /// Runs `f` with the storage on a blocking thread.
@@ -135,7 +141,15 @@ impl Grpc for Service {
     async fn put_schemas(&self, request: Request<p::SchemaFiles>) -> Result<Response<p::Done>, Status> {
         self.writable(&request, Access::ReadWrite, "store schemas")?;
         let files: Vec<_> = request.into_inner().files.into_iter().map(|f| (f.name, f.source)).collect();
-        self.blocking(move |s| s.put_schemas(&files).map(|()| p::Done {})).await
+        let shared = self.shared.clone();
+        self.blocking(move |s| {
+            s.put_schemas(&files)?;
+            if let Some(v) = &shared.validator {
+                v.schemas_changed();
+            }
+            Ok(p::Done {})
+        })
+        .await
     }
 
     async fn packed_tid(&self, _: Request<p::PackedTidRequest>) -> Result<Response<p::PackReply>, Status> {

@@ -180,7 +180,13 @@ impl State {
                 }
                 return Err(StorageError::ReadOnly { backend: self.shared.storage.name() });
             }
-            if let Err(e) = check_writes(&self.caller, &commit.writes) {
+            let checked = check_writes(&self.caller, &commit.writes).and_then(|()| match &self.shared.validator {
+                Some(v) => {
+                    commit.writes.iter().try_for_each(|w| v.check(self.shared.storage.as_ref(), w.oid, &w.record))
+                }
+                None => Ok(()),
+            });
+            if let Err(e) = checked {
                 session.end()?;
                 tracing::warn!(client = self.caller.name(), error = %pbpersist::report(&e), "refused a commit");
                 return Err(e);

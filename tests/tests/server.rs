@@ -65,6 +65,14 @@ fn sqlite_backend() -> Backend {
     backend_over(serve(History::Free))
 }
 
+/// A server that validates every record: the suite's honest records pass.
+fn validating_backend() -> Backend {
+    let dir = pbpersist_tests::scratch_dir();
+    let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
+    let running = Server::new(storage).validate(true).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    backend_over((running.url(), Box::new((running, dir))))
+}
+
 fn sqlite_history_backend() -> Backend {
     backend_over(serve(History::Preserving))
 }
@@ -222,18 +230,96 @@ fn tokens_rights_and_packages_are_enforced_and_logged_without_secrets() {
     }
 }
 
+/// A validating server refuses, with a reason and nothing written, records
+/// of unknown types, states that do not decode, missing required fields,
+/// nesting over the limit, and reference lists that leave out or add
+/// references; a commit with one bad record among good ones writes none.
+fn a_validating_server_refuses_records_that_lie() {
+    use pbpersist::storage::Write;
+    use prost::Message;
+    let dir = pbpersist_tests::scratch_dir();
+    let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
+    let running = Server::new(storage).validate(true).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let remote = RemoteStorage::connect(&running.url()).unwrap();
+    let schema = r#"
+        syntax = "proto2";
+        package check;
+        import "pbpersist/options.proto";
+        message Node {
+          optional Node child = 1;
+          optional pbpersist.Ref next = 2;
+          required string name = 3;
+        }
+    "#;
+    remote.put_schemas(&[("check.proto".into(), schema.into())]).unwrap();
+    let oids = remote.new_oids(3).unwrap();
+    let (a, b) = (oids.start, oids.start + 1);
+
+    // check.Node, hand-encoded: a name, an optional reference, `depth`
+    // levels of children.
+    fn node(name: Option<&str>, next: Option<u64>, depth: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        if depth > 0 {
+            let child = node(Some("c"), None, depth - 1);
+            prost::encoding::bytes::encode(1, &child, &mut out);
+        }
+        if let Some(oid) = next {
+            let mut r = Vec::new();
+            prost::encoding::uint64::encode(1, &oid, &mut r);
+            prost::encoding::bytes::encode(2, &r, &mut out);
+        }
+        if let Some(name) = name {
+            prost::encoding::string::encode(3, &name.to_owned(), &mut out);
+        }
+        out
+    }
+    let record = |ty: &str, state: Vec<u8>, refs: Vec<u64>| {
+        pbpersist::Record { r#type: ty.into(), state: state.into(), refs }.encode_to_vec()
+    };
+    let commit = |writes: Vec<(u64, Vec<u8>)>| {
+        let mut session = remote.open_session().unwrap();
+        session.begin(None).unwrap();
+        let writes: Vec<Write> =
+            writes.into_iter().map(|(oid, record)| Write { oid: pbpersist::Oid(oid), base: None, record }).collect();
+        session.commit(&writes, &[], &Default::default(), &mut |_, _| None)
+    };
+    let refused = |result: Result<Option<pbpersist::Tid>, StorageError>, says: &str| match result {
+        Err(StorageError::Refused { reason, .. }) => assert!(reason.contains(says), "{reason}"),
+        other => panic!("expected a refusal saying {says:?}, got {other:?}"),
+    };
+    let good = record("check.Node", node(Some("a"), Some(b), 0), vec![b]);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (record("check.Node", node(Some("a"), Some(b), 0), vec![]), "does not match the references"),
+        (record("check.Node", node(Some("a"), None, 0), vec![b]), "does not match the references"),
+        (record("check.Node", vec![0xff, 0xff, 0xff], vec![]), "does not decode as check.Node"),
+        (record("check.Node", node(None, None, 0), vec![]), "required field check.Node.name is not set"),
+        (record("check.Node", node(Some("a"), None, 40), vec![]), "nest deeper than 32 levels"),
+        (record("check.Nope", node(Some("a"), None, 0), vec![]), "no schema for"),
+        (vec![0x0a, 0xff], "is malformed"),
+    ];
+    for (bad, says) in cases {
+        refused(commit(vec![(a, good.clone()), (b, bad)]), says);
+    }
+    let mut session = remote.open_session().unwrap();
+    session.begin(None).unwrap();
+    assert!(session.load(pbpersist::Oid(a)).unwrap().is_none(), "a refused commit wrote its good record");
+    session.end().unwrap();
+    let fine = record("check.Node", node(Some("b"), None, 5), vec![]);
+    assert!(commit(vec![(a, good), (b, fine)]).unwrap().is_some());
+}
+
 /// A server that allows only some networks refuses everyone else.
 fn an_address_outside_the_allow_list_is_refused() {
     let dir = pbpersist_tests::scratch_dir();
     let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
-    let config = pbpersist_server::Config { allow: vec!["10.0.0.0/8".parse().unwrap()], clients: Vec::new() };
+    let config = pbpersist_server::Config { allow: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
     let running = Server::new(storage).config(config).start("127.0.0.1:0".parse().unwrap()).unwrap();
     match RemoteStorage::connect(&running.url()).unwrap_err() {
         StorageError::Refused { reason, .. } => assert!(reason.contains("this address may not call"), "{reason}"),
         other => panic!("{other:?}"),
     }
     let storage = SqliteStorage::open(dir.path().join("db2")).unwrap();
-    let config = pbpersist_server::Config { allow: vec!["127.0.0.0/8".parse().unwrap()], clients: Vec::new() };
+    let config = pbpersist_server::Config { allow: vec!["127.0.0.0/8".parse().unwrap()], ..Default::default() };
     let running = Server::new(storage).config(config).start("127.0.0.1:0".parse().unwrap()).unwrap();
     RemoteStorage::connect(&running.url()).unwrap();
 }
@@ -244,6 +330,13 @@ fn main() {
     pbpersist::conformance_tests!(suite_trials!(trials, "sqlite", sqlite_backend));
     pbpersist::conformance_tests!(suite_trials!(trials, "sqlite-history", sqlite_history_backend));
     pbpersist::conformance_tests!(suite_trials!(trials, "process", process_backend));
+    let mut validating: Vec<Trial> = Vec::new();
+    pbpersist::conformance_tests!(suite_trials!(validating, "validating", validating_backend));
+    // The storage-level commit tests write records of a made-up type with
+    // opaque states straight through a session, which a validating server
+    // rightly refuses; everything a program does through `Database` passes.
+    validating.retain(|t| !t.name().contains("::suite::commits::"));
+    trials.extend(validating);
     for (name, test) in [
         (
             "the_handshake_picks_a_common_version_and_refuses_others",
@@ -256,6 +349,7 @@ fn main() {
             tokens_rights_and_packages_are_enforced_and_logged_without_secrets,
         ),
         ("security::an_address_outside_the_allow_list_is_refused", an_address_outside_the_allow_list_is_refused),
+        ("security::a_validating_server_refuses_records_that_lie", a_validating_server_refuses_records_that_lie),
         ("processes::four_processes_lose_no_updates", || {
             multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&|| serve(History::Free))
         }),

@@ -17,7 +17,12 @@ pub const BACKEND: &str = "remote";
 
 /// An error as the server tells it: its kind and its causes on one line.
 pub fn failure(e: &StorageError) -> Failure {
-    let message = crate::report(e);
+    // A refusal's reason is the whole message: the client adds its own
+    // "the server refused" around it.
+    let message = match e {
+        StorageError::Refused { reason, .. } => reason.clone(),
+        other => crate::report(other),
+    };
     let mut f = Failure { kind: Kind::Backend as i32, message, oid: 0, tid: 0, packed: 0 };
     let kind = match e {
         StorageError::Format(_) => Kind::Format,
