@@ -27,6 +27,7 @@ PROTOS = [
     "pbpersist/record.proto",
     "pbpersist/tree.proto",
     "pbpersist/objectstore.proto",
+    "pbpersist/server.proto",
     "demo.proto",
 ] + [
     line
@@ -610,3 +611,99 @@ def write_python_database(modules, path):
             record = record_cls(type=type_name, state=msg.SerializeToString(), refs=refs)
             conn.execute("INSERT INTO pb_object VALUES (?, 1, ?)", (oid, record.SerializeToString()))
     conn.close()
+
+
+def test_a_python_grpc_client_reads_commits_and_is_refused_when_it_lies(modules, tmp_path):
+    """A client generated from server.proto with grpcio, beside Rust clients
+    of the same validating server: it reads what Rust wrote, commits a
+    change Rust reads back, sees Rust's commit as an invalidation in its
+    next snapshot, and is refused, with nothing written, when a state does
+    not match its type or a reference list lies."""
+    import queue
+
+    import grpc
+
+    out = tmp_path / "grpc"
+    out.mkdir()
+    args = ["protoc", f"-I{ROOT / 'proto'}", f"--python_out={out}", f"--grpc_python_out={out}"]
+    assert protoc.main(args + ["pbpersist/server.proto"]) == 0, "protoc failed"
+    sys.path.insert(0, str(out))
+    server_pb2 = importlib.import_module("pbpersist.server_pb2")
+    server_grpc = importlib.import_module("pbpersist.server_pb2_grpc")
+    Record = modules["pbpersist/record.proto"].Record
+    Tower = modules["demo.proto"].Tower
+    Root = message_class("pbpersist.Root")
+
+    (tmp_path / "server.toml").write_text("validate = true\n")
+    server = subprocess.Popen(
+        [WORKER, "serve", str(tmp_path / "db"), str(tmp_path / "server.toml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://"), url
+        worker("interop-write-db", url)
+        channel = grpc.insecure_channel(url[len("http://") :])
+        stub = server_grpc.StorageStub(channel)
+        hello = stub.Hello(server_pb2.HelloRequest(versions=[1]))
+        assert (hello.version, hello.backend, hello.read_only) == (1, "sqlite", False)
+
+        class Session:
+            """One Session stream: a request, then its reply."""
+
+            def __init__(self):
+                self.requests = queue.Queue()
+                self.replies = stub.Session(iter(self.requests.get, None))
+
+            def ask(self, **request):
+                self.requests.put(server_pb2.SessionRequest(**request))
+                return next(self.replies)
+
+            def load(self, oid):
+                (found,) = self.ask(load=server_pb2.Load(oids=[oid])).objects.objects
+                return found
+
+            def close(self):
+                self.requests.put(None)
+
+        session = Session()
+        snapshot = session.ask(begin=server_pb2.Begin()).snapshot
+        root = Root.FromString(Record.FromString(session.load(0).record).state)
+        pisa_oid = root.entries["pisa"].oid
+        pisa = session.load(pisa_oid)
+        record = Record.FromString(pisa.record)
+        tower = Tower.FromString(record.state)
+        assert record.type == "demo.Tower" and tower.name == "Pisa"
+
+        def commit(record):
+            write = server_pb2.Write(oid=pisa_oid, base=pisa.tid, record=record.SerializeToString())
+            return session.ask(commit=server_pb2.Commit(writes=[write], meta=server_pb2.TransactionMeta(user="python")))
+
+        # Lies are refused, each with its reason, and nothing is written.
+        garbage = Record(type="demo.Tower", state=b"\xff\xff\xff", refs=record.refs)
+        liar = Record(type="demo.Tower", state=record.state, refs=[])
+        for bad, says in [(garbage, "does not decode as demo.Tower"), (liar, "does not match the references")]:
+            session.ask(begin=server_pb2.Begin())
+            failure = commit(bad).failure
+            assert failure.kind == server_pb2.Failure.INVALID and says in failure.message, failure
+        session.ask(begin=server_pb2.Begin())
+        assert session.load(pisa_oid).tid == pisa.tid
+
+        tower.height = 60.5
+        changed = Record(type=record.type, state=tower.SerializeToString(), refs=record.refs)
+        tid = commit(changed).committed.tid
+        assert tid > snapshot.tid
+        height = subprocess.run([WORKER, "tower-height", url, "pisa"], check=True, capture_output=True, text=True)
+        assert float(height.stdout) == 60.5
+
+        # Rust commits; Python's next snapshot lists the object as changed.
+        worker("interop-write-db", url)
+        later = session.ask(begin=server_pb2.Begin(since=tid)).snapshot
+        assert 0 in {c.oid for c in later.changed}, later
+        session.close()
+        channel.close()
+    finally:
+        server.kill()
+        server.wait()

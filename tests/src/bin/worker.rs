@@ -246,6 +246,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })?;
         }
         Some("interop-write-db") => pbpersist_examples::tower::store_in(&open_spec(&args[2], Options::default())?)?,
+        Some("tower-height") => {
+            // The height of the tower the root names `args[3]`.
+            let db = open_spec(&args[2], Options::default())?;
+            let height = db.transact(|tx| {
+                let tower = tx.root()?.require::<Tower>(&args[3])?;
+                Ok(tx.get(tower)?.height())
+            })?;
+            println!("{height}");
+        }
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
         Some("interop-write-history") => pbpersist_tests::interop::write_history(std::path::Path::new(&args[2]))?,
         Some("interop-write-tree") => pbpersist_tests::interop::write_tree(std::path::Path::new(&args[2]))?,
