@@ -155,7 +155,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Some(config) = args.get(3) {
                 server = server.config(pbpersist_server::Config::read(config.as_ref())?);
             }
-            let running = server.start("127.0.0.1:0".parse()?)?;
+            let listen = std::env::var("PBPERSIST_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".into());
+            let running = server.start(listen.parse()?)?;
             println!("{}", running.url());
             std::io::stdout().flush()?;
             loop {
