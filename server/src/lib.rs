@@ -54,6 +54,15 @@ pub enum ServerError {
         /// What is wrong, with the line and column.
         reason: String,
     },
+    /// A TLS file could not be read.
+    #[error("cannot read the TLS file {path}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The gRPC transport failed.
     #[error("the gRPC transport failed")]
     Transport(#[from] tonic::transport::Error),
@@ -90,6 +99,38 @@ pub struct Config {
     /// schemas ([`Server::validate`]).
     #[serde(default)]
     pub validate: bool,
+    /// TLS: the server's certificate and key, and the CA whose client
+    /// certificates it requires, if any. Plain HTTP/2 without it.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+/// The `[tls]` table: PEM files.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The server's certificate chain.
+    pub cert: std::path::PathBuf,
+    /// Its private key.
+    pub key: std::path::PathBuf,
+    /// If set, clients must present a certificate this CA signed.
+    #[serde(default)]
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+impl Tls {
+    fn load(&self) -> Result<tonic::transport::ServerTlsConfig, ServerError> {
+        pbpersist::storage::remote::use_ring();
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| ServerError::Tls { path: path.to_owned(), source })
+        };
+        let identity = tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?);
+        let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = &self.client_ca {
+            config = config.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        Ok(config)
+    }
 }
 
 impl Config {
@@ -109,6 +150,7 @@ pub struct Server {
     clients: Vec<Client>,
     allow: Vec<ipnet::IpNet>,
     validate: bool,
+    tls: Option<Tls>,
 }
 
 impl std::fmt::Debug for Server {
@@ -127,7 +169,14 @@ impl Server {
             clients: Vec::new(),
             allow: Vec::new(),
             validate: false,
+            tls: None,
         }
+    }
+
+    /// Serves over TLS with these files.
+    pub fn tls(mut self, tls: Option<Tls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Checks every record a client commits against the database's stored
@@ -150,7 +199,7 @@ impl Server {
 
     /// Takes the clients and allowed networks of `config`.
     pub fn config(self, config: Config) -> Self {
-        self.clients(config.clients).allow(config.allow).validate(config.validate)
+        self.clients(config.clients).allow(config.allow).validate(config.validate).tls(config.tls)
     }
 
     /// Accepts calls only from addresses in `networks` (any address if
@@ -188,17 +237,22 @@ impl Server {
             .max_encoding_message_size(usize::MAX);
         let grpc = tonic::service::interceptor::InterceptedService::new(grpc, move |r| gate.admit(r));
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            .add_service(grpc)
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
+        let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_config(tls.load()?)?;
+        }
+        builder.add_service(grpc).serve_with_incoming_shutdown(incoming, shutdown).await?;
         Ok(())
     }
 
     /// Starts serving on `address` (port 0 picks a free one) on a runtime
     /// of its own; the server stops when the returned handle is dropped.
     pub fn start(self, address: SocketAddr) -> Result<Running, ServerError> {
+        // A TLS file that cannot be read fails here, not in the background.
+        if let Some(tls) = &self.tls {
+            tls.load()?;
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("pbpersist-server")
@@ -218,7 +272,7 @@ impl Server {
                 tracing::error!(error = %pbpersist::report(&e), "the server stopped");
             }
         });
-        Ok(Running { address, runtime: Some(runtime), _stop: stop })
+        Ok(Running { address, scheme, runtime: Some(runtime), _stop: stop })
     }
 }
 
@@ -227,6 +281,7 @@ impl Server {
 #[derive(Debug)]
 pub struct Running {
     address: SocketAddr,
+    scheme: &'static str,
     runtime: Option<tokio::runtime::Runtime>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -239,7 +294,7 @@ impl Running {
 
     /// The URL clients connect to.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 }
 

@@ -238,8 +238,9 @@ impl Cluster {
     }
 }
 
-/// A CA, and server (for 127.0.0.1) and client certificates it signed.
-fn make_certificates(dir: &Path) {
+/// A CA, and server (for 127.0.0.1) and client certificates it signed:
+/// `ca.pem`, `server.pem`/`server.key`, `client.pem`/`client.key` in `dir`.
+pub fn make_certificates(dir: &Path) {
     let openssl = |args: &[&str]| {
         let status = Command::new("openssl").args(args).current_dir(dir).stderr(Stdio::null()).status();
         assert!(status.is_ok_and(|s| s.success()), "openssl {args:?} failed");

@@ -313,6 +313,50 @@ fn a_validating_server_refuses_records_that_lie() {
     assert!(commit(vec![(a, good), (b, fine)]).unwrap().is_some());
 }
 
+/// TLS with client certificates: a client with the CA and a certificate
+/// the CA signed works; one without a certificate, one without the CA and
+/// one speaking plain HTTP/2 are not served.
+fn tls_with_client_certificates() {
+    let dir = pbpersist_tests::scratch_dir();
+    pbpersist_tests::etcd::make_certificates(dir.path());
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let tls = pbpersist_server::Tls {
+        cert: dir.path().join("server.pem"),
+        key: dir.path().join("server.key"),
+        client_ca: Some(dir.path().join("ca.pem")),
+    };
+    let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
+    let running = Server::new(storage).tls(Some(tls)).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = running.url();
+    assert!(url.starts_with("https://"), "{url}");
+
+    let client = RemoteStorage::builder(&url)
+        .ca_certificate(read("ca.pem"))
+        .identity(read("client.pem"), read("client.key"))
+        .connect()
+        .unwrap();
+    let db = Database::with_storage(client).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    db.transact(|tx| Ok(tx.get_mut(c)?.set_value(7))).unwrap();
+    assert_eq!(db.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 7);
+
+    assert!(RemoteStorage::builder(&url).ca_certificate(read("ca.pem")).connect().is_err(), "no client certificate");
+    match RemoteStorage::builder(&url).connect().unwrap_err() {
+        StorageError::Config(m) => assert!(m.contains("needs the CA"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let plain = format!("http://{}", running.address());
+    assert!(RemoteStorage::builder(&plain).connect().is_err(), "plain HTTP/2 to a TLS server");
+    let missing = pbpersist_server::Tls {
+        cert: dir.path().join("nope.pem"),
+        key: dir.path().join("server.key"),
+        client_ca: None,
+    };
+    let storage = SqliteStorage::open(dir.path().join("db2")).unwrap();
+    let e = Server::new(storage).tls(Some(missing)).start("127.0.0.1:0".parse().unwrap()).unwrap_err();
+    assert!(pbpersist::report(&e).contains("nope.pem"), "{e}");
+}
+
 /// A server that allows only some networks refuses everyone else.
 fn an_address_outside_the_allow_list_is_refused() {
     let dir = pbpersist_tests::scratch_dir();
@@ -434,6 +478,7 @@ fn main() {
             tokens_rights_and_packages_are_enforced_and_logged_without_secrets,
         ),
         ("security::an_address_outside_the_allow_list_is_refused", an_address_outside_the_allow_list_is_refused),
+        ("security::tls_with_client_certificates", tls_with_client_certificates),
         ("security::a_validating_server_refuses_records_that_lie", a_validating_server_refuses_records_that_lie),
         ("processes::four_processes_lose_no_updates", || {
             multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&|| serve(History::Free))

@@ -60,12 +60,19 @@ impl std::fmt::Debug for RemoteStorage {
 pub struct RemoteBuilder {
     url: String,
     token: Option<String>,
+    ca: Option<Vec<u8>>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for RemoteBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The token is a secret: only whether there is one is shown.
-        f.debug_struct("RemoteBuilder").field("url", &self.url).field("token", &self.token.is_some()).finish()
+        f.debug_struct("RemoteBuilder")
+            .field("url", &self.url)
+            .field("token", &self.token.is_some())
+            .field("ca", &self.ca.is_some())
+            .field("identity", &self.identity.is_some())
+            .finish()
     }
 }
 
@@ -77,9 +84,42 @@ impl RemoteBuilder {
         self
     }
 
+    /// Trusts the server certificates this CA (PEM) signed, for an
+    /// `https://` URL (instead of the file `PBPERSIST_CA` names).
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca = Some(pem.into());
+        self
+    }
+
+    /// Presents this client certificate and key (PEM) to a server that asks
+    /// for one (instead of the files `PBPERSIST_CLIENT_CERT` and
+    /// `PBPERSIST_CLIENT_KEY` name).
+    pub fn identity(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        self.identity = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
     /// Connects and agrees on a protocol version with the server.
     pub fn connect(self) -> Result<RemoteStorage, StorageError> {
-        RemoteStorage::connect_with(&self.url, self.token)
+        RemoteStorage::connect_with(self)
+    }
+}
+
+/// Makes ring rustls's process-wide crypto provider unless one is set: with
+/// more than one provider built in (another crate may bring aws-lc-rs),
+/// rustls does not pick one on its own.
+#[doc(hidden)]
+pub fn use_ring() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The contents of the file the environment variable `name` names, if set.
+fn file_from_env(name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    match std::env::var_os(name).filter(|v| !v.is_empty()) {
+        Some(path) => std::fs::read(&path)
+            .map(Some)
+            .map_err(|e| StorageError::Config(format!("cannot read {} ({name}): {e}", path.to_string_lossy()))),
+        None => Ok(None),
     }
 }
 
@@ -87,17 +127,29 @@ impl RemoteStorage {
     /// Connects to the server at `url` (`http://host:port`) and agrees on a
     /// protocol version with it. The token, if the server asks for one, is
     /// read from the environment variable `PBPERSIST_TOKEN`.
+    /// For `https://`, the server's CA is read from the file
+    /// `PBPERSIST_CA`, and a client certificate from `PBPERSIST_CLIENT_CERT`
+    /// and `PBPERSIST_CLIENT_KEY` if set.
     pub fn connect(url: &str) -> Result<Self, StorageError> {
-        Self::connect_with(url, std::env::var("PBPERSIST_TOKEN").ok().filter(|t| !t.is_empty()))
+        let mut builder = Self::builder(url);
+        builder.token = std::env::var("PBPERSIST_TOKEN").ok().filter(|t| !t.is_empty());
+        builder.ca = file_from_env("PBPERSIST_CA")?;
+        if let (Some(cert), Some(key)) =
+            (file_from_env("PBPERSIST_CLIENT_CERT")?, file_from_env("PBPERSIST_CLIENT_KEY")?)
+        {
+            builder.identity = Some((cert, key));
+        }
+        builder.connect()
     }
 
     /// A connection to the server at `url`, with options.
     pub fn builder(url: &str) -> RemoteBuilder {
-        RemoteBuilder { url: url.to_owned(), token: None }
+        RemoteBuilder { url: url.to_owned(), token: None, ca: None, identity: None }
     }
 
-    fn connect_with(url: &str, token: Option<String>) -> Result<Self, StorageError> {
-        let token = match token {
+    fn connect_with(options: RemoteBuilder) -> Result<Self, StorageError> {
+        let url = options.url.as_str();
+        let token = match options.token {
             Some(t) => Some(
                 format!("Bearer {t}")
                     .parse()
@@ -109,6 +161,25 @@ impl RemoteStorage {
             .map_err(|e| StorageError::Config(format!("{url} is not a server address: {e}")))?
             .connect_timeout(std::time::Duration::from_secs(5))
             .tcp_nodelay(true);
+        let endpoint = if url.starts_with("https://") {
+            use_ring();
+            let mut tls = tonic::transport::ClientTlsConfig::new();
+            match options.ca {
+                Some(ca) => tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                None => {
+                    return Err(StorageError::Config(format!(
+                        "{url} needs the CA that signed the server's certificate (PBPERSIST_CA or \
+                         RemoteStorage::builder(..).ca_certificate)"
+                    )));
+                }
+            }
+            if let Some((cert, key)) = options.identity {
+                tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            endpoint.tls_config(tls).map_err(|e| StorageError::Config(format!("TLS for {url}: {e}")))?
+        } else {
+            endpoint
+        };
         let target = endpoint.uri().to_string();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
