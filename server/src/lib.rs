@@ -22,6 +22,7 @@ mod access;
 mod service;
 mod session;
 mod validate;
+mod watch;
 
 pub use access::{Access, Client, hash_token};
 
@@ -236,7 +237,9 @@ impl Server {
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
         let grpc = tonic::service::interceptor::InterceptedService::new(grpc, move |r| gate.admit(r));
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Small replies go out at once: without TCP_NODELAY, Nagle's
+        // algorithm holds them for the peer's delayed acknowledgement.
+        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
         if let Some(tls) = &self.tls {
             builder = builder.tls_config(tls.load()?)?;

@@ -17,6 +17,7 @@ pub(crate) struct Shared {
     pub(crate) read_only: bool,
     pub(crate) limits: Limits,
     pub(crate) validator: Option<crate::validate::Validator>,
+    pub(crate) watcher: crate::watch::Watcher,
 }
 
 pub(crate) struct Service {
@@ -30,7 +31,9 @@ impl Service {
         limits: Limits,
         validator: Option<crate::validate::Validator>,
     ) -> Self {
-        Service { shared: Arc::new(Shared { storage, read_only, limits, validator }) }
+        Service {
+            shared: Arc::new(Shared { storage, read_only, limits, validator, watcher: crate::watch::Watcher::new() }),
+        }
     }
 
     /// Runs `f` with the storage on a blocking thread.
@@ -94,6 +97,14 @@ impl Grpc for Service {
         let caller = caller(&request)?;
         let replies = crate::session::start(self.shared.clone(), caller, request.into_inner())?;
         Ok(Response::new(replies))
+    }
+
+    type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<p::Invalidation, Status>>;
+
+    async fn watch(&self, request: Request<p::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        caller(&request)?;
+        let since = request.into_inner().since;
+        Ok(Response::new(self.shared.watcher.watch(self.shared.storage.clone(), since)))
     }
 
     async fn new_oids(&self, request: Request<p::NewOidsRequest>) -> Result<Response<p::OidRange>, Status> {

@@ -223,6 +223,9 @@ impl State {
         if broken {
             return Err(StorageError::Refused { backend: "server", reason: "the client broke off a merge".into() });
         }
+        if tid.is_some() {
+            self.shared.watcher.committed();
+        }
         Ok(Reply::Committed(p::CommitReply { tid: tid.map(|t| t.0) }))
     }
 }

@@ -616,8 +616,8 @@ def write_python_database(modules, path):
 def test_a_python_grpc_client_reads_commits_and_is_refused_when_it_lies(modules, tmp_path):
     """A client generated from server.proto with grpcio, beside Rust clients
     of the same validating server: it reads what Rust wrote, commits a
-    change Rust reads back, sees Rust's commit as an invalidation in its
-    next snapshot, and is refused, with nothing written, when a state does
+    change Rust reads back, is pushed Rust's commit on a watch and sees it
+    in its next snapshot, and is refused, with nothing written, when a state does
     not match its type or a reference list lies."""
     import queue
 
@@ -698,8 +698,13 @@ def test_a_python_grpc_client_reads_commits_and_is_refused_when_it_lies(modules,
         height = subprocess.run([WORKER, "tower-height", url, "pisa"], check=True, capture_output=True, text=True)
         assert float(height.stdout) == 60.5
 
-        # Rust commits; Python's next snapshot lists the object as changed.
+        # Rust commits: the server pushes it to Python's watch, and Python's
+        # next snapshot lists the root as changed.
+        watch = stub.Watch(server_pb2.WatchRequest(since=tid))
         worker("interop-write-db", url)
+        pushed = next(watch)
+        assert pushed.tid > tid and pushed.oids_known and 0 in pushed.oids, pushed
+        watch.cancel()
         later = session.ask(begin=server_pb2.Begin(since=tid)).snapshot
         assert 0 in {c.oid for c in later.changed}, later
         session.close()

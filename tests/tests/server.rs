@@ -313,6 +313,40 @@ fn a_validating_server_refuses_records_that_lie() {
     assert!(commit(vec![(a, good), (b, fine)]).unwrap().is_some());
 }
 
+/// The server pushes every commit to a watching client in tid order, with
+/// the oids it wrote: commits through the server at once, and a commit made
+/// beside it, straight into its SQLite file, within its polling interval; a
+/// watch from an older tid replays what came after it first.
+fn commits_are_pushed_to_watchers() {
+    let dir = pbpersist_tests::scratch_dir();
+    let path = dir.path().join("db");
+    let running = Server::new(SqliteStorage::open(&path).unwrap()).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let remote = RemoteStorage::connect(&running.url()).unwrap();
+    let db = Database::with_storage(remote.clone()).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    let first = db.last_transactions(1).unwrap()[0].tid;
+    let mut watch = remote.watch(None).unwrap();
+    let mut latencies = Vec::new();
+    for i in 1..=20 {
+        let start = std::time::Instant::now();
+        db.transact(|tx| Ok(tx.get_mut(c)?.set_value(i))).unwrap();
+        let pushed = watch.next().unwrap().unwrap();
+        latencies.push(start.elapsed());
+        assert_eq!(pushed.oids, Some(vec![c.oid()]));
+        assert_eq!(pushed.tid, db.last_transactions(1).unwrap()[0].tid);
+    }
+    // A commit the server did not make: found by its poll of the log.
+    let beside = Database::open(&path).unwrap();
+    beside.transact(|tx| Ok(tx.get_mut(c)?.set_value(100))).unwrap();
+    let pushed = watch.next().unwrap().unwrap();
+    assert_eq!(pushed.tid, beside.last_transactions(1).unwrap()[0].tid);
+    // From an older tid: the 21 commits after it, in order.
+    let replayed: Vec<_> = remote.watch(Some(first)).unwrap().take(21).map(|t| t.unwrap().tid).collect();
+    assert!(replayed.windows(2).all(|w| w[0] < w[1]) && replayed.len() == 21, "{replayed:?}");
+    latencies.sort();
+    println!("commit to push: median {:?}, max {:?}", latencies[10], latencies[19]);
+}
+
 /// TLS with client certificates: a client with the CA and a certificate
 /// the CA signed works; one without a certificate, one without the CA and
 /// one speaking plain HTTP/2 are not served.
@@ -473,6 +507,7 @@ fn main() {
         ),
         ("it_works_called_from_inside_a_tokio_runtime", it_works_called_from_inside_a_tokio_runtime),
         ("a_read_only_server_refuses_commits", a_read_only_server_refuses_commits),
+        ("commits_are_pushed_to_watchers", commits_are_pushed_to_watchers),
         (
             "security::tokens_rights_and_packages_are_enforced_and_logged_without_secrets",
             tokens_rights_and_packages_are_enforced_and_logged_without_secrets,

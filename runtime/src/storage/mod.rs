@@ -29,7 +29,7 @@ pub use object::ObjectStorage;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStorage;
 #[cfg(feature = "remote")]
-pub use remote::{RemoteBuilder, RemoteStorage};
+pub use remote::{Invalidations, RemoteBuilder, RemoteStorage};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStorage;
 

@@ -221,6 +221,36 @@ impl RemoteStorage {
         self.inner.hello.version
     }
 
+    /// The commits from `since` on (from now if `None`), pushed by the
+    /// server as they happen: what a cache drops. The iterator blocks for
+    /// the next commit; it ends with an error when the connection breaks.
+    pub fn watch(&self, since: Option<Tid>) -> Result<Invalidations, StorageError> {
+        let request = protocol::WatchRequest { since: since.map(|t| t.0) };
+        let mut stream = self.call(move |mut c| async move { c.watch(request).await })?;
+        let (send, receive) = std::sync::mpsc::sync_channel(64);
+        let target = self.inner.target.clone();
+        self.inner.runtime().spawn(async move {
+            loop {
+                let next = match stream.message().await {
+                    Ok(Some(i)) => Ok(Committed {
+                        tid: Tid(i.tid),
+                        time: std::time::UNIX_EPOCH,
+                        meta: Default::default(),
+                        oids: i.oids_known.then(|| i.oids.into_iter().map(Oid).collect()),
+                        records: Vec::new(),
+                    }),
+                    Ok(None) => return,
+                    Err(s) => Err(protocol::from_status(s, &target)),
+                };
+                let failed = next.is_err();
+                if send.send(next).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Invalidations { receive, _storage: self.clone() })
+    }
+
     /// Runs one unary call on the storage's runtime and waits for it.
     fn call<T, F>(&self, f: impl FnOnce(Client) -> F) -> Result<T, StorageError>
     where
@@ -231,6 +261,29 @@ impl RemoteStorage {
         wait(inner.runtime(), f(inner.client.clone()))?
             .map(tonic::Response::into_inner)
             .map_err(|s| protocol::from_status(s, &inner.target))
+    }
+}
+
+/// Commits pushed by the server ([`RemoteStorage::watch`]): each with its
+/// tid and, where the server knows them, the oids it wrote (time and
+/// metadata are not sent).
+pub struct Invalidations {
+    receive: std::sync::mpsc::Receiver<Result<Committed, StorageError>>,
+    /// Keeps the runtime that feeds `receive` alive.
+    _storage: RemoteStorage,
+}
+
+impl std::fmt::Debug for Invalidations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invalidations").finish_non_exhaustive()
+    }
+}
+
+impl Iterator for Invalidations {
+    type Item = Result<Committed, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.receive.recv().ok()
     }
 }
 
