@@ -2,6 +2,7 @@
 with. Prints one JSON object of rates and latencies.
 
 Usage: python zodb_bench.py <directory> <n> <per_transaction>   (FileStorage)
+       python zodb_bench.py zeo:<directory> <n> <per_transaction>   (ZEO over FileStorage)
        python zodb_bench.py postgresql:<dsn> <n> <per_transaction> [history]   (RelStorage)
 
 FileStorage keeps history by nature; RelStorage runs history-free unless
@@ -28,7 +29,36 @@ class Tower(persistent.Persistent):
         self.neighbor = neighbor
 
 
+ZEO_ADDRESS = None
+
+
+def start_zeo(directory):
+    """A ZEO server in a process of its own over a FileStorage, on loopback."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ZEO.runzeo", "-a", f"127.0.0.1:{port}", "-f", os.path.join(directory, "towers.fs")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return ("127.0.0.1", port), server
+
+
 def open_db(target, n, fresh=False):
+    if ZEO_ADDRESS is not None:
+        import ZEO
+
+        return ZEO.DB(ZEO_ADDRESS, cache_size=n + 1000)
     if target.startswith("postgresql:"):
         # History-free RelStorage, as pbpersist's default, unless asked.
         from relstorage.adapters.postgresql import PostgreSQLAdapter
@@ -49,8 +79,22 @@ KEEP_HISTORY = len(sys.argv) > 4 and sys.argv[4] == "history"
 
 
 def main():
+    global ZEO_ADDRESS
     target, n, per_tx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    zeo_server = None
+    if target.startswith("zeo:"):
+        target = target[len("zeo:") :]
+        ZEO_ADDRESS, zeo_server = start_zeo(target)
     path = target if target.startswith("postgresql:") else os.path.join(target, "towers.fs")
+    try:
+        run(path, n, per_tx)
+    finally:
+        if zeo_server is not None:
+            zeo_server.kill()
+            zeo_server.wait()
+
+
+def run(path, n, per_tx):
     out = {}
 
     db = open_db(path, n, fresh=True)

@@ -7,14 +7,14 @@ use std::process::Command;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The virtualenv's Python, with ZODB, RelStorage and psycopg2 installed.
+/// The virtualenv's Python, with ZODB, ZEO, RelStorage and psycopg2 installed.
 pub fn python() -> Result<PathBuf> {
     let venv = root().join("target/zodb-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "-q", "ZODB", "RelStorage", "psycopg2-binary"]))?;
+    run(Command::new(&python).args(["-m", "pip", "install", "-q", "ZODB", "ZEO", "RelStorage", "psycopg2-binary"]))?;
     Ok(python)
 }
 
@@ -39,7 +39,8 @@ pub fn script(script: &str, args: &[String]) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-/// The Tower workload on ZODB: FileStorage in a directory, or RelStorage at
+/// The Tower workload on ZODB: FileStorage in a directory, ZEO over one at
+/// `zeo:<directory>` (its server a process of its own), or RelStorage at
 /// `postgresql:<dsn>` (keeping history if `history`).
 pub fn tower(target: &str, n: usize, per_tx: usize, history: bool) -> Result<Rates> {
     let mut args = vec![target.to_owned(), n.to_string(), per_tx.to_string()];
