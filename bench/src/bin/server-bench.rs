@@ -78,13 +78,19 @@ fn pushes(url: &str, count: usize) -> Result<(f64, f64)> {
     let mut watch = remote.watch(None)?;
     let mut latencies = Vec::with_capacity(count);
     for i in 0..count {
-        db.transact(|tx| Ok(tx.get_mut(tower)?.set_height(i as f32)))?;
+        db.transact(|tx| {
+            tx.get_mut(tower)?.set_height(i as f32);
+            Ok(())
+        })?;
         let start = Instant::now();
         watch.next().ok_or("the watch ended")??;
         latencies.push(start.elapsed().as_secs_f64() * 1e6);
     }
     Ok((percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99)))
 }
+
+/// A measure's name, how to read it, and whether more is better.
+type Row = (&'static str, fn(&Rates) -> f64, bool);
 
 fn report(args: &Args, direct: &Rates, served: &Rates, zeo: &Rates, push: (f64, f64)) -> String {
     let mut t = String::new();
@@ -98,7 +104,7 @@ fn report(args: &Args, direct: &Rates, served: &Rates, zeo: &Rates, push: (f64, 
     ));
     t.push_str("| measure | SQLite directly | through the server | ZEO | server / ZEO | server / direct |\n");
     t.push_str("|---|---:|---:|---:|---:|---:|\n");
-    let rows: [(&str, fn(&Rates) -> f64, bool); 8] = [
+    let rows: [Row; 8] = [
         ("add", |r| r.add, true),
         ("update", |r| r.update, true),
         ("cold load", |r| r.cold_load, true),
