@@ -59,6 +59,7 @@ pub mod place;
 pub mod prost_reference;
 pub mod random;
 pub mod s3;
+pub mod steady;
 
 use bank::ResolvingCounter;
 

@@ -413,7 +413,7 @@ fn an_address_outside_the_allow_list_is_refused() {
 /// sets three counters in one transaction), and the clients, which saw
 /// transient errors or `CommitUnknown`, reconnected and went on.
 fn the_server_killed_20_times_loses_no_acknowledged_commit() {
-    use std::sync::{Arc, Mutex};
+    use pbpersist_tests::steady::SteadyWriters;
     let dir = pbpersist_tests::scratch_dir();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
@@ -421,67 +421,20 @@ fn the_server_killed_20_times_loses_no_acknowledged_commit() {
     let mut server = Some(server);
     let writers = ["w0", "w1", "w2", "w3"];
     let db = Database::with_storage(RemoteStorage::connect(&url).unwrap()).unwrap();
-    db.transact(|tx| {
-        for w in writers {
-            for c in ["a", "b", "c"] {
-                let r = tx.add(Counter::new())?;
-                tx.root_mut()?.insert(format!("{w}.{c}"), r);
-            }
-        }
-        Ok(())
-    })
-    .unwrap();
+    let steady = SteadyWriters::start(&db, env!("CARGO_BIN_EXE_pbpersist-worker"), &url, &writers);
     drop(db);
-    let acknowledged: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(vec![0; writers.len()]));
-    let mut children = Vec::new();
-    for (k, w) in writers.iter().enumerate() {
-        let mut child = Worker(
-            Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
-                .args(["steady-writer", &url, w])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let stdout = child.stdout.take().unwrap();
-        let acknowledged = acknowledged.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = line.parse::<i64>() {
-                    acknowledged.lock().unwrap()[k] = v;
-                }
-            }
-        });
-        children.push(child);
-    }
     let mut progress = Vec::new();
     for round in 0..20u64 {
         std::thread::sleep(std::time::Duration::from_millis(150 + (round * 37) % 200));
         drop(server.take());
-        progress.push(acknowledged.lock().unwrap().iter().sum::<i64>());
+        progress.push(steady.acknowledged().iter().sum::<i64>());
         std::thread::sleep(std::time::Duration::from_millis(100));
         server = Some(start_worker_server_on(dir.path(), None, &listen).1);
     }
     std::thread::sleep(std::time::Duration::from_millis(1000));
-    for child in &mut children {
-        assert!(child.try_wait().unwrap().is_none(), "a client gave up: {:?}", child.try_wait());
-    }
-    drop(children);
-    let acked = acknowledged.lock().unwrap().clone();
+    let acked = steady.stop();
     let db = Database::with_storage(RemoteStorage::connect(&url).unwrap()).unwrap();
-    for (k, w) in writers.iter().enumerate() {
-        let stored: Vec<i64> = db
-            .transact(|tx| {
-                let root = tx.root()?;
-                ["a", "b", "c"]
-                    .iter()
-                    .map(|c| Ok(tx.get(root.require::<Counter>(&format!("{w}.{c}"))?)?.value()))
-                    .collect()
-            })
-            .unwrap();
-        assert!(stored.iter().all(|v| *v == stored[0]), "{w}: a partial commit: {stored:?}");
-        assert!(stored[0] >= acked[k], "{w}: acknowledged {} but stored {}", acked[k], stored[0]);
-    }
+    SteadyWriters::check(&writers, &acked, &db);
     let total: i64 = acked.iter().sum();
     assert!(total > *progress.last().unwrap(), "the clients went on after the last restart");
     println!("server killed 20 times: {total} acknowledged commits, progress at each kill {progress:?}");
