@@ -25,12 +25,28 @@ pub(crate) fn start(
 ) -> Result<tokio_stream::wrappers::ReceiverStream<Result<p::SessionReply, Status>>, Status> {
     let (send, replies) = tokio_mpsc::channel(4);
     let (forward, requests) = mpsc::channel();
+    let refuse = send.clone();
     tokio::spawn(async move {
         // Ends when the client closes its side or the connection breaks;
-        // dropping `forward` then tells the session thread.
-        while let Ok(Some(message)) = incoming.message().await {
-            if forward.send(message).is_err() {
-                break;
+        // dropping `forward` then tells the session thread. A request the
+        // server cannot take (over the size limit, malformed) ends the
+        // stream with its status.
+        loop {
+            match incoming.message().await {
+                Ok(Some(message)) => {
+                    if forward.send(message).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(status) => {
+                    // A client that went away shows as Cancelled or Unknown.
+                    if !matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unknown) {
+                        tracing::warn!(code = ?status.code(), reason = status.message(), "refused a session request");
+                    }
+                    let _ = refuse.send(Err(status)).await;
+                    break;
+                }
             }
         }
     });

@@ -391,6 +391,49 @@ fn tls_with_client_certificates() {
     assert!(pbpersist::report(&e).contains("nope.pem"), "{e}");
 }
 
+/// A request over the server's size limit is refused: `RemoteStorage`
+/// refuses the commit before sending it, and a client that sends it anyway
+/// gets `RESOURCE_EXHAUSTED` or `OUT_OF_RANGE`; nothing is written.
+fn an_oversized_request_is_refused() {
+    use pbpersist::storage::remote::protocol::{session_request::Request, storage_client::StorageClient};
+    let dir = pbpersist_tests::scratch_dir();
+    let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
+    let limits = pbpersist_server::Limits { max_request_bytes: 64 << 10, ..Default::default() };
+    let running = Server::new(storage).limits(limits).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let db = Database::with_storage(RemoteStorage::connect(&running.url()).unwrap()).unwrap();
+    let e = db
+        .transact(|tx| {
+            let mut big = pbpersist_tests::demo::Tower::new();
+            big.set_name("x".repeat(100 << 10));
+            big.set_width(1.0);
+            big.set_height(1.0);
+            tx.add(big)
+        })
+        .unwrap_err();
+    assert!(pbpersist::report(&e).contains("accepts requests of at most 65536"), "{e}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = runtime.block_on(async {
+        let mut client = StorageClient::connect(running.url()).await.unwrap();
+        let write = protocol::Write { oid: 9, base: None, record: vec![0; 100 << 10] };
+        let commit = protocol::Commit { writes: vec![write], ..Default::default() };
+        let requests = [Request::Begin(protocol::Begin::default()), Request::Commit(commit)]
+            .map(|r| protocol::SessionRequest { request: Some(r) });
+        let mut replies = client.session(futures_util::stream::iter(requests)).await.unwrap().into_inner();
+        loop {
+            match replies.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended without an error"),
+                Err(status) => break status,
+            }
+        }
+    });
+    assert!(matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::OutOfRange), "{status:?}");
+    let mut session = RemoteStorage::connect(&running.url()).unwrap().open_session().unwrap();
+    session.begin(None).unwrap();
+    assert!(session.load(pbpersist::Oid(9)).unwrap().is_none());
+}
+
 /// A server that allows only some networks refuses everyone else.
 fn an_address_outside_the_allow_list_is_refused() {
     let dir = pbpersist_tests::scratch_dir();
@@ -467,6 +510,7 @@ fn main() {
         ),
         ("security::an_address_outside_the_allow_list_is_refused", an_address_outside_the_allow_list_is_refused),
         ("security::tls_with_client_certificates", tls_with_client_certificates),
+        ("security::an_oversized_request_is_refused", an_oversized_request_is_refused),
         ("security::a_validating_server_refuses_records_that_lie", a_validating_server_refuses_records_that_lie),
         ("processes::four_processes_lose_no_updates", || {
             multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&|| serve(History::Free))

@@ -194,6 +194,16 @@ impl Session for RemoteSession {
             return Err(self.lost_snapshot());
         }
         self.began = false;
+        // A commit over the server's limit is refused here, before it is
+        // sent, rather than breaking the stream.
+        let size: usize = writes.iter().map(|w| w.record.len() + 24).sum::<usize>() + reads.len() * 24;
+        let limit = self.inner.hello.max_request_bytes;
+        if limit > 0 && size as u64 > limit {
+            return Err(StorageError::Refused {
+                backend: BACKEND,
+                reason: format!("this commit is about {size} bytes; the server accepts requests of at most {limit}"),
+            });
+        }
         let mut request = Request::Commit(protocol::Commit {
             writes: writes
                 .iter()
@@ -207,6 +217,8 @@ impl Session for RemoteSession {
             let reply = match self.exchange(request) {
                 Ok(reply) => reply,
                 Err(Broken::NotSent(e)) => return Err(e),
+                // The server refused the request itself: nothing was written.
+                Err(Broken::Lost(e @ StorageError::Refused { .. })) => return Err(e),
                 Err(Broken::Lost(e)) => {
                     return Err(StorageError::CommitUnknown { backend: BACKEND, tid: Tid(0), source: Box::new(e) });
                 }
