@@ -76,11 +76,22 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// How deep messages may nest in a validated state.
     pub max_depth: usize,
+    /// How many sessions one client (one token, or one address when the
+    /// server asks for no tokens) may have open at once.
+    pub max_sessions_per_client: usize,
+    /// How long a session may wait for its next request; an idle one is
+    /// ended, and its client opens another when it needs one.
+    pub idle_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_request_bytes: 64 << 20, max_depth: 32 }
+        Limits {
+            max_request_bytes: 64 << 20,
+            max_depth: 32,
+            max_sessions_per_client: 64,
+            idle_timeout: std::time::Duration::from_secs(600),
+        }
     }
 }
 

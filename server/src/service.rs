@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) validator: Option<crate::validate::Validator>,
     pub(crate) watcher: crate::watch::Watcher,
+    /// Open sessions per client, for `Limits::max_sessions_per_client`.
+    pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 pub(crate) struct Service {
@@ -32,7 +34,14 @@ impl Service {
         validator: Option<crate::validate::Validator>,
     ) -> Self {
         Service {
-            shared: Arc::new(Shared { storage, read_only, limits, validator, watcher: crate::watch::Watcher::new() }),
+            shared: Arc::new(Shared {
+                storage,
+                read_only,
+                limits,
+                validator,
+                watcher: crate::watch::Watcher::new(),
+                sessions: Default::default(),
+            }),
         }
     }
 
@@ -95,7 +104,14 @@ impl Grpc for Service {
         request: Request<tonic::Streaming<p::SessionRequest>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let caller = caller(&request)?;
-        let replies = crate::session::start(self.shared.clone(), caller, request.into_inner())?;
+        // Anonymous callers are counted by address.
+        let who = match (&caller.client, request.remote_addr()) {
+            (Some(c), _) => c.name.clone(),
+            (None, Some(a)) => a.ip().to_string(),
+            (None, None) => "anyone".to_owned(),
+        };
+        let slot = crate::session::Slot::take(self.shared.clone(), who)?;
+        let replies = crate::session::start(self.shared.clone(), caller, slot, request.into_inner())?;
         Ok(Response::new(replies))
     }
 

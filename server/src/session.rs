@@ -15,12 +15,50 @@ use tonic::Status;
 use crate::access::{Access, Caller};
 use crate::service::Shared;
 
+/// How long a commit waits, holding its locks, for the client's merge.
+const MERGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 type Sender = tokio_mpsc::Sender<Result<p::SessionReply, Status>>;
 
 /// Starts serving one `Session` stream; returns the stream of replies.
+/// One client's place among its open sessions, given back when dropped.
+pub(crate) struct Slot {
+    shared: Arc<Shared>,
+    who: String,
+}
+
+impl Slot {
+    /// Takes a place for `who`, or refuses when it has the most it may.
+    pub(crate) fn take(shared: Arc<Shared>, who: String) -> Result<Slot, Status> {
+        let limit = shared.limits.max_sessions_per_client;
+        let mut open = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(who.clone()).or_default();
+        if *count >= limit {
+            tracing::warn!(client = %who, limit, "refused: too many sessions");
+            return Err(Status::resource_exhausted(format!("{who} has {limit} sessions open, the most it may")));
+        }
+        *count += 1;
+        drop(open);
+        Ok(Slot { shared, who })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.who) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.who);
+            }
+        }
+    }
+}
+
 pub(crate) fn start(
     shared: Arc<Shared>,
     caller: Caller,
+    slot: Slot,
     mut incoming: tonic::Streaming<p::SessionRequest>,
 ) -> Result<tokio_stream::wrappers::ReceiverStream<Result<p::SessionReply, Status>>, Status> {
     let (send, replies) = tokio_mpsc::channel(4);
@@ -53,6 +91,7 @@ pub(crate) fn start(
     std::thread::Builder::new()
         .name("pbpersist-session".into())
         .spawn(move || {
+            let _slot = slot;
             let mut state = State { shared, caller, current: None, now: None, past: None };
             state.run(&requests, &send);
             state.close();
@@ -78,7 +117,20 @@ enum Which {
 
 impl State {
     fn run(&mut self, requests: &mpsc::Receiver<p::SessionRequest>, send: &Sender) {
-        while let Ok(message) = requests.recv() {
+        let idle = self.shared.limits.idle_timeout;
+        loop {
+            let message = match requests.recv_timeout(idle) {
+                Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    tracing::debug!(client = self.caller.name(), "ended an idle session");
+                    let _ = send.blocking_send(Err(Status::unavailable(format!(
+                        "the session was idle for {} s and is closed",
+                        idle.as_secs()
+                    ))));
+                    return;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
             let Some(request) = message.request else {
                 let f = invalid("an empty request");
                 if reply(send, Reply::Failure(f)).is_err() {
@@ -227,7 +279,9 @@ impl State {
                 broken = true;
                 return None;
             }
-            match requests.recv() {
+            // The commit holds its locks while it waits: a client that does
+            // not answer soon keeps the conflict.
+            match requests.recv_timeout(MERGE_TIMEOUT.min(self.shared.limits.idle_timeout)) {
                 Ok(p::SessionRequest { request: Some(Request::Merged(m)) }) if m.oid == oid.0 => m.record,
                 _ => {
                     broken = true;

@@ -434,6 +434,52 @@ fn an_oversized_request_is_refused() {
     assert!(session.load(pbpersist::Oid(9)).unwrap().is_none());
 }
 
+/// One client may hold only so many sessions (a flood of streams is
+/// refused with `RESOURCE_EXHAUSTED` and logged), a closed one frees its
+/// place, and an idle one is ended by the server, which its client notices
+/// only as a new stream at its next snapshot.
+fn a_flood_of_sessions_and_idle_sessions_are_limited() {
+    let dir = pbpersist_tests::scratch_dir();
+    let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
+    let limits = pbpersist_server::Limits {
+        max_sessions_per_client: 4,
+        idle_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let running = Server::new(storage).limits(limits).start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let storage = RemoteStorage::connect(&running.url()).unwrap();
+    let open = || {
+        let mut s = storage.open_session().unwrap();
+        s.begin(None).map(|_| s)
+    };
+    let mut held: Vec<_> = (0..4).map(|_| open().unwrap()).collect();
+    let mut flood = 0;
+    for _ in 0..50 {
+        match open() {
+            Err(StorageError::Refused { reason, .. }) => {
+                assert!(reason.contains("4 sessions open, the most it may"), "{reason}");
+                flood += 1;
+            }
+            other => panic!("a fifth session was served: {:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(flood, 50);
+    drop(held.pop());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    held.push(open().expect("a closed session's place is free again"));
+
+    drop(held);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let db = Database::with_storage(storage.clone()).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // The pooled session went idle and was ended; the next transaction
+    // begins on a new stream without an error.
+    let mut connection = db.connect().unwrap();
+    let mut tx = connection.begin().unwrap();
+    assert_eq!(tx.get(c).unwrap().value(), 0);
+}
+
 /// A server that allows only some networks refuses everyone else.
 fn an_address_outside_the_allow_list_is_refused() {
     let dir = pbpersist_tests::scratch_dir();
@@ -511,6 +557,10 @@ fn main() {
         ("security::an_address_outside_the_allow_list_is_refused", an_address_outside_the_allow_list_is_refused),
         ("security::tls_with_client_certificates", tls_with_client_certificates),
         ("security::an_oversized_request_is_refused", an_oversized_request_is_refused),
+        (
+            "security::a_flood_of_sessions_and_idle_sessions_are_limited",
+            a_flood_of_sessions_and_idle_sessions_are_limited,
+        ),
         ("security::a_validating_server_refuses_records_that_lie", a_validating_server_refuses_records_that_lie),
         ("processes::four_processes_lose_no_updates", || {
             multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&|| serve(History::Free))

@@ -134,9 +134,18 @@ fn unexpected(reply: &Reply) -> StorageError {
 
 impl Session for RemoteSession {
     fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
-        let request = Request::Begin(protocol::Begin { since: since.map(|t| t.0), at: self.at.map(|t| t.0) });
+        let at = self.at;
+        let request = || Request::Begin(protocol::Begin { since: since.map(|t| t.0), at: at.map(|t| t.0) });
         self.began = true;
-        match self.read(request) {
+        let mut reply = self.read(request());
+        if matches!(reply, Err(StorageError::Unavailable { .. })) && self.stream.is_none() {
+            // The server ended an idle session, or the connection broke
+            // since the last transaction: beginning again on a new stream
+            // loses nothing.
+            self.began = true;
+            reply = self.read(request());
+        }
+        match reply {
             Ok(Reply::Snapshot(s)) => Ok(Snapshot {
                 tid: Tid(s.tid),
                 changed: s.changed.into_iter().map(|c| (Oid(c.oid), Tid(c.tid))).collect(),
