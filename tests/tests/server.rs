@@ -460,7 +460,7 @@ fn a_flood_of_sessions_and_idle_sessions_are_limited() {
                 assert!(reason.contains("4 sessions open, the most it may"), "{reason}");
                 flood += 1;
             }
-            other => panic!("a fifth session was served: {:?}", other.map(|_| ())),
+            other => panic!("a session over the limit was served: {:?}", other.map(|_| ())),
         }
     }
     assert_eq!(flood, 50);
