@@ -78,6 +78,28 @@ fn validating_backend() -> Backend {
     backend_over((running.url(), Box::new((running, dir))))
 }
 
+/// Every client keeps a state cache file: the first of the directory's
+/// files no other open storage holds, so a database opened after another
+/// was dropped starts from the file that one left, with whatever was
+/// committed in between to drop.
+fn cached_backend() -> Backend {
+    let (url, keep) = serve(History::Free);
+    let files = pbpersist_tests::scratch_dir();
+    Backend::new(move |options| {
+        let _ = &keep;
+        let storage = (0..)
+            .find_map(|i| {
+                let path = files.path().join(format!("cache-{i}.db"));
+                match RemoteStorage::builder(&url).state_cache(path, 1 << 20).connect() {
+                    Err(StorageError::Config(reason)) if reason.contains("in use") => None,
+                    other => Some(other.unwrap()),
+                }
+            })
+            .unwrap();
+        Database::with_storage_and_options(storage, options).unwrap()
+    })
+}
+
 fn sqlite_history_backend() -> Backend {
     backend_over(serve(History::Preserving))
 }
@@ -347,6 +369,72 @@ fn commits_are_pushed_to_watchers() {
     println!("commit to push: median {:?}, max {:?}", latencies[10], latencies[19]);
 }
 
+/// A restarted client with a state cache loads from its file what nobody
+/// changed, and from the server what others committed while it was away;
+/// a file made for another database is emptied, and a historical view
+/// does not use it.
+fn a_restarted_client_reads_its_state_cache() {
+    let (url, _keep) = serve(History::Preserving);
+    let files = pbpersist_tests::scratch_dir();
+    let cache = files.path().join("client.db");
+    let connect = |url: &str| RemoteStorage::builder(url).state_cache(&cache, 1 << 20).connect().unwrap();
+    let (counters, before) = {
+        let remote = connect(&url);
+        let db = Database::with_storage(remote.clone()).unwrap();
+        let counters = db
+            .transact(|tx| {
+                (0..50)
+                    .map(|i| {
+                        tx.add({
+                            let mut c = Counter::new();
+                            c.set_value(i);
+                            c
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap();
+        let before = db.last_transactions(1).unwrap()[0].tid;
+        // A fresh object cache, so that every load reaches the storage.
+        let reader = Database::with_storage(remote.clone()).unwrap();
+        reader.transact(|tx| counters.iter().try_for_each(|c| tx.get(*c).map(drop))).unwrap();
+        let stats = remote.state_cache_stats().unwrap();
+        // The counters and the database's root object.
+        assert_eq!((stats.hits, stats.entries), (0, 51), "{stats:?}");
+        let _ = reader;
+        (counters, before)
+    };
+    // Another client changes ten while the first is away.
+    let other = Database::with_storage(RemoteStorage::connect(&url).unwrap()).unwrap();
+    other.transact(|tx| counters[..10].iter().try_for_each(|c| Ok(tx.get_mut(*c)?.set_value(1000)))).unwrap();
+
+    let remote = connect(&url);
+    let db = Database::with_storage(remote.clone()).unwrap();
+    let values: Vec<i64> = db.transact(|tx| counters.iter().map(|c| Ok(tx.get(*c)?.value())).collect()).unwrap();
+    assert_eq!(values[..10], [1000; 10]);
+    assert_eq!(values[10..], (10..50).collect::<Vec<i64>>()[..]);
+    let stats = remote.state_cache_stats().unwrap();
+    // The root and the 40 unchanged counters from the file.
+    assert_eq!((stats.hits, stats.misses), (41, 10), "{stats:?}");
+    // The past is read from the server, never from the file.
+    let past = db.at(before).unwrap();
+    assert_eq!(past.transact(|tx| Ok(tx.get(counters[0])?.value())).unwrap(), 0);
+    assert_eq!(remote.state_cache_stats().unwrap().hits, 41);
+    drop((past, db, remote));
+
+    // Another database (its own id) with the same oids: the file is emptied.
+    let (elsewhere, _keep2) = serve(History::Free);
+    let remote = connect(&elsewhere);
+    let db = Database::with_storage(remote.clone()).unwrap();
+    let theirs = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    assert_eq!(theirs, counters[0], "both databases number objects alike");
+    assert_eq!(remote.state_cache_stats().unwrap().entries, 0, "the other database's records are gone");
+    // Loaded by a fresh object cache: this database's counter (0), not
+    // the other's (1000).
+    let reader = Database::with_storage(remote.clone()).unwrap();
+    assert_eq!(reader.transact(|tx| Ok(tx.get(theirs)?.value())).unwrap(), 0);
+}
+
 /// TLS with client certificates: a client with the CA and a certificate
 /// the CA signed works; one without a certificate, one without the CA and
 /// one speaking plain HTTP/2 are not served.
@@ -534,6 +622,7 @@ fn main() {
     let mut trials: Vec<Trial> = Vec::new();
     pbpersist::conformance_tests!(suite_trials!(trials, "sqlite", sqlite_backend));
     pbpersist::conformance_tests!(suite_trials!(trials, "sqlite-history", sqlite_history_backend));
+    pbpersist::conformance_tests!(suite_trials!(trials, "state-cache", cached_backend));
     pbpersist::conformance_tests!(suite_trials!(trials, "process", process_backend));
     let mut validating: Vec<Trial> = Vec::new();
     pbpersist::conformance_tests!(suite_trials!(validating, "validating", validating_backend));
@@ -550,6 +639,7 @@ fn main() {
         ("it_works_called_from_inside_a_tokio_runtime", it_works_called_from_inside_a_tokio_runtime),
         ("a_read_only_server_refuses_commits", a_read_only_server_refuses_commits),
         ("commits_are_pushed_to_watchers", commits_are_pushed_to_watchers),
+        ("a_restarted_client_reads_its_state_cache", a_restarted_client_reads_its_state_cache),
         (
             "security::tokens_rights_and_packages_are_enforced_and_logged_without_secrets",
             tokens_rights_and_packages_are_enforced_and_logged_without_secrets,

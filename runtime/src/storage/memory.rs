@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///
 /// It keeps old states so that each session reads a consistent snapshot;
 /// created with [`History::Preserving`], it also lets them be read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryStorage {
     inner: Arc<Mutex<State>>,
     history: History,
+    id: u64,
 }
 
 /// One committed state of an object; `None` once gc removed it.
@@ -49,6 +50,12 @@ struct Logged {
     oids: Vec<Oid>,
 }
 
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        MemoryStorage { inner: Default::default(), history: History::Free, id: super::random_u64() }
+    }
+}
+
 impl MemoryStorage {
     /// An empty, history-free storage.
     pub fn new() -> Self {
@@ -68,6 +75,10 @@ impl MemoryStorage {
 }
 
 impl Storage for MemoryStorage {
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(Some(self.id))
+    }
+
     fn name(&self) -> &'static str {
         "memory"
     }

@@ -19,6 +19,8 @@ pub mod postgres;
 pub mod remote;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "postgres", feature = "remote"))]
+mod state_cache;
 
 pub use copy::{CopyReport, copy};
 #[cfg(feature = "etcd")]
@@ -32,6 +34,8 @@ pub use postgres::PostgresStorage;
 pub use remote::{Invalidations, RemoteBuilder, RemoteStorage};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStorage;
+#[cfg(any(feature = "postgres", feature = "remote"))]
+pub use state_cache::StateCacheStats;
 
 use crate::{Oid, StorageError, Tid};
 
@@ -182,6 +186,15 @@ pub(crate) fn too_new(name: &str, found: i64, latest: i64) -> StorageError {
     StorageError::Format(format!("{name} has format version {found}; this pbpersist reads up to version {latest}"))
 }
 
+/// A random number, for identities and nonces (not for cryptography).
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 /// Microseconds since the Unix epoch as a time.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd", feature = "object-store"))]
 pub(crate) fn time_from_micros(micros: i64) -> std::time::SystemTime {
@@ -304,6 +317,13 @@ pub trait Storage: Send + Sync + 'static {
     /// [`Database`](crate::Database) over it refuses them before they reach it.
     fn read_only(&self) -> bool {
         false
+    }
+    /// A random number fixed when the database was created, telling it
+    /// from every other, so that a cache kept outside the database (a
+    /// client's file of records) never serves another database's records.
+    /// `None` when the storage keeps none.
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
     }
 }
 

@@ -283,6 +283,10 @@ impl Storage for ObjectStorage {
         self.shared.schemas()
     }
 
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        self.shared.database_id().map(Some)
+    }
+
     fn history_mode(&self) -> History {
         if self.shared.keeps_history() { History::Preserving } else { History::Free }
     }

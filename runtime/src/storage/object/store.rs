@@ -308,13 +308,13 @@ impl Shared {
 
     /// The random number that tells this database from others
     /// (`<prefix>/id`), made by whoever creates it first.
-    fn database_id(&self) -> Result<u64, StorageError> {
+    pub(super) fn database_id(&self) -> Result<u64, StorageError> {
         let key = self.keys.id();
         loop {
             if let Some(bytes) = self.get(&key)? {
                 return decimal(&key, &bytes);
             }
-            self.create(&key, nonce().to_string().into_bytes())?;
+            self.create(&key, crate::storage::random_u64().to_string().into_bytes())?;
         }
     }
 
@@ -635,21 +635,13 @@ impl Shared {
             user: meta.user.clone(),
             description: meta.description.clone(),
             extension: meta.extension.clone(),
-            nonce: nonce(),
+            nonce: crate::storage::random_u64(),
             ..Default::default()
         }
     }
 }
 
 /// A number no other commit's writer picks, in practice.
-fn nonce() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
 impl Drop for Shared {
     fn drop(&mut self) {
         // Shutting down in the background never blocks, so dropping the

@@ -8,10 +8,9 @@
 mod history;
 mod migrate;
 mod session;
-mod state_cache;
 
+pub use super::state_cache::StateCacheStats;
 pub use migrate::FORMAT_VERSION;
-pub use state_cache::StateCacheStats;
 
 use super::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange};
 use crate::{Oid, StorageError, Tid};
@@ -42,11 +41,13 @@ pub(crate) struct Inner {
     config: postgres::Config,
     /// `user@host:port/db`, for messages: never the password.
     target: String,
-    state_cache: Option<state_cache::StateCache>,
+    state_cache: Option<super::state_cache::StateCache>,
     /// Whether sessions are read-only (`default_transaction_read_only`).
     read_only: bool,
     /// Whether commits keep the states they replace.
     history: History,
+    /// `pb_meta.database_id`.
+    database_id: u64,
 }
 
 /// Options for opening a [`PostgresStorage`], from [`PostgresStorage::builder`].
@@ -204,7 +205,14 @@ impl PostgresBuilder {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let target = target(&config);
-        let mut inner = Inner { config, target, state_cache: None, read_only: self.read_only, history: History::Free };
+        let mut inner = Inner {
+            config,
+            target,
+            state_cache: None,
+            read_only: self.read_only,
+            history: History::Free,
+            database_id: 0,
+        };
         let mut client = inner.connect()?;
         if self.read_only {
             super::migrate::require_current(&mut client, FORMAT_VERSION, &inner.target)?;
@@ -227,12 +235,13 @@ impl PostgresBuilder {
                 super::describe_history(wanted)
             )));
         }
+        let id: i64 = client
+            .query_one("SELECT value FROM pb_meta WHERE key = 'database_id'", &[])
+            .map_err(|e| inner.error(e))?
+            .get(0);
+        inner.database_id = id as u64;
         if let Some((path, max_bytes)) = &self.state_cache {
-            let id: i64 = client
-                .query_one("SELECT value FROM pb_meta WHERE key = 'database_id'", &[])
-                .map_err(|e| inner.error(e))?
-                .get(0);
-            inner.state_cache = Some(state_cache::StateCache::open(path, id, *max_bytes)?);
+            inner.state_cache = Some(super::state_cache::StateCache::open(path, id as u64, *max_bytes)?);
         }
         Ok(PostgresStorage { inner: Arc::new(inner), admin: Arc::new(Mutex::new(Some(client))) })
     }
@@ -382,6 +391,10 @@ impl Storage for PostgresStorage {
             Ok(listed)
         })
         .collect()
+    }
+
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(Some(self.inner.database_id))
     }
 
     fn read_only(&self) -> bool {

@@ -47,6 +47,8 @@ struct Inner {
     /// The server's address, for errors.
     target: String,
     hello: protocol::HelloReply,
+    /// The file of records kept across restarts, if asked for.
+    state_cache: Option<super::state_cache::StateCache>,
 }
 
 impl std::fmt::Debug for RemoteStorage {
@@ -62,6 +64,7 @@ pub struct RemoteBuilder {
     token: Option<String>,
     ca: Option<Vec<u8>>,
     identity: Option<(Vec<u8>, Vec<u8>)>,
+    state_cache: Option<(std::path::PathBuf, u64)>,
 }
 
 impl std::fmt::Debug for RemoteBuilder {
@@ -72,6 +75,7 @@ impl std::fmt::Debug for RemoteBuilder {
             .field("token", &self.token.is_some())
             .field("ca", &self.ca.is_some())
             .field("identity", &self.identity.is_some())
+            .field("state_cache", &self.state_cache)
             .finish()
     }
 }
@@ -96,6 +100,19 @@ impl RemoteBuilder {
     /// `PBPERSIST_CLIENT_KEY` name).
     pub fn identity(mut self, cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
         self.identity = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// Keeps the records this process loads in a local SQLite file at
+    /// `path`, up to about `max_bytes`, so that a restarted client reads
+    /// them from disk instead of asking the server (instead of
+    /// `PBPERSIST_STATE_CACHE`). The file remembers up to which tid it is
+    /// current; the first transaction after a restart asks the server for
+    /// the objects committed since (one list of oids, not a reload) and
+    /// drops those, so the file never serves a stale state. One process
+    /// uses a file at a time; a file made for another database is emptied.
+    pub fn state_cache(mut self, path: impl Into<std::path::PathBuf>, max_bytes: u64) -> Self {
+        self.state_cache = Some((path.into(), max_bytes));
         self
     }
 
@@ -129,9 +146,14 @@ impl RemoteStorage {
     /// read from the environment variable `PBPERSIST_TOKEN`.
     /// For `https://`, the server's CA is read from the file
     /// `PBPERSIST_CA`, and a client certificate from `PBPERSIST_CLIENT_CERT`
-    /// and `PBPERSIST_CLIENT_KEY` if set.
+    /// and `PBPERSIST_CLIENT_KEY` if set. With `PBPERSIST_STATE_CACHE` set to
+    /// a file's path, records are kept there across restarts, up to 1 GiB
+    /// ([`RemoteBuilder::state_cache`]).
     pub fn connect(url: &str) -> Result<Self, StorageError> {
         let mut builder = Self::builder(url);
+        if let Some(path) = std::env::var_os("PBPERSIST_STATE_CACHE").filter(|v| !v.is_empty()) {
+            builder = builder.state_cache(path, 1 << 30);
+        }
         builder.token = std::env::var("PBPERSIST_TOKEN").ok().filter(|t| !t.is_empty());
         builder.ca = file_from_env("PBPERSIST_CA")?;
         if let (Some(cert), Some(key)) =
@@ -144,7 +166,7 @@ impl RemoteStorage {
 
     /// A connection to the server at `url`, with options.
     pub fn builder(url: &str) -> RemoteBuilder {
-        RemoteBuilder { url: url.to_owned(), token: None, ca: None, identity: None }
+        RemoteBuilder { url: url.to_owned(), token: None, ca: None, identity: None, state_cache: None }
     }
 
     fn connect_with(options: RemoteBuilder) -> Result<Self, StorageError> {
@@ -208,7 +230,26 @@ impl RemoteStorage {
                 ),
             });
         }
-        Ok(RemoteStorage { inner: Arc::new(Inner { runtime: Some(runtime), client, target, hello }) })
+        let state_cache = match options.state_cache {
+            Some((path, max_bytes)) => {
+                if hello.database_id == 0 {
+                    return Err(StorageError::Config(format!(
+                        "the server's {} storage keeps no database id, so a state cache could not tell its \
+                         records from another database's",
+                        hello.backend
+                    )));
+                }
+                Some(super::state_cache::StateCache::open(&path, hello.database_id, max_bytes)?)
+            }
+            None => None,
+        };
+        let inner = Inner { runtime: Some(runtime), client, target, hello, state_cache };
+        Ok(RemoteStorage { inner: Arc::new(inner) })
+    }
+
+    /// How the local state cache has done, if one was asked for.
+    pub fn state_cache_stats(&self) -> Option<super::StateCacheStats> {
+        self.inner.state_cache.as_ref().map(|c| c.stats())
     }
 
     /// The storage behind the server, such as `"sqlite"`.
@@ -391,5 +432,9 @@ impl Storage for RemoteStorage {
 
     fn read_only(&self) -> bool {
         self.inner.hello.read_only
+    }
+
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(Some(self.inner.hello.database_id).filter(|id| *id != 0))
     }
 }

@@ -60,11 +60,33 @@ pub(super) struct RemoteSession {
     /// Whether the server holds a snapshot this session began: a stream
     /// that broke in between lost it, so the transaction cannot go on.
     began: bool,
+    /// The open snapshot's tid, when the state cache serves it.
+    cached_snapshot: Option<Tid>,
 }
 
 impl RemoteSession {
     pub(super) fn new(inner: Arc<Inner>, at: Option<Tid>) -> Self {
-        RemoteSession { inner, at, stream: None, began: false }
+        RemoteSession { inner, at, stream: None, began: false, cached_snapshot: None }
+    }
+
+    /// The state cache, for sessions of the present (a historical one
+    /// reads the past, which the file does not keep).
+    fn state_cache(&self) -> Option<&crate::storage::state_cache::StateCache> {
+        self.inner.state_cache.as_ref().filter(|_| self.at.is_none())
+    }
+
+    /// The state cache's record of `oid` in the open snapshot.
+    fn cached(&self, oid: Oid) -> Option<Loaded> {
+        self.state_cache()?.get(self.cached_snapshot?, oid)
+    }
+
+    /// Offers records loaded in the open snapshot to the state cache.
+    fn keep(&self, found: &[(Oid, Loaded)]) {
+        if let (Some(cache), Some(snapshot)) = (self.state_cache(), self.cached_snapshot) {
+            for (oid, loaded) in found {
+                cache.put(snapshot, *oid, loaded);
+            }
+        }
     }
 
     /// Sends `request` and waits for its reply; a stream that broke is
@@ -135,7 +157,16 @@ fn unexpected(reply: &Reply) -> StorageError {
 impl Session for RemoteSession {
     fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
         let at = self.at;
-        let request = || Request::Begin(protocol::Begin { since: since.map(|t| t.0), at: at.map(|t| t.0) });
+        self.cached_snapshot = None;
+        // A state cache current up to `valid` needs what changed since
+        // then; one list from the older of the two tids serves the caller
+        // and the file.
+        let valid = self.state_cache().map(|c| c.valid()).and_then(|(v, empty)| (!empty).then_some(Tid(v)));
+        let ask = match (since, valid) {
+            (Some(s), Some(v)) => Some(s.min(v)),
+            (s, v) => s.or(v),
+        };
+        let request = || Request::Begin(protocol::Begin { since: ask.map(|t| t.0), at: at.map(|t| t.0) });
         self.began = true;
         let mut reply = self.read(request());
         if matches!(reply, Err(StorageError::Unavailable { .. })) && self.stream.is_none() {
@@ -146,10 +177,22 @@ impl Session for RemoteSession {
             reply = self.read(request());
         }
         match reply {
-            Ok(Reply::Snapshot(s)) => Ok(Snapshot {
-                tid: Tid(s.tid),
-                changed: s.changed.into_iter().map(|c| (Oid(c.oid), Tid(c.tid))).collect(),
-            }),
+            Ok(Reply::Snapshot(s)) => {
+                let tid = Tid(s.tid);
+                let changed: Vec<(Oid, Tid)> = s.changed.into_iter().map(|c| (Oid(c.oid), Tid(c.tid))).collect();
+                if let Some(cache) = self.state_cache() {
+                    let dropped = changed.iter().filter(|(_, t)| valid.is_none_or(|v| *t > v));
+                    cache.advance(tid, dropped.map(|(o, _)| *o));
+                }
+                self.cached_snapshot = self.state_cache().map(|_| tid);
+                // The caller hears of what changed after its own tid only.
+                let changed = match since {
+                    Some(s) if ask != Some(s) => changed.into_iter().filter(|(_, t)| *t > s).collect(),
+                    Some(_) => changed,
+                    None => Vec::new(),
+                };
+                Ok(Snapshot { tid, changed })
+            }
             Ok(other) => {
                 self.began = false;
                 Err(unexpected(&other))
@@ -162,11 +205,29 @@ impl Session for RemoteSession {
     }
 
     fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
-        Ok(self.objects(Request::Load(protocol::Load { oids: vec![oid.0] }))?.pop().map(|(_, l)| l))
+        if let Some(found) = self.cached(oid) {
+            return Ok(Some(found));
+        }
+        let found = self.objects(Request::Load(protocol::Load { oids: vec![oid.0] }))?;
+        self.keep(&found);
+        Ok(found.into_iter().next().map(|(_, l)| l))
     }
 
     fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
-        self.objects(Request::Load(protocol::Load { oids: oids.iter().map(|o| o.0).collect() }))
+        let mut out = Vec::with_capacity(oids.len());
+        let mut missing = Vec::with_capacity(oids.len());
+        for oid in oids {
+            match self.cached(*oid) {
+                Some(found) => out.push((*oid, found)),
+                None => missing.push(oid.0),
+            }
+        }
+        if !missing.is_empty() {
+            let found = self.objects(Request::Load(protocol::Load { oids: missing }))?;
+            self.keep(&found);
+            out.extend(found);
+        }
+        Ok(out)
     }
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
@@ -177,7 +238,9 @@ impl Session for RemoteSession {
     fn load_reachable(&mut self, roots: &[Oid], depth: u32, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let roots = roots.iter().map(|o| o.0).collect();
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-        self.objects(Request::LoadReachable(protocol::LoadReachable { roots, depth, limit }))
+        let found = self.objects(Request::LoadReachable(protocol::LoadReachable { roots, depth, limit }))?;
+        self.keep(&found);
+        Ok(found)
     }
 
     fn end(&mut self) -> Result<(), StorageError> {
@@ -186,6 +249,7 @@ impl Session for RemoteSession {
         }
         let reply = self.read(Request::End(protocol::End {}));
         self.began = false;
+        self.cached_snapshot = None;
         match reply? {
             Reply::Done(_) => Ok(()),
             other => Err(unexpected(&other)),
@@ -203,6 +267,7 @@ impl Session for RemoteSession {
             return Err(self.lost_snapshot());
         }
         self.began = false;
+        self.cached_snapshot = None;
         // A commit over the server's limit is refused here, before it is
         // sent, rather than breaking the stream.
         let size: usize = writes.iter().map(|w| w.record.len() + 24).sum::<usize>() + reads.len() * 24;

@@ -97,6 +97,9 @@ pub struct SqliteStorage {
     read_only: bool,
     /// Whether replaced states are kept.
     history: History,
+    /// `pb_meta.database_id`, if the database has one (one opened only
+    /// read-only since before ids were kept may not).
+    database_id: Option<u64>,
 }
 
 /// Opens a SQLite database with choices beyond [`SqliteStorage::open`].
@@ -141,6 +144,10 @@ impl SqliteBuilder {
             if found == 0 && self.history == Some(History::Preserving) {
                 tx.execute_batch("UPDATE pb_meta SET value = 1 WHERE key = 'history'").map_err(backend)?;
             }
+            // Not a migration: a key older versions ignore, added by the
+            // first writable open of any version.
+            tx.execute("INSERT OR IGNORE INTO pb_meta (key, value) VALUES ('database_id', random())", [])
+                .map_err(backend)?;
             let history = history_of(&tx)?;
             tx.commit().map_err(backend)?;
             (conn, history)
@@ -152,7 +159,12 @@ impl SqliteBuilder {
                 super::describe_history(wanted)
             )));
         }
-        Ok(SqliteStorage { path, allocator: Mutex::new(conn), read_only: self.read_only, history })
+        let database_id = conn
+            .query_row("SELECT value FROM pb_meta WHERE key = 'database_id'", [], |r| r.get::<_, i64>(0))
+            .optional()
+            .map_err(backend)?
+            .map(|id| id as u64);
+        Ok(SqliteStorage { path, allocator: Mutex::new(conn), read_only: self.read_only, history, database_id })
     }
 }
 
@@ -498,6 +510,10 @@ impl Storage for SqliteStorage {
             out.push(Committed { tid: Tid(tid as u64), time: super::time_from_micros(micros), meta, oids, records });
         }
         Ok(out)
+    }
+
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(self.database_id)
     }
 
     fn read_only(&self) -> bool {

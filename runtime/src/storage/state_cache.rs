@@ -59,7 +59,9 @@ fn cache_error(e: rusqlite::Error) -> StorageError {
 impl StateCache {
     /// Opens or creates the file for the database `database_id`. A file of
     /// another database, or one that cannot be read, is emptied.
-    pub(crate) fn open(path: &Path, database_id: i64, max_bytes: u64) -> Result<StateCache, StorageError> {
+    pub(crate) fn open(path: &Path, database_id: u64, max_bytes: u64) -> Result<StateCache, StorageError> {
+        // SQLite integers are signed; the id's bits are what matter.
+        let database_id = database_id as i64;
         let file = match File::open(path, database_id, max_bytes) {
             Ok(f) => f,
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
