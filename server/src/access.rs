@@ -84,22 +84,31 @@ impl Caller {
 }
 
 /// The gate every call passes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Gate {
     /// Clients by token hash; empty means no tokens are asked for.
     clients: Vec<(String, Arc<Client>)>,
     /// Addresses allowed to call; empty means any.
     allow: Vec<ipnet::IpNet>,
+    metrics: Arc<crate::Metrics>,
 }
 
 impl Gate {
-    pub(crate) fn new(clients: Vec<Client>, allow: Vec<ipnet::IpNet>) -> Self {
+    pub(crate) fn new(clients: Vec<Client>, allow: Vec<ipnet::IpNet>, metrics: Arc<crate::Metrics>) -> Self {
         let clients = clients.into_iter().map(|c| (c.token_sha256.to_ascii_lowercase(), Arc::new(c))).collect();
-        Gate { clients, allow }
+        Gate { clients, allow, metrics }
     }
 
     /// Admits a request or refuses it; an admitted one carries its `Caller`.
-    pub(crate) fn admit(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
+    pub(crate) fn admit(&self, request: Request<()>) -> Result<Request<()>, Status> {
+        let admitted = self.check(request);
+        if admitted.is_err() {
+            self.metrics.refused();
+        }
+        admitted
+    }
+
+    fn check(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let address = request.remote_addr();
         if !self.allow.is_empty() {
             let ip = address.map(|a| canonical(a.ip()));

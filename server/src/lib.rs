@@ -19,12 +19,14 @@
 #![warn(missing_docs)]
 
 mod access;
+mod metrics;
 mod service;
 mod session;
 mod validate;
 mod watch;
 
 pub use access::{Access, Client, hash_token};
+pub use metrics::{Counts, Metrics};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -115,6 +117,10 @@ pub struct Config {
     /// certificates it requires, if any. Plain HTTP/2 without it.
     #[serde(default)]
     pub tls: Option<Tls>,
+    /// Where to serve `/metrics` and `/health` over plain HTTP
+    /// ([`Server::metrics_address`]); not served if absent.
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The `[tls]` table: PEM files.
@@ -163,6 +169,9 @@ pub struct Server {
     allow: Vec<ipnet::IpNet>,
     validate: bool,
     tls: Option<Tls>,
+    metrics: Arc<Metrics>,
+    metrics_address: Option<SocketAddr>,
+    health_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Server {
@@ -182,7 +191,31 @@ impl Server {
             allow: Vec::new(),
             validate: false,
             tls: None,
+            metrics: Arc::default(),
+            metrics_address: None,
+            health_interval: std::time::Duration::from_secs(5),
         }
+    }
+
+    /// The server's counters, to read while it runs.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serves `/metrics` (Prometheus text: sessions, loads, commits,
+    /// conflicts, merges, refusals, health) and `/health` over plain HTTP
+    /// on `address`, meant for a private network or loopback.
+    pub fn metrics_address(mut self, address: Option<SocketAddr>) -> Self {
+        self.metrics_address = address;
+        self
+    }
+
+    /// How often the health probe takes a snapshot of the storage (5 s
+    /// unless told). The gRPC health service (`grpc.health.v1.Health`),
+    /// `/health` and the `up` metric report its last answer.
+    pub fn health_interval(mut self, every: std::time::Duration) -> Self {
+        self.health_interval = every;
+        self
     }
 
     /// Serves over TLS with these files.
@@ -211,7 +244,11 @@ impl Server {
 
     /// Takes the clients and allowed networks of `config`.
     pub fn config(self, config: Config) -> Self {
-        self.clients(config.clients).allow(config.allow).validate(config.validate).tls(config.tls)
+        self.clients(config.clients)
+            .allow(config.allow)
+            .validate(config.validate)
+            .tls(config.tls)
+            .metrics_address(config.metrics)
     }
 
     /// Accepts calls only from addresses in `networks` (any address if
@@ -238,16 +275,64 @@ impl Server {
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send,
+        shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let metrics = match self.metrics_address {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|source| ServerError::Listen { address, source })?,
+            ),
+            None => None,
+        };
+        self.run(listener, metrics, shutdown).await
+    }
+
+    async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        metrics_listener: Option<tokio::net::TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        // One shutdown signal for the gRPC server, the HTTP server and the
+        // health probe.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let stopped = |mut s: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = s.wait_for(|v| *v).await;
+        };
         let max = self.limits.max_request_bytes;
-        let gate = access::Gate::new(self.clients, self.allow);
+        let gate = access::Gate::new(self.clients, self.allow, self.metrics.clone());
         let validator = self.validate.then(|| validate::Validator::new(self.limits.max_depth));
-        let service = service::Service::new(self.storage, self.read_only, self.limits, validator);
+        let service =
+            service::Service::new(self.storage.clone(), self.read_only, self.limits, validator, self.metrics.clone());
         let grpc = pbpersist::storage::remote::protocol::storage_server::StorageServer::new(service)
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
         let grpc = tonic::service::interceptor::InterceptedService::new(grpc, move |r| gate.admit(r));
+        let (reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(metrics::probe(
+            self.storage,
+            self.metrics.clone(),
+            reporter,
+            self.health_interval,
+            stopped(stopping.clone()),
+        ));
+        if let Some(listener) = metrics_listener {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "metrics and health over HTTP");
+            }
+            let metrics = self.metrics.clone();
+            let until = stopped(stopping.clone());
+            tokio::spawn(async move {
+                if let Err(e) = metrics::serve_http(metrics, listener, until).await {
+                    tracing::error!(error = %e, "the metrics server stopped");
+                }
+            });
+        }
         // Small replies go out at once: without TCP_NODELAY, Nagle's
         // algorithm holds them for the peer's delayed acknowledgement.
         let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -255,7 +340,7 @@ impl Server {
         if let Some(tls) = &self.tls {
             builder = builder.tls_config(tls.load()?)?;
         }
-        builder.add_service(grpc).serve_with_incoming_shutdown(incoming, shutdown).await?;
+        builder.add_service(health).add_service(grpc).serve_with_incoming_shutdown(incoming, stopped(stopping)).await?;
         Ok(())
     }
 
@@ -273,20 +358,28 @@ impl Server {
             .enable_all()
             .build()
             .map_err(ServerError::Runtime)?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(address))
-            .map_err(|source| ServerError::Listen { address, source })?;
-        let address = listener.local_addr().map_err(|source| ServerError::Listen { address, source })?;
+        let bind = |address: SocketAddr| {
+            runtime
+                .block_on(tokio::net::TcpListener::bind(address))
+                .and_then(|l| l.local_addr().map(|a| (l, a)))
+                .map_err(|source| ServerError::Listen { address, source })
+        };
+        let (listener, address) = bind(address)?;
+        let (metrics_listener, metrics_address) = match self.metrics_address {
+            Some(a) => bind(a).map(|(l, a)| (Some(l), Some(a)))?,
+            None => (None, None),
+        };
+        let metrics = self.metrics.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(e) = self.serve(listener, shutdown).await {
+            if let Err(e) = self.run(listener, metrics_listener, shutdown).await {
                 tracing::error!(error = %pbpersist::report(&e), "the server stopped");
             }
         });
-        Ok(Running { address, scheme, runtime: Some(runtime), _stop: stop })
+        Ok(Running { address, scheme, metrics, metrics_address, runtime: Some(runtime), _stop: stop })
     }
 }
 
@@ -296,6 +389,8 @@ impl Server {
 pub struct Running {
     address: SocketAddr,
     scheme: &'static str,
+    metrics: Arc<Metrics>,
+    metrics_address: Option<SocketAddr>,
     runtime: Option<tokio::runtime::Runtime>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -309,6 +404,16 @@ impl Running {
     /// The URL clients connect to.
     pub fn url(&self) -> String {
         format!("{}://{}", self.scheme, self.address)
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Where `/metrics` and `/health` are served, if they are.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
     }
 }
 

@@ -34,6 +34,10 @@ enum Command {
         /// Create a new database history-preserving.
         #[arg(long)]
         history: bool,
+        /// Serve `/metrics` (Prometheus) and `/health` over plain HTTP here
+        /// (overrides the configuration file's `metrics`).
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
     },
     /// Makes a new random token: prints it, and the hash the configuration
     /// file keeps (the server never stores the token itself).
@@ -48,8 +52,8 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Args::parse().command {
-        Command::Serve { database, listen, config, read_only, history } => {
-            serve(&database, listen, config, read_only, history)
+        Command::Serve { database, listen, config, read_only, history, metrics } => {
+            serve(&database, listen, config, read_only, history, metrics)
         }
         Command::NewToken => new_token(),
     };
@@ -77,11 +81,15 @@ fn serve(
     config: Option<PathBuf>,
     read_only: bool,
     history: bool,
+    metrics: Option<SocketAddr>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let config = match &config {
+    let mut config = match &config {
         Some(path) => Config::read(path)?,
         None => Config::default(),
     };
+    if metrics.is_some() {
+        config.metrics = metrics;
+    }
     let history = if history { History::Preserving } else { History::Free };
     let server = if database.starts_with("postgres://") || database.starts_with("postgresql://") {
         Server::new(PostgresStorage::builder(database).history(history).open()?)

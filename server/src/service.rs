@@ -20,6 +20,7 @@ pub(crate) struct Shared {
     pub(crate) watcher: crate::watch::Watcher,
     /// Open sessions per client, for `Limits::max_sessions_per_client`.
     pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    pub(crate) metrics: Arc<crate::Metrics>,
 }
 
 pub(crate) struct Service {
@@ -32,6 +33,7 @@ impl Service {
         read_only: bool,
         limits: Limits,
         validator: Option<crate::validate::Validator>,
+        metrics: Arc<crate::Metrics>,
     ) -> Self {
         Service {
             shared: Arc::new(Shared {
@@ -41,6 +43,7 @@ impl Service {
                 validator,
                 watcher: crate::watch::Watcher::new(),
                 sessions: Default::default(),
+                metrics,
             }),
         }
     }
@@ -66,11 +69,16 @@ impl Service {
     /// Refuses a call that writes, from a read-only server or a client that
     /// may not write.
     fn writable<T>(&self, request: &Request<T>, access: Access, what: &str) -> Result<(), Status> {
-        caller(request)?.require(access, what)?;
-        if self.shared.read_only {
-            return Err(p::status(&StorageError::ReadOnly { backend: self.shared.storage.name() }));
+        let allowed = caller(request).and_then(|c| c.require(access, what)).and_then(|()| {
+            if self.shared.read_only {
+                return Err(p::status(&StorageError::ReadOnly { backend: self.shared.storage.name() }));
+            }
+            Ok(())
+        });
+        if allowed.is_err() {
+            self.shared.metrics.refused();
         }
-        Ok(())
+        allowed
     }
 }
 
@@ -87,6 +95,12 @@ impl Grpc for Service {
                 p::VERSIONS
             )));
         };
+        let storage = self.shared.storage.clone();
+        let database_id = tokio::task::spawn_blocking(move || storage.database_id())
+            .await
+            .map_err(|e| Status::internal(format!("the call failed: {e}")))?
+            .map_err(|e| p::status(&e))?
+            .unwrap_or(0);
         let storage = &self.shared.storage;
         Ok(Response::new(p::HelloReply {
             version: *version,
@@ -94,6 +108,7 @@ impl Grpc for Service {
             history_preserving: storage.history_mode() == pbpersist::storage::History::Preserving,
             read_only: self.shared.read_only || storage.read_only() || caller.access() < Access::ReadWrite,
             max_request_bytes: self.shared.limits.max_request_bytes as u64,
+            database_id,
         }))
     }
 

@@ -34,17 +34,20 @@ impl Slot {
         let mut open = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(who.clone()).or_default();
         if *count >= limit {
+            shared.metrics.refused();
             tracing::warn!(client = %who, limit, "refused: too many sessions");
             return Err(Status::resource_exhausted(format!("{who} has {limit} sessions open, the most it may")));
         }
         *count += 1;
         drop(open);
+        shared.metrics.session_opened();
         Ok(Slot { shared, who })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        self.shared.metrics.session_closed();
         let mut open = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = open.get_mut(&self.who) {
             *count -= 1;
@@ -207,12 +210,16 @@ impl State {
                     [one] => session.load(Oid(*one))?.map(|l| (Oid(*one), l)).into_iter().collect(),
                     many => session.load_many(&many.iter().copied().map(Oid).collect::<Vec<_>>())?,
                 };
-                Ok(objects(found))
+                Ok(self.objects(found))
             }
-            Request::Scan(s) => Ok(objects(self.session()?.scan(s.after.map(Oid), s.limit as usize)?)),
+            Request::Scan(s) => {
+                let found = self.session()?.scan(s.after.map(Oid), s.limit as usize)?;
+                Ok(self.objects(found))
+            }
             Request::LoadReachable(r) => {
                 let roots: Vec<Oid> = r.roots.into_iter().map(Oid).collect();
-                Ok(objects(self.session()?.load_reachable(&roots, r.depth, r.limit as usize)?))
+                let found = self.session()?.load_reachable(&roots, r.depth, r.limit as usize)?;
+                Ok(self.objects(found))
             }
             Request::End(_) => {
                 if self.current.is_some() {
@@ -243,6 +250,7 @@ impl State {
         if !commit.writes.is_empty() {
             if self.shared.read_only || self.caller.access() < Access::ReadWrite {
                 session.end()?;
+                self.shared.metrics.refused();
                 if !self.shared.read_only {
                     tracing::warn!(client = self.caller.name(), "refused: a commit from a read-only client");
                 }
@@ -255,6 +263,7 @@ impl State {
                 None => Ok(()),
             });
             if let Err(e) = checked {
+                self.shared.metrics.refused();
                 session.end()?;
                 tracing::warn!(client = self.caller.name(), error = %pbpersist::report(&e), "refused a commit");
                 return Err(e);
@@ -270,10 +279,12 @@ impl State {
         // The client merges while the storage holds the commit's locks; a
         // client that breaks the exchange leaves the conflict in place.
         let mut broken = false;
+        let metrics = self.shared.metrics.clone();
         let mut resolve = |oid: Oid, stored: &Loaded| -> Option<Vec<u8>> {
             if !commit.merges || broken {
                 return None;
             }
+            metrics.merge_asked();
             let ask = p::MergeRequest { oid: oid.0, tid: stored.tid.0, record: stored.record.clone() };
             if reply(send, Reply::Merge(ask)).is_err() {
                 broken = true;
@@ -289,7 +300,10 @@ impl State {
                 }
             }
         };
-        let tid = session.commit(&writes, &reads, &meta, &mut resolve)?;
+        let started = std::time::Instant::now();
+        let result = session.commit(&writes, &reads, &meta, &mut resolve);
+        self.shared.metrics.committed(&result, started.elapsed());
+        let tid = result?;
         if broken {
             return Err(StorageError::Refused { backend: "server", reason: "the client broke off a merge".into() });
         }
@@ -321,6 +335,13 @@ fn check_writes(caller: &Caller, writes: &[p::Write]) -> Result<(), StorageError
 
 fn reply(send: &Sender, reply: Reply) -> Result<(), ()> {
     send.blocking_send(Ok(p::SessionReply { reply: Some(reply) })).map_err(drop)
+}
+
+impl State {
+    fn objects(&self, found: Vec<(Oid, Loaded)>) -> Reply {
+        self.shared.metrics.loaded(found.len());
+        objects(found)
+    }
 }
 
 fn objects(found: Vec<(Oid, Loaded)>) -> Reply {

@@ -435,6 +435,141 @@ fn a_restarted_client_reads_its_state_cache() {
     assert_eq!(reader.transact(|tx| Ok(tx.get(theirs)?.value())).unwrap(), 0);
 }
 
+/// A storage whose sessions can be made to fail, as a database server
+/// that went away would.
+struct Flaky {
+    inner: SqliteStorage,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Storage for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    fn open_session(&self) -> Result<Box<dyn pbpersist::storage::Session>, StorageError> {
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StorageError::Unavailable {
+                backend: "flaky",
+                target: "nowhere".into(),
+                source: "down".into(),
+            });
+        }
+        self.inner.open_session()
+    }
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        self.inner.new_oids(count)
+    }
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<pbpersist::Oid>, StorageError> {
+        self.inner.collect_garbage(dry_run)
+    }
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        self.inner.put_schemas(files)
+    }
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        self.inner.schemas()
+    }
+    fn transactions(
+        &self,
+        range: pbpersist::storage::TransactionRange,
+    ) -> Result<Vec<pbpersist::storage::Committed>, StorageError> {
+        self.inner.transactions(range)
+    }
+}
+
+/// An HTTP GET on loopback: the status line's code and the body.
+fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (code, body)
+}
+
+/// The counters follow what clients do (commits, a conflict, loads, a
+/// refused token), `/metrics` shows them to Prometheus, and the health
+/// (gRPC health service, `/health`, `up`) follows the storage going away
+/// and coming back.
+fn metrics_and_health_follow_the_server() {
+    let dir = pbpersist_tests::scratch_dir();
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storage = Flaky { inner: SqliteStorage::open(dir.path().join("db")).unwrap(), down: down.clone() };
+    let client = pbpersist_server::Client {
+        name: "app".into(),
+        token_sha256: pbpersist_server::hash_token("app-secret"),
+        access: pbpersist_server::Access::ReadWrite,
+        packages: None,
+    };
+    let running = Server::new(storage)
+        .clients(vec![client])
+        .metrics_address(Some("127.0.0.1:0".parse().unwrap()))
+        .health_interval(std::time::Duration::from_millis(50))
+        .start("127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    let metrics = running.metrics_address().unwrap();
+    let connect = |token: &str| RemoteStorage::builder(&running.url()).token(token).connect();
+    assert!(connect("wrong").is_err());
+    let a = Database::with_storage(connect("app-secret").unwrap()).unwrap();
+    let b = Database::with_storage(connect("app-secret").unwrap()).unwrap();
+    let c = a.transact(|tx| tx.add(Counter::new())).unwrap();
+    // `a` reads the counter, `b` commits a change to it, `a`'s write then
+    // conflicts once and its retry commits.
+    let mut first = true;
+    a.transact(|tx| {
+        let value = tx.get(c)?.value();
+        if std::mem::take(&mut first) {
+            b.transact(|tx| Ok(tx.get_mut(c)?.set_value(10))).unwrap();
+        }
+        tx.get_mut(c)?.set_value(value + 1);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(b.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 11);
+    let counts = running.metrics().counts();
+    assert_eq!((counts.conflicts, counts.refused), (1, 1), "{counts:?}");
+    assert!(counts.commits >= 3 && counts.objects_loaded >= 2 && counts.sessions_open >= 2, "{counts:?}");
+    let (code, text) = http_get(metrics, "/metrics");
+    assert_eq!(code, 200);
+    for line in
+        ["pbpersist_server_conflicts_total 1\n", "pbpersist_server_refused_total 1\n", "pbpersist_server_up 1\n"]
+    {
+        assert!(text.contains(line), "{line:?} not in\n{text}");
+    }
+
+    // The gRPC health service, as a load balancer asks it.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = running.url();
+    let health = |service: &str| {
+        let (url, service) = (url.clone(), service.to_owned());
+        runtime.block_on(async move {
+            use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+            let channel = tonic::transport::Channel::from_shared(url).unwrap().connect().await.unwrap();
+            let mut client = HealthClient::new(channel);
+            client.check(HealthCheckRequest { service }).await.map(|r| r.into_inner().status)
+        })
+    };
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let wait_for = |want_serving: bool| {
+        for _ in 0..200 {
+            let grpc = health("pbpersist.server.v1.Storage").unwrap() == serving;
+            if grpc == want_serving && (http_get(metrics, "/health").0 == 200) == want_serving {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the health never became {want_serving}");
+    };
+    wait_for(true);
+    assert_eq!(health("").unwrap(), serving, "the server as a whole");
+    down.store(true, std::sync::atomic::Ordering::Relaxed);
+    wait_for(false);
+    assert!(http_get(metrics, "/metrics").1.contains("pbpersist_server_up 0\n"));
+    down.store(false, std::sync::atomic::Ordering::Relaxed);
+    wait_for(true);
+}
+
 /// TLS with client certificates: a client with the CA and a certificate
 /// the CA signed works; one without a certificate, one without the CA and
 /// one speaking plain HTTP/2 are not served.
@@ -640,6 +775,7 @@ fn main() {
         ("a_read_only_server_refuses_commits", a_read_only_server_refuses_commits),
         ("commits_are_pushed_to_watchers", commits_are_pushed_to_watchers),
         ("a_restarted_client_reads_its_state_cache", a_restarted_client_reads_its_state_cache),
+        ("metrics_and_health_follow_the_server", metrics_and_health_follow_the_server),
         (
             "security::tokens_rights_and_packages_are_enforced_and_logged_without_secrets",
             tokens_rights_and_packages_are_enforced_and_logged_without_secrets,
