@@ -29,6 +29,10 @@ struct Args {
     /// Only this key kind.
     #[arg(long, value_parser = ["strings", "ints"])]
     keys: Option<String>,
+    /// Only time the hot lookups on an in-memory `std::collections::BTreeMap`
+    /// with the same keys, and print the rates.
+    #[arg(long)]
+    std_map: bool,
     /// Where to write the report (and the chart beside it); nothing if absent.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -47,6 +51,11 @@ struct Results {
 fn main() -> Result<()> {
     let args = Args::parse();
     let plan = Plan::new(args.n);
+    if args.std_map {
+        println!("std BTreeMap, hot lookups/s: strings {:.0}", trees::std_map_hot(&plan, trees::string_key));
+        println!("std BTreeMap, hot lookups/s: ints {:.0}", trees::std_map_hot(&plan, |i| i as i64));
+        return Ok(());
+    }
     let mut results = Vec::new();
     let kinds = match args.keys.as_deref() {
         Some("strings") => vec![Keys::Strings],
