@@ -73,6 +73,21 @@ fn main() -> Result<()> {
             zodb.push(pbpersist_bench::zodb::tower(&target, args.n, args.per_tx, true)?);
         }
     }
+    let floor = match args.postgres {
+        Some(_) => None,
+        None => {
+            eprintln!("raw SQLite, with and without a copy of each replaced row ...");
+            let runs: Vec<RawHistory> = (0..args.rounds.max(1))
+                .map(|r| raw_history_cost(&scratch.path().join(format!("raw{r}")), args.n, args.per_tx))
+                .collect::<rusqlite::Result<_>>()?;
+            let m = |f: fn(&RawHistory) -> f64| pbpersist_bench::median_by(&runs, f);
+            Some(RawHistory {
+                copy_update: m(|r| r.copy_update),
+                split_update: m(|r| r.split_update),
+                split_load: m(|r| r.split_load),
+            })
+        }
+    };
     let (free, kept) = (Rates::median(&free), Rates::median(&kept));
     let zodb = (!zodb.is_empty()).then(|| Rates::median(&zodb));
 
@@ -82,13 +97,131 @@ fn main() -> Result<()> {
         true => None,
         false => Some(zodb_pack(&args, scratch.path())?),
     };
-    let text = report(&args, &free, &kept, zodb.as_ref(), &ours, theirs.as_ref());
+    let mut text = report(&args, &free, &kept, zodb.as_ref(), &ours, theirs.as_ref());
+    if let Some(f) = floor {
+        text.push_str(&format!(
+            "\nKeeping history in SQLite alone, none of pbpersist (`raw_history_cost`, {} rows updated {} per \
+             transaction, then read back in a scrambled order), against plain `UPDATE`s of one table:\n\n\
+             | layout | update cost | load cost |\n|---|---|---|\n\
+             | replaced rows copied into an `(oid, tid)`-keyed table first (pbpersist's) | {:.2}x | 1.00x |\n\
+             | every state only in the keyed table, current tids beside (RelStorage's) | {:.2}x | {:.2}x |\n",
+            args.n, args.per_tx, f.copy_update, f.split_update, f.split_load
+        ));
+    }
     println!("{text}");
     if let Some(path) = &args.report {
         let notes = std::fs::read_to_string(path.with_file_name("benchmarks-history-notes.md")).unwrap_or_default();
         std::fs::write(path, format!("{text}\n{notes}"))?;
     }
     Ok(())
+}
+
+/// Three layouts in SQLite alone, none of pbpersist: the update and load
+/// costs of keeping history, against plain `UPDATE`s of one table.
+struct RawHistory {
+    /// Copying each replaced row into an `(oid, tid)`-keyed table first
+    /// (one `INSERT ... SELECT` per 500 rows), as pbpersist does: updates.
+    copy_update: f64,
+    /// Every state only in the keyed table, current tids in a table of
+    /// their own (RelStorage's history-preserving layout): updates.
+    split_update: f64,
+    /// The same: point loads, which join the two tables.
+    split_load: f64,
+}
+
+/// Times [`RawHistory`] on fresh files in `dir`.
+fn raw_history_cost(dir: &Path, n: usize, per_tx: usize) -> rusqlite::Result<RawHistory> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Layout {
+        Plain,
+        Copy,
+        Split,
+    }
+    std::fs::create_dir_all(dir).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    // Records of a tower's size.
+    let record = |i: i64, v: usize| format!("tower {i:08} height {v:08} and a few more bytes").into_bytes();
+    let oids: Vec<i64> = (1..=n as i64).collect();
+    let time = |layout: Layout, name: &str| -> rusqlite::Result<(f64, f64)> {
+        let mut c = rusqlite::Connection::open(dir.join(format!("{name}.db")))?;
+        c.pragma_update(None, "journal_mode", "WAL")?;
+        c.pragma_update(None, "synchronous", "FULL")?;
+        c.execute_batch(
+            "CREATE TABLE pb_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL);
+             CREATE TABLE pb_object_revision (oid INTEGER NOT NULL, tid INTEGER NOT NULL, end_tid INTEGER NOT NULL,
+                 record BLOB NOT NULL, PRIMARY KEY (oid, tid)) WITHOUT ROWID;
+             CREATE TABLE object_state (oid INTEGER NOT NULL, tid INTEGER NOT NULL, record BLOB NOT NULL,
+                 PRIMARY KEY (oid, tid)) WITHOUT ROWID;
+             CREATE TABLE current_object (oid INTEGER PRIMARY KEY NOT NULL, tid INTEGER NOT NULL);",
+        )?;
+        for chunk in oids.chunks(per_tx) {
+            let tx = c.transaction()?;
+            for oid in chunk {
+                if layout == Layout::Split {
+                    tx.prepare_cached("INSERT INTO object_state VALUES (?1, 1, ?2)")?
+                        .execute(rusqlite::params![oid, record(*oid, 0)])?;
+                    tx.prepare_cached("INSERT INTO current_object VALUES (?1, 1)")?.execute([oid])?;
+                } else {
+                    tx.prepare_cached("INSERT INTO pb_object VALUES (?1, 1, ?2)")?
+                        .execute(rusqlite::params![oid, record(*oid, 0)])?;
+                }
+            }
+            tx.commit()?;
+        }
+        let start = Instant::now();
+        for (t, chunk) in oids.chunks(per_tx).enumerate() {
+            let tid = 2 + t as i64;
+            let tx = c.transaction()?;
+            if layout == Layout::Copy {
+                for part in chunk.chunks(500) {
+                    let sql = format!(
+                        "INSERT INTO pb_object_revision SELECT oid, tid, ?, record FROM pb_object WHERE oid IN ({})",
+                        vec!["?"; part.len()].join(",")
+                    );
+                    let params = std::iter::once(tid).chain(part.iter().copied());
+                    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(params))?;
+                }
+            }
+            for oid in chunk {
+                if layout == Layout::Split {
+                    tx.prepare_cached("INSERT INTO object_state VALUES (?1, ?2, ?3)")?.execute(rusqlite::params![
+                        oid,
+                        tid,
+                        record(*oid, 1)
+                    ])?;
+                    tx.prepare_cached("UPDATE current_object SET tid = ?2 WHERE oid = ?1")?
+                        .execute(rusqlite::params![oid, tid])?;
+                } else {
+                    tx.prepare_cached("UPDATE pb_object SET tid = ?2, record = ?3 WHERE oid = ?1")?
+                        .execute(rusqlite::params![oid, tid, record(*oid, 1)])?;
+                }
+            }
+            tx.commit()?;
+        }
+        let update = start.elapsed().as_secs_f64();
+        let load = match layout {
+            Layout::Split => {
+                "SELECT s.record FROM current_object c JOIN object_state s \
+                              ON s.oid = c.oid AND s.tid = c.tid WHERE c.oid = ?1"
+            }
+            _ => "SELECT record FROM pb_object WHERE oid = ?1",
+        };
+        let mut select = c.prepare(load)?;
+        let start = Instant::now();
+        for i in 0..n as i64 {
+            // A scrambled order: a multiplicative walk over the oids.
+            let oid = (i * 1_000_003) % n as i64 + 1;
+            std::hint::black_box(select.query_row([oid], |r| r.get::<_, Vec<u8>>(0))?);
+        }
+        Ok((update, start.elapsed().as_secs_f64()))
+    };
+    let (plain_update, plain_load) = time(Layout::Plain, "plain")?;
+    let (copy_update, _) = time(Layout::Copy, "copy")?;
+    let (split_update, split_load) = time(Layout::Split, "split")?;
+    Ok(RawHistory {
+        copy_update: copy_update / plain_update,
+        split_update: split_update / plain_update,
+        split_load: split_load / plain_load,
+    })
 }
 
 /// The Tower workload on pbpersist keeping history or not.
