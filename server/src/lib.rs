@@ -307,8 +307,14 @@ impl Server {
         let max = self.limits.max_request_bytes;
         let gate = access::Gate::new(self.clients, self.allow, self.metrics.clone());
         let validator = self.validate.then(|| validate::Validator::new(self.limits.max_depth));
-        let service =
-            service::Service::new(self.storage.clone(), self.read_only, self.limits, validator, self.metrics.clone());
+        let service = service::Service::new(
+            self.storage.clone(),
+            self.read_only,
+            self.limits,
+            validator,
+            self.metrics.clone(),
+            stopping.clone(),
+        );
         let grpc = pbpersist::storage::remote::protocol::storage_server::StorageServer::new(service)
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);

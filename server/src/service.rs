@@ -21,6 +21,9 @@ pub(crate) struct Shared {
     /// Open sessions per client, for `Limits::max_sessions_per_client`.
     pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     pub(crate) metrics: Arc<crate::Metrics>,
+    /// Set when the server stops; sessions then end after their current
+    /// request, so that a graceful shutdown does not wait for idle clients.
+    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub(crate) struct Service {
@@ -34,6 +37,7 @@ impl Service {
         limits: Limits,
         validator: Option<crate::validate::Validator>,
         metrics: Arc<crate::Metrics>,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Service {
             shared: Arc::new(Shared {
@@ -41,7 +45,8 @@ impl Service {
                 read_only,
                 limits,
                 validator,
-                watcher: crate::watch::Watcher::new(),
+                watcher: crate::watch::Watcher::new(stopping.clone()),
+                stopping,
                 sessions: Default::default(),
                 metrics,
             }),

@@ -67,13 +67,19 @@ pub(crate) fn start(
     let (send, replies) = tokio_mpsc::channel(4);
     let (forward, requests) = mpsc::channel();
     let refuse = send.clone();
+    let mut stopping = shared.stopping.clone();
     tokio::spawn(async move {
-        // Ends when the client closes its side or the connection breaks;
-        // dropping `forward` then tells the session thread. A request the
+        // Ends when the client closes its side, the connection breaks or
+        // the server stops; dropping `forward` then tells the session
+        // thread, which finishes the request it is answering. A request the
         // server cannot take (over the size limit, malformed) ends the
         // stream with its status.
         loop {
-            match incoming.message().await {
+            let message = tokio::select! {
+                m = incoming.message() => m,
+                _ = stopping.wait_for(|s| *s) => break,
+            };
+            match message {
                 Ok(Some(message)) => {
                     if forward.send(message).is_err() {
                         break;

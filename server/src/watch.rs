@@ -20,11 +20,27 @@ pub(crate) struct Watcher {
     send: broadcast::Sender<Arc<p::Invalidation>>,
     wake: Arc<Notify>,
     started: AtomicBool,
+    /// Set when the server stops: the reader and every stream end, so that
+    /// a graceful shutdown does not wait for watching clients to leave.
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Runs `work` until it ends or the server is stopping.
+async fn until_stopping(mut stopping: tokio::sync::watch::Receiver<bool>, work: impl Future<Output = ()>) {
+    tokio::select! {
+        () = work => {}
+        _ = stopping.wait_for(|s| *s) => {}
+    }
 }
 
 impl Watcher {
-    pub(crate) fn new() -> Self {
-        Watcher { send: broadcast::channel(BACKLOG).0, wake: Arc::new(Notify::new()), started: AtomicBool::new(false) }
+    pub(crate) fn new(stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Watcher {
+            send: broadcast::channel(BACKLOG).0,
+            wake: Arc::new(Notify::new()),
+            started: AtomicBool::new(false),
+            stopping,
+        }
     }
 
     /// Tells the reader a commit went through the server.
@@ -38,7 +54,7 @@ impl Watcher {
             return;
         }
         let (send, wake) = (self.send.clone(), self.wake.clone());
-        tokio::spawn(async move {
+        tokio::spawn(until_stopping(self.stopping.clone(), async move {
             let mut last = match newest(storage.clone()).await {
                 Ok(t) => t,
                 Err(e) => {
@@ -58,7 +74,7 @@ impl Watcher {
                     Err(e) => tracing::warn!(error = %pbpersist::report(&e), "reading the log for invalidations"),
                 }
             }
-        });
+        }));
     }
 
     /// A stream of invalidations from `since` on.
@@ -71,7 +87,7 @@ impl Watcher {
         // Subscribed before catching up, so nothing falls between the two.
         let mut live = self.send.subscribe();
         let (out, stream) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
+        tokio::spawn(until_stopping(self.stopping.clone(), async move {
             let mut last = match since {
                 Some(t) => Tid(t),
                 None => match newest(storage.clone()).await {
@@ -111,7 +127,7 @@ impl Watcher {
                     }
                 }
             }
-        });
+        }));
         tokio_stream::wrappers::ReceiverStream::new(stream)
     }
 }

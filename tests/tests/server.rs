@@ -435,6 +435,137 @@ fn a_restarted_client_reads_its_state_cache() {
     assert_eq!(reader.transact(|tx| Ok(tx.get(theirs)?.value())).unwrap(), 0);
 }
 
+/// Shutdown: a server told to stop while a client holds an idle session
+/// (a `Database` keeps its sessions between transactions) and a watch
+/// stops within seconds, not at the idle timeout, and the client's next
+/// transaction gets a transient error rather than hanging.
+fn shutdown_ends_idle_sessions() {
+    let dir = pbpersist_tests::scratch_dir();
+    let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn(Server::new(storage).serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let remote = RemoteStorage::connect(&url).unwrap();
+    let db = Database::with_storage(remote.clone()).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    let mut watch = remote.watch(None).unwrap();
+    db.transact(|tx| Ok(tx.get_mut(c)?.set_value(1))).unwrap();
+    assert!(watch.next().unwrap().is_ok());
+    let asked = std::time::Instant::now();
+    stop.send(()).unwrap();
+    runtime
+        .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(20), serving).await })
+        .expect("the server did not stop within 20 s")
+        .unwrap()
+        .unwrap();
+    println!("stopped {:?} after being asked", asked.elapsed());
+    let e = db.transact(|tx| Ok(tx.get_mut(c)?.set_value(2))).unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(watch.next().is_none_or(|r| r.is_err()), "the watch ended with the server");
+}
+
+/// A storage whose commits take half a second, and say when one starts.
+struct SlowCommits {
+    inner: SqliteStorage,
+    started: std::sync::mpsc::SyncSender<()>,
+}
+
+struct SlowSession {
+    inner: Box<dyn pbpersist::storage::Session>,
+    started: std::sync::mpsc::SyncSender<()>,
+}
+
+impl pbpersist::storage::Session for SlowSession {
+    fn begin(&mut self, since: Option<pbpersist::Tid>) -> Result<pbpersist::storage::Snapshot, StorageError> {
+        self.inner.begin(since)
+    }
+    fn load(&mut self, oid: pbpersist::Oid) -> Result<Option<pbpersist::storage::Loaded>, StorageError> {
+        self.inner.load(oid)
+    }
+    fn scan(
+        &mut self,
+        after: Option<pbpersist::Oid>,
+        limit: usize,
+    ) -> Result<Vec<(pbpersist::Oid, pbpersist::storage::Loaded)>, StorageError> {
+        self.inner.scan(after, limit)
+    }
+    fn end(&mut self) -> Result<(), StorageError> {
+        self.inner.end()
+    }
+    fn commit(
+        &mut self,
+        writes: &[pbpersist::storage::Write],
+        reads: &[(pbpersist::Oid, pbpersist::Tid)],
+        meta: &pbpersist::storage::TransactionMeta,
+        resolve: &mut pbpersist::storage::Resolve<'_>,
+    ) -> Result<Option<pbpersist::Tid>, StorageError> {
+        let _ = self.started.try_send(());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        self.inner.commit(writes, reads, meta, resolve)
+    }
+}
+
+impl Storage for SlowCommits {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn open_session(&self) -> Result<Box<dyn pbpersist::storage::Session>, StorageError> {
+        Ok(Box::new(SlowSession { inner: self.inner.open_session()?, started: self.started.clone() }))
+    }
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        self.inner.new_oids(count)
+    }
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<pbpersist::Oid>, StorageError> {
+        self.inner.collect_garbage(dry_run)
+    }
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        self.inner.put_schemas(files)
+    }
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        self.inner.schemas()
+    }
+    fn transactions(
+        &self,
+        range: pbpersist::storage::TransactionRange,
+    ) -> Result<Vec<pbpersist::storage::Committed>, StorageError> {
+        self.inner.transactions(range)
+    }
+}
+
+/// Shutdown while a commit is in the storage: the commit finishes, its
+/// client hears that it did, and the database has it.
+fn shutdown_lets_a_commit_in_flight_finish() {
+    let dir = pbpersist_tests::scratch_dir();
+    let path = dir.path().join("db");
+    let (started, commit_started) = std::sync::mpsc::sync_channel(64);
+    let storage = SlowCommits { inner: SqliteStorage::open(&path).unwrap(), started };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn(Server::new(storage).serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let db = Database::with_storage(RemoteStorage::connect(&url).unwrap()).unwrap();
+    let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
+    while commit_started.try_recv().is_ok() {}
+    let writer = std::thread::spawn(move || db.transact(|tx| Ok(tx.get_mut(c)?.set_value(5))));
+    commit_started.recv().unwrap();
+    stop.send(()).unwrap();
+    writer.join().unwrap().expect("the commit in flight finished and was acknowledged");
+    runtime
+        .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(20), serving).await })
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let direct = Database::open(&path).unwrap();
+    assert_eq!(direct.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 5);
+}
+
 /// A storage whose sessions can be made to fail, as a database server
 /// that went away would.
 struct Flaky {
@@ -776,6 +907,8 @@ fn main() {
         ("commits_are_pushed_to_watchers", commits_are_pushed_to_watchers),
         ("a_restarted_client_reads_its_state_cache", a_restarted_client_reads_its_state_cache),
         ("metrics_and_health_follow_the_server", metrics_and_health_follow_the_server),
+        ("shutdown_ends_idle_sessions", shutdown_ends_idle_sessions),
+        ("shutdown_lets_a_commit_in_flight_finish", shutdown_lets_a_commit_in_flight_finish),
         (
             "security::tokens_rights_and_packages_are_enforced_and_logged_without_secrets",
             tokens_rights_and_packages_are_enforced_and_logged_without_secrets,
