@@ -114,6 +114,19 @@ pub(crate) fn rate(n: usize, since: Instant) -> f64 {
     n as f64 / since.elapsed().as_secs_f64()
 }
 
+/// Prints `text` and, with `report`, writes it there followed by the
+/// hand-written notes beside it (`<stem>-notes.md`), as every benchmark
+/// page is made.
+pub fn write_report(report: Option<&Path>, text: &str) -> std::io::Result<()> {
+    println!("{text}");
+    if let Some(path) = report {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks");
+        let notes = std::fs::read_to_string(path.with_file_name(format!("{stem}-notes.md"))).unwrap_or_default();
+        std::fs::write(path, format!("{text}\n{notes}"))?;
+    }
+    Ok(())
+}
+
 /// The `p` quantile of `latencies` (sorted in place).
 pub fn percentile(latencies: &mut [f64], p: f64) -> f64 {
     latencies.sort_by(f64::total_cmp);

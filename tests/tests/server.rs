@@ -468,12 +468,7 @@ fn shutdown_ends_idle_sessions() {
     assert!(watch.next().is_none_or(|r| r.is_err()), "the watch ended with the server");
 }
 
-/// A storage whose commits take half a second, and say when one starts.
-struct SlowCommits {
-    inner: SqliteStorage,
-    started: std::sync::mpsc::SyncSender<()>,
-}
-
+/// A session of [`Controlled`] whose commits take half a second.
 struct SlowSession {
     inner: Box<dyn pbpersist::storage::Session>,
     started: std::sync::mpsc::SyncSender<()>,
@@ -509,40 +504,13 @@ impl pbpersist::storage::Session for SlowSession {
     }
 }
 
-impl Storage for SlowCommits {
-    fn name(&self) -> &'static str {
-        "slow"
-    }
-    fn open_session(&self) -> Result<Box<dyn pbpersist::storage::Session>, StorageError> {
-        Ok(Box::new(SlowSession { inner: self.inner.open_session()?, started: self.started.clone() }))
-    }
-    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
-        self.inner.new_oids(count)
-    }
-    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<pbpersist::Oid>, StorageError> {
-        self.inner.collect_garbage(dry_run)
-    }
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        self.inner.put_schemas(files)
-    }
-    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
-        self.inner.schemas()
-    }
-    fn transactions(
-        &self,
-        range: pbpersist::storage::TransactionRange,
-    ) -> Result<Vec<pbpersist::storage::Committed>, StorageError> {
-        self.inner.transactions(range)
-    }
-}
-
 /// Shutdown while a commit is in the storage: the commit finishes, its
 /// client hears that it did, and the database has it.
 fn shutdown_lets_a_commit_in_flight_finish() {
     let dir = pbpersist_tests::scratch_dir();
     let path = dir.path().join("db");
     let (started, commit_started) = std::sync::mpsc::sync_channel(64);
-    let storage = SlowCommits { inner: SqliteStorage::open(&path).unwrap(), started };
+    let storage = Controlled { slow_commits: Some(started), ..Controlled::new(SqliteStorage::open(&path).unwrap()) };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -566,26 +534,38 @@ fn shutdown_lets_a_commit_in_flight_finish() {
     assert_eq!(direct.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 5);
 }
 
-/// A storage whose sessions can be made to fail, as a database server
-/// that went away would.
-struct Flaky {
+/// SQLite with knobs: sessions that fail while `down` is set, as a
+/// database server that went away would, and, with `slow_commits`, commits
+/// that take half a second and say when one starts.
+struct Controlled {
     inner: SqliteStorage,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    slow_commits: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
-impl Storage for Flaky {
+impl Controlled {
+    fn new(inner: SqliteStorage) -> Self {
+        Controlled { inner, down: Default::default(), slow_commits: None }
+    }
+}
+
+impl Storage for Controlled {
     fn name(&self) -> &'static str {
-        "flaky"
+        "controlled"
     }
     fn open_session(&self) -> Result<Box<dyn pbpersist::storage::Session>, StorageError> {
         if self.down.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(StorageError::Unavailable {
-                backend: "flaky",
+                backend: "controlled",
                 target: "nowhere".into(),
                 source: "down".into(),
             });
         }
-        self.inner.open_session()
+        let inner = self.inner.open_session()?;
+        Ok(match &self.slow_commits {
+            Some(started) => Box::new(SlowSession { inner, started: started.clone() }),
+            None => inner,
+        })
     }
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         self.inner.new_oids(count)
@@ -625,8 +605,8 @@ fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
 /// and coming back.
 fn metrics_and_health_follow_the_server() {
     let dir = pbpersist_tests::scratch_dir();
-    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let storage = Flaky { inner: SqliteStorage::open(dir.path().join("db")).unwrap(), down: down.clone() };
+    let storage = Controlled::new(SqliteStorage::open(dir.path().join("db")).unwrap());
+    let down = storage.down.clone();
     let client = pbpersist_server::Client {
         name: "app".into(),
         token_sha256: pbpersist_server::hash_token("app-secret"),

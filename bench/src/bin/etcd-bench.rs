@@ -73,12 +73,7 @@ fn main() -> Result<()> {
     };
     let mut text = report(&args, &etcd, etcd_invalidation, &sqlite, sqlite_invalidation, postgres.as_ref());
     text.push_str(&spent.table(args.n / args.per_tx * 2));
-    println!("{text}");
-    if let Some(path) = &args.report {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks-etcd");
-        let notes = std::fs::read_to_string(path.with_file_name(format!("{stem}-notes.md"))).unwrap_or_default();
-        std::fs::write(path, format!("{text}\n{notes}"))?;
-    }
+    pbpersist_bench::write_report(args.report.as_deref(), &text)?;
     Ok(())
 }
 

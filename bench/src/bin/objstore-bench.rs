@@ -79,12 +79,7 @@ fn main() -> Result<()> {
     server.stop();
 
     let text = report(&args, &file, &s3, &sqlite);
-    println!("{text}");
-    if let Some(path) = &args.report {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks-objstore");
-        let notes = std::fs::read_to_string(path.with_file_name(format!("{stem}-notes.md"))).unwrap_or_default();
-        std::fs::write(path, format!("{text}\n{notes}"))?;
-    }
+    pbpersist_bench::write_report(args.report.as_deref(), &text)?;
     Ok(())
 }
 

@@ -80,12 +80,7 @@ fn main() -> Result<()> {
 
     let mut text = report(&args, &direct, &served, &zeo, (push_p50, push_p99));
     text.push_str(&concurrency(&args, &ours, &ours_pg, &theirs));
-    println!("{text}");
-    if let Some(path) = &args.report {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks-server");
-        let notes = std::fs::read_to_string(path.with_file_name(format!("{stem}-notes.md"))).unwrap_or_default();
-        std::fs::write(path, format!("{text}\n{notes}"))?;
-    }
+    pbpersist_bench::write_report(args.report.as_deref(), &text)?;
     Ok(())
 }
 
