@@ -181,7 +181,8 @@ impl Session for RemoteSession {
                 let tid = Tid(s.tid);
                 let changed: Vec<(Oid, Tid)> = s.changed.into_iter().map(|c| (Oid(c.oid), Tid(c.tid))).collect();
                 if let Some(cache) = self.state_cache() {
-                    let dropped = changed.iter().filter(|(_, t)| valid.is_none_or(|v| *t > v));
+                    // An empty file has nothing to drop; it starts at `tid`.
+                    let dropped = changed.iter().filter(|(_, t)| valid.is_some_and(|v| *t > v));
                     cache.advance(tid, dropped.map(|(o, _)| *o));
                 }
                 self.cached_snapshot = self.state_cache().map(|_| tid);
