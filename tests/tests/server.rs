@@ -435,6 +435,25 @@ fn a_restarted_client_reads_its_state_cache() {
     assert_eq!(reader.transact(|tx| Ok(tx.get(theirs)?.value())).unwrap(), 0);
 }
 
+/// A server run by `Server::serve`, as the binary runs it, until `stop`.
+struct Stoppable {
+    runtime: tokio::runtime::Runtime,
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), pbpersist_server::ServerError>>,
+}
+
+fn serve_until_stopped(server: Server) -> Stoppable {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    Stoppable { runtime, url, stop, serving }
+}
+
 /// Shutdown: a server told to stop while a client holds an idle session
 /// (a `Database` keeps its sessions between transactions) and a watch
 /// stops within seconds, not at the idle timeout, and the client's next
@@ -442,13 +461,7 @@ fn a_restarted_client_reads_its_state_cache() {
 fn shutdown_ends_idle_sessions() {
     let dir = pbpersist_tests::scratch_dir();
     let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = runtime.spawn(Server::new(storage).serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let Stoppable { runtime, url, stop, serving } = serve_until_stopped(Server::new(storage));
     let remote = RemoteStorage::connect(&url).unwrap();
     let db = Database::with_storage(remote.clone()).unwrap();
     let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
@@ -511,13 +524,7 @@ fn shutdown_lets_a_commit_in_flight_finish() {
     let path = dir.path().join("db");
     let (started, commit_started) = std::sync::mpsc::sync_channel(64);
     let storage = Controlled { slow_commits: Some(started), ..Controlled::new(SqliteStorage::open(&path).unwrap()) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = runtime.spawn(Server::new(storage).serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let Stoppable { runtime, url, stop, serving } = serve_until_stopped(Server::new(storage));
     let db = Database::with_storage(RemoteStorage::connect(&url).unwrap()).unwrap();
     let c = db.transact(|tx| tx.add(Counter::new())).unwrap();
     while commit_started.try_recv().is_ok() {}
