@@ -12,8 +12,13 @@ Usage: serial_moto.py HOST PORT
 import sys
 import threading
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import run_simple
+from moto.moto_server import werkzeug_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import WSGIRequestHandler, run_simple
+
+# Newer moto keeps S3 metadata headers with underscores through its own
+# handler; older releases have none, and the tests use no such header.
+handler = getattr(werkzeug_app, "MotoRequestHandler", WSGIRequestHandler)
 
 app = DomainDispatcherApplication(create_backend_app)
 turn = threading.Lock()
@@ -26,4 +31,4 @@ def serial(environ, start_response):
 
 
 if __name__ == "__main__":
-    run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True, request_handler=MotoRequestHandler)
+    run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True, request_handler=handler)

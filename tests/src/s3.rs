@@ -49,25 +49,43 @@ pub const BUCKET: &str = "pbpersist-tests";
 
 impl S3Server {
     /// Starts the server, waits until it answers, and creates [`BUCKET`].
-    pub fn start() -> S3Server {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap();
-        let child = Command::new(moto_python())
+    /// A server that exits, or does not answer within 30 seconds, is an
+    /// error naming why (its last lines of output), so that a test can
+    /// report itself skipped instead of failing on a broken installation.
+    pub fn start() -> Result<S3Server, String> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("no loopback port for moto: {e}"))?;
+        let log = tempfile::NamedTempFile::new().map_err(|e| format!("no file for moto's output: {e}"))?;
+        let output = log.reopen().map_err(|e| format!("no file for moto's output: {e}"))?;
+        let python = moto_python();
+        let child = Command::new(&python)
             .arg(launcher())
             .args(["127.0.0.1", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(output)
             .spawn()
-            .expect("moto_server starts");
+            .map_err(|e| format!("{} cannot start: {e}", python.display()))?;
         let server = S3Server { port, process: Mutex::new(Some(child)) };
+        let tail = || {
+            let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().rev().take(3).collect();
+            lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if let Some(status) = server.process.lock().unwrap().as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(format!("moto's server ({}) exited with {status}: {}", python.display(), tail()));
+            }
             match server.request("PUT", &format!("/{BUCKET}")) {
-                Ok(status) if status < 300 => break,
-                other if Instant::now() > deadline => panic!("moto_server never created the bucket: {other:?}"),
+                Ok(status) if status < 300 => return Ok(server),
+                other if Instant::now() > deadline => {
+                    return Err(format!("moto's server never created the bucket ({other:?}): {}", tail()));
+                }
                 _ => std::thread::sleep(Duration::from_millis(100)),
             }
         }
-        server
     }
 
     /// Sends an unsigned request with no body and returns the status.

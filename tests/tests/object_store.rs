@@ -426,9 +426,13 @@ fn main() {
         remote.push(Trial::test(name, move || Ok(test())));
     }
     let wants_s3 = remote.iter().any(|t| args.filter.as_ref().is_none_or(|f| t.name().contains(f.as_str())));
-    match moto_available() {
-        Ok(()) if wants_s3 && !args.list => {
-            let server = S3Server::start();
+    let server = match moto_available() {
+        Ok(()) if wants_s3 && !args.list => S3Server::start().map(Some),
+        Ok(()) => Ok(None),
+        Err(reason) => Err(reason),
+    };
+    match server {
+        Ok(Some(server)) => {
             for (name, value) in server.environment() {
                 // SAFETY: no other thread runs yet: the trials start below,
                 // and nothing before this spawned a thread.
@@ -439,7 +443,7 @@ fn main() {
             }
             let _ = S3.set(server);
         }
-        Ok(()) => {}
+        Ok(None) => {}
         Err(reason) => {
             if std::env::var("PBPERSIST_REQUIRE_S3").is_ok_and(|v| v == "1") {
                 eprintln!("PBPERSIST_REQUIRE_S3=1 but {reason}");

@@ -60,7 +60,7 @@ struct Costs {
 fn main() -> Result<()> {
     let args = Args::parse();
     let scratch = tempfile::tempdir()?;
-    let server = S3Server::start();
+    let server = S3Server::start()?;
     for (name, value) in server.environment() {
         // SAFETY: no other thread runs yet; the server is a child process.
         #[allow(unsafe_code)]
