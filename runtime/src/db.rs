@@ -276,8 +276,15 @@ impl Shared {
         if new.is_empty() {
             return Ok(());
         }
-        let files = schema.files();
+        let mut files = schema.files();
         if !files.is_empty() {
+            // A package's file keeps the types others stored in it.
+            let stored = self.storage.schemas()?;
+            for (name, text) in &mut files {
+                if let Some((_, old)) = stored.iter().find(|(n, _)| n == name) {
+                    *text = crate::schema::merge_with_stored(text, old);
+                }
+            }
             self.storage.put_schemas(&files)?;
         }
         described.extend(new);

@@ -225,6 +225,31 @@ pub enum StorageError {
         /// Which backend.
         backend: &'static str,
     },
+    /// A write names an oid it may not: a new object at an oid the database
+    /// never handed out (one at or above its next oid, other than the
+    /// root's), or any oid at or above 2^63. Nothing was written; retrying
+    /// the same write fails again.
+    #[error("the {backend} database refuses to write object {oid}: {reason}")]
+    OidOutOfRange {
+        /// Which backend.
+        backend: &'static str,
+        /// The first oid of the write that breaks the rule.
+        oid: Oid,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A reservation of oids was refused: more than
+    /// [`MAX_NEW_OIDS`](crate::storage::MAX_NEW_OIDS) at once, or more than
+    /// remain below 2^63. Nothing was reserved.
+    #[error("the {backend} database refuses to reserve {count} oids: {reason}")]
+    TooManyOids {
+        /// Which backend.
+        backend: &'static str,
+        /// How many were asked for.
+        count: u64,
+        /// Which limit the count passes.
+        reason: String,
+    },
 }
 
 impl From<StorageError> for Error {

@@ -184,7 +184,7 @@ impl ProtoSchema {
                 }
             }
         }
-        let mut out = String::from("// Written by pbpersist from the Rust types that stored objects of these types.\n");
+        let mut out = String::from(HEADER);
         out.push_str(match syntax {
             Syntax::Proto2 => "syntax = \"proto2\";\n",
             Syntax::Proto3 => "syntax = \"proto3\";\n",
@@ -222,6 +222,85 @@ impl ProtoSchema {
         }
         out
     }
+}
+
+/// The first line of every file [`ProtoSchema::files`] writes.
+const HEADER: &str = "// Written by pbpersist from the Rust types that stored objects of these types.\n";
+
+/// A file [`ProtoSchema::files`] wrote, in parts: the lines before the
+/// imports (header, syntax, package), the imports, and each top-level
+/// definition by name.
+struct Parts<'a> {
+    head: Vec<&'a str>,
+    imports: BTreeSet<&'a str>,
+    defs: BTreeMap<&'a str, String>,
+}
+
+impl<'a> Parts<'a> {
+    fn of(text: &'a str) -> Option<Parts<'a>> {
+        if !text.starts_with(HEADER) {
+            return None;
+        }
+        let mut parts = Parts { head: Vec::new(), imports: BTreeSet::new(), defs: BTreeMap::new() };
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let top = line.strip_prefix("message ").or_else(|| line.strip_prefix("enum "));
+            if let Some(name) = top.and_then(|rest| rest.strip_suffix(" {")) {
+                let mut def = format!("{line}\n");
+                loop {
+                    let inner = lines.next()?;
+                    def.push_str(inner);
+                    def.push('\n');
+                    if inner == "}" {
+                        break;
+                    }
+                }
+                parts.defs.insert(name, def);
+            } else if line.starts_with("import ") {
+                parts.imports.insert(line);
+            } else if !line.is_empty() {
+                parts.head.push(line);
+            }
+        }
+        Some(parts)
+    }
+}
+
+/// The file a program stores for a package, given the file of that name
+/// the database already has: `ours` with every top-level definition of
+/// `stored` that `ours` lacks, so that a program storing the schemas of
+/// the types it uses never drops the types that another program, or an
+/// earlier run, stored in the same package. `ours` alone when `stored` was
+/// not written by pbpersist, or in another syntax.
+pub(crate) fn merge_with_stored(ours: &str, stored: &str) -> String {
+    let (Some(mine), Some(theirs)) = (Parts::of(ours), Parts::of(stored)) else { return ours.to_owned() };
+    if mine.head != theirs.head || theirs.defs.keys().all(|name| mine.defs.contains_key(name)) {
+        return ours.to_owned();
+    }
+    let mut out = String::new();
+    for (i, line) in mine.head.iter().enumerate() {
+        // The package line stands apart, as `render` writes it.
+        if i > 0 && line.starts_with("package ") {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let imports: BTreeSet<&str> = mine.imports.union(&theirs.imports).copied().collect();
+    if !imports.is_empty() {
+        out.push('\n');
+        for i in imports {
+            out.push_str(i);
+            out.push('\n');
+        }
+    }
+    let mut defs = theirs.defs;
+    defs.extend(mine.defs);
+    for def in defs.values() {
+        out.push('\n');
+        out.push_str(def);
+    }
+    out
 }
 
 fn file_name(package: &str) -> String {
@@ -378,4 +457,37 @@ pub fn proto_files<T: Persistent>() -> Vec<(String, String)> {
     let mut schema = ProtoSchema::new();
     schema.add::<T>();
     schema.files()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(defs: &[&str], imports: &[&str]) -> String {
+        let mut out = format!("{HEADER}syntax = \"proto2\";\n\npackage shop;\n");
+        if !imports.is_empty() {
+            out.push('\n');
+            for i in imports {
+                out.push_str(&format!("import \"{i}\";\n"));
+            }
+        }
+        for d in defs {
+            out.push_str(&format!("\nmessage {d} {{\n  optional int32 x = 1;\n  message Inner {{\n  }}\n}}\n"));
+        }
+        out
+    }
+
+    #[test]
+    fn a_package_file_keeps_the_types_another_program_stored() {
+        let stored = file(&["Order", "Zone"], &["pbpersist/options.proto"]);
+        let ours = file(&["Item", "Order"], &[]);
+        let merged = merge_with_stored(&ours, &stored);
+        assert_eq!(merged, file(&["Item", "Order", "Zone"], &["pbpersist/options.proto"]));
+        // Nothing to add: ours as it is.
+        assert_eq!(merge_with_stored(&merged, &ours), merged);
+        // Not pbpersist's, or another syntax: ours.
+        assert_eq!(merge_with_stored(&ours, "syntax = \"proto3\";\nmessage Zone {}\n"), ours);
+        let proto3 = stored.replace("proto2", "proto3");
+        assert_eq!(merge_with_stored(&ours, &proto3), ours);
+    }
 }

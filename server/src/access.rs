@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use pbpersist::storage::remote::protocol::{failure::Kind, refusal};
 use sha2::Digest;
 use tonic::{Request, Status};
 
@@ -38,11 +39,33 @@ pub struct Client {
     pub packages: Option<Vec<String>>,
 }
 
+impl Access {
+    /// The right's name, as the configuration file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::ReadOnly => "read-only",
+            Access::ReadWrite => "read-write",
+            Access::Admin => "admin",
+        }
+    }
+}
+
 impl Client {
     /// Whether this client may write an object of the type `type_name`.
     pub fn may_write_type(&self, type_name: &str) -> bool {
         self.packages.as_ref().is_none_or(|packages| {
             packages.iter().any(|p| type_name.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('.')))
+        })
+    }
+
+    /// Whether this client may store a `.proto` file of package `package`:
+    /// one of its packages or a package inside one (`shop` allows `shop`
+    /// and `shop.v1`).
+    pub fn may_write_package(&self, package: &str) -> bool {
+        self.packages.as_ref().is_none_or(|packages| {
+            packages
+                .iter()
+                .any(|p| package.strip_prefix(p.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
         })
     }
 }
@@ -71,15 +94,48 @@ impl Caller {
 
     /// Refuses a call that needs more than the caller may do.
     pub(crate) fn require(&self, access: Access, what: &str) -> Result<(), Status> {
-        if self.access() >= access {
-            return Ok(());
-        }
-        tracing::warn!(client = self.name(), call = what, "refused: not allowed for this client");
-        Err(Status::permission_denied(format!("client {} may not {what}", self.name())))
+        self.lacks(access, what).map_or(Ok(()), |why| {
+            tracing::warn!(client = self.name(), call = what, "refused: not allowed for this client");
+            Err(refusal(Kind::PermissionDenied, why))
+        })
+    }
+
+    /// Why the caller may not do `what`, which needs `access`, if it may not.
+    pub(crate) fn lacks(&self, access: Access, what: &str) -> Option<String> {
+        (self.access() < access).then(|| {
+            format!(
+                "client {} may not {what}: that takes the {} right, and it has {}",
+                self.name(),
+                access.name(),
+                self.access().name()
+            )
+        })
     }
 
     pub(crate) fn may_write_type(&self, type_name: &str) -> bool {
         self.client.as_ref().is_none_or(|c| c.may_write_type(type_name))
+    }
+
+    pub(crate) fn may_write_package(&self, package: &str) -> bool {
+        self.client.as_ref().is_none_or(|c| c.may_write_package(package))
+    }
+
+    /// The packages the caller may write, for messages.
+    pub(crate) fn packages(&self) -> String {
+        match self.client.as_ref().and_then(|c| c.packages.as_ref()) {
+            Some(p) => p.join(", "),
+            None => "any".to_owned(),
+        }
+    }
+
+    /// Who the caller is counted as for per-client limits: its name, or
+    /// its address when the server asks for no tokens.
+    pub(crate) fn who(&self, address: Option<std::net::SocketAddr>) -> String {
+        match (&self.client, address) {
+            (Some(c), _) => c.name.clone(),
+            (None, Some(a)) => a.ip().to_string(),
+            (None, None) => "anyone".to_owned(),
+        }
     }
 }
 
@@ -114,7 +170,7 @@ impl Gate {
             let ip = address.map(|a| canonical(a.ip()));
             if !ip.is_some_and(|ip| self.allow.iter().any(|net| net.contains(&ip))) {
                 tracing::warn!(address = ?address, "refused: address not allowed");
-                return Err(Status::permission_denied("this address may not call the server"));
+                return Err(refusal(Kind::PermissionDenied, "this address may not call the server"));
             }
         }
         let client = if self.clients.is_empty() {
@@ -127,14 +183,14 @@ impl Gate {
                 .and_then(|v| v.strip_prefix("Bearer "));
             let Some(token) = token else {
                 tracing::warn!(address = ?address, "refused: no token");
-                return Err(Status::unauthenticated("a bearer token is required"));
+                return Err(refusal(Kind::Unauthenticated, "a bearer token is required"));
             };
             let hash = hash_token(token);
             match self.clients.iter().find(|(h, _)| *h == hash) {
                 Some((_, client)) => Some(client.clone()),
                 None => {
                     tracing::warn!(address = ?address, "refused: unknown token");
-                    return Err(Status::unauthenticated("the token is not known"));
+                    return Err(refusal(Kind::Unauthenticated, "the token is not known"));
                 }
             }
         };
@@ -155,7 +211,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// The caller an admitted request carries; a request the gate did not see
 /// is refused rather than trusted.
 pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::internal("the request passed no gate"))
+    request.extensions().get::<Caller>().cloned().ok_or_else(|| refusal(Kind::Backend, "the request passed no gate"))
 }
 
 #[cfg(test)]
@@ -174,5 +230,9 @@ mod tests {
         assert!(c.may_write_type("shop.v1.Order"));
         assert!(!c.may_write_type("shopping.Order"));
         assert!(!c.may_write_type("pbpersist.Root"));
+        assert!(c.may_write_package("shop"));
+        assert!(c.may_write_package("shop.v1"));
+        assert!(!c.may_write_package("shopping"));
+        assert!(!c.may_write_package(""));
     }
 }

@@ -27,6 +27,7 @@ mod watch;
 
 pub use access::{Access, Client, hash_token};
 pub use metrics::{Counts, Metrics};
+pub use validate::RecordGate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +82,13 @@ pub struct Limits {
     /// How many sessions one client (one token, or one address when the
     /// server asks for no tokens) may have open at once.
     pub max_sessions_per_client: usize,
+    /// How many `Watch` streams one client may have open at once.
+    pub max_watches_per_client: usize,
+    /// How long, in all, one commit may wait for its client's merges while
+    /// it holds the storage's locks; when it is spent the remaining
+    /// conflicts stay conflicts. Other writers wait at most this long for
+    /// a client that does not answer.
+    pub merge_wait: std::time::Duration,
     /// How long a session may wait for its next request; an idle one is
     /// ended, and its client opens another when it needs one.
     pub idle_timeout: std::time::Duration,
@@ -92,6 +100,8 @@ impl Default for Limits {
             max_request_bytes: 64 << 20,
             max_depth: 32,
             max_sessions_per_client: 64,
+            max_watches_per_client: 16,
+            merge_wait: std::time::Duration::from_secs(2),
             idle_timeout: std::time::Duration::from_secs(600),
         }
     }
@@ -342,7 +352,9 @@ impl Server {
         // Small replies go out at once: without TCP_NODELAY, Nagle's
         // algorithm holds them for the peer's delayed acknowledgement.
         let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-        let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+        let mut builder = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .layer(tower::util::MapResponseLayer::new(refusals_carry_failures));
         if let Some(tls) = &self.tls {
             builder = builder.tls_config(tls.load()?)?;
         }
@@ -387,6 +399,45 @@ impl Server {
         });
         Ok(Running { address, scheme, metrics, metrics_address, runtime: Some(runtime), _stop: stop })
     }
+}
+
+/// tonic answers a unary request it cannot take before any handler runs:
+/// over the size limit with `OUT_OF_RANGE`, one that does not decode with
+/// `INTERNAL`, both without details. The protocol says `RESOURCE_EXHAUSTED`
+/// with a `LIMIT` failure and `INVALID_ARGUMENT` with an `INVALID` one, as
+/// for every limit and malformed request. Such an answer is a trailers-only
+/// response, so its status is in the headers; every status the handlers
+/// make has details, so one without them is tonic's. (A session stream's
+/// requests are decoded in `session.rs`, which answers them so itself.)
+fn refusals_carry_failures<B>(mut response: http::Response<B>) -> http::Response<B> {
+    use pbpersist::storage::remote::protocol as p;
+    let headers = response.headers();
+    if headers.contains_key("grpc-status-details-bin") {
+        return response;
+    }
+    let code = headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok());
+    let kind = match code.map(tonic::Code::from_i32) {
+        Some(tonic::Code::OutOfRange) => p::failure::Kind::Limit,
+        Some(tonic::Code::Internal) => p::failure::Kind::Invalid,
+        _ => return response,
+    };
+    let message = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .map(|m| percent_encoding::percent_decode_str(m).decode_utf8_lossy().into_owned())
+        .unwrap_or_default();
+    let message = match kind {
+        p::failure::Kind::Invalid => format!("the request does not decode: {message}"),
+        _ => message,
+    };
+    let status = p::refusal(kind, message);
+    let headers = response.headers_mut();
+    headers.remove("grpc-status");
+    headers.remove("grpc-message");
+    if let Err(e) = status.add_header(headers) {
+        tracing::warn!(error = %e, "cannot rewrite a transport's refusal");
+    }
+    response
 }
 
 /// A server started by [`Server::start`]; dropping it stops the server at

@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Limits;
 use crate::access::{Access, caller};
+use crate::session::{Counted, Slot};
 
 /// What every call shares.
 pub(crate) struct Shared {
@@ -20,6 +21,13 @@ pub(crate) struct Shared {
     pub(crate) watcher: crate::watch::Watcher,
     /// Open sessions per client, for `Limits::max_sessions_per_client`.
     pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// Open watches per client, for `Limits::max_watches_per_client`.
+    pub(crate) watches: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// The clients with a commit waiting for merges (at most one each).
+    pub(crate) merging: std::sync::Mutex<crate::session::MergeWaits>,
+    /// Held while `.proto` files are checked and stored, so that two
+    /// clients' files are each checked against what the other stored.
+    pub(crate) schemas: std::sync::Mutex<()>,
     pub(crate) metrics: Arc<crate::Metrics>,
     /// Set when the server stops; sessions then end after their current
     /// request, so that a graceful shutdown does not wait for idle clients.
@@ -48,6 +56,9 @@ impl Service {
                 watcher: crate::watch::Watcher::new(stopping.clone()),
                 stopping,
                 sessions: Default::default(),
+                watches: Default::default(),
+                merging: Default::default(),
+                schemas: Default::default(),
                 metrics,
             }),
         }
@@ -61,7 +72,7 @@ impl Service {
         let shared = self.shared.clone();
         let result = tokio::task::spawn_blocking(move || f(shared.storage.as_ref()))
             .await
-            .map_err(|e| Status::internal(format!("the call failed: {e}")))?;
+            .map_err(|e| p::refusal(p::failure::Kind::Backend, format!("the call failed: {e}")))?;
         match result {
             Ok(v) => Ok(Response::new(v)),
             Err(e) => {
@@ -95,15 +106,15 @@ impl Grpc for Service {
         let caller = caller(&request)?;
         let asked = request.into_inner().versions;
         let Some(version) = p::VERSIONS.iter().rev().find(|v| asked.contains(v)) else {
-            return Err(Status::failed_precondition(format!(
-                "this server speaks protocol versions {:?}; the client asked for {asked:?}",
-                p::VERSIONS
-            )));
+            return Err(p::refusal(
+                p::failure::Kind::UnsupportedVersion,
+                format!("this server speaks protocol versions {:?}; the client asked for {asked:?}", p::VERSIONS),
+            ));
         };
         let storage = self.shared.storage.clone();
         let database_id = tokio::task::spawn_blocking(move || storage.database_id())
             .await
-            .map_err(|e| Status::internal(format!("the call failed: {e}")))?
+            .map_err(|e| p::refusal(p::failure::Kind::Backend, format!("the call failed: {e}")))?
             .map_err(|e| p::status(&e))?
             .unwrap_or(0);
         let storage = &self.shared.storage;
@@ -124,13 +135,8 @@ impl Grpc for Service {
         request: Request<tonic::Streaming<p::SessionRequest>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let caller = caller(&request)?;
-        // Anonymous callers are counted by address.
-        let who = match (&caller.client, request.remote_addr()) {
-            (Some(c), _) => c.name.clone(),
-            (None, Some(a)) => a.ip().to_string(),
-            (None, None) => "anyone".to_owned(),
-        };
-        let slot = crate::session::Slot::take(self.shared.clone(), who)?;
+        let who = caller.who(request.remote_addr());
+        let slot = Slot::take(self.shared.clone(), who, Counted::Sessions)?;
         let replies = crate::session::start(self.shared.clone(), caller, slot, request.into_inner())?;
         Ok(Response::new(replies))
     }
@@ -138,9 +144,10 @@ impl Grpc for Service {
     type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<p::Invalidation, Status>>;
 
     async fn watch(&self, request: Request<p::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        caller(&request)?;
+        let who = caller(&request)?.who(request.remote_addr());
+        let slot = Slot::take(self.shared.clone(), who, Counted::Watches)?;
         let since = request.into_inner().since;
-        Ok(Response::new(self.shared.watcher.watch(self.shared.storage.clone(), since)))
+        Ok(Response::new(self.shared.watcher.watch(self.shared.storage.clone(), since, slot)))
     }
 
     async fn new_oids(&self, request: Request<p::NewOidsRequest>) -> Result<Response<p::OidRange>, Status> {
@@ -180,17 +187,35 @@ impl Grpc for Service {
     async fn schemas(&self, _: Request<p::SchemasRequest>) -> Result<Response<p::SchemaFiles>, Status> {
         self.blocking(|s| {
             let files = s.schemas()?.into_iter().map(|(name, source)| p::SchemaFile { name, source });
-            Ok(p::SchemaFiles { files: files.collect() })
+            Ok(p::SchemaFiles { files: files.collect(), force: false })
         })
         .await
     }
 
     async fn put_schemas(&self, request: Request<p::SchemaFiles>) -> Result<Response<p::Done>, Status> {
+        let caller = caller(&request)?;
+        if request.get_ref().force {
+            if let Err(refused) = caller.require(Access::Admin, "force a schema change") {
+                self.shared.metrics.refused();
+                return Err(refused);
+            }
+        }
         self.writable(&request, Access::ReadWrite, "store schemas")?;
-        let files: Vec<_> = request.into_inner().files.into_iter().map(|f| (f.name, f.source)).collect();
+        let p::SchemaFiles { files, force } = request.into_inner();
+        let files: Vec<_> = files.into_iter().map(|f| (f.name, f.source)).collect();
         let shared = self.shared.clone();
+        let metrics = self.shared.metrics.clone();
         self.blocking(move |s| {
+            let _one_at_a_time = shared.schemas.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = crate::validate::check_schemas(s, &caller, &files, force) {
+                metrics.refused();
+                tracing::warn!(client = caller.name(), error = %pbpersist::report(&e), "refused schemas");
+                return Err(e);
+            }
             s.put_schemas(&files)?;
+            if force {
+                tracing::warn!(client = caller.name(), files = ?files.iter().map(|f| &f.0).collect::<Vec<_>>(), "forced a schema change");
+            }
             if let Some(v) = &shared.validator {
                 v.schemas_changed();
             }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use pbpersist::storage::remote::protocol::{self as p, session_reply::Reply, session_request::Request};
+use pbpersist::storage::remote::protocol::{self as p, failure::Kind, session_reply::Reply, session_request::Request};
 use pbpersist::storage::{Loaded, Session, TransactionMeta, Write};
 use pbpersist::{Oid, StorageError, Tid};
 use tokio::sync::mpsc as tokio_mpsc;
@@ -15,40 +15,73 @@ use tonic::Status;
 use crate::access::{Access, Caller};
 use crate::service::Shared;
 
-/// How long a commit waits, holding its locks, for the client's merge.
-const MERGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 type Sender = tokio_mpsc::Sender<Result<p::SessionReply, Status>>;
 
-/// Starts serving one `Session` stream; returns the stream of replies.
-/// One client's place among its open sessions, given back when dropped.
+/// What a client holds a counted number of.
+#[derive(Clone, Copy)]
+pub(crate) enum Counted {
+    Sessions,
+    Watches,
+}
+
+impl Counted {
+    fn name(self) -> &'static str {
+        match self {
+            Counted::Sessions => "sessions",
+            Counted::Watches => "watches",
+        }
+    }
+
+    fn limit(self, limits: &crate::Limits) -> usize {
+        match self {
+            Counted::Sessions => limits.max_sessions_per_client,
+            Counted::Watches => limits.max_watches_per_client,
+        }
+    }
+
+    fn open(self, shared: &Shared) -> &std::sync::Mutex<std::collections::HashMap<String, usize>> {
+        match self {
+            Counted::Sessions => &shared.sessions,
+            Counted::Watches => &shared.watches,
+        }
+    }
+}
+
+/// One client's place among its open sessions or watches, given back when
+/// dropped.
 pub(crate) struct Slot {
     shared: Arc<Shared>,
     who: String,
+    what: Counted,
 }
 
 impl Slot {
     /// Takes a place for `who`, or refuses when it has the most it may.
-    pub(crate) fn take(shared: Arc<Shared>, who: String) -> Result<Slot, Status> {
-        let limit = shared.limits.max_sessions_per_client;
-        let mut open = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn take(shared: Arc<Shared>, who: String, what: Counted) -> Result<Slot, Status> {
+        let limit = what.limit(&shared.limits);
+        let mut open = what.open(&shared).lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(who.clone()).or_default();
         if *count >= limit {
+            drop(open);
             shared.metrics.refused();
-            tracing::warn!(client = %who, limit, "refused: too many sessions");
-            return Err(Status::resource_exhausted(format!("{who} has {limit} sessions open, the most it may")));
+            tracing::warn!(client = %who, limit, "refused: too many {}", what.name());
+            return Err(p::refusal(Kind::Limit, format!("{who} has {limit} {} open, the most it may", what.name())));
         }
         *count += 1;
         drop(open);
-        shared.metrics.session_opened();
-        Ok(Slot { shared, who })
+        if let Counted::Sessions = what {
+            shared.metrics.session_opened();
+        }
+        Ok(Slot { shared, who, what })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.shared.metrics.session_closed();
-        let mut open = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Counted::Sessions = self.what {
+            self.shared.metrics.session_closed();
+        }
+        let mut open = self.what.open(&self.shared).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = open.get_mut(&self.who) {
             *count -= 1;
             if *count == 0 {
@@ -58,6 +91,7 @@ impl Drop for Slot {
     }
 }
 
+/// Starts serving one `Session` stream; returns the stream of replies.
 pub(crate) fn start(
     shared: Arc<Shared>,
     caller: Caller,
@@ -91,6 +125,13 @@ pub(crate) fn start(
                     if !matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unknown) {
                         tracing::warn!(code = ?status.code(), reason = status.message(), "refused a session request");
                     }
+                    // tonic says OUT_OF_RANGE for a message over the size
+                    // limit; the protocol says RESOURCE_EXHAUSTED, as for
+                    // every limit, with a Failure as for every error.
+                    let status = match status.code() {
+                        tonic::Code::OutOfRange => p::refusal(Kind::Limit, status.message()),
+                        _ => p::refusal(Kind::Invalid, status.message()),
+                    };
                     let _ = refuse.send(Err(status)).await;
                     break;
                 }
@@ -100,18 +141,23 @@ pub(crate) fn start(
     std::thread::Builder::new()
         .name("pbpersist-session".into())
         .spawn(move || {
+            let who = slot.who.clone();
             let _slot = slot;
-            let mut state = State { shared, caller, current: None, now: None, past: None };
+            let mut state = State { shared, caller, who, late_merges: 0, current: None, now: None, past: None };
             state.run(&requests, &send);
             state.close();
         })
-        .map_err(|e| Status::resource_exhausted(format!("cannot start a session: {e}")))?;
+        .map_err(|e| p::refusal(Kind::Limit, format!("cannot start a session: {e}")))?;
     Ok(tokio_stream::wrappers::ReceiverStream::new(replies))
 }
 
 struct State {
     shared: Arc<Shared>,
     caller: Caller,
+    /// Who the caller is counted as for per-client limits.
+    who: String,
+    /// Merge requests whose answers came too late for their commit.
+    late_merges: u32,
     /// Which session the snapshot began in: the present one or the past one.
     current: Option<Which>,
     now: Option<Box<dyn Session>>,
@@ -132,10 +178,10 @@ impl State {
                 Ok(m) => m,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     tracing::debug!(client = self.caller.name(), "ended an idle session");
-                    let _ = send.blocking_send(Err(Status::unavailable(format!(
-                        "the session was idle for {} s and is closed",
-                        idle.as_secs()
-                    ))));
+                    let _ = send.blocking_send(Err(p::refusal(
+                        Kind::Unavailable,
+                        format!("the session was idle for {} s and is closed", idle.as_secs()),
+                    )));
                     return;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -148,6 +194,10 @@ impl State {
                 continue;
             };
             let answer = match request {
+                Request::Merged(_) if self.late_merges > 0 => {
+                    self.late_merges -= 1;
+                    continue;
+                }
                 Request::Commit(commit) => self.commit(commit, requests, send),
                 other => self.handle(other),
             };
@@ -180,8 +230,7 @@ impl State {
         match request {
             Request::Begin(b) => {
                 if self.current.is_some() {
-                    self.session()?.end()?;
-                    self.current = None;
+                    return Err(refused("a snapshot is open; end it with End or Commit before the next Begin"));
                 }
                 let session = match b.at {
                     Some(at) => {
@@ -210,8 +259,11 @@ impl State {
                     }
                 }
             }
-            Request::Load(l) => {
+            Request::Load(mut l) => {
                 let session = self.session()?;
+                // Each object once, in the order first asked for.
+                let mut seen = std::collections::HashSet::with_capacity(l.oids.len());
+                l.oids.retain(|o| seen.insert(*o));
                 let found = match l.oids.as_slice() {
                     [one] => session.load(Oid(*one))?.map(|l| (Oid(*one), l)).into_iter().collect(),
                     many => session.load_many(&many.iter().copied().map(Oid).collect::<Vec<_>>())?,
@@ -223,21 +275,20 @@ impl State {
                 Ok(self.objects(found))
             }
             Request::LoadReachable(r) => {
-                let roots: Vec<Oid> = r.roots.into_iter().map(Oid).collect();
-                let found = self.session()?.load_reachable(&roots, r.depth, r.limit as usize)?;
+                let mut seen = std::collections::HashSet::with_capacity(r.roots.len());
+                let roots: Vec<Oid> = r.roots.into_iter().filter(|o| seen.insert(*o)).map(Oid).collect();
+                let mut found = self.session()?.load_reachable(&roots, r.depth, r.limit as usize)?;
+                // Each object once, however many roots reach it.
+                seen.clear();
+                found.retain(|(o, _)| seen.insert(o.0));
                 Ok(self.objects(found))
             }
             Request::End(_) => {
-                if self.current.is_some() {
-                    self.session()?.end()?;
-                    self.current = None;
-                }
+                self.session()?.end()?;
+                self.current = None;
                 Ok(Reply::Done(p::Done {}))
             }
-            Request::Merged(_) => Err(StorageError::Refused {
-                backend: "server",
-                reason: "a merge was sent with no commit asking for one".into(),
-            }),
+            Request::Merged(_) => Err(refused("a merge was sent with no commit asking for one")),
             Request::Commit(_) => unreachable!("commits are handled by State::commit"),
         }
     }
@@ -254,20 +305,21 @@ impl State {
             Which::Past => self.past.as_mut().map(|(_, s)| s).ok_or_else(no_snapshot)?,
         };
         if !commit.writes.is_empty() {
-            if self.shared.read_only || self.caller.access() < Access::ReadWrite {
-                session.end()?;
+            if let Some(why) = self.caller.lacks(Access::ReadWrite, "commit").filter(|_| !self.shared.read_only) {
                 self.shared.metrics.refused();
-                if !self.shared.read_only {
-                    tracing::warn!(client = self.caller.name(), "refused: a commit from a read-only client");
-                }
-                return Err(StorageError::ReadOnly { backend: self.shared.storage.name() });
+                session.end()?;
+                tracing::warn!(client = self.caller.name(), "refused a commit: {why}");
+                return Ok(Reply::Failure(p::Failure {
+                    kind: Kind::PermissionDenied as i32,
+                    message: why,
+                    ..Default::default()
+                }));
             }
-            let checked = check_writes(&self.caller, &commit.writes).and_then(|()| match &self.shared.validator {
-                Some(v) => {
-                    commit.writes.iter().try_for_each(|w| v.check(self.shared.storage.as_ref(), w.oid, &w.record))
-                }
-                None => Ok(()),
-            });
+            let checked = if self.shared.read_only {
+                Err(StorageError::ReadOnly { backend: self.shared.storage.name() })
+            } else {
+                commit.writes.iter().try_for_each(|w| admit(&self.shared, &self.caller, w.oid, &w.record))
+            };
             if let Err(e) = checked {
                 self.shared.metrics.refused();
                 session.end()?;
@@ -282,26 +334,56 @@ impl State {
             .collect();
         let reads: Vec<(Oid, Tid)> = commit.reads.iter().map(|r| (Oid(r.oid), Tid(r.tid))).collect();
         let meta = commit.meta.map(TransactionMeta::from).unwrap_or_default();
-        // The client merges while the storage holds the commit's locks; a
-        // client that breaks the exchange leaves the conflict in place.
-        let mut broken = false;
+        // The client merges while the storage holds the commit's locks, so
+        // its answers are bounded: all of one commit's waits together last
+        // at most `merge_wait`; one commit per client waits for merges at
+        // a time; and a client that let the time run out is offered no
+        // merges for four times as long. A client that breaks the exchange,
+        // or answers with a record the gate refuses, keeps the conflict.
+        let mut merging: Option<Merging> = None;
+        let deadline = std::time::Instant::now() + self.shared.limits.merge_wait;
+        let mut broken: Option<StorageError> = None;
+        let mut timed_out = false;
         let metrics = self.shared.metrics.clone();
+        let (shared, caller, who) = (self.shared.clone(), self.caller.clone(), self.who.clone());
         let mut resolve = |oid: Oid, stored: &Loaded| -> Option<Vec<u8>> {
-            if !commit.merges || broken {
+            if !commit.merges || broken.is_some() || timed_out {
                 return None;
+            }
+            if merging.is_none() {
+                merging = Some(Merging::take(&shared, &who)?);
             }
             metrics.merge_asked();
             let ask = p::MergeRequest { oid: oid.0, tid: stored.tid.0, record: stored.record.clone() };
             if reply(send, Reply::Merge(ask)).is_err() {
-                broken = true;
+                broken = Some(refused("the client went away during a merge"));
                 return None;
             }
-            // The commit holds its locks while it waits: a client that does
-            // not answer soon keeps the conflict.
-            match requests.recv_timeout(MERGE_TIMEOUT.min(self.shared.limits.idle_timeout)) {
-                Ok(p::SessionRequest { request: Some(Request::Merged(m)) }) if m.oid == oid.0 => m.record,
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            match requests.recv_timeout(wait) {
+                Ok(p::SessionRequest { request: Some(Request::Merged(m)) }) if m.oid == oid.0 => {
+                    let record = m.record?;
+                    match admit(&shared, &caller, oid.0, &record) {
+                        Ok(()) => Some(record),
+                        Err(e) => {
+                            broken = Some(e);
+                            None
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // A slow client may be honest: its commit fails on the
+                    // conflict, which it retries; the answer it sends late
+                    // is dropped.
+                    if let Some(m) = &merging {
+                        m.penalize();
+                    }
+                    tracing::warn!(client = %who, "a merge was not answered in time");
+                    timed_out = true;
+                    None
+                }
                 _ => {
-                    broken = true;
+                    broken = Some(refused("the client answered a merge request with another request"));
                     None
                 }
             }
@@ -309,10 +391,21 @@ impl State {
         let started = std::time::Instant::now();
         let result = session.commit(&writes, &reads, &meta, &mut resolve);
         self.shared.metrics.committed(&result, started.elapsed());
-        let tid = result?;
-        if broken {
-            return Err(StorageError::Refused { backend: "server", reason: "the client broke off a merge".into() });
+        drop(resolve);
+        if timed_out {
+            // The answer the client still owes is dropped when it comes,
+            // so that replies stay in step with requests.
+            self.late_merges += 1;
         }
+        if let Some(e) = broken {
+            // The commit failed on the conflict the merge left in place.
+            if result.is_err() {
+                self.shared.metrics.refused();
+                tracing::warn!(client = self.caller.name(), error = %pbpersist::report(&e), "refused a merge");
+                return Err(e);
+            }
+        }
+        let tid = result?;
         if tid.is_some() {
             self.shared.watcher.committed();
         }
@@ -320,23 +413,50 @@ impl State {
     }
 }
 
-/// Refuses writes whose records are malformed or of types the caller may
-/// not write, before the storage sees any of them.
-fn check_writes(caller: &Caller, writes: &[p::Write]) -> Result<(), StorageError> {
-    for w in writes {
-        let refuse = |reason: String| StorageError::Refused { backend: "server", reason };
-        let record = pbpersist::Record::from_bytes(w.record.clone().into())
-            .map_err(|e| refuse(format!("the record of object {} is malformed: {e}", w.oid)))?;
-        if !caller.may_write_type(&record.r#type) {
-            return Err(refuse(format!(
-                "client {} may not write objects of type {} (object {})",
-                caller.name(),
-                record.r#type,
-                w.oid
-            )));
+/// The gate of every record this server's clients write.
+fn admit(shared: &Shared, caller: &Caller, oid: u64, record: &[u8]) -> Result<(), StorageError> {
+    crate::validate::admit(shared.storage.as_ref(), shared.validator.as_ref(), caller, oid, record)
+}
+
+/// A client's one commit that may wait for merges; a second commit of the
+/// same client at the same time is offered none, and neither is a client
+/// that let a merge wait run out lately.
+struct Merging {
+    shared: Arc<Shared>,
+    who: String,
+}
+
+impl Merging {
+    fn take(shared: &Arc<Shared>, who: &str) -> Option<Merging> {
+        let mut merging = shared.merging.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        merging.penalized.retain(|_, until| *until > now);
+        if merging.penalized.contains_key(who) || !merging.waiting.insert(who.to_owned()) {
+            return None;
         }
+        Some(Merging { shared: shared.clone(), who: who.to_owned() })
     }
-    Ok(())
+
+    /// Offers the client no merges for four times the merge wait.
+    fn penalize(&self) {
+        let until = std::time::Instant::now() + self.shared.limits.merge_wait * 4;
+        let mut merging = self.shared.merging.lock().unwrap_or_else(|e| e.into_inner());
+        merging.penalized.insert(self.who.clone(), until);
+    }
+}
+
+impl Drop for Merging {
+    fn drop(&mut self) {
+        self.shared.merging.lock().unwrap_or_else(|e| e.into_inner()).waiting.remove(&self.who);
+    }
+}
+
+/// Which clients have a commit waiting for merges, and which are offered
+/// none until a time.
+#[derive(Default)]
+pub(crate) struct MergeWaits {
+    waiting: std::collections::HashSet<String>,
+    penalized: std::collections::HashMap<String, std::time::Instant>,
 }
 
 fn reply(send: &Sender, reply: Reply) -> Result<(), ()> {
@@ -356,10 +476,14 @@ fn objects(found: Vec<(Oid, Loaded)>) -> Reply {
     })
 }
 
+fn refused(reason: impl Into<String>) -> StorageError {
+    StorageError::Refused { backend: "pbpersist", reason: reason.into() }
+}
+
 fn no_snapshot() -> StorageError {
-    StorageError::Refused { backend: "server", reason: "the session has no snapshot; send Begin first".into() }
+    refused("the session has no snapshot; send Begin first")
 }
 
 fn invalid(what: &str) -> p::Failure {
-    p::failure(&StorageError::Refused { backend: "server", reason: what.into() })
+    p::failure(&refused(what))
 }

@@ -1,15 +1,121 @@
-//! Checks every record a client sends against the database's stored
-//! schemas before the storage sees it: the type is one the database knows,
-//! the state decodes as that type, required fields are set, nesting is
-//! within the limit, and the record's reference list names exactly the
-//! `pbpersist.Ref` values in the state. So a client that lies cannot make
-//! gc drop a live object or leave a record other languages cannot read.
+//! What a client may write, checked in one place before the storage sees
+//! it. [`admit`] is the gate of every record a client writes, in a commit
+//! or as a merge's answer: an oid the format allows, a well-formed
+//! `pbpersist.Record`, a type of a package the client may write, and with
+//! validation on, a type the stored schemas define, a state that decodes as
+//! it, required fields set, nesting within the limit, and a reference list
+//! naming exactly the `pbpersist.Ref` values in the state. So a client that
+//! lies cannot make gc drop a live object or leave a record other languages
+//! cannot read. [`check_schemas`] is the gate of `.proto` files a client
+//! stores.
 
 use std::sync::{Arc, Mutex};
 
-use pbpersist::StorageError;
 use pbpersist::storage::Storage;
+use pbpersist::{Record, StorageError};
 use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, Value};
+
+use crate::access::{Access, Caller};
+
+/// Oids at or above this are not oids (docs/format.md).
+const OID_LIMIT: u64 = 1 << 63;
+
+fn refuse(reason: String) -> StorageError {
+    StorageError::Refused { backend: "pbpersist", reason }
+}
+
+/// Admits the record a client writes for object `oid`, or says why not.
+pub(crate) fn admit(
+    storage: &dyn Storage,
+    validator: Option<&Validator>,
+    caller: &Caller,
+    oid: u64,
+    record: &[u8],
+) -> Result<(), StorageError> {
+    if oid >= OID_LIMIT {
+        return Err(refuse(format!("object {oid} is not an oid: oids are below 2^63")));
+    }
+    let record = Record::from_bytes(bytes::Bytes::copy_from_slice(record))
+        .map_err(|e| refuse(format!("the record of object {oid} is malformed: {e}")))?;
+    if !is_full_name(&record.r#type) {
+        return Err(refuse(format!(
+            "object {oid} has the type {:?}, which is not a message's full name (such as demo.Tower)",
+            record.r#type
+        )));
+    }
+    if !caller.may_write_type(&record.r#type) {
+        return Err(refuse(format!(
+            "client {} may not write objects of type {} (object {oid}); it may write the packages: {}",
+            caller.name(),
+            record.r#type,
+            caller.packages()
+        )));
+    }
+    match validator {
+        Some(v) => v.check(storage, oid, &record),
+        None => Ok(()),
+    }
+}
+
+/// Whether `name` is a protobuf full name as records carry it: dotted
+/// identifiers, without a leading dot (docs/format.md).
+fn is_full_name(name: &str) -> bool {
+    name.len() <= 512
+        && name.split('.').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// The server's gate for what clients write, outside a running server: for
+/// tools that check records or schemas before sending them, and for the
+/// fuzz target that feeds it arbitrary bytes.
+pub struct RecordGate {
+    validator: Option<Validator>,
+}
+
+impl std::fmt::Debug for RecordGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordGate").field("validates", &self.validator.is_some()).finish()
+    }
+}
+
+impl RecordGate {
+    /// A gate that also validates records against the stored schemas if
+    /// `validate`, with messages nesting at most `max_depth` levels.
+    pub fn new(validate: bool, max_depth: usize) -> Self {
+        RecordGate { validator: validate.then(|| Validator::new(max_depth)) }
+    }
+
+    /// Checks the record `client` writes for object `oid` in `storage` (the
+    /// stored schemas are read from it) as the server does: `Ok` if the
+    /// server would pass it on to the storage. `None` is a client with
+    /// every right, as on a server without tokens.
+    pub fn check(
+        &self,
+        storage: &dyn Storage,
+        client: Option<&crate::Client>,
+        oid: u64,
+        record: &[u8],
+    ) -> Result<(), StorageError> {
+        admit(storage, self.validator.as_ref(), &caller_of(client), oid, record)
+    }
+
+    /// Checks `.proto` files `client` stores as `PutSchemas` does.
+    pub fn check_schemas(
+        &self,
+        storage: &dyn Storage,
+        client: Option<&crate::Client>,
+        files: &[(String, String)],
+        force: bool,
+    ) -> Result<(), StorageError> {
+        check_schemas(storage, &caller_of(client), files, force)
+    }
+}
+
+fn caller_of(client: Option<&crate::Client>) -> Caller {
+    Caller { client: client.cloned().map(Arc::new) }
+}
 
 /// The stored schemas, compiled, and the limits records are held to.
 pub(crate) struct Validator {
@@ -37,11 +143,8 @@ impl Validator {
         Ok(compiled)
     }
 
-    /// Checks the record of object `oid`.
-    pub(crate) fn check(&self, storage: &dyn Storage, oid: u64, record: &[u8]) -> Result<(), StorageError> {
-        let refuse = |reason: String| StorageError::Refused { backend: "server", reason };
-        let record = pbpersist::Record::from_bytes(bytes::Bytes::copy_from_slice(record))
-            .map_err(|e| refuse(format!("the record of object {oid} is malformed: {e}")))?;
+    /// Checks the record of object `oid` against the stored schemas.
+    fn check(&self, storage: &dyn Storage, oid: u64, record: &Record) -> Result<(), StorageError> {
         let mut pool = self.pool(storage, false)?;
         if pool.get_message_by_name(&record.r#type).is_none() {
             // Another client may have stored the schema since.
@@ -76,22 +179,109 @@ impl Validator {
     }
 }
 
+/// Why `name` cannot be the name of a stored `.proto` file, if it cannot:
+/// names are relative paths of plain parts ending in `.proto`, outside the
+/// directories whose files come with pbpersist and protobuf.
+fn bad_name(name: &str) -> Option<&'static str> {
+    let parts_ok = name.split('/').all(|part| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    });
+    if !parts_ok || name.len() > 512 {
+        Some("a name is a relative path of letters, digits, '_', '-' and '.' without '.' or '..' parts")
+    } else if !name.ends_with(".proto") {
+        Some("a name ends in .proto")
+    } else if name.starts_with("pbpersist/") || name.starts_with("google/protobuf/") {
+        Some("files under pbpersist/ and google/protobuf/ come with pbpersist and cannot be replaced")
+    } else {
+        None
+    }
+}
+
 /// Compiles stored `.proto` files with pbpersist's own.
 fn compile(files: &[(String, String)]) -> Result<DescriptorPool, StorageError> {
-    let failed = |e: String| StorageError::Format(format!("the stored schemas do not compile: {e}"));
-    let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
+    compile_files(files).map_err(|e| StorageError::Format(format!("the stored schemas do not compile: {e}")))
+}
+
+/// Compiles `.proto` files with pbpersist's own; the error names files as
+/// they are named in the database.
+fn compile_files(files: &[(String, String)]) -> Result<DescriptorPool, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut names = Vec::new();
     for (name, source) in files {
+        if let Some(why) = bad_name(name) {
+            return Err(format!("{name:?} is not a schema file name: {why}"));
+        }
         let path = dir.path().join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
-        std::fs::write(&path, source).map_err(|e| failed(e.to_string()))?;
+        std::fs::write(&path, source).map_err(|e| e.to_string())?;
         names.push(path);
     }
     names.push("pbpersist/record.proto".into());
     names.push("pbpersist/tree.proto".into());
-    pbpersist_build::Config::new().descriptor_pool(&names, &[dir.path()]).map_err(|e| failed(e.to_string()))
+    pbpersist_build::Config::new().descriptor_pool(&names, &[dir.path()]).map_err(|e| {
+        let prefix = format!("{}/", dir.path().display());
+        pbpersist::report(&e).replace(&prefix, "")
+    })
+}
+
+/// Checks `.proto` files a client stores, before any is stored: each has
+/// a name [`bad_name`] allows and a package the client may write; with the
+/// stored files they compile; and unless an admin forces it, they change
+/// no stored type in a way [`pbpersist_build::breaking_changes`] lists
+/// (a removed message or field, a changed field type, a reference turned
+/// into a plain field or pointed elsewhere, a field made required, ...).
+pub(crate) fn check_schemas(
+    storage: &dyn Storage,
+    caller: &Caller,
+    files: &[(String, String)],
+    force: bool,
+) -> Result<(), StorageError> {
+    if force && let Some(why) = caller.lacks(Access::Admin, "force a schema change") {
+        // The service refuses this before; kept so the gate stands alone.
+        return Err(refuse(why));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, _) in files {
+        if let Some(why) = bad_name(name) {
+            return Err(refuse(format!("{name:?} is not a schema file name: {why}")));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(refuse(format!("{name} is sent twice")));
+        }
+    }
+    let stored = storage.schemas()?;
+    let mut merged: std::collections::BTreeMap<String, String> = stored.iter().cloned().collect();
+    merged.extend(files.iter().cloned());
+    let merged: Vec<(String, String)> = merged.into_iter().collect();
+    let new =
+        compile_files(&merged).map_err(|e| refuse(format!("the schemas do not compile with the stored ones: {e}")))?;
+    for (name, _) in files {
+        let package = new.get_file_by_name(name).map(|f| f.package_name().to_owned()).unwrap_or_default();
+        if !caller.may_write_package(&package) {
+            return Err(refuse(format!(
+                "client {} may not store {name}, of package {package:?}; it may write the packages: {}",
+                caller.name(),
+                caller.packages()
+            )));
+        }
+    }
+    // Stored files that do not compile describe nothing a record can rely
+    // on: against them, any set that compiles is an improvement.
+    let Ok(old) = compile_files(&stored) else { return Ok(()) };
+    let breaking = pbpersist_build::breaking_changes(&old, &new);
+    if !breaking.is_empty() && !force {
+        let list: Vec<String> = breaking.iter().map(ToString::to_string).collect();
+        return Err(refuse(format!(
+            "the schemas break stored types ({}); an admin client may force the change",
+            list.join("; ")
+        )));
+    }
+    Ok(())
 }
 
 /// What a walk over a decoded state finds.

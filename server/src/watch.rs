@@ -82,12 +82,17 @@ impl Watcher {
         &self,
         storage: Arc<dyn Storage>,
         since: Option<u64>,
+        slot: crate::session::Slot,
     ) -> tokio_stream::wrappers::ReceiverStream<Result<p::Invalidation, Status>> {
         self.start(storage.clone());
         // Subscribed before catching up, so nothing falls between the two.
         let mut live = self.send.subscribe();
         let (out, stream) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(until_stopping(self.stopping.clone(), async move {
+        // The client's place among its watches is given back as soon as it
+        // drops the stream, not at the next commit that finds it gone.
+        let gone = out.clone();
+        let stopping = self.stopping.clone();
+        let follow = async move {
             let mut last = match since {
                 Some(t) => Tid(t),
                 None => match newest(storage.clone()).await {
@@ -126,6 +131,13 @@ impl Watcher {
                         Err(broadcast::error::RecvError::Closed) => return,
                     }
                 }
+            }
+        };
+        tokio::spawn(until_stopping(stopping, async move {
+            let _slot = slot;
+            tokio::select! {
+                () = follow => {}
+                () = gone.closed() => {}
             }
         }));
         tokio_stream::wrappers::ReceiverStream::new(stream)

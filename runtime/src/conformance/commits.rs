@@ -44,6 +44,19 @@ fn conflict_on(result: Result<Option<Tid>, StorageError>, oid: Oid) {
     }
 }
 
+/// Expects a commit refused for writing `oid`, with the typed error (a
+/// remote storage hears it as a refusal naming the oid, from the server or
+/// the storage behind it).
+fn oid_refused(storage: &dyn Storage, result: Result<Option<Tid>, StorageError>, oid: Oid) {
+    match result {
+        Err(StorageError::OidOutOfRange { oid: found, .. }) => assert_eq!(found, oid),
+        Err(StorageError::Refused { reason, .. }) if storage.name() == "remote" => {
+            assert!(reason.contains(&format!("object {oid}")), "{reason}");
+        }
+        other => panic!("expected a refusal of oid {oid}, got {other:?}"),
+    }
+}
+
 fn load(storage: &dyn Storage, oid: Oid) -> Option<Loaded> {
     session(storage).load(oid).unwrap()
 }
@@ -175,4 +188,50 @@ pub fn a_write_to_an_object_gc_removed_conflicts_without_a_merge(backend: &Backe
     conflict_on(late.commit(&[write(a, Some(t1), record("again", &[]))], &[], &NO_META, &mut merge), a);
     assert_eq!(merges, 0);
     assert_eq!(load(storage, a), None);
+}
+
+pub fn creating_an_oid_never_handed_out_is_refused_and_writes_nothing(backend: &Backend) {
+    let db = backend.open();
+    let storage = db.storage();
+    let (a, b) = oids(storage);
+    let t1 = commit(storage, &[write(a, None, record("a", &[]))]).unwrap().unwrap();
+    let before = last_tid(storage);
+    // Far above any oid handed out (a call reserves at most MAX_NEW_OIDS),
+    // beside writes that pass on their own: the whole commit is refused.
+    let never = Oid(1 << 40);
+    let writes =
+        [write(a, Some(t1), record("a2", &[])), write(b, None, record("b", &[])), write(never, None, record("x", &[]))];
+    oid_refused(storage, commit(storage, &writes), never);
+    assert_eq!(load(storage, a).unwrap(), Loaded { tid: t1, record: record("a", &[]) });
+    assert_eq!(load(storage, b), None, "the refused commit's other new object is not stored");
+    assert_eq!(load(storage, never), None);
+    assert_eq!(last_tid(storage), before, "no transaction was recorded");
+    let range = TransactionRange { after: before, until: None, limit: 10, newest_first: false, records: false };
+    assert!(storage.transactions(range).unwrap().is_empty());
+    // The oids handed out next are free, and the same commit without the
+    // stray oid goes through.
+    for oid in storage.new_oids(3).unwrap() {
+        assert_eq!(load(storage, Oid(oid)), None, "new_oids handed out oid {oid}, which exists");
+    }
+    commit(storage, &writes[..2]).unwrap().unwrap();
+    assert_eq!(load(storage, b).unwrap().record, record("b", &[]));
+}
+
+pub fn oids_at_or_above_2_63_are_refused_in_any_write(backend: &Backend) {
+    let db = backend.open();
+    let storage = db.storage();
+    let (a, _) = oids(storage);
+    let t1 = commit(storage, &[write(a, None, record("a", &[]))]).unwrap().unwrap();
+    for oid in [Oid(1 << 63), Oid(u64::MAX)] {
+        oid_refused(storage, commit(storage, &[write(oid, None, record("big", &[]))]), oid);
+        // With a base as well: no object can have that oid.
+        let writes = [write(a, Some(t1), record("a2", &[])), write(oid, Some(t1), record("big", &[]))];
+        oid_refused(storage, commit(storage, &writes), oid);
+        assert_eq!(load(storage, oid), None);
+    }
+    assert_eq!(last_tid(storage), t1, "nothing was written");
+    assert_eq!(load(storage, a).unwrap().record, record("a", &[]));
+    let mut s = session(storage);
+    let all = s.scan(None, 10_000).unwrap();
+    assert!(all.iter().all(|(oid, _)| oid.0 < 1 << 63), "{:?}", all.iter().map(|o| o.0).collect::<Vec<_>>());
 }

@@ -14,14 +14,16 @@
 //! A [`Backend`] opens a new [`Database`] over the same stored data each time,
 //! as a restarted program or another process would; tests open several at
 //! once. [`commits`] tests the commit contract on the storage itself, below
-//! the database. [`read_only`] holds the tests for storages that can also open their
-//! data read-only. `docs/storage.md` states what each storage method must
-//! guarantee; this suite checks it.
+//! the database, and [`oids`] the edges of oids and tids there. [`read_only`]
+//! holds the tests for storages that can also open their data read-only.
+//! `docs/storage.md` states what each storage method must guarantee; this
+//! suite checks it.
 #![allow(missing_docs, clippy::unit_arg)] // Test functions; `Ok(assert_eq!(..))` keeps transactions short.
 
 pub mod commits;
 pub mod history;
 pub mod objects;
+pub mod oids;
 pub mod read_only;
 pub mod transactions;
 pub mod trees;
@@ -111,6 +113,12 @@ macro_rules! conformance_tests {
                 commits::a_stale_read_fails_the_commit_before_any_merge,
                 commits::reads_alone_are_checked_and_record_no_transaction,
                 commits::a_write_to_an_object_gc_removed_conflicts_without_a_merge,
+                commits::creating_an_oid_never_handed_out_is_refused_and_writes_nothing,
+                commits::oids_at_or_above_2_63_are_refused_in_any_write,
+                oids::new_oids_refuses_counts_over_the_limit_or_past_2_63_and_changes_nothing,
+                oids::new_oids_of_zero_is_an_empty_range,
+                oids::oids_and_tids_past_2_63_read_as_nothing,
+                oids::a_tid_past_every_commit_means_the_newest_one,
                 history::history_lists_each_revision_with_its_transaction,
                 history::the_database_at_a_tid_loads_every_object_as_of_it,
                 history::every_past_tid_shows_exactly_what_was_committed_then,
@@ -139,7 +147,7 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            use $crate::conformance::{commits, history, objects, transactions, trees};
+            use $crate::conformance::{commits, history, objects, oids, transactions, trees};
             use $crate::conformance_suite;
             $crate::conformance_tests!(conformance_suite!(@tests $backend));
         }

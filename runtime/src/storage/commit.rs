@@ -9,7 +9,7 @@
 //!
 //! [`Session::commit`]: super::Session::commit
 
-use super::{Loaded, Resolve, TransactionMeta, Write};
+use super::{Loaded, OID_LIMIT, Resolve, TransactionMeta, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use std::time::SystemTime;
 
@@ -27,10 +27,21 @@ pub struct Row<'a> {
 /// The primitives of one commit, inside a backend transaction that the
 /// backend began before handing it to [`run`].
 ///
-/// [`run`] calls `lock` at most once, then `stored` at most once, then
-/// `write` at most once, and always ends with exactly one of `commit` or
-/// `rollback`, also after one of these returned an error.
+/// [`run`] calls `next_oid` at most once, then `lock` at most once, then
+/// `stored` at most once, then `write` at most once, and always ends with
+/// exactly one of `commit` or `rollback`, also after one of these returned
+/// an error.
 pub trait CommitTx {
+    /// The backend's short name, as [`Storage::name`](super::Storage::name)
+    /// gives it, for errors.
+    fn name(&self) -> &'static str;
+    /// The database's next oid: [`Storage::new_oids`](super::Storage::new_oids)
+    /// has handed out every oid from 1 below it and none above, and a
+    /// restore raised it past every oid it wrote. `highest` is the largest
+    /// oid the commit creates: since the next oid only grows, a backend may
+    /// answer from a value it read before when `highest` is below it, and
+    /// reads it again only otherwise.
+    fn next_oid(&mut self, highest: Oid) -> Result<Oid, StorageError>;
     /// Keeps other commits from changing the rows of `oids` (sorted, without
     /// duplicates) until this commit ends, and returns the tid each row is
     /// stored with, in any order; oids with no row are left out. New objects
@@ -55,7 +66,15 @@ pub trait CommitTx {
 /// Commits `writes` through `tx`, checking `reads`, as
 /// [`Session::commit`](super::Session::commit) describes.
 ///
-/// The checks, in order, each failing the whole commit with a
+/// First, every written oid is below 2^63 ([`OID_LIMIT`]) and every new
+/// object's oid is the root's or below the database's next oid
+/// ([`CommitTx::next_oid`]): oids are only ever created where
+/// [`Storage::new_oids`](super::Storage::new_oids) handed them out, so it
+/// never hands out one that exists. Otherwise the commit fails with
+/// [`StorageError::OidOutOfRange`] naming the first oid that breaks the
+/// rule, having locked and written nothing.
+///
+/// Then the checks, in order, each failing the whole commit with a
 /// [`ConflictError`] naming the first oid that fails it:
 /// 1. every read's stored tid is the tid it was read at;
 /// 2. every write of an existing object is based on a stored row (one that
@@ -94,6 +113,7 @@ fn decide_and_write(
     meta: &TransactionMeta,
     resolve: &mut Resolve<'_>,
 ) -> Result<Option<Tid>, StorageError> {
+    check_oids(tx, writes)?;
     let mut keys: Vec<Oid> = writes.iter().filter(|w| w.base.is_some()).map(|w| w.oid).collect();
     keys.extend(reads.iter().map(|r| r.0));
     keys.sort_unstable();
@@ -135,6 +155,28 @@ fn decide_and_write(
         })
         .collect();
     tx.write(&rows, SystemTime::now(), meta).map(Some)
+}
+
+/// Refuses a write at or above 2^63, and a new object at an oid the
+/// database never handed out (other than the root's).
+fn check_oids(tx: &mut dyn CommitTx, writes: &[Write]) -> Result<(), StorageError> {
+    let backend = tx.name();
+    if let Some(w) = writes.iter().find(|w| w.oid.0 >= OID_LIMIT) {
+        return Err(StorageError::OidOutOfRange { backend, oid: w.oid, reason: "oids stay below 2^63".into() });
+    }
+    let created = || writes.iter().filter(|w| w.base.is_none() && w.oid != Oid::ROOT).map(|w| w.oid);
+    let Some(highest) = created().max() else { return Ok(()) };
+    let next = tx.next_oid(highest)?;
+    match created().find(|oid| *oid >= next) {
+        Some(oid) => Err(StorageError::OidOutOfRange {
+            backend,
+            oid,
+            reason: format!(
+                "a new object needs an oid the database handed out, and it handed out only those below {next}"
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Microseconds since the Unix epoch, as the SQL backends store times.

@@ -115,6 +115,8 @@ impl Storage for MemoryStorage {
             return Ok(0);
         }
         let mut s = self.lock();
+        // A tid not committed yet packs up to the newest one.
+        let before = before.min(Tid(s.last_tid));
         s.packed = s.packed.max(before);
         let mut removed = 0;
         for versions in s.objects.values_mut() {
@@ -128,6 +130,7 @@ impl Storage for MemoryStorage {
     }
 
     fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
+        let next = super::restored_next_oid("memory", txn, removed)?;
         let mut s = self.lock();
         if txn.tid.0 <= s.last_tid {
             return Err(StorageError::Config(format!(
@@ -143,7 +146,7 @@ impl Storage for MemoryStorage {
             s.objects.entry(*oid).or_default().push((txn.tid, None));
         }
         let oids: Vec<Oid> = txn.records.iter().map(|r| r.0).chain(removed.iter().copied()).collect();
-        s.next_oid = s.next_oid.max(oids.iter().map(|o| o.0 + 1).max().unwrap_or(0));
+        s.next_oid = s.next_oid.max(next);
         s.log.push(Logged { tid: txn.tid, time: txn.time, meta: txn.meta.clone(), oids });
         Ok(())
     }
@@ -166,9 +169,9 @@ impl Storage for MemoryStorage {
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         let mut s = self.lock();
-        let start = s.next_oid.max(1);
-        s.next_oid = start + count;
-        Ok(start..start + count)
+        let range = super::oid_range("memory", s.next_oid, count)?;
+        s.next_oid = s.next_oid.max(range.end);
+        Ok(range)
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
@@ -316,6 +319,14 @@ impl MemoryCommit<'_> {
 }
 
 impl CommitTx for MemoryCommit<'_> {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn next_oid(&mut self, _highest: Oid) -> Result<Oid, StorageError> {
+        Ok(Oid(self.state.next_oid))
+    }
+
     fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
         Ok(oids.iter().filter_map(|oid| Some((*oid, self.current(*oid)?.0))).collect())
     }

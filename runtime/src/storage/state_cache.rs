@@ -180,8 +180,12 @@ impl File {
     }
 
     fn get(&self, oid: Oid, snapshot: u64) -> rusqlite::Result<Option<Loaded>> {
+        // No object has an oid at or above 2^63 (nor a tid, so any snapshot
+        // at or above it sees every entry).
+        let Ok(oid) = i64::try_from(oid.0) else { return Ok(None) };
+        let snapshot = i64::try_from(snapshot).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare_cached("SELECT tid, record FROM state WHERE oid = ?1 AND tid <= ?2")?;
-        stmt.query_row(params![oid.0 as i64, snapshot as i64], |r| {
+        stmt.query_row(params![oid, snapshot], |r| {
             Ok(Loaded { tid: Tid(r.get::<_, i64>(0)? as u64), record: r.get(1)? })
         })
         .optional()

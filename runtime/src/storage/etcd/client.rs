@@ -21,6 +21,9 @@ pub(super) struct Etcd {
     /// The members and prefix, without credentials.
     pub(super) target: String,
     limits: Limits,
+    /// `meta/next_oid` as last read or raised by this process: a lower
+    /// bound of it, since it only grows.
+    next_oid: std::sync::atomic::AtomicU64,
 }
 
 /// What an etcd URL says.
@@ -165,7 +168,14 @@ impl Etcd {
         let endpoints = url.endpoints.clone();
         let client = wait(&runtime, async move { Client::connect(endpoints, Some(options)).await })
             .map_err(|e| failed(&target, e))?;
-        Ok(Etcd { runtime: Some(runtime), client, prefix: url.prefix, target, limits: url.limits })
+        Ok(Etcd {
+            runtime: Some(runtime),
+            client,
+            prefix: url.prefix,
+            target,
+            limits: url.limits,
+            next_oid: Default::default(),
+        })
     }
 
     /// Operations one etcd transaction may hold: what the URL says the
@@ -317,15 +327,12 @@ impl Etcd {
     pub(super) fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         let key = self.key("meta/next_oid");
         loop {
-            let k = key.clone();
-            let current = self.run(|mut c| async move { c.get(k, None).await })?;
-            let kv = current.kvs().first().ok_or_else(|| corrupt(format!("{} has no oid counter", self.target)))?;
-            let next: u64 = std::str::from_utf8(kv.value())
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| corrupt(format!("{} has a malformed oid counter", self.target)))?;
-            let (k, revision) = (key.clone(), kv.mod_revision());
-            let end = next + count;
+            let (next, revision) = self.oid_counter()?;
+            let range = crate::storage::oid_range(BACKEND, next, count)?;
+            if count == 0 {
+                return Ok(range);
+            }
+            let (k, end) = (key.clone(), range.end);
             let swapped = self.run(|mut c| async move {
                 let txn = Txn::new()
                     .when([Compare::mod_revision(k.clone(), CompareOp::Equal, revision)])
@@ -333,9 +340,35 @@ impl Etcd {
                 c.txn(txn).await
             })?;
             if swapped.succeeded() {
-                return Ok(next..end);
+                self.next_oid.fetch_max(end, std::sync::atomic::Ordering::Relaxed);
+                return Ok(range);
             }
         }
+    }
+
+    /// The database's next oid. Answered from what this process last read
+    /// or raised it to when `highest` is below that, since it only grows;
+    /// otherwise read again.
+    pub(super) fn next_oid(&self, highest: u64) -> Result<u64, StorageError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let known = self.next_oid.load(Relaxed);
+        if highest < known {
+            return Ok(known);
+        }
+        let (next, _) = self.oid_counter()?;
+        Ok(self.next_oid.fetch_max(next, Relaxed).max(next))
+    }
+
+    /// The oid counter (`meta/next_oid`) and its key's revision.
+    fn oid_counter(&self) -> Result<(u64, i64), StorageError> {
+        let key = self.key("meta/next_oid");
+        let current = self.run(|mut c| async move { c.get(key, None).await })?;
+        let kv = current.kvs().first().ok_or_else(|| corrupt(format!("{} has no oid counter", self.target)))?;
+        let next: u64 = std::str::from_utf8(kv.value())
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| corrupt(format!("{} has a malformed oid counter", self.target)))?;
+        Ok((next, kv.mod_revision()))
     }
 
     pub(super) fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
@@ -370,18 +403,23 @@ impl Etcd {
     /// The transaction log in `range`: the entries under `t/` whose
     /// revisions fall in it, sorted by revision on the server.
     pub(super) fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
-        if range.limit == 0 {
-            // etcd reads a limit of 0 as none.
+        if range.limit == 0 || range.until.is_some_and(|u| u <= range.after) {
+            // etcd reads a limit of 0, and a maximum revision of 0, as none.
             return Ok(Vec::new());
         }
+        // A revision is below 2^63: none comes after one at or above it,
+        // and a bound at or above it bounds nothing.
+        let Some(first) = i64::try_from(range.after.0).ok().and_then(|a| a.checked_add(1)) else {
+            return Ok(Vec::new());
+        };
         let start = self.key("t/");
         let mut options = GetOptions::new()
             .with_prefix()
-            .with_min_mod_revision(range.after.0 as i64 + 1)
+            .with_min_mod_revision(first)
             .with_sort(SortTarget::Mod, if range.newest_first { SortOrder::Descend } else { SortOrder::Ascend })
             .with_limit(range.limit.min(i64::MAX as usize) as i64);
-        if let Some(until) = range.until {
-            options = options.with_max_mod_revision(until.0 as i64);
+        if let Some(until) = range.until.and_then(|u| i64::try_from(u.0).ok()) {
+            options = options.with_max_mod_revision(until);
         }
         let got = self.run(|mut c| async move { c.get(start, Some(options)).await })?;
         let mut out = Vec::with_capacity(got.kvs().len());

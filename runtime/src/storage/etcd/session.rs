@@ -37,7 +37,8 @@ impl Session for EtcdSession {
         let head = self.etcd.head()?;
         self.snapshot = Some(head);
         let mut changed = Vec::new();
-        if let Some(since) = since.filter(|s| (s.0 as i64) < head) {
+        // A `since` at or above 2^63 is after every revision: nothing changed.
+        if let Some(since) = since.filter(|s| i64::try_from(s.0).is_ok_and(|s| s < head)) {
             if let Some(pushed) = self.watch.changed(since, head) {
                 return Ok(Snapshot { tid: Tid(head as u64), changed: pushed });
             }
@@ -143,6 +144,14 @@ fn is_race(e: &StorageError) -> bool {
 }
 
 impl CommitTx for EtcdCommit<'_> {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+
+    fn next_oid(&mut self, highest: Oid) -> Result<Oid, StorageError> {
+        self.etcd.next_oid(highest.0).map(Oid)
+    }
+
     fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
         // etcd has no locks: the write compares these revisions instead.
         let keys = oids.iter().map(|o| self.etcd.object_key(*o)).collect();

@@ -339,7 +339,8 @@ impl Storage for ObjectStorage {
         let shared = &self.shared;
         let head = shared.refresh()?;
         let last = range.until.map_or(head, |u| u.0.min(head));
-        let first = range.after.0 + 1;
+        // No tid comes after `u64::MAX`.
+        let Some(first) = range.after.0.checked_add(1) else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         let mut visit = |tid: u64| -> Result<bool, StorageError> {
             if out.len() >= range.limit {

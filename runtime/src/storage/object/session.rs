@@ -205,6 +205,14 @@ impl ObjectCommit<'_> {
 }
 
 impl CommitTx for ObjectCommit<'_> {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn next_oid(&mut self, highest: Oid) -> Result<Oid, StorageError> {
+        self.shared.next_oid(highest.0).map(Oid)
+    }
+
     fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
         // No locks: the create of the next tid fails if anything committed
         // after this head.

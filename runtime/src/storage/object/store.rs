@@ -76,6 +76,9 @@ pub(super) struct Shared {
     /// Open snapshots by tid, with how many sessions hold each.
     snapshots: Mutex<BTreeMap<u64, usize>>,
     oids: Mutex<OidPool>,
+    /// The newest oid block this process has seen and its end: the
+    /// database's next oid, as far as this process knows.
+    oid_horizon: Mutex<Option<(u64, u64)>>,
     /// Held by a commit from its decision to its write.
     pub commit_turn: Mutex<()>,
     pub requests: Requests,
@@ -159,6 +162,7 @@ impl Shared {
             refresh_tickets: AtomicU64::new(0),
             snapshots: Mutex::new(BTreeMap::new()),
             oids: Mutex::new(OidPool::default()),
+            oid_horizon: Mutex::new(None),
             commit_turn: Mutex::new(()),
             requests: Requests::default(),
         })
@@ -561,6 +565,8 @@ impl Shared {
     /// (`oids/<n>`, created if absent) when it runs out.
     pub fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         let mut pool = self.oids.lock().expect("oid lock");
+        // A block holds at most `MAX_NEW_OIDS`, so a larger count always
+        // takes a new one, which `oid_range` refuses.
         if pool.end - pool.next < count {
             let (mut n, mut start) = match pool.block {
                 Some(n) => (n, pool.end),
@@ -573,17 +579,21 @@ impl Shared {
                     None => (0, 1),
                 },
             };
-            let size = count.max(1000);
             loop {
-                let block = OidBlock { start, end: start + size };
+                let wanted = crate::storage::oid_range(BACKEND, start, count)?;
+                // A thousand at least, to ask the store rarely; all below 2^63.
+                let end = wanted.start.saturating_add(count.max(1000)).min(crate::storage::OID_LIMIT);
+                let block = OidBlock { start: wanted.start, end };
                 match self.create(&self.keys.oid_block(n + 1), block.encode_to_vec())? {
                     Created::Yes => {
                         *pool = OidPool { next: block.start, end: block.end, block: Some(n + 1) };
+                        self.saw_oid_block(n + 1, block.end);
                         break;
                     }
                     Created::Exists => {
                         n += 1;
                         start = self.oid_block(n)?.end;
+                        self.saw_oid_block(n, start);
                     }
                 }
             }
@@ -593,14 +603,59 @@ impl Shared {
         Ok(range)
     }
 
+    /// The database's next oid: the end of the newest oid block, or 1
+    /// before the first. Answered from what this process saw when
+    /// `highest` is below that, since blocks are only added; otherwise the
+    /// blocks after the newest one seen are read.
+    pub fn next_oid(&self, highest: u64) -> Result<u64, StorageError> {
+        let seen = *self.oid_horizon.lock().expect("oid horizon lock");
+        if let Some((_, end)) = seen
+            && highest < end
+        {
+            return Ok(end);
+        }
+        let (mut n, mut end) = match seen {
+            Some(newest) => newest,
+            None => match self.list(&self.keys.oid_blocks())?.pop() {
+                Some(key) => {
+                    let n = layout::number_of(&key).ok_or_else(|| malformed(&key, "its name is not a number"))?;
+                    (n, self.oid_block(n)?.end)
+                }
+                // The root is oid 0.
+                None => (0, 1),
+            },
+        };
+        // Block `n + 1` is created only after block `n`, and starts where it ends.
+        while let Some(block) = self.find_oid_block(n + 1)? {
+            n += 1;
+            end = block.end;
+        }
+        self.saw_oid_block(n, end);
+        Ok(end)
+    }
+
+    /// Remembers oid block `n`, ending at `end`, if it is the newest seen.
+    fn saw_oid_block(&self, n: u64, end: u64) {
+        let mut seen = self.oid_horizon.lock().expect("oid horizon lock");
+        if seen.is_none_or(|(newest, _)| newest < n) {
+            *seen = Some((n, end));
+        }
+    }
+
     fn oid_block(&self, n: u64) -> Result<OidBlock, StorageError> {
         let key = self.keys.oid_block(n);
-        let bytes = self.get(&key)?.ok_or_else(|| malformed(&key, "it vanished"))?;
+        self.find_oid_block(n)?.ok_or_else(|| malformed(&key, "it vanished"))
+    }
+
+    /// Oid block `n`, if it exists.
+    fn find_oid_block(&self, n: u64) -> Result<Option<OidBlock>, StorageError> {
+        let key = self.keys.oid_block(n);
+        let Some(bytes) = self.get(&key)? else { return Ok(None) };
         let block = OidBlock::decode(bytes.as_ref()).map_err(|e| malformed(&key, e))?;
         if block.end < block.start {
             return Err(malformed(&key, "it ends before it starts"));
         }
-        Ok(block)
+        Ok(Some(block))
     }
 
     pub fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {

@@ -26,13 +26,15 @@ pub(super) fn revisions(
     oid: Oid,
     limit: usize,
 ) -> Result<Result<Vec<Revision>, StorageError>, postgres::Error> {
+    // No object has an oid at or above 2^63.
+    let Some(oid) = crate::storage::sql_int(oid.0) else { return Ok(Ok(Vec::new())) };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = c.query(
         "SELECT h.tid, length(h.record), t.committed_at, t.user_name, t.description, t.extension
          FROM (SELECT tid, record FROM pb_object WHERE oid = $1
                UNION ALL SELECT tid, record FROM pb_object_revision WHERE oid = $1) AS h
          LEFT JOIN pb_transaction AS t ON t.tid = h.tid ORDER BY h.tid DESC LIMIT $2",
-        &[&(oid.0 as i64), &limit],
+        &[&oid, &limit],
     )?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -111,15 +113,17 @@ impl Session for PgAtSession {
 
     fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let keys = super::to_i64(oids.iter().copied());
-        let rows = self.client.query(&self.load_at, &[&keys, &(self.at.0 as i64)]).map_err(|e| self.inner.error(e))?;
+        let at = crate::storage::sql_bound(self.at.0);
+        let rows = self.client.query(&self.load_at, &[&keys, &at]).map_err(|e| self.inner.error(e))?;
         Ok(rows.iter().map(super::loaded).collect())
     }
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
-        let after = after.map_or(-1, |o| o.0 as i64);
+        // No object has an oid above one at or above 2^63.
+        let Some(after) = after.map_or(Some(-1), |o| crate::storage::sql_int(o.0)) else { return Ok(Vec::new()) };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows =
-            self.client.query(SCAN_AT, &[&after, &limit, &(self.at.0 as i64)]).map_err(|e| self.inner.error(e))?;
+        let at = crate::storage::sql_bound(self.at.0);
+        let rows = self.client.query(SCAN_AT, &[&after, &limit, &at]).map_err(|e| self.inner.error(e))?;
         Ok(rows.iter().map(super::loaded).collect())
     }
 

@@ -48,6 +48,9 @@ pub(crate) struct Inner {
     history: History,
     /// `pb_meta.database_id`.
     database_id: u64,
+    /// `pb_meta.next_oid` as last read or raised by this process: a lower
+    /// bound of it, since it only grows.
+    next_oid: std::sync::atomic::AtomicU64,
 }
 
 /// Options for opening a [`PostgresStorage`], from [`PostgresStorage::builder`].
@@ -212,6 +215,7 @@ impl PostgresBuilder {
             read_only: self.read_only,
             history: History::Free,
             database_id: 0,
+            next_oid: Default::default(),
         };
         let mut client = inner.connect()?;
         if self.read_only {
@@ -261,6 +265,18 @@ fn target(config: &postgres::Config) -> String {
 }
 
 impl Inner {
+    /// Raises the known lower bound of `pb_meta.next_oid` to `next`, and
+    /// returns the bound.
+    pub(crate) fn saw_next_oid(&self, next: u64) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.next_oid.fetch_max(next, Relaxed).max(next)
+    }
+
+    /// The known lower bound of `pb_meta.next_oid`.
+    pub(crate) fn known_next_oid(&self) -> u64 {
+        self.next_oid.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn connect(&self) -> Result<Client, StorageError> {
         self.config.connect(NoTls).map_err(|e| self.error(e))
     }
@@ -295,8 +311,10 @@ fn loaded(r: &postgres::Row) -> (Oid, super::Loaded) {
     (Oid(r.get::<_, i64>(0) as u64), super::Loaded { tid: Tid(r.get::<_, i64>(1) as u64), record: r.get(2) })
 }
 
+/// Oids as the tables store them; one at or above 2^63, which no row has,
+/// is left out.
 fn to_i64(oids: impl Iterator<Item = Oid>) -> Vec<i64> {
-    oids.map(|o| o.0 as i64).collect()
+    oids.filter_map(|o| super::sql_int(o.0)).collect()
 }
 
 impl Storage for PostgresStorage {
@@ -310,15 +328,21 @@ impl Storage for PostgresStorage {
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         self.refuse_writes()?;
-        let count = count as i64;
-        let end: i64 = self.with_admin(|c| {
-            let row = c.query_one(
-                "UPDATE pb_meta SET value = greatest(value, 1) + $1 WHERE key = 'next_oid' RETURNING value",
-                &[&count],
-            )?;
-            Ok(row.get(0))
-        })?;
-        Ok((end - count) as u64..end as u64)
+        let range = self.with_admin(|c| {
+            let mut tx = c.transaction()?;
+            let next: i64 = tx.query_one("SELECT value FROM pb_meta WHERE key = 'next_oid' FOR UPDATE", &[])?.get(0);
+            let range = super::oid_range("postgres", next.max(0) as u64, count);
+            if let Ok(range) = &range
+                && count > 0
+            {
+                // Below 2^63, so stored as it is.
+                tx.execute("UPDATE pb_meta SET value = $1 WHERE key = 'next_oid'", &[&(range.end as i64)])?;
+            }
+            tx.commit()?;
+            Ok(range)
+        })??;
+        self.inner.saw_next_oid(range.end);
+        Ok(range)
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
@@ -342,6 +366,9 @@ impl Storage for PostgresStorage {
     }
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        // Every tid is below 2^63: none comes after one at or above it.
+        let Some(after) = super::sql_int(range.after.0) else { return Ok(Vec::new()) };
+        let until = range.until.map_or(i64::MAX, |u| super::sql_bound(u.0));
         let order = if range.newest_first { "DESC" } else { "ASC" };
         let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
         self.with_admin(|c| {
@@ -351,8 +378,7 @@ impl Storage for PostgresStorage {
                 "SELECT tid, committed_at, oids, user_name, description, extension \
                  FROM pb_transaction WHERE tid > $1 AND tid <= $3 ORDER BY tid {order} LIMIT $2"
             );
-            let until = range.until.map_or(i64::MAX, |u| u.0 as i64);
-            let rows = tx.query(&sql, &[&(range.after.0 as i64), &limit, &until])?;
+            let rows = tx.query(&sql, &[&after, &limit, &until])?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let tid: i64 = row.get(0);
@@ -469,9 +495,12 @@ impl Storage for PostgresStorage {
         if self.inner.history != History::Preserving {
             return Ok(0);
         }
+        // A tid not committed yet packs up to the newest one.
+        let last: i64 =
+            self.with_admin(|c| c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]))?.get(0);
+        let before = super::sql_bound(before.0).min(last);
         // First the promise, then the deletions it allows: a pack killed at
         // any point leaves every state a session from `packed_tid` on needs.
-        let before = before.0 as i64;
         self.with_admin(|c| {
             c.execute(
                 "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', $1)
@@ -479,7 +508,7 @@ impl Storage for PostgresStorage {
                 &[&before],
             )
         })?;
-        let batch = batch.max(1) as i64;
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
         let mut removed = 0;
         // About `batch` rows at a time in key order (no index on `end_tid`
         // to maintain on every commit): each batch deletes neighbouring rows.
@@ -520,6 +549,8 @@ impl Storage for PostgresStorage {
 
     fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
         self.refuse_writes()?;
+        // Every oid and the tid are below 2^63, so the casts below keep them.
+        let next = super::restored_next_oid("postgres", txn, removed)? as i64;
         let history = self.inner.history == History::Preserving;
         let tid = txn.tid.0 as i64;
         let oids = to_i64(txn.records.iter().map(|r| r.0));
@@ -531,7 +562,6 @@ impl Storage for PostgresStorage {
             .collect();
         let removed = to_i64(removed.iter().copied());
         let written: Vec<i64> = oids.iter().chain(&removed).copied().collect();
-        let next = written.iter().map(|o| o + 1).max().unwrap_or(0);
         let (time, extension) = (super::commit::micros(txn.time), txn.meta.encode_extension());
         let outcome = self.with_admin(|c| {
             let mut tx = c.transaction()?;
@@ -570,7 +600,10 @@ impl Storage for PostgresStorage {
             Some(last) => {
                 Err(StorageError::Config(format!("cannot copy in transaction {tid}: this database has {last}")))
             }
-            None => Ok(()),
+            None => {
+                self.inner.saw_next_oid(next as u64);
+                Ok(())
+            }
         }
     }
 

@@ -125,7 +125,8 @@ impl<'a> Rows<'a> {
 /// The snapshot's newest tid and the objects committed after `since`
 /// (none listed without a `since`).
 fn poll(c: &mut Conn, since: Option<Tid>) -> Result<Snapshot, postgres::Error> {
-    let since = since.map(|t| t.0 as i64);
+    // Every tid is below 2^63, so a `since` at or above it lists nothing.
+    let since = since.map(|t| crate::storage::sql_bound(t.0));
     let rows = c.client.query(&c.poll, &[&since])?;
     let mut tid = 0;
     let mut changed = Vec::with_capacity(rows.len().saturating_sub(1));
@@ -272,8 +273,10 @@ impl Session for PgSession {
         if let Some(found) = self.cached(oid) {
             return Ok(Some(found));
         }
+        // No object has an oid at or above 2^63.
+        let Some(key) = crate::storage::sql_int(oid.0) else { return Ok(None) };
         let c = self.conn()?;
-        let loaded = match c.client.query_opt(&c.load, &[&(oid.0 as i64)]) {
+        let loaded = match c.client.query_opt(&c.load, &[&key]) {
             Ok(row) => row.map(|r| Loaded { tid: Tid(r.get::<_, i64>(0) as u64), record: r.get(1) }),
             Err(e) => return Err(self.fail(e)),
         };
@@ -289,7 +292,8 @@ impl Session for PgSession {
         for oid in oids {
             match self.cached(*oid) {
                 Some(found) => out.push((*oid, found)),
-                None => missing.push(oid.0 as i64),
+                // No object has an oid at or above 2^63.
+                None => missing.extend(crate::storage::sql_int(oid.0)),
             }
         }
         if missing.is_empty() {
@@ -310,7 +314,8 @@ impl Session for PgSession {
     fn load_reachable(&mut self, roots: &[Oid], depth: u32, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let c = self.conn()?;
         let roots = super::to_i64(roots.iter().copied());
-        let (depth, limit) = (depth as i32, limit as i64);
+        let depth = i32::try_from(depth).unwrap_or(i32::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = match c.client.query(&c.reachable, &[&roots, &depth, &limit]) {
             Ok(rows) => rows,
             Err(e) => return Err(self.fail(e)),
@@ -324,8 +329,9 @@ impl Session for PgSession {
     }
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
+        // No object has an oid above one at or above 2^63.
+        let Some(after) = after.map_or(Some(-1), |o| crate::storage::sql_int(o.0)) else { return Ok(Vec::new()) };
         let c = self.conn()?;
-        let after = after.map_or(-1, |o| o.0 as i64);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = "SELECT oid, tid, record FROM pb_object WHERE oid > $1 ORDER BY oid LIMIT $2";
         let rows = match c.client.query(sql, &[&after, &limit]) {
@@ -385,6 +391,19 @@ impl PgCommit<'_> {
 }
 
 impl CommitTx for PgCommit<'_> {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn next_oid(&mut self, highest: Oid) -> Result<Oid, StorageError> {
+        let known = self.session.inner.known_next_oid();
+        if highest.0 < known {
+            return Ok(Oid(known));
+        }
+        let row = self.with(|c| c.client.query_one("SELECT value FROM pb_meta WHERE key = 'next_oid'", &[]))?;
+        Ok(Oid(self.session.inner.saw_next_oid(row.get::<_, i64>(0).max(0) as u64)))
+    }
+
     fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
         let keys = super::to_i64(oids.iter().copied());
         let rows = self.with(|c| c.client.query(&c.lock, &[&keys]))?;

@@ -389,7 +389,7 @@ impl Storage for RemoteStorage {
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
         let files =
             files.iter().map(|(name, source)| protocol::SchemaFile { name: name.clone(), source: source.clone() });
-        let request = protocol::SchemaFiles { files: files.collect() };
+        let request = protocol::SchemaFiles { files: files.collect(), force: false };
         self.call(move |mut c| async move { c.put_schemas(request).await }).map(drop)
     }
 

@@ -37,7 +37,11 @@ pub fn failure(e: &StorageError) -> Failure {
         }
         StorageError::Aborted { .. } => Kind::Aborted,
         StorageError::ReadOnly { .. } => Kind::ReadOnly,
-        StorageError::Refused { .. } | StorageError::Config(_) => Kind::Invalid,
+        StorageError::Refused { .. } | StorageError::Config(_) | StorageError::TooManyOids { .. } => Kind::Invalid,
+        StorageError::OidOutOfRange { oid, .. } => {
+            f.oid = oid.0;
+            Kind::Invalid
+        }
         StorageError::Packed { at, packed, .. } => {
             f.tid = at.0;
             f.packed = packed.0;
@@ -66,7 +70,9 @@ pub fn storage_error(f: Failure, target: &str) -> StorageError {
         Kind::CommitUnknown => StorageError::CommitUnknown { backend: BACKEND, tid: Tid(f.tid), source: said() },
         Kind::Aborted => StorageError::Aborted { backend: BACKEND, source: said() },
         Kind::ReadOnly => StorageError::ReadOnly { backend: BACKEND },
-        Kind::Invalid => StorageError::Refused { backend: BACKEND, reason: f.message },
+        Kind::Invalid | Kind::Unauthenticated | Kind::PermissionDenied | Kind::UnsupportedVersion | Kind::Limit => {
+            StorageError::Refused { backend: BACKEND, reason: f.message }
+        }
         Kind::Packed => StorageError::Packed { backend: BACKEND, at: Tid(f.tid), packed: Tid(f.packed) },
         Kind::NoHistory => StorageError::NoHistory { backend: BACKEND },
     }
@@ -75,14 +81,26 @@ pub fn storage_error(f: Failure, target: &str) -> StorageError {
 /// A storage error as a gRPC status for a unary call: a code that says
 /// whether retrying helps, the message, and the `Failure` as details.
 pub fn status(e: &StorageError) -> tonic::Status {
+    failure_status(failure(e))
+}
+
+/// A refusal the storage never saw (the server's gate, rights and limits)
+/// as a gRPC status with its `Failure` as details, like every other error.
+pub fn refusal(kind: Kind, message: impl Into<String>) -> tonic::Status {
+    failure_status(Failure { kind: kind as i32, message: message.into(), oid: 0, tid: 0, packed: 0 })
+}
+
+/// The status of a failure: the code its kind has in docs/server.md.
+pub fn failure_status(f: Failure) -> tonic::Status {
     use prost::Message;
-    let f = failure(e);
     let code = match Kind::try_from(f.kind).unwrap_or(Kind::Backend) {
         Kind::Conflict | Kind::Aborted => tonic::Code::Aborted,
         Kind::Unavailable => tonic::Code::Unavailable,
-        Kind::ReadOnly => tonic::Code::PermissionDenied,
+        Kind::ReadOnly | Kind::PermissionDenied => tonic::Code::PermissionDenied,
+        Kind::Unauthenticated => tonic::Code::Unauthenticated,
         Kind::Invalid => tonic::Code::InvalidArgument,
-        Kind::Packed | Kind::NoHistory => tonic::Code::FailedPrecondition,
+        Kind::Limit => tonic::Code::ResourceExhausted,
+        Kind::Packed | Kind::NoHistory | Kind::UnsupportedVersion => tonic::Code::FailedPrecondition,
         Kind::Format | Kind::Backend | Kind::CommitUnknown => tonic::Code::Internal,
     };
     tonic::Status::with_details(code, f.message.clone(), f.encode_to_vec().into())

@@ -156,6 +156,12 @@ fn unexpected(reply: &Reply) -> StorageError {
 
 impl Session for RemoteSession {
     fn begin(&mut self, since: Option<Tid>) -> Result<Snapshot, StorageError> {
+        // The server refuses a Begin while a snapshot is open; a stream
+        // that cannot end it is dropped, and the Begin opens another.
+        if self.began && self.end().is_err() {
+            self.stream = None;
+            self.began = false;
+        }
         let at = self.at;
         self.cached_snapshot = None;
         // A state cache current up to `valid` needs what changed since

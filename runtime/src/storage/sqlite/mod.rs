@@ -251,6 +251,7 @@ impl Storage for SqliteStorage {
     }
 
     fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        let Some(oid) = super::sql_int(oid.0) else { return Ok(Vec::new()) };
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         // The current state and the replaced ones (none when history-free).
         let mut stmt = conn
@@ -263,7 +264,7 @@ impl Storage for SqliteStorage {
             .map_err(backend)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![oid.0 as i64, limit], |r| {
+            .query_map(params![oid, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -311,15 +312,19 @@ impl Storage for SqliteStorage {
             return Ok(0);
         }
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        // A tid not committed yet packs up to the newest one.
+        let last: i64 =
+            conn.query_row("SELECT coalesce(max(tid), 0) FROM pb_transaction", [], |r| r.get(0)).map_err(backend)?;
+        let before = super::sql_bound(before.0).min(last);
         // First the promise, then the deletions it allows: a pack killed at
         // any point leaves every state a session from `packed_tid` on needs.
         conn.execute(
             "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', ?1)
              ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            [before.0 as i64],
+            [before],
         )
         .map_err(backend)?;
-        let batch = batch.max(1) as i64;
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
         let mut removed = 0;
         // A range of about `batch` oids at a time, in key order: each batch
         // reads and deletes neighbouring rows.
@@ -337,7 +342,7 @@ impl Storage for SqliteStorage {
             removed += conn
                 .execute(
                     "DELETE FROM pb_object_revision WHERE oid > ?1 AND oid <= ?2 AND end_tid <= ?3",
-                    params![low, high, before.0 as i64],
+                    params![low, high, before],
                 )
                 .map_err(backend)? as u64;
             if high == i64::MAX {
@@ -347,10 +352,10 @@ impl Storage for SqliteStorage {
         }
         // Oid lists up to the packed tid serve neither undo nor a poll any more.
         let mut low = 0i64;
-        while low < before.0 as i64 {
+        while low < before {
             conn.execute(
                 "UPDATE pb_transaction SET oids = NULL WHERE tid > ?1 AND tid <= min(?1 + ?2, ?3)",
-                params![low, batch, before.0 as i64],
+                params![low, batch, before],
             )
             .map_err(backend)?;
             low += batch;
@@ -365,6 +370,8 @@ impl Storage for SqliteStorage {
 
     fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
         self.refuse_writes()?;
+        // Every oid and the tid are below 2^63, so the casts below keep them.
+        let next = super::restored_next_oid("sqlite", txn, removed)? as i64;
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
         let last: i64 =
@@ -415,9 +422,7 @@ impl Storage for SqliteStorage {
             ],
         )
         .map_err(backend)?;
-        let next = txn.records.iter().map(|r| r.0.0 + 1).chain(removed.iter().map(|o| o.0 + 1)).max().unwrap_or(0);
-        tx.execute("UPDATE pb_meta SET value = max(value, ?1) WHERE key = 'next_oid'", [next as i64])
-            .map_err(backend)?;
+        tx.execute("UPDATE pb_meta SET value = max(value, ?1) WHERE key = 'next_oid'", [next]).map_err(backend)?;
         tx.commit().map_err(backend)
     }
 
@@ -435,13 +440,15 @@ impl Storage for SqliteStorage {
         // The connection holds no state a panic could corrupt; reuse it.
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        let start: i64 =
+        let next: i64 =
             tx.query_row("SELECT value FROM pb_meta WHERE key = 'next_oid'", [], |r| r.get(0)).map_err(backend)?;
-        let start = start.max(1) as u64;
-        let end = start + count;
-        tx.execute("UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'", [end as i64]).map_err(backend)?;
+        let range = super::oid_range("sqlite", next.max(0) as u64, count)?;
+        if count > 0 {
+            // Below 2^63, so stored as it is.
+            tx.execute("UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'", [range.end as i64]).map_err(backend)?;
+        }
         tx.commit().map_err(backend)?;
-        Ok(start..end)
+        Ok(range)
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
@@ -467,6 +474,9 @@ impl Storage for SqliteStorage {
     }
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        // Every tid is below 2^63: none comes after one at or above it.
+        let Some(after) = super::sql_int(range.after.0) else { return Ok(Vec::new()) };
+        let until = range.until.map_or(i64::MAX, |u| super::sql_bound(u.0));
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         // One read transaction: the list and the records are of one snapshot.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(backend)?;
@@ -477,7 +487,7 @@ impl Storage for SqliteStorage {
         let mut list = tx.prepare(&sql).map_err(backend)?;
         let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
         let rows = list
-            .query_map(params![range.after.0 as i64, limit, range.until.map_or(i64::MAX, |u| u.0 as i64)], |r| {
+            .query_map(params![after, limit, until], |r| {
                 let meta = (r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, Option<Vec<u8>>>(5)?);
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<Vec<u8>>>(2)?, meta))
             })

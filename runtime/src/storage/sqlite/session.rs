@@ -4,7 +4,9 @@
 
 use super::{backend, open_connection};
 use crate::storage::commit::{self, CommitTx, Row};
-use crate::storage::{History, KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
+use crate::storage::{
+    History, KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, TransactionMeta, Write, sql_bound, sql_int,
+};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -74,11 +76,13 @@ impl SqliteSession {
     /// lists; by a scan of `pb_object` when a list in the range is missing
     /// (pruned, or written by a program that does not keep them).
     fn changes_since(&self, since: Tid) -> Result<Vec<(Oid, Tid)>, StorageError> {
+        // Every tid is below 2^63: nothing was committed after one at or above it.
+        let Some(since) = sql_int(since.0) else { return Ok(Vec::new()) };
         let mut changed = Vec::new();
         let mut complete = true;
         let mut stmt =
             self.conn().prepare_cached("SELECT tid, oids FROM pb_transaction WHERE tid > ?1").map_err(backend)?;
-        let mut rows = stmt.query([since.0 as i64]).map_err(backend)?;
+        let mut rows = stmt.query([since]).map_err(backend)?;
         while let Some(row) = rows.next().map_err(backend)? {
             let tid = Tid(row.get::<_, i64>(0).map_err(backend)? as u64);
             let oids: Option<Vec<u8>> = row.get(1).map_err(backend)?;
@@ -95,7 +99,7 @@ impl SqliteSession {
         }
         let mut stmt = self.conn().prepare_cached("SELECT oid, tid FROM pb_object WHERE tid > ?1").map_err(backend)?;
         let rows = stmt
-            .query_map([since.0 as i64], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), Tid(r.get::<_, i64>(1)? as u64))))
+            .query_map([since], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), Tid(r.get::<_, i64>(1)? as u64))))
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
@@ -143,12 +147,14 @@ impl Session for SqliteSession {
     }
 
     fn load(&mut self, oid: Oid) -> Result<Option<Loaded>, StorageError> {
-        let at = self.at;
+        // No object has an oid at or above 2^63.
+        let Some(oid) = sql_int(oid.0) else { return Ok(None) };
+        let at = self.at.map(|at| sql_bound(at.0));
         self.cell.with_dependent_mut(|_, prepared| {
             let row = |r: &rusqlite::Row<'_>| Ok(Loaded { tid: Tid(r.get::<_, i64>(0)? as u64), record: r.get(1)? });
             match at {
-                Some(at) => prepared.load.query_row([oid.0 as i64, at.0 as i64], row),
-                None => prepared.load.query_row([oid.0 as i64], row),
+                Some(at) => prepared.load.query_row([oid, at], row),
+                None => prepared.load.query_row([oid], row),
             }
             .optional()
             .map_err(backend)
@@ -166,11 +172,13 @@ impl Session for SqliteSession {
         // SQLite allows 32766 parameters; chunks of 500 keep statements cacheable.
         const CHUNK: usize = 500;
         let mut out = Vec::with_capacity(oids.len());
-        for chunk in oids.chunks(CHUNK) {
+        // No object has an oid at or above 2^63.
+        let keys: Vec<i64> = oids.iter().filter_map(|o| sql_int(o.0)).collect();
+        for chunk in keys.chunks(CHUNK) {
             let placeholders = vec!["?"; chunk.len()].join(",");
             let sql = format!("SELECT oid, tid, record FROM pb_object WHERE oid IN ({placeholders})");
             let mut stmt = self.conn().prepare_cached(&sql).map_err(backend)?;
-            let params = rusqlite::params_from_iter(chunk.iter().map(|o| o.0 as i64));
+            let params = rusqlite::params_from_iter(chunk);
             let rows = stmt
                 .query_map(params, |r| {
                     let oid = Oid(r.get::<_, i64>(0)? as u64);
@@ -189,10 +197,11 @@ impl Session for SqliteSession {
             Some(_) => SCAN_AT,
             None => "SELECT oid, tid, record FROM pb_object WHERE oid > ?1 ORDER BY oid LIMIT ?2",
         };
+        // No object has an oid above one at or above 2^63.
+        let Some(after) = after.map_or(Some(-1), |o| sql_int(o.0)) else { return Ok(Vec::new()) };
         let mut stmt = self.conn().prepare_cached(sql).map_err(backend)?;
-        let after = after.map_or(-1, |o| o.0 as i64);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let at = self.at.map(|t| t.0 as i64);
+        let at = self.at.map(|t| sql_bound(t.0));
         let params: &[&dyn rusqlite::ToSql] = match &at {
             Some(at) => &[&after, &limit, at],
             None => &[&after, &limit],
@@ -252,9 +261,11 @@ impl SqliteCommit<'_> {
     ) -> Result<Vec<T>, StorageError> {
         let tx = self.tx;
         let mut out = Vec::with_capacity(oids.len());
-        for chunk in oids.chunks(500) {
+        // No row has an oid at or above 2^63.
+        let keys: Vec<i64> = oids.iter().filter_map(|o| sql_int(o.0)).collect();
+        for chunk in keys.chunks(500) {
             let mut stmt = tx.prepare_cached(&sql(&vec!["?"; chunk.len()].join(","))).map_err(backend)?;
-            let params = rusqlite::params_from_iter(chunk.iter().map(|o| o.0 as i64));
+            let params = rusqlite::params_from_iter(chunk);
             for r in stmt.query_map(params, &row).map_err(backend)? {
                 out.push(r.map_err(backend)?);
             }
@@ -264,6 +275,20 @@ impl SqliteCommit<'_> {
 }
 
 impl CommitTx for SqliteCommit<'_> {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn next_oid(&mut self, _highest: Oid) -> Result<Oid, StorageError> {
+        // Read under the write lock: one row of a table the commit holds.
+        let next: i64 = self
+            .tx
+            .prepare_cached("SELECT value FROM pb_meta WHERE key = 'next_oid'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(backend)?;
+        Ok(Oid(next.max(0) as u64))
+    }
+
     fn lock(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Tid)>, StorageError> {
         self.by_oid(
             oids,
