@@ -238,6 +238,10 @@ impl Storage for AtStorage {
         self.refuse()
     }
 
+    fn delete_schemas(&self, _: &[String]) -> std::result::Result<(), StorageError> {
+        self.refuse()
+    }
+
     fn schemas(&self) -> std::result::Result<Vec<(String, String)>, StorageError> {
         self.base().schemas()
     }

@@ -194,11 +194,11 @@ impl Grpc for Service {
 
     async fn put_schemas(&self, request: Request<p::SchemaFiles>) -> Result<Response<p::Done>, Status> {
         let caller = caller(&request)?;
-        if request.get_ref().force {
-            if let Err(refused) = caller.require(Access::Admin, "force a schema change") {
-                self.shared.metrics.refused();
-                return Err(refused);
-            }
+        if request.get_ref().force
+            && let Err(refused) = caller.require(Access::Admin, "force a schema change")
+        {
+            self.shared.metrics.refused();
+            return Err(refused);
         }
         self.writable(&request, Access::ReadWrite, "store schemas")?;
         let p::SchemaFiles { files, force } = request.into_inner();
@@ -216,6 +216,29 @@ impl Grpc for Service {
             if force {
                 tracing::warn!(client = caller.name(), files = ?files.iter().map(|f| &f.0).collect::<Vec<_>>(), "forced a schema change");
             }
+            if let Some(v) = &shared.validator {
+                v.schemas_changed();
+            }
+            Ok(p::Done {})
+        })
+        .await
+    }
+
+    async fn delete_schemas(&self, request: Request<p::DeleteSchemasRequest>) -> Result<Response<p::Done>, Status> {
+        self.writable(&request, Access::Admin, "delete schemas")?;
+        let caller = caller(&request)?;
+        let names = request.into_inner().names;
+        let shared = self.shared.clone();
+        let metrics = self.shared.metrics.clone();
+        self.blocking(move |s| {
+            let _one_at_a_time = shared.schemas.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = crate::validate::check_deletion(s, &names) {
+                metrics.refused();
+                tracing::warn!(client = caller.name(), error = %pbpersist::report(&e), "refused deleting schemas");
+                return Err(e);
+            }
+            s.delete_schemas(&names)?;
+            tracing::info!(client = caller.name(), files = ?names, "deleted schemas");
             if let Some(v) = &shared.validator {
                 v.schemas_changed();
             }

@@ -391,7 +391,6 @@ impl State {
         let started = std::time::Instant::now();
         let result = session.commit(&writes, &reads, &meta, &mut resolve);
         self.shared.metrics.committed(&result, started.elapsed());
-        drop(resolve);
         if timed_out {
             // The answer the client still owes is dropped when it comes,
             // so that replies stay in step with requests.

@@ -284,6 +284,40 @@ pub(crate) fn check_schemas(
     Ok(())
 }
 
+/// Checks that the stored `.proto` files `names` may be deleted: each is
+/// stored, the files left compile, and every stored object's type is still
+/// defined by them (found by a scan of every object, in pages).
+pub(crate) fn check_deletion(storage: &dyn Storage, names: &[String]) -> Result<(), StorageError> {
+    let stored = storage.schemas()?;
+    for name in names {
+        if !stored.iter().any(|(n, _)| n == name) {
+            return Err(refuse(format!("the database stores no schema file {name:?}")));
+        }
+    }
+    let left: Vec<(String, String)> = stored.into_iter().filter(|(n, _)| !names.contains(n)).collect();
+    let pool = compile_files(&left)
+        .map_err(|e| refuse(format!("the schema files left would not compile without {names:?}: {e}")))?;
+    let mut types = std::collections::BTreeSet::new();
+    let mut session = storage.open_session()?;
+    session.begin(None)?;
+    let mut after = None;
+    loop {
+        let page = session.scan(after, 1000)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        for (oid, loaded) in page {
+            let record = Record::from_bytes(loaded.record.into())
+                .map_err(|e| StorageError::Format(format!("the record of object {oid} is malformed: {e}")))?;
+            types.insert(record.r#type);
+        }
+    }
+    session.end()?;
+    if let Some(needed) = types.iter().find(|t| pool.get_message_by_name(t).is_none()) {
+        return Err(refuse(format!("stored objects of type {needed} need the schema files {names:?}")));
+    }
+    Ok(())
+}
+
 /// What a walk over a decoded state finds.
 struct Walk {
     refs: Vec<u64>,

@@ -1317,6 +1317,44 @@ fn schemas_garbage_is_refused_and_validation_still_works() {
     });
 }
 
+/// Only an admin deletes schema files, and only files no stored object's
+/// type needs and without which the rest compile; a refused deletion
+/// changes nothing, an allowed one removes just those files.
+fn schemas_only_an_admin_deletes_files_that_nothing_needs() {
+    let fx = Fx::new();
+    let names = |n: &[&str]| p::DeleteSchemasRequest { names: n.iter().map(|s| s.to_string()).collect() };
+    fx.run(checked(&fx, async {
+        let mut c = fx.client();
+        let denied = (Code::PermissionDenied, Kind::PermissionDenied);
+        for token in [READER, SHOP, WRITER] {
+            let f = refused(c.delete_schemas(auth(token, names(&["shop.proto"]))).await, denied.0, denied.1);
+            says(&f, &["may not delete schemas", "admin"]);
+        }
+        let inv = (Code::InvalidArgument, Kind::Invalid);
+        // demo.Tower `x` is stored: demo.proto is needed.
+        let f = refused(c.delete_schemas(auth(ADMIN, names(&["demo.proto"]))).await, inv.0, inv.1);
+        says(&f, &["demo.Tower"]);
+        let f = refused(c.delete_schemas(auth(ADMIN, names(&["nothing.proto"]))).await, inv.0, inv.1);
+        says(&f, &["no schema file"]);
+        let f = refused(c.delete_schemas(auth(ADMIN, names(&["../demo.proto"]))).await, inv.0, inv.1);
+        says(&f, &["no schema file"]);
+    }));
+    fx.run(async {
+        // A file that imports nothing stored and defines no stored type goes.
+        let mut c = fx.client();
+        let spare = "syntax = \"proto3\";\npackage spare;\nmessage Spare { int32 n = 1; }\n";
+        c.put_schemas(auth(ADMIN, files(vec![file("spare.proto", spare)], false))).await.expect("store spare.proto");
+        let before = fx.snap().await;
+        c.delete_schemas(auth(ADMIN, names(&["spare.proto"]))).await.expect("delete spare.proto");
+        let after = fx.snap().await;
+        let left: Vec<&str> = after.schemas.iter().map(|f| f.name.as_str()).collect();
+        let had: Vec<&str> = before.schemas.iter().map(|f| f.name.as_str()).filter(|n| *n != "spare.proto").collect();
+        assert_eq!(left, had, "exactly spare.proto was deleted");
+        assert_eq!(before.objects, after.objects);
+        fx.honest().await;
+    });
+}
+
 /// Tower.neighbor turned into a plain message of the same wire shape:
 /// references could then be hidden from gc.
 fn schemas_a_reference_turned_into_a_plain_field_is_refused() {
@@ -2340,6 +2378,10 @@ fn schemas_concurrent_puts_are_checked_one_at_a_time() {
 fn main() {
     let args = Arguments::from_args();
     let tests: Vec<(&str, fn())> = vec![
+        (
+            "schemas::only_an_admin_deletes_files_that_nothing_needs",
+            schemas_only_an_admin_deletes_files_that_nothing_needs,
+        ),
         ("auth::no_token_is_unauthenticated_on_every_call", auth_no_token_is_unauthenticated_on_every_call),
         (
             "auth::unknown_and_malformed_tokens_are_unauthenticated",

@@ -583,6 +583,9 @@ impl Storage for Controlled {
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
         self.inner.put_schemas(files)
     }
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        self.inner.delete_schemas(names)
+    }
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.inner.schemas()
     }

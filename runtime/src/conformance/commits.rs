@@ -235,3 +235,26 @@ pub fn oids_at_or_above_2_63_are_refused_in_any_write(backend: &Backend) {
     let all = s.scan(None, 10_000).unwrap();
     assert!(all.iter().all(|(oid, _)| oid.0 < 1 << 63), "{:?}", all.iter().map(|o| o.0).collect::<Vec<_>>());
 }
+
+/// Schema files are stored, replaced by name, listed sorted, and deleted
+/// by name, leaving the others.
+pub fn schema_files_are_stored_replaced_and_deleted(backend: &Backend) {
+    let db = backend.open();
+    let storage = db.storage();
+    let before = storage.schemas().unwrap();
+    let file = |n: u32| format!("syntax = \"proto3\";\npackage conformance.s{n};\nmessage M{n} {{}}\n");
+    storage.put_schemas(&[("zz/b.proto".into(), file(1)), ("zz/a.proto".into(), file(2))]).unwrap();
+    // A replacement that keeps what the file defined (a server refuses one
+    // that drops a stored type) and adds to it.
+    let grown = format!("{}message More {{}}\n", file(1));
+    storage.put_schemas(&[("zz/b.proto".into(), grown.clone())]).unwrap();
+    let mine = |all: Vec<(String, String)>| all.into_iter().filter(|(n, _)| n.starts_with("zz/")).collect::<Vec<_>>();
+    assert_eq!(
+        mine(storage.schemas().unwrap()),
+        [("zz/a.proto".to_owned(), file(2)), ("zz/b.proto".to_owned(), grown.clone())]
+    );
+    storage.delete_schemas(&["zz/a.proto".into()]).unwrap();
+    assert_eq!(mine(storage.schemas().unwrap()), [("zz/b.proto".to_owned(), grown)]);
+    storage.delete_schemas(&["zz/b.proto".into()]).unwrap();
+    assert_eq!(storage.schemas().unwrap(), before, "the other files are as they were");
+}

@@ -179,6 +179,14 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        let mut s = self.lock();
+        for name in names {
+            s.schemas.remove(name);
+        }
+        Ok(())
+    }
+
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         Ok(self.lock().schemas.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }

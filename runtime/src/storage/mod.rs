@@ -294,6 +294,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores `.proto` files (name, source) describing stored types,
     /// replacing files of the same name.
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError>;
+    /// Removes the stored `.proto` files of these names; names with no
+    /// file are passed over. Whether stored records still need them is the
+    /// caller's to check (the server's `DeleteSchemas` does).
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError>;
     /// The stored `.proto` files, sorted by name.
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError>;
     /// Committed transactions in `range`, in tid order (or newest first),

@@ -383,6 +383,15 @@ impl Etcd {
         Ok(())
     }
 
+    pub(super) fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        let ops: Vec<TxnOp> = names.iter().map(|name| TxnOp::delete(self.key(&format!("s/{name}")), None)).collect();
+        for chunk in ops.chunks(self.ops_per_txn()) {
+            let chunk = chunk.to_vec();
+            self.run(|mut c| async move { c.txn(Txn::new().and_then(chunk)).await })?;
+        }
+        Ok(())
+    }
+
     pub(super) fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         let start = self.key("s/");
         let got = self.run(|mut c| async move { c.get(start, Some(GetOptions::new().with_prefix())).await })?;

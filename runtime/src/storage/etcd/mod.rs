@@ -90,6 +90,10 @@ impl Storage for EtcdStorage {
         self.etcd.put_schemas(files)
     }
 
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        self.etcd.delete_schemas(names)
+    }
+
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.etcd.schemas()
     }

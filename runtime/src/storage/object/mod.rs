@@ -279,6 +279,10 @@ impl Storage for ObjectStorage {
         self.shared.put_schemas(files)
     }
 
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        self.shared.delete_schemas(names)
+    }
+
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.shared.schemas()
     }

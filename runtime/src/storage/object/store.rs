@@ -666,6 +666,18 @@ impl Shared {
         Ok(())
     }
 
+    pub fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        for name in names {
+            let key = self.keys.schema(name);
+            self.requests.deletes.fetch_add(1, Relaxed);
+            match self.run(|s| async move { s.delete(&key).await }) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(failed(&self.target, e)),
+            }
+        }
+        Ok(())
+    }
+
     pub fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         let mut out = Vec::new();
         for key in self.list(&self.keys.schemas())? {

@@ -358,6 +358,11 @@ impl Storage for PostgresStorage {
         })
     }
 
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
+        self.with_admin(|c| c.execute("DELETE FROM pb_schema WHERE file = ANY($1)", &[&names]).map(drop))
+    }
+
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.with_admin(|c| {
             let rows = c.query("SELECT file, source FROM pb_schema ORDER BY file", &[])?;

@@ -386,6 +386,11 @@ impl Storage for RemoteStorage {
         Ok(r.oids.into_iter().map(Oid).collect())
     }
 
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        let request = protocol::DeleteSchemasRequest { names: names.to_vec() };
+        self.call(move |mut c| async move { c.delete_schemas(request).await }).map(drop)
+    }
+
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
         let files =
             files.iter().map(|(name, source)| protocol::SchemaFile { name: name.clone(), source: source.clone() });

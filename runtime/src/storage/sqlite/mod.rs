@@ -466,6 +466,19 @@ impl Storage for SqliteStorage {
         tx.commit().map_err(backend)
     }
 
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        {
+            let mut delete = tx.prepare("DELETE FROM pb_schema WHERE file = ?1").map_err(backend)?;
+            for name in names {
+                delete.execute([name]).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let mut stmt = conn.prepare("SELECT file, source FROM pb_schema ORDER BY file").map_err(backend)?;
