@@ -1,4 +1,4 @@
-//! The Tower workload (see `docs/benchmarks.md`) for pbpersist and for the
+//! The Tower workload (see `docs/benchmarks/tower.md`) for pbpersist and for the
 //! raw ceiling (rusqlite + prost writing the same rows).
 
 use pbpersist::{Database, Options, Ref};
@@ -114,17 +114,28 @@ pub(crate) fn rate(n: usize, since: Instant) -> f64 {
     n as f64 / since.elapsed().as_secs_f64()
 }
 
-/// Prints `text` and, with `report`, writes it there followed by the
-/// hand-written notes beside it (`<stem>-notes.md`), as every benchmark
-/// page is made.
+/// The line between a benchmark page's measured part, which the benchmark
+/// writes, and the hand-written part after it, which it keeps: a page's
+/// prose lives once, in the page.
+pub const HAND_WRITTEN: &str =
+    "<!-- Written by hand from here on: the benchmark rewrites only what is above this line. -->";
+
+/// Prints `text` and, with `report`, writes it there as the page's measured
+/// part ([`write_page`]).
 pub fn write_report(report: Option<&Path>, text: &str) -> std::io::Result<()> {
     println!("{text}");
-    if let Some(path) = report {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks");
-        let notes = std::fs::read_to_string(path.with_file_name(format!("{stem}-notes.md"))).unwrap_or_default();
-        std::fs::write(path, format!("{text}\n{notes}"))?;
+    match report {
+        Some(path) => write_page(path, text),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Writes `measured` as the page at `path`, keeping what the page holds
+/// after [`HAND_WRITTEN`].
+pub fn write_page(path: &Path, measured: &str) -> std::io::Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let kept = old.find(HAND_WRITTEN).map_or("\n", |i| &old[i + HAND_WRITTEN.len()..]);
+    std::fs::write(path, format!("{}\n\n{HAND_WRITTEN}{kept}", measured.trim_end()))
 }
 
 /// The `p` quantile of `latencies` (sorted in place).
@@ -367,4 +378,22 @@ pub fn raw(dir: &Path, n: usize, per_tx: usize) -> rusqlite::Result<Rates> {
     // A plain Vec of decoded structs has no "hot read" to compare with.
     std::hint::black_box(loaded.len());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_keeps_its_hand_written_part_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = dir.path().join("page.md");
+        write_page(&page, "# Run 1\n").unwrap();
+        let first = std::fs::read_to_string(&page).unwrap();
+        assert_eq!(first, format!("# Run 1\n\n{HAND_WRITTEN}\n"));
+        std::fs::write(&page, format!("{first}\nWhy the numbers are what they are.\n")).unwrap();
+        write_page(&page, "# Run 2\n").unwrap();
+        let second = std::fs::read_to_string(&page).unwrap();
+        assert_eq!(second, format!("# Run 2\n\n{HAND_WRITTEN}\n\nWhy the numbers are what they are.\n"));
+    }
 }

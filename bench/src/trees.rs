@@ -1,4 +1,4 @@
-//! The tree workload (see `docs/benchmarks-trees.md`) for pbpersist's
+//! The tree workload (see `docs/benchmarks/trees.md`) for pbpersist's
 //! `PTreeMap` and for the ceiling, a plain SQLite table with a primary key
 //! holding the same pairs. ZODB's BTrees run the same steps in
 //! `bench/zodb_tree_bench.py`.

@@ -278,7 +278,7 @@ impl<'a> Converter<'a> {
                 let ty = match target {
                     Some(t) => self.type_of(t.full_name(), &module_of_message(&t), t.name(), from),
                     None => {
-                        let krate = pbpersist_model::emit::krate(self.krate.as_ref());
+                        let krate = pbpersist_model::types::krate(self.krate.as_ref());
                         syn::parse_quote!(#krate::AnyObject)
                     }
                 };

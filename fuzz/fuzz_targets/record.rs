@@ -12,5 +12,5 @@ fuzz_target!(|data: &[u8]| {
         let again = Record::from_bytes(record.encode_to_vec().into()).expect("re-encoded record decodes");
         assert_eq!(again, record);
     }
-    let _ = pbpersist::__private::unreachable([(Oid(0), data.to_vec()), (Oid(1), data.to_vec())]);
+    let _ = pbpersist::storage::gc::unreachable(vec![(Oid(0), data.to_vec()), (Oid(1), data.to_vec())]);
 });

@@ -11,5 +11,6 @@ pub mod emit;
 mod model;
 pub mod parse;
 pub mod print;
+pub mod types;
 
 pub use model::*;

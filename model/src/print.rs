@@ -4,13 +4,14 @@
 //! `.proto` file and a hand-written struct go through the same emitter.
 
 use crate::model::*;
+use crate::types::{field_type, krate, value_type};
 use heck::ToUpperCamelCase;
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 /// The struct for a message, with its derive and field attributes.
 pub fn message(msg: &Message) -> TokenStream {
-    let krate = crate::emit::krate(msg.krate.as_ref());
+    let krate = krate(msg.krate.as_ref());
     let ident = &msg.ident;
     let full_name = &msg.full_name;
     let top_docs = docs(&msg.docs, msg.deprecated);
@@ -45,7 +46,7 @@ pub fn oneof_enum(
     members: &[Member],
     krate: Option<&syn::Path>,
 ) -> TokenStream {
-    let krate = crate::emit::krate(krate);
+    let krate = crate::types::krate(krate);
     let doc = format!(" The members of the `{name}` oneof.");
     let variants = members.iter().map(|m| {
         let variant = &m.variant;
@@ -62,7 +63,7 @@ pub fn oneof_enum(
 
 /// The constant of an extension field.
 pub fn extension(e: &Extension) -> TokenStream {
-    let krate = crate::emit::krate(e.krate.as_ref());
+    let krate = krate(e.krate.as_ref());
     let (ident, name, extendee) = (&e.ident, &e.full_name, &e.extendee);
     let number = proc_macro2::Literal::u32_unsuffixed(e.number);
     let element = match &e.value {
@@ -94,7 +95,7 @@ pub fn extension(e: &Extension) -> TokenStream {
 
 /// The Rust enum for a protobuf enum.
 pub fn enumeration(e: &Enum) -> TokenStream {
-    let krate = crate::emit::krate(e.krate.as_ref());
+    let krate = krate(e.krate.as_ref());
     let crate_option = crate_option(e.krate.as_ref());
     let ident = &e.ident;
     let full_name = &e.full_name;
@@ -127,42 +128,6 @@ fn crate_option(path: Option<&syn::Path>) -> Option<TokenStream> {
         let s = quote!(#p).to_string().replace(' ', "");
         quote!(, crate = #s)
     })
-}
-
-/// The Rust type of a struct field; `krate` is the runtime's path.
-pub fn field_type(field: &Field, krate: &TokenStream) -> TokenStream {
-    match &field.kind {
-        FieldKind::Single(s) => {
-            let elem = value_type(&s.value, s.boxed && s.label != Label::Repeated, krate);
-            match s.label {
-                Label::Optional | Label::Required => quote!(::core::option::Option<#elem>),
-                Label::Implicit => elem,
-                Label::Repeated => quote!(::std::vec::Vec<#elem>),
-            }
-        }
-        FieldKind::Map { key, value, .. } => {
-            let key = scalar_type(*key);
-            let value = value_type(value, false, krate);
-            quote!(::std::collections::BTreeMap<#key, #value>)
-        }
-        FieldKind::Oneof { ty, .. } => quote!(::core::option::Option<#ty>),
-    }
-}
-
-/// The Rust type of one value; `krate` is the runtime's path.
-pub fn value_type(value: &Value, boxed: bool, krate: &TokenStream) -> TokenStream {
-    match value {
-        Value::Scalar(s) => scalar_type(*s),
-        Value::Message(ty) if boxed => quote!(::std::boxed::Box<#ty>),
-        Value::Message(ty) => quote!(#ty),
-        Value::Enum(ty) => quote!(#krate::EnumValue<#ty>),
-        Value::Ref(ty) => quote!(#krate::Ref<#ty>),
-    }
-}
-
-/// The Rust type of a scalar.
-pub fn scalar_type(s: Scalar) -> TokenStream {
-    s.rust_type().parse().expect("scalar type names are valid Rust")
 }
 
 fn field_attr(field: &Field) -> TokenStream {

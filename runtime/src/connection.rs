@@ -1,9 +1,9 @@
 //! Connections (one object cache each) and the transactions that run on them.
 
 use crate::cache::{Cache, Entry};
-use crate::db::Shared;
 use crate::loaded::{Merge, decode_any, loaded_entry, merge, unwrap_record};
 use crate::record::RecordView;
+use crate::shared::Shared;
 use crate::storage::{Loaded, Session, TransactionMeta, Write};
 use crate::{Error, Object, Oid, Persistent, Ref, Result, Root, StorageError, Tid};
 use rustc_hash::{FxHashMap, FxHashSet};

@@ -107,7 +107,7 @@ pub enum Error {
     },
     /// Transactions could not be undone; nothing was written.
     #[error(transparent)]
-    Undo(crate::UndoError),
+    Undo(UndoError),
 }
 
 impl Error {
@@ -302,5 +302,31 @@ mod tests {
             assert!(!shown.is_empty(), "{e:?} has no cause");
             assert_eq!(report.matches(&shown).count(), 1, "{report}");
         }
+    }
+}
+
+/// Why transactions could not be undone. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UndoError {
+    /// The tid is not one of the database's transactions.
+    #[error("transaction {0} is not in the database's history")]
+    UnknownTransaction(Tid),
+    /// Later transactions, not undone with it, changed these objects: undoing
+    /// would throw their changes away.
+    #[error("objects {} changed after the transaction to undo", list(.oids))]
+    Changed {
+        /// The objects, sorted.
+        oids: Vec<Oid>,
+    },
+}
+
+fn list(oids: &[Oid]) -> String {
+    oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl From<UndoError> for Error {
+    fn from(e: UndoError) -> Self {
+        Error::Undo(e)
     }
 }

@@ -2,25 +2,9 @@
 //! database as it was at a tid or a time, and undo.
 
 use crate::storage::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange, Write};
-use crate::{Database, Error, Oid, Result, StorageError, Tid};
+use crate::{Database, Oid, Result, StorageError, Tid, UndoError};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
-
-/// Why transactions could not be undone. Nothing was written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UndoError {
-    /// The tid is not one of the database's transactions.
-    #[error("transaction {0} is not in the database's history")]
-    UnknownTransaction(Tid),
-    /// Later transactions, not undone with it, changed these objects: undoing
-    /// would throw their changes away.
-    #[error("objects {} changed after the transaction to undo", list(.oids))]
-    Changed {
-        /// The objects, sorted.
-        oids: Vec<Oid>,
-    },
-}
 
 /// How much history a pack keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +42,6 @@ pub struct PackReport {
 
 /// Replaced states a pack removes per backend transaction.
 const PACK_BATCH: usize = 10_000;
-
-fn list(oids: &[Oid]) -> String {
-    oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-}
 
 impl Database {
     /// The stored states of the object `oid`, newest first, at most `limit`:
@@ -191,12 +171,6 @@ impl Database {
             Err(StorageError::Conflict(c)) => Err(UndoError::Changed { oids: vec![c.oid] }.into()),
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-impl From<UndoError> for Error {
-    fn from(e: UndoError) -> Self {
-        Error::Undo(e)
     }
 }
 

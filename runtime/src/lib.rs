@@ -47,6 +47,7 @@ mod persistent;
 mod record;
 mod root;
 pub mod schema;
+mod shared;
 pub mod storage;
 pub mod tree;
 // Public only for `__private::wire`, the path generated code uses.
@@ -57,9 +58,9 @@ pub mod wkt;
 pub use connection::{Connection, Transaction};
 pub use db::{Database, GcReport, Stats};
 pub use enumeration::{EnumValue, Enumeration, UnknownEnumValue};
-pub use error::{ConflictError, Error, Result, StorageError, report};
+pub use error::{ConflictError, Error, Result, StorageError, UndoError, report};
 pub use extension::{Extendable, Extension};
-pub use history::{Keep, PackReport, UndoError};
+pub use history::{Keep, PackReport};
 pub use meta::{FieldInfo, Meta};
 pub use oid::{AnyObject, Oid, Ref, Tid};
 pub use options::Options;
@@ -87,7 +88,6 @@ macro_rules! include_proto {
 /// always meets the `__private` it was written for.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::storage::unreachable;
     pub use crate::wire;
     pub use bytes;
     pub use inventory;

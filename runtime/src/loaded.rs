@@ -2,8 +2,8 @@
 //! goes through, and merging a conflicting change under a commit's locks.
 
 use crate::cache::{Cache, Entry};
-use crate::db::Shared;
 use crate::record::RecordView;
+use crate::shared::Shared;
 use crate::storage::Loaded;
 use crate::{Error, Object, Oid, Result, Tid};
 use std::sync::Arc;

@@ -40,6 +40,17 @@ pub trait Persistent: prost::Message + Default + Clone + PartialEq + std::fmt::D
     /// to `schema`.
     fn describe_schema(schema: &mut crate::schema::ProtoSchema);
 
+    /// The `.proto` files that describe this type and every type it uses,
+    /// as `(name, text)`, the way the database stores them.
+    fn proto_files() -> Vec<(String, String)>
+    where
+        Self: Sized,
+    {
+        let mut schema = crate::schema::ProtoSchema::new();
+        Self::describe_schema(&mut schema);
+        schema.files()
+    }
+
     /// Whether [`resolve_conflict`](Self::resolve_conflict) may merge
     /// concurrent changes. Set with `#[pbpersist(resolve_conflicts = "path")]`.
     const RESOLVES_CONFLICTS: bool = false;

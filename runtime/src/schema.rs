@@ -1,8 +1,8 @@
 //! `.proto` text for persistent types, built from the types themselves, so
 //! that what Rust stores can be read in any language: the database keeps it
-//! (`pb_schema`), and [`proto_files`] gives it to a program.
+//! (`pb_schema`), and [`Persistent::proto_files`](crate::Persistent::proto_files)
+//! gives it to a program.
 
-use crate::Persistent;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One field of a message definition.
@@ -120,11 +120,6 @@ impl ProtoSchema {
     /// An empty schema.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Adds `T` and every type it uses.
-    pub fn add<T: Persistent>(&mut self) {
-        T::describe_schema(self);
     }
 
     /// Whether `full_name` is new (and now seen): describers call this first
@@ -450,13 +445,6 @@ pub fn quote_bytes(bytes: &[u8]) -> String {
     }
     s.push('"');
     s
-}
-
-/// The `.proto` files that describe `T` and every type it uses.
-pub fn proto_files<T: Persistent>() -> Vec<(String, String)> {
-    let mut schema = ProtoSchema::new();
-    schema.add::<T>();
-    schema.files()
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod access;
 mod metrics;
 mod service;
 mod session;
+mod state;
 mod validate;
 mod watch;
 

@@ -175,10 +175,8 @@ pub(crate) async fn probe(
     every: std::time::Duration,
     stopping: impl Future<Output = ()>,
 ) {
-    use pbpersist::storage::remote::protocol::storage_server::StorageServer;
-    use tonic::server::NamedService;
+    use pbpersist::storage::remote::protocol::storage_server::SERVICE_NAME as NAME;
     use tonic_health::ServingStatus;
-    const NAME: &str = <StorageServer<crate::service::Service> as NamedService>::NAME;
     let report = async |status: ServingStatus| {
         metrics.set_healthy(status == ServingStatus::Serving);
         reporter.set_service_status("", status).await;

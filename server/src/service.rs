@@ -10,29 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Limits;
 use crate::access::{Access, caller};
-use crate::session::{Counted, Slot};
-
-/// What every call shares.
-pub(crate) struct Shared {
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) read_only: bool,
-    pub(crate) limits: Limits,
-    pub(crate) validator: Option<crate::validate::Validator>,
-    pub(crate) watcher: crate::watch::Watcher,
-    /// Open sessions per client, for `Limits::max_sessions_per_client`.
-    pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, usize>>,
-    /// Open watches per client, for `Limits::max_watches_per_client`.
-    pub(crate) watches: std::sync::Mutex<std::collections::HashMap<String, usize>>,
-    /// The clients with a commit waiting for merges (at most one each).
-    pub(crate) merging: std::sync::Mutex<crate::session::MergeWaits>,
-    /// Held while `.proto` files are checked and stored, so that two
-    /// clients' files are each checked against what the other stored.
-    pub(crate) schemas: std::sync::Mutex<()>,
-    pub(crate) metrics: Arc<crate::Metrics>,
-    /// Set when the server stops; sessions then end after their current
-    /// request, so that a graceful shutdown does not wait for idle clients.
-    pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
-}
+use crate::state::{Counted, Shared, Slot};
 
 pub(crate) struct Service {
     shared: Arc<Shared>,

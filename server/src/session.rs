@@ -13,83 +13,9 @@ use tokio::sync::mpsc as tokio_mpsc;
 use tonic::Status;
 
 use crate::access::{Access, Caller};
-use crate::service::Shared;
+use crate::state::{Shared, Slot};
 
 type Sender = tokio_mpsc::Sender<Result<p::SessionReply, Status>>;
-
-/// What a client holds a counted number of.
-#[derive(Clone, Copy)]
-pub(crate) enum Counted {
-    Sessions,
-    Watches,
-}
-
-impl Counted {
-    fn name(self) -> &'static str {
-        match self {
-            Counted::Sessions => "sessions",
-            Counted::Watches => "watches",
-        }
-    }
-
-    fn limit(self, limits: &crate::Limits) -> usize {
-        match self {
-            Counted::Sessions => limits.max_sessions_per_client,
-            Counted::Watches => limits.max_watches_per_client,
-        }
-    }
-
-    fn open(self, shared: &Shared) -> &std::sync::Mutex<std::collections::HashMap<String, usize>> {
-        match self {
-            Counted::Sessions => &shared.sessions,
-            Counted::Watches => &shared.watches,
-        }
-    }
-}
-
-/// One client's place among its open sessions or watches, given back when
-/// dropped.
-pub(crate) struct Slot {
-    shared: Arc<Shared>,
-    who: String,
-    what: Counted,
-}
-
-impl Slot {
-    /// Takes a place for `who`, or refuses when it has the most it may.
-    pub(crate) fn take(shared: Arc<Shared>, who: String, what: Counted) -> Result<Slot, Status> {
-        let limit = what.limit(&shared.limits);
-        let mut open = what.open(&shared).lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(who.clone()).or_default();
-        if *count >= limit {
-            drop(open);
-            shared.metrics.refused();
-            tracing::warn!(client = %who, limit, "refused: too many {}", what.name());
-            return Err(p::refusal(Kind::Limit, format!("{who} has {limit} {} open, the most it may", what.name())));
-        }
-        *count += 1;
-        drop(open);
-        if let Counted::Sessions = what {
-            shared.metrics.session_opened();
-        }
-        Ok(Slot { shared, who, what })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Counted::Sessions = self.what {
-            self.shared.metrics.session_closed();
-        }
-        let mut open = self.what.open(&self.shared).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.who) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.who);
-            }
-        }
-    }
-}
 
 /// Starts serving one `Session` stream; returns the stream of replies.
 pub(crate) fn start(
@@ -448,14 +374,6 @@ impl Drop for Merging {
     fn drop(&mut self) {
         self.shared.merging.lock().unwrap_or_else(|e| e.into_inner()).waiting.remove(&self.who);
     }
-}
-
-/// Which clients have a commit waiting for merges, and which are offered
-/// none until a time.
-#[derive(Default)]
-pub(crate) struct MergeWaits {
-    waiting: std::collections::HashSet<String>,
-    penalized: std::collections::HashMap<String, std::time::Instant>,
 }
 
 fn reply(send: &Sender, reply: Reply) -> Result<(), ()> {

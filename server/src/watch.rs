@@ -77,12 +77,13 @@ impl Watcher {
         }));
     }
 
-    /// A stream of invalidations from `since` on.
+    /// A stream of invalidations from `since` on; `slot` (the client's
+    /// place among its watches) is held until the stream ends.
     pub(crate) fn watch(
         &self,
         storage: Arc<dyn Storage>,
         since: Option<u64>,
-        slot: crate::session::Slot,
+        slot: impl Send + 'static,
     ) -> tokio_stream::wrappers::ReceiverStream<Result<p::Invalidation, Status>> {
         self.start(storage.clone());
         // Subscribed before catching up, so nothing falls between the two.

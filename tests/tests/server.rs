@@ -75,7 +75,7 @@ fn validating_backend() -> Backend {
     let dir = pbpersist_tests::scratch_dir();
     let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
     let running = Server::new(storage).validate(true).start("127.0.0.1:0".parse().unwrap()).unwrap();
-    backend_over((running.url(), Box::new((running, dir))))
+    backend_over((running.url(), Box::new((running, dir)))).lighter()
 }
 
 /// Every client keeps a state cache file: the first of the directory's
@@ -98,14 +98,15 @@ fn cached_backend() -> Backend {
             .unwrap();
         Database::with_storage_and_options(storage, options).unwrap()
     })
+    .lighter()
 }
 
 fn sqlite_history_backend() -> Backend {
-    backend_over(serve(History::Preserving))
+    backend_over(serve(History::Preserving)).lighter()
 }
 
 fn process_backend() -> Backend {
-    backend_over(serve_in_process())
+    backend_over(serve_in_process()).lighter()
 }
 
 macro_rules! suite_trials {
@@ -873,6 +874,10 @@ fn the_server_killed_20_times_loses_no_acknowledged_commit() {
     println!("server killed 20 times: {total} acknowledged commits, progress at each kill {progress:?}");
 }
 
+/// Only the plain `sqlite` suite runs the concurrent workloads at full size;
+/// the other server suites check what their variant adds (history, a state
+/// cache, the server in this process, validation), so they run them
+/// [lighter](Backend::lighter).
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();

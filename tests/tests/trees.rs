@@ -206,7 +206,7 @@ fn a_derived_type_refers_to_trees() {
         Ok(())
     })
     .unwrap();
-    let stored = pbpersist::schema::proto_files::<Directory>();
+    let stored = Directory::proto_files();
     assert!(stored[0].1.contains("(pbpersist.target) = \"pbpersist.Tree\""), "{}", stored[0].1);
     assert!(db.gc(true).unwrap().unreachable.is_empty(), "the trees are reachable through the fields");
 }

@@ -1,8 +1,8 @@
 //! The Tower workload on a three-member etcd cluster beside SQLite and
 //! PostgreSQL, in one run, and the time an invalidation takes to reach
-//! another process's next snapshot. Writes `docs/benchmarks-etcd.md`.
+//! another process's next snapshot. Writes `docs/benchmarks/etcd.md`.
 //!
-//! `cargo run --release -p pbpersist-bench --features etcd --bin etcd-bench -- --report docs/benchmarks-etcd.md`
+//! `cargo run --release -p pbpersist-bench --features etcd --bin etcd-bench -- --report docs/benchmarks/etcd.md`
 //! (needs Debian's etcd-server and protoc, as the etcd tests do).
 
 use clap::Parser;

@@ -3,7 +3,7 @@
 //! and ZODB with FileStorage (which keeps history by nature), or with
 //! `--postgres URL` on PostgreSQL beside RelStorage keeping history; then a
 //! pack of a million replaced states against ZODB's pack (FileStorage).
-//! Writes `docs/benchmarks-history.md` with `--report`.
+//! Writes `docs/benchmarks/history.md` with `--report`.
 //!
 //! `cargo run --release -p pbpersist-bench --bin history-bench [-- --postgres URL]`
 
@@ -108,11 +108,7 @@ fn main() -> Result<()> {
             args.n, args.per_tx, f.copy_update, f.split_update, f.split_load
         ));
     }
-    println!("{text}");
-    if let Some(path) = &args.report {
-        let notes = std::fs::read_to_string(path.with_file_name("benchmarks-history-notes.md")).unwrap_or_default();
-        std::fs::write(path, format!("{text}\n{notes}"))?;
-    }
+    pbpersist_bench::write_report(args.report.as_deref(), &text)?;
     Ok(())
 }
 

@@ -3,9 +3,9 @@
 //! one run; then what an object store costs: requests per commit and per
 //! cold load, bytes stored per object, the cold start of a fresh process
 //! with and without a checkpoint, and the latency of loads that go to the
-//! store. Writes `docs/benchmarks-objstore.md`.
+//! store. Writes `docs/benchmarks/objstore.md`.
 //!
-//! `cargo run --release -p pbpersist-bench --bin objstore-bench -- --report docs/benchmarks-objstore.md`
+//! `cargo run --release -p pbpersist-bench --bin objstore-bench -- --report docs/benchmarks/objstore.md`
 //! (needs moto in `target/s3-venv`, as `.ci/run` installs it).
 
 use clap::Parser;

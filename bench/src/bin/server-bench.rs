@@ -3,9 +3,9 @@
 //! over FileStorage (its server a process of its own), in one run; then the
 //! time a commit takes to reach another client's watch, and the throughput
 //! of 1, 4 and 16 concurrent clients beside ZEO's. Writes
-//! `docs/benchmarks-server.md`.
+//! `docs/benchmarks/server.md`.
 //!
-//! `cargo run --release -p pbpersist-bench --bin server-bench -- --report docs/benchmarks-server.md`
+//! `cargo run --release -p pbpersist-bench --bin server-bench -- --report docs/benchmarks/server.md`
 
 use clap::Parser;
 use pbpersist::storage::{RemoteStorage, SqliteStorage};

@@ -1,10 +1,10 @@
 //! The Tower workload, side by side: pbpersist, the raw ceiling (rusqlite +
 //! prost) and Python ZODB with FileStorage, in one run. Prints a table,
-//! writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! writes `docs/benchmarks/tower.md` and `docs/benchmarks/tower.svg`.
 //!
 //! With `--postgres URL`, the same on a PostgreSQL server: pbpersist's
 //! PostgreSQL storage, the raw postgres crate + prost, and ZODB + RelStorage,
-//! each in a schema of its own (`docs/benchmarks-postgres.md`).
+//! each in a schema of its own (`docs/benchmarks/postgres.md`).
 //!
 //! `cargo run --release -p pbpersist-bench --bin tower-bench [-- --n 100000]`
 
@@ -23,7 +23,7 @@ struct Args {
     /// Skip Python ZODB (no virtualenv).
     #[arg(long)]
     no_zodb: bool,
-    /// Where to write the report (docs/benchmarks.md and .svg); nothing if absent.
+    /// Where to write the report (docs/benchmarks/tower.md and .svg); nothing if absent.
     #[arg(long)]
     report: Option<PathBuf>,
     /// Run on this PostgreSQL server instead of SQLite and FileStorage.
@@ -216,10 +216,7 @@ mod report {
             args.rounds.max(1),
             svg.file_name().and_then(|f| f.to_str()).unwrap_or_default(),
         );
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks");
-        let notes_path = path.with_file_name(format!("{stem}-notes.md"));
-        let notes = std::fs::read_to_string(&notes_path).unwrap_or_default();
-        std::fs::write(path, format!("{text}\n{notes}"))?;
+        pbpersist_bench::write_page(path, &text)?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Trees, side by side: pbpersist's `PTreeMap` on SQLite, a plain SQLite
 //! table with a primary key (the ceiling) and Python ZODB's BTrees on
 //! FileStorage, with string keys and with integer keys, in one run. Prints a
-//! table, writes `docs/benchmarks-trees.md` and `docs/benchmarks-trees.svg`.
+//! table, writes `docs/benchmarks/trees.md` and `docs/benchmarks/trees.svg`.
 //!
 //! `cargo run --release -p pbpersist-bench --bin tree-bench [-- --n 1000000]`
 
@@ -154,9 +154,7 @@ fn write(path: &std::path::Path, args: &Args, results: &[Results], tables: &str)
         args.rounds.max(1),
         svg.file_name().and_then(|f| f.to_str()).unwrap_or_default(),
     );
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("benchmarks-trees");
-    let notes = std::fs::read_to_string(path.with_file_name(format!("{stem}-notes.md"))).unwrap_or_default();
-    std::fs::write(path, format!("{text}\n{notes}"))?;
+    pbpersist_bench::write_page(path, &text)?;
     Ok(())
 }
 

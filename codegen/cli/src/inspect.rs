@@ -150,8 +150,8 @@ struct Stored {
 pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result<ExitCode, Failure> {
     let mut source = Source::open(database)?;
     let Some(oid) = oid else {
-        println!("{:>10} {:>8} {:>8}  TYPE", "OID", "TID", "SIZE");
-        source.each(|oid, s| println!("{oid:>10} {:>8} {:>8}  {}", s.tid, s.size, s.record.r#type))?;
+        say!("{:>10} {:>8} {:>8}  TYPE", "OID", "TID", "SIZE");
+        source.each(|oid, s| say!("{oid:>10} {:>8} {:>8}  {}", s.tid, s.size, s.record.r#type))?;
         return Ok(ExitCode::SUCCESS);
     };
     let pool = compile(&source.schemas()?)?;
@@ -176,10 +176,10 @@ pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result
     }
     if json {
         let value = if follow { serde_json::Value::Array(out) } else { out.remove(0) };
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        say!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         for v in out {
-            println!("{}", v.as_str().unwrap_or_default());
+            say!("{}", v.as_str().unwrap_or_default());
         }
     }
     Ok(ExitCode::SUCCESS)

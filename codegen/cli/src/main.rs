@@ -2,6 +2,15 @@
 //! breaking changes, inspect a database without Rust types, list its recent
 //! transactions, and collect its garbage. Install with `cargo install --path codegen/cli`.
 
+/// Prints a line to standard output, as `println!` does, except that when
+/// the reader has gone (`cargo pbpersist inspect DB | head`) the program
+/// ends quietly, as a filter should, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_line(format_args!($($arg)*))
+    };
+}
+
 mod inspect;
 
 use clap::{Parser, Subcommand};
@@ -244,7 +253,7 @@ fn copy(source: &str, destination: &str, history: Option<HistoryMode>) -> Result
     });
     spinner.finish_and_clear();
     let report = report?;
-    println!(
+    say!(
         "copied {} transaction(s) and {} record(s); {} is at tid {}",
         report.transactions,
         report.records,
@@ -275,17 +284,20 @@ fn check_tree(database: &str, oid: Option<u64>, name: Option<&str>) -> Result<Ex
             format!("{} -> {}", check.key_kind, check.value_kind)
         };
         let verdict = if check.problems.is_empty() { "ok" } else { "BROKEN" };
-        println!(
+        say!(
             "tree {head} ({kinds}): {} entries, depth {}, {} nodes, {} buckets: {verdict}",
-            check.entries, check.depth, check.nodes, check.buckets
+            check.entries,
+            check.depth,
+            check.nodes,
+            check.buckets
         );
         for problem in &check.problems {
-            println!("    {problem}");
+            say!("    {problem}");
         }
         broken += usize::from(!check.problems.is_empty());
     }
     if heads.is_empty() {
-        println!("no trees");
+        say!("no trees");
     }
     Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -295,9 +307,9 @@ fn history(database: &str, oid: u64, count: usize) -> Result<ExitCode, Failure> 
     for r in source.database().history(pbpersist::Oid(oid), count)? {
         let time = humantime::format_rfc3339_millis(r.time);
         let user = if r.meta.user.is_empty() { String::new() } else { format!("  {}", r.meta.user) };
-        println!("tid {}  {time}  {} bytes{user}", r.tid, r.size);
+        say!("tid {}  {time}  {} bytes{user}", r.tid, r.size);
         for line in r.meta.description.lines() {
-            println!("    {line}");
+            say!("    {line}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -306,7 +318,7 @@ fn history(database: &str, oid: u64, count: usize) -> Result<ExitCode, Failure> 
 fn undo(database: &str, tids: &[u64]) -> Result<ExitCode, Failure> {
     let db = open_writable(database)?;
     let tids: Vec<pbpersist::Tid> = tids.iter().map(|t| pbpersist::Tid(*t)).collect();
-    println!("undone in tid {}", db.undo(&tids)?);
+    say!("undone in tid {}", db.undo(&tids)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -326,7 +338,7 @@ fn pack(database: &str, days: Option<f64>, tid: Option<u64>) -> Result<ExitCode,
     let report = db.pack(keep);
     spinner.finish_and_clear();
     let report = report?;
-    println!(
+    say!(
         "kept from tid {}; removed {} replaced state(s) and {} unreachable object(s)",
         report.kept_from,
         report.states_removed,
@@ -341,18 +353,18 @@ fn log(database: &str, count: usize) -> Result<ExitCode, Failure> {
     for t in source.database().last_transactions(count)? {
         let time = humantime::format_rfc3339_millis(t.time);
         let user = if t.meta.user.is_empty() { String::new() } else { format!("  {}", t.meta.user) };
-        println!("tid {}  {time}{user}", t.tid);
+        say!("tid {}  {time}{user}", t.tid);
         for line in t.meta.description.lines() {
-            println!("    {line}");
+            say!("    {line}");
         }
         for (key, value) in &t.meta.extension {
-            println!("    {key}: {value}");
+            say!("    {key}: {value}");
         }
         match &t.oids {
             Some(oids) => {
-                println!("    oids: {}", oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+                say!("    oids: {}", oids.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
             }
-            None => println!("    oids: (no longer listed)"),
+            None => say!("    oids: (no longer listed)"),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -392,7 +404,7 @@ fn generate(
             std::fs::create_dir_all(out).map_err(|e| Failure(format!("cannot create {}: {e}", out.display())))?;
             std::fs::write(&path, &file.content)
                 .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
-            println!("wrote {}", path.display());
+            say!("wrote {}", path.display());
         }
     }
     if !stale.is_empty() {
@@ -402,7 +414,7 @@ fn generate(
         )));
     }
     if check {
-        println!("{} file(s) up to date", generated.len());
+        say!("{} file(s) up to date", generated.len());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -412,17 +424,17 @@ fn check(includes: &[PathBuf], against: Option<&str>, files: &[PathBuf]) -> Resu
     // Generating also runs pbpersist's own checks (options, unsupported features).
     config().generate(files, includes).map_err(diagnostic)?;
     let Some(against) = against else {
-        println!("{} file(s) compile", files.len());
+        say!("{} file(s) compile", files.len());
         return Ok(ExitCode::SUCCESS);
     };
     let old = old_schema(against)?;
     let changes = pbpersist_build::breaking_changes(&old, &new);
     if changes.is_empty() {
-        println!("no breaking changes against {}", shown(against));
+        say!("no breaking changes against {}", shown(against));
         return Ok(ExitCode::SUCCESS);
     }
     for c in &changes {
-        println!("{c}");
+        say!("{c}");
     }
     Err(Failure(format!("{} breaking change(s) against {}", changes.len(), shown(against))))
 }
@@ -482,8 +494,22 @@ fn gc(database: &str, dry_run: bool) -> Result<ExitCode, Failure> {
     let report = report?;
     let verb = if dry_run { "would remove" } else { "removed" };
     for oid in &report.unreachable {
-        println!("{verb} {oid}");
+        say!("{verb} {oid}");
     }
-    println!("{verb} {} unreachable object(s)", report.unreachable.len());
+    say!("{verb} {} unreachable object(s)", report.unreachable.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes one line for [`say!`]: a closed pipe ends the program with
+/// success, any other failure to write with an error.
+fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
 }

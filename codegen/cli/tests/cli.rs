@@ -468,3 +468,38 @@ fn inspect_and_gc_read_a_database_on_a_local_object_store() {
     assert!(!refused.status.success(), "a place without a database is refused, never created");
     assert!(!dir.path().join("nothing").exists());
 }
+
+/// A reader that stops early (`| head`) ends the listing quietly: exit code
+/// 0 and nothing on stderr, not a panic about a broken pipe.
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("many.db");
+    // More lines than a pipe holds, so the writer is still writing when
+    // the reader goes.
+    Database::open(&db)
+        .unwrap()
+        .transact(|tx| {
+            for i in 0..4000 {
+                let mut c = Contact::new();
+                c.set_name(format!("c{i}"));
+                let c = tx.add(c)?;
+                tx.root_mut()?.insert(format!("c{i}"), c);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-pbpersist"))
+        .args(["pbpersist", "inspect", db.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("OID"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_eq!(stderr(&out), "");
+}

@@ -3,7 +3,7 @@
 
 use super::{Ctx, type_path};
 use crate::model::*;
-use crate::print::{scalar_type, value_type};
+use crate::types::{scalar_type, value_type};
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 

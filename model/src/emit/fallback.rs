@@ -13,7 +13,7 @@ fn block(input: &DeriveInput, krate: Option<&syn::Path>, impls: TokenStream) -> 
         return TokenStream::new();
     }
     let ident = &input.ident;
-    let krate = super::krate(krate);
+    let krate = crate::types::krate(krate);
     quote! {
         const _: () = {
             use #krate as __pbpersist;

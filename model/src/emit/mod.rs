@@ -10,6 +10,7 @@ mod schema;
 mod wire;
 
 use crate::model::*;
+use crate::types::krate;
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -243,14 +244,6 @@ pub fn enumeration(e: &Enum) -> TokenStream {
                 }
             }
         };
-    }
-}
-
-/// The path of the runtime crate: `::pbpersist` unless the item names another.
-pub fn krate(path: Option<&syn::Path>) -> TokenStream {
-    match path {
-        Some(p) => quote!(#p),
-        None => quote!(::pbpersist),
     }
 }
 

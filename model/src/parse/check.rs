@@ -66,7 +66,7 @@ pub(crate) fn enumeration(e: &Enum, errors: &mut Errors) {
 /// The Rust type of a field matches what its protobuf type is stored as, so a
 /// mismatch is reported on the field and not inside generated code.
 pub(crate) fn rust_type(field: &Field, actual: &Type, errors: &mut Errors) {
-    let Ok(expected) = syn::parse2::<Type>(crate::print::field_type(field, &quote::quote!(pbpersist))) else { return };
+    let Ok(expected) = syn::parse2::<Type>(crate::types::field_type(field, &quote::quote!(pbpersist))) else { return };
     if !same_shape(&expected, actual) {
         errors.push(syn::Error::new_spanned(
             actual,

@@ -35,6 +35,7 @@ use types::{Contact, Tower};
 /// Opens databases over one backend's stored data.
 pub struct Backend {
     open: Box<dyn Fn(Options) -> Database>,
+    light: bool,
 }
 
 impl std::fmt::Debug for Backend {
@@ -46,7 +47,21 @@ impl std::fmt::Debug for Backend {
 impl Backend {
     /// A backend whose databases `open` makes, each over the same data.
     pub fn new(open: impl Fn(Options) -> Database + 'static) -> Self {
-        Backend { open: Box::new(open) }
+        Backend { open: Box::new(open), light: false }
+    }
+
+    /// Runs the suite's concurrent workloads (threads committing to one
+    /// object or one tree thousands of times) at a tenth of their size, for
+    /// a backend whose every commit is slow, such as an S3 server emulated
+    /// in Python: the checks stay the same, only the counts shrink.
+    pub fn lighter(mut self) -> Self {
+        self.light = true;
+        self
+    }
+
+    /// `n`, or a tenth of it (at least 1) for a [lighter](Self::lighter) backend.
+    pub fn scaled(&self, n: usize) -> usize {
+        if self.light { (n / 10).max(1) } else { n }
     }
 
     /// A database with the default options.

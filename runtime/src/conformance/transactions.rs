@@ -12,8 +12,8 @@ fn many_attempts() -> Options {
     Options::default().max_attempts(10_000)
 }
 
-/// 4 threads each add 1 to one counter 2,000 times; returns (final value, retries).
-fn hammer(db: &Database, resolving: bool) -> (i64, u64) {
+/// 4 threads each add 1 to one counter `times` times; returns (final value, retries).
+fn hammer(db: &Database, resolving: bool, times: usize) -> (i64, u64) {
     let oid = db
         .transact(|tx| {
             Ok(if resolving { tx.add(ResolvingCounter::new())?.oid() } else { tx.add(Counter::new())?.oid() })
@@ -23,7 +23,7 @@ fn hammer(db: &Database, resolving: bool) -> (i64, u64) {
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
-                for _ in 0..2000 {
+                for _ in 0..times {
                     db.transact(|tx| {
                         if resolving {
                             let c = tx.get_mut(Ref::<ResolvingCounter>::new(oid))?;
@@ -53,11 +53,12 @@ fn hammer(db: &Database, resolving: bool) -> (i64, u64) {
 
 pub fn four_threads_lose_no_updates_and_resolution_needs_fewer_retries(backend: &Backend) {
     let db = backend.open_with(many_attempts());
-    let (plain, plain_retries) = hammer(&db, false);
-    assert_eq!(plain, 8000);
+    let times = backend.scaled(2000);
+    let (plain, plain_retries) = hammer(&db, false, times);
+    assert_eq!(plain, 4 * times as i64);
     let resolved_before = db.stats().conflicts_resolved;
-    let (resolved, resolving_retries) = hammer(&db, true);
-    assert_eq!(resolved, 8000);
+    let (resolved, resolving_retries) = hammer(&db, true, times);
+    assert_eq!(resolved, 4 * times as i64);
     println!(
         "threads: plain {plain_retries} retries; resolving {resolving_retries} retries, {} conflicts resolved",
         db.stats().conflicts_resolved - resolved_before

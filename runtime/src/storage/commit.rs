@@ -106,6 +106,64 @@ pub fn run(
     }
 }
 
+/// Runs [`run`] for a backend whose write does not lock but checks that
+/// nothing changed since its reads (etcd's compare, an object store's
+/// create-if-absent). A write that finds another commit got there first
+/// returns [`raced`]; nothing was written, so the commit decides again at
+/// once against the newer state, merges included, with a fresh transaction
+/// from `begin` (passed the attempt number, from 0), rather than failing
+/// the application's transaction. After two lost races in a row it waits a
+/// little longer each time, to spread out many racing writers. After
+/// `attempts` lost races the last one is returned, an
+/// [`Aborted`](StorageError::Aborted) error that is transient.
+pub fn run_racing<T: CommitTx>(
+    attempts: u32,
+    mut begin: impl FnMut(u32) -> T,
+    writes: &[Write],
+    reads: &[(Oid, Tid)],
+    meta: &TransactionMeta,
+    resolve: &mut Resolve<'_>,
+) -> Result<Option<Tid>, StorageError> {
+    retry_races(attempts, |attempt| run(&mut begin(attempt), writes, reads, meta, resolve))
+}
+
+/// Runs `attempt` (passed the attempt number, from 0) again while it loses
+/// a race ([`raced`]), at most `attempts` more times, waiting a little longer
+/// each time after the second, as [`run_racing`] describes. Garbage
+/// collection on the same backends retries through it too.
+pub fn retry_races<T>(
+    attempts: u32,
+    mut attempt: impl FnMut(u32) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    let mut n = 0;
+    loop {
+        match attempt(n) {
+            Err(e) if is_race(&e) && n < attempts => {
+                n += 1;
+                if n > 2 {
+                    std::thread::sleep(std::time::Duration::from_micros(200 * u64::from(n.min(20))));
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Another commit wrote between this commit's checks and its write.
+#[derive(Debug, thiserror::Error)]
+#[error("another commit wrote between this commit's checks and its write")]
+struct Raced;
+
+/// The error a [`CommitTx`] run by [`run_racing`] returns from `write` (or
+/// `commit`) when another commit got there first and nothing was written.
+pub fn raced(backend: &'static str) -> StorageError {
+    StorageError::Aborted { backend, source: Box::new(Raced) }
+}
+
+fn is_race(e: &StorageError) -> bool {
+    matches!(e, StorageError::Aborted { source, .. } if source.is::<Raced>())
+}
+
 fn decide_and_write(
     tx: &mut dyn CommitTx,
     writes: &[Write],

@@ -164,7 +164,7 @@ impl Storage for MemoryStorage {
             return Err(StorageError::Packed { backend: "memory", at, packed });
         }
         let at = at.min(Tid(self.lock().last_tid));
-        Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None, at: Some(at) }))
+        Ok(super::past::Past::wrap("memory", MemorySession { storage: self.clone(), snapshot: None, at: Some(at) }))
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
@@ -224,30 +224,47 @@ impl Storage for MemoryStorage {
     }
 
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        let mut s = self.lock();
-        let current =
-            s.objects.iter().filter_map(|(oid, versions)| Some((*oid, versions.last()?.1.as_deref()?.clone())));
-        let dead = super::unreachable(current)?;
-        if dry_run || dead.is_empty() {
-            return Ok(dead);
-        }
+        // The storage's lock keeps commits out for the whole collection.
+        super::gc::collect(&mut MemoryGc { state: self.lock(), history: self.history }, dry_run)
+    }
+}
+
+/// One garbage collection under the storage's lock; nothing changes before
+/// `remove`, which applies everything at once.
+struct MemoryGc<'a> {
+    state: MutexGuard<'a, State>,
+    history: History,
+}
+
+impl super::gc::GcTx for MemoryGc<'_> {
+    fn current(&mut self) -> Result<Vec<(Oid, Vec<u8>)>, StorageError> {
+        let current = self.state.objects.iter();
+        Ok(current.filter_map(|(oid, versions)| Some((*oid, versions.last()?.1.as_deref()?.clone()))).collect())
+    }
+
+    fn remove(&mut self, dead: &[Oid], meta: &TransactionMeta) -> Result<(), StorageError> {
+        let s = &mut *self.state;
         if self.history == History::Preserving {
-            // The removed states stay in the history, ended by a transaction of their own.
+            // The removed states stay in the history, ended by this transaction.
             s.last_tid += 1;
             let tid = Tid(s.last_tid);
-            for oid in &dead {
+            for oid in dead {
                 s.objects.entry(*oid).or_default().push((tid, None));
             }
-            let description = format!("gc: removed {} unreachable object(s)", dead.len());
-            let meta = TransactionMeta { description, ..Default::default() };
-            s.log.push(Logged { tid, time: std::time::SystemTime::now(), meta, oids: dead.clone() });
+            s.log.push(Logged { tid, time: std::time::SystemTime::now(), meta: meta.clone(), oids: dead.to_vec() });
         } else {
-            for oid in &dead {
+            for oid in dead {
                 s.objects.remove(oid);
             }
         }
-        Ok(dead)
+        Ok(())
     }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn rollback(&mut self) {}
 }
 
 struct MemorySession {
@@ -303,10 +320,6 @@ impl Session for MemorySession {
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         self.snapshot = None;
-        if self.at.is_some() {
-            // The past is read-only; with nothing to write there is nothing to check.
-            return if writes.is_empty() { Ok(None) } else { Err(StorageError::ReadOnly { backend: "memory" }) };
-        }
         // The storage's lock is held for the whole commit.
         commit::run(&mut MemoryCommit { state: self.storage.lock() }, writes, reads, meta, resolve)
     }

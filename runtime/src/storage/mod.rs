@@ -8,11 +8,13 @@ pub mod commit;
 mod copy;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod gc;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 #[cfg(feature = "object-store")]
 pub mod object;
+pub mod past;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "remote")]
@@ -393,31 +395,6 @@ pub trait Storage: Send + Sync + 'static {
     fn database_id(&self) -> Result<Option<u64>, StorageError> {
         Ok(None)
     }
-}
-
-/// The oids not reachable from the root, given every object's reference list.
-/// Fails on a record whose reference list cannot be read.
-#[doc(hidden)]
-pub fn unreachable(records: impl IntoIterator<Item = (Oid, Vec<u8>)>) -> Result<Vec<Oid>, StorageError> {
-    let mut refs: std::collections::HashMap<Oid, Vec<u64>> = std::collections::HashMap::new();
-    for (oid, record) in records {
-        let list = crate::record::refs_only(&record)
-            .map_err(|e| StorageError::Format(format!("object {oid} has a malformed record: {e}")))?;
-        refs.insert(oid, list);
-    }
-    let mut live = std::collections::HashSet::new();
-    let mut stack = vec![Oid::ROOT];
-    while let Some(oid) = stack.pop() {
-        if !live.insert(oid) {
-            continue;
-        }
-        if let Some(list) = refs.get(&oid) {
-            stack.extend(list.iter().map(|r| Oid(*r)).filter(|o| !live.contains(o)));
-        }
-    }
-    let mut dead: Vec<Oid> = refs.into_keys().filter(|o| !live.contains(o)).collect();
-    dead.sort_unstable();
-    Ok(dead)
 }
 
 /// One connection's view of the storage. Used by one thread at a time.

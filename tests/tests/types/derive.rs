@@ -160,7 +160,7 @@ fn required_checks_and_unknown_fields_work_for_hand_written_types() {
 
 #[test]
 fn a_hand_written_type_exports_a_proto_file_that_reads_its_bytes() {
-    let files = pbpersist::schema::proto_files::<Note>();
+    let files = Note::proto_files();
     assert_eq!(files.len(), 1);
     let (name, source) = &files[0];
     assert_eq!(name, "notes.proto");

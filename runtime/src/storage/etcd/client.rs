@@ -3,7 +3,7 @@
 //! transaction log, gc).
 
 use super::TransactionEntry;
-use crate::storage::{Committed, TransactionRange};
+use crate::storage::{Committed, TransactionMeta, TransactionRange, commit, gc};
 use crate::{Oid, StorageError, Tid};
 use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, SortOrder, SortTarget, Txn, TxnOp};
 use prost::Message;
@@ -505,38 +505,7 @@ impl Etcd {
     /// (every commit puts `meta/head`): an unreachable object can only
     /// become reachable again through a commit.
     pub(super) fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        'again: loop {
-            let head = self.head()?;
-            let mut records = Vec::new();
-            let mut after = None;
-            loop {
-                let page = self.scan(after, 1000, head)?;
-                let Some(last) = page.last() else { break };
-                after = Some(self.oid_of(last.key())?);
-                for kv in &page {
-                    records.push((self.oid_of(kv.key())?, kv.value().to_vec()));
-                }
-            }
-            let dead = crate::storage::unreachable(records)?;
-            if dry_run {
-                return Ok(dead);
-            }
-            // Each deleting transaction puts `meta/head` too, so snapshots
-            // from then on read at a revision without the removed objects;
-            // the next one expects the revision the previous one made.
-            let mut expected = head;
-            for chunk in dead.chunks(self.ops_per_txn().saturating_sub(2).max(1)) {
-                let unchanged = Compare::mod_revision(self.head_key(), CompareOp::Equal, expected);
-                let mut ops: Vec<TxnOp> = chunk.iter().map(|o| TxnOp::delete(self.object_key(*o), None)).collect();
-                ops.push(TxnOp::put(self.head_key(), "", None));
-                let done = self.run(|mut c| async move { c.txn(Txn::new().when([unchanged]).and_then(ops)).await })?;
-                if !done.succeeded() {
-                    continue 'again;
-                }
-                expected = done.header().map_or(expected, |h| h.revision());
-            }
-            return Ok(dead);
-        }
+        gc::collect_racing(64, || EtcdGc { etcd: self, head: 0 }, dry_run)
     }
 
     /// The key every commit puts, so that its revision is the newest tid.
@@ -591,4 +560,56 @@ fn wait<T: Send + 'static>(
         let _ = send.send(f.await);
     });
     receive.recv().unwrap_or_else(|_| Err(etcd_client::Error::InvalidArgs("the etcd client's runtime stopped".into())))
+}
+
+/// One garbage collection: the walk reads every object at the newest
+/// commit's revision, and each deleting transaction compares `meta/head`
+/// with the revision the walk (or the previous deletion) saw.
+struct EtcdGc<'e> {
+    etcd: &'e Etcd,
+    head: i64,
+}
+
+impl gc::GcTx for EtcdGc<'_> {
+    fn current(&mut self) -> Result<Vec<(Oid, Vec<u8>)>, StorageError> {
+        self.head = self.etcd.head()?;
+        let mut records = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.etcd.scan(after, 1000, self.head)?;
+            let Some(last) = page.last() else { break };
+            after = Some(self.etcd.oid_of(last.key())?);
+            for kv in &page {
+                records.push((self.etcd.oid_of(kv.key())?, kv.value().to_vec()));
+            }
+        }
+        Ok(records)
+    }
+
+    fn remove(&mut self, dead: &[Oid], _meta: &TransactionMeta) -> Result<(), StorageError> {
+        // etcd keeps no history: the removal deletes. Each deleting
+        // transaction puts `meta/head` too, so snapshots from then on read at
+        // a revision without the removed objects; the next one expects the
+        // revision the previous one made. A commit in between sends the
+        // collection back to its walk, keeping what was already removed.
+        let etcd = self.etcd;
+        let mut expected = self.head;
+        for chunk in dead.chunks(etcd.ops_per_txn().saturating_sub(2).max(1)) {
+            let unchanged = Compare::mod_revision(etcd.head_key(), CompareOp::Equal, expected);
+            let mut ops: Vec<TxnOp> = chunk.iter().map(|o| TxnOp::delete(etcd.object_key(*o), None)).collect();
+            ops.push(TxnOp::put(etcd.head_key(), "", None));
+            let done = etcd.run(|mut c| async move { c.txn(Txn::new().when([unchanged]).and_then(ops)).await })?;
+            if !done.succeeded() {
+                return Err(commit::raced("etcd"));
+            }
+            expected = done.header().map_or(expected, |h| h.revision());
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn rollback(&mut self) {}
 }

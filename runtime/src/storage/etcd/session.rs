@@ -96,17 +96,8 @@ impl Session for EtcdSession {
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         self.snapshot = None;
-        // A commit that lost a race between reading revisions and writing
-        // decides again at once, merges included, rather than making the
-        // application run its transaction again.
-        let mut attempts = 0;
-        loop {
-            let mut tx = EtcdCommit { etcd: &self.etcd, locked: Vec::new() };
-            match commit::run(&mut tx, writes, reads, meta, resolve) {
-                Err(e) if is_race(&e) && attempts < RACE_ATTEMPTS => attempts += 1,
-                other => return other,
-            }
-        }
+        let begin = |_| EtcdCommit { etcd: &self.etcd, locked: Vec::new() };
+        commit::run_racing(RACE_ATTEMPTS, begin, writes, reads, meta, resolve)
     }
 }
 
@@ -127,21 +118,6 @@ fn loaded(kv: &KeyValue) -> Loaded {
 /// How often a commit decides again after losing a race before it reports
 /// the race as a transient error.
 const RACE_ATTEMPTS: u32 = 16;
-
-/// Another commit changed a key between this commit's read of its
-/// revisions and its write.
-#[derive(Debug, thiserror::Error)]
-#[error("another commit changed a key between this commit's read of its revisions and its write")]
-struct Raced;
-
-/// A lost race: nothing was written, and deciding again may succeed.
-fn raced() -> StorageError {
-    StorageError::Aborted { backend: "etcd", source: Box::new(Raced) }
-}
-
-fn is_race(e: &StorageError) -> bool {
-    matches!(e, StorageError::Aborted { source, .. } if source.is::<Raced>())
-}
 
 impl CommitTx for EtcdCommit<'_> {
     fn name(&self) -> &'static str {
@@ -166,7 +142,7 @@ impl CommitTx for EtcdCommit<'_> {
         oids.iter()
             .map(|oid| match self.locked.iter().find(|(o, _)| o == oid) {
                 Some((_, kv)) => Ok((*oid, loaded(kv))),
-                None => Err(raced()),
+                None => Err(commit::raced("etcd")),
             })
             .collect()
     }
@@ -215,7 +191,7 @@ impl CommitTx for EtcdCommit<'_> {
                 return Err(ConflictError { oid: *oid }.into());
             }
         }
-        Err(raced())
+        Err(commit::raced("etcd"))
     }
 
     fn commit(&mut self) -> Result<(), StorageError> {

@@ -228,34 +228,52 @@ impl ObjectStorage {
         };
         Ok(vec![Revision { tid: place.tid, time, meta, size: place.size as usize }])
     }
+}
 
-    /// Removes the unreachable objects, as a commit object that lists them.
-    fn remove(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        let shared = &self.shared;
-        for _ in 0..64 {
-            let head = shared.refresh()?;
-            let live = shared.index.read().expect("index lock").live(head);
-            let records = shared.read(&live)?;
-            let dead = super::unreachable(records.into_iter().map(|(oid, _, bytes)| (oid, bytes.to_vec())))?;
-            if dry_run || dead.is_empty() {
-                return Ok(dead);
-            }
-            // On a history-preserving database the removal is a transaction
-            // of its own in the log, as on the other storages.
-            let description = format!("gc: removed {} unreachable object(s)", dead.len());
-            let meta = TransactionMeta { description, ..Default::default() };
-            let mut header = Shared::header(std::time::SystemTime::now(), &meta);
-            header.removed = dead.iter().map(|o| o.0).collect();
-            let bytes = layout::encode_commit(&header, &[]);
-            if let Created::Yes = shared.create(&shared.keys.commit(head + 1), bytes.clone())? {
-                let commit = layout::decode_commit(Tid(head + 1), &bytes)?;
-                shared.applied_own(head + 1, &commit, &[]);
-                shared.checkpoint_if_due(head + 1);
-                return Ok(dead);
-            }
-        }
-        Err(StorageError::Aborted { backend: store::BACKEND, source: "commits kept taking the tid gc wanted".into() })
+/// One garbage collection: the walk reads the newest commit's objects, and
+/// the removal is the next commit object, created only if no commit took
+/// its tid in between.
+struct ObjectGc<'s> {
+    shared: &'s Shared,
+    /// The newest tid when the walk read the objects.
+    head: u64,
+    /// The removal's commit, applied to the index once it is the whole story.
+    removed: Option<(u64, layout::Commit)>,
+}
+
+impl super::gc::GcTx for ObjectGc<'_> {
+    fn current(&mut self) -> Result<Vec<(Oid, Vec<u8>)>, StorageError> {
+        self.head = self.shared.refresh()?;
+        let live = self.shared.index.read().expect("index lock").live(self.head);
+        let records = self.shared.read(&live)?;
+        Ok(records.into_iter().map(|(oid, _, bytes)| (oid, bytes.to_vec())).collect())
     }
+
+    fn remove(&mut self, dead: &[Oid], meta: &TransactionMeta) -> Result<(), StorageError> {
+        // On a history-preserving database the removal is a transaction of
+        // its own in the log, as on the other storages.
+        let tid = self.head + 1;
+        let mut header = Shared::header(std::time::SystemTime::now(), meta);
+        header.removed = dead.iter().map(|o| o.0).collect();
+        let bytes = layout::encode_commit(&header, &[]);
+        match self.shared.create(&self.shared.keys.commit(tid), bytes.clone())? {
+            Created::Yes => {
+                self.removed = Some((tid, layout::decode_commit(Tid(tid), &bytes)?));
+                Ok(())
+            }
+            Created::Exists => Err(super::commit::raced(store::BACKEND)),
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        if let Some((tid, commit)) = self.removed.take() {
+            self.shared.applied_own(tid, &commit, &[]);
+            self.shared.checkpoint_if_due(tid);
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self) {}
 }
 
 impl Storage for ObjectStorage {
@@ -272,7 +290,7 @@ impl Storage for ObjectStorage {
     }
 
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        self.remove(dry_run)
+        super::gc::collect_racing(64, || ObjectGc { shared: &self.shared, head: 0, removed: None }, dry_run)
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
@@ -328,7 +346,10 @@ impl Storage for ObjectStorage {
             return Err(StorageError::Packed { backend: store::BACKEND, at, packed });
         }
         let head = self.shared.refresh()?;
-        Ok(Box::new(session::ObjectSession::historical(self.shared.clone(), at.0.min(head))))
+        Ok(super::past::Past::wrap(
+            store::BACKEND,
+            session::ObjectSession::historical(self.shared.clone(), at.0.min(head)),
+        ))
     }
 
     fn packed_tid(&self) -> Result<Tid, StorageError> {

@@ -107,51 +107,23 @@ impl Session for ObjectSession {
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         self.close();
-        if self.past.is_some() {
-            return if writes.is_empty() { Ok(None) } else { Err(StorageError::ReadOnly { backend: BACKEND }) };
-        }
-        // A commit that lost the race for its tid decides again against the
-        // newer log at once, merges included, rather than making the
-        // application run its transaction again.
-        let mut attempts = 0u32;
         // Commits of one process take turns: each decides against the
         // commit before it instead of racing it for the same tid.
         let _turn = self.shared.commit_turn.lock().expect("commit lock");
-        loop {
-            // The first attempt decides against what this process knows; the
-            // create of the next tid fails if that is stale.
-            let head = if attempts == 0 { Some(self.shared.known_head()) } else { None };
-            let mut tx = ObjectCommit { shared: &self.shared, head, written: None };
-            match commit::run(&mut tx, writes, reads, meta, resolve) {
-                Err(e) if is_race(&e) && attempts < RACE_ATTEMPTS => {
-                    attempts += 1;
-                    if attempts > 2 {
-                        // Many writers racing: spread them out.
-                        std::thread::sleep(std::time::Duration::from_micros(200 * u64::from(attempts.min(20))));
-                    }
-                }
-                other => return other,
-            }
-        }
+        // The first attempt decides against what this process knows; the
+        // create of the next tid fails if that is stale.
+        let begin = |attempt| ObjectCommit {
+            shared: &self.shared,
+            head: (attempt == 0).then(|| self.shared.known_head()),
+            written: None,
+        };
+        commit::run_racing(RACE_ATTEMPTS, begin, writes, reads, meta, resolve)
     }
 }
 
 /// How often a commit decides again after losing the race for its tid
 /// before it reports the race as a transient error.
 const RACE_ATTEMPTS: u32 = 64;
-
-/// Another commit took the tid this one was to have.
-#[derive(Debug, thiserror::Error)]
-#[error("another commit took the tid this commit was to have")]
-struct Raced;
-
-fn raced() -> StorageError {
-    StorageError::Aborted { backend: BACKEND, source: Box::new(Raced) }
-}
-
-fn is_race(e: &StorageError) -> bool {
-    matches!(e, StorageError::Aborted { source, .. } if source.is::<Raced>())
-}
 
 /// One commit: `lock` brings the index up to date and reads the current
 /// tids from it, `write` creates the next commit object. The create is the
@@ -258,7 +230,7 @@ impl CommitTx for ObjectCommit<'_> {
             Err(e) => return Err(failed(&self.shared.target, e)),
         };
         if !won {
-            return Err(raced());
+            return Err(commit::raced(BACKEND));
         }
         let commit: Commit = layout::decode_commit(Tid(tid), &bytes)?;
         self.shared.applied_own(tid, &commit, &records);

@@ -138,8 +138,9 @@ impl Session for PgAtSession {
         _meta: &TransactionMeta,
         _resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
+        // `open_session_at` wraps this session in `Past`, which answers
+        // commits itself; this answers the same if called directly.
         self.end_read()?;
-        // The past is read-only; with nothing to write there is nothing to check.
-        if writes.is_empty() { Ok(None) } else { Err(StorageError::ReadOnly { backend: "postgres" }) }
+        crate::storage::past::refuse("postgres", writes)
     }
 }

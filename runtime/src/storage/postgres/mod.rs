@@ -436,9 +436,9 @@ impl Storage for PostgresStorage {
         if !dry_run {
             self.refuse_writes()?;
         }
-        let (read_only, history) = (self.inner.read_only, self.inner.history);
+        let inner = &self.inner;
         self.with_admin(|c| {
-            let mut tx = if read_only {
+            let tx = if inner.read_only {
                 // A report walks one snapshot; a read-only session may not lock.
                 c.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?
             } else {
@@ -448,33 +448,7 @@ impl Storage for PostgresStorage {
                 tx.execute("SELECT value FROM pb_meta WHERE key = 'last_tid' FOR UPDATE", &[])?;
                 tx
             };
-            let rows = tx.query("SELECT oid, record FROM pb_object", &[])?;
-            let all = rows.into_iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get::<_, Vec<u8>>(1)));
-            let dead = match super::unreachable(all) {
-                Ok(dead) => dead,
-                // Dropping `tx` rolls back and releases the tid row.
-                Err(e) => return Ok(Err(e)),
-            };
-            let oids = to_i64(dead.iter().copied());
-            if !dry_run && !dead.is_empty() && history == History::Preserving {
-                // The removed states stay in the history, replaced by a
-                // transaction of their own (the tid row is already held).
-                let description = format!("gc: removed {} unreachable object(s)", dead.len());
-                let now = super::commit::micros(std::time::SystemTime::now());
-                tx.execute(
-                    "WITH t AS (UPDATE pb_meta SET value = value + 1 WHERE key = 'last_tid' RETURNING value AS tid),
-                     log AS (INSERT INTO pb_transaction (tid, committed_at, oids, description)
-                             SELECT tid, $2, $1, $3 FROM t)
-                     INSERT INTO pb_object_revision (oid, tid, end_tid, record)
-                     SELECT o.oid, o.tid, t.tid, o.record FROM pb_object o, t WHERE o.oid = ANY($1)",
-                    &[&oids, &now, &description],
-                )?;
-            }
-            if !dry_run {
-                tx.execute("DELETE FROM pb_object WHERE oid = ANY($1)", &[&oids])?;
-            }
-            tx.commit()?;
-            Ok(Ok(dead))
+            Ok(super::gc::collect(&mut PgGc { tx: Some(tx), inner }, dry_run))
         })?
     }
 
@@ -492,7 +466,10 @@ impl Storage for PostgresStorage {
         }
         let last: i64 =
             self.with_admin(|c| c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]))?.get(0);
-        Ok(Box::new(history::PgAtSession::new(self.inner.clone(), at.min(Tid(last as u64)))?))
+        Ok(super::past::Past::wrap(
+            "postgres",
+            history::PgAtSession::new(self.inner.clone(), at.min(Tid(last as u64)))?,
+        ))
     }
 
     fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
@@ -622,5 +599,56 @@ impl Storage for PostgresStorage {
         let row = self
             .with_admin(|c| c.query_one("SELECT max(tid) FROM pb_transaction WHERE committed_at < $1", &[&micros]))?;
         Ok(row.get::<_, Option<i64>>(0).map(|t| Tid(t as u64)))
+    }
+}
+
+/// One garbage collection inside a transaction on the admin connection.
+struct PgGc<'c> {
+    tx: Option<postgres::Transaction<'c>>,
+    inner: &'c Inner,
+}
+
+impl<'c> PgGc<'c> {
+    fn tx(&mut self) -> &mut postgres::Transaction<'c> {
+        self.tx.as_mut().expect("used before commit or rollback")
+    }
+}
+
+impl super::gc::GcTx for PgGc<'_> {
+    fn current(&mut self) -> Result<Vec<(Oid, Vec<u8>)>, StorageError> {
+        let rows = self.tx().query("SELECT oid, record FROM pb_object", &[]).map_err(|e| self.inner.error(e))?;
+        Ok(rows.into_iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get::<_, Vec<u8>>(1))).collect())
+    }
+
+    fn remove(&mut self, dead: &[Oid], meta: &TransactionMeta) -> Result<(), StorageError> {
+        let oids = to_i64(dead.iter().copied());
+        let history = self.inner.history;
+        let tx = self.tx.as_mut().expect("used before commit or rollback");
+        let result = (|| {
+            if history == History::Preserving {
+                // The removed states stay in the history, replaced by this
+                // transaction (the tid row is already held).
+                let now = super::commit::micros(std::time::SystemTime::now());
+                tx.execute(
+                    "WITH t AS (UPDATE pb_meta SET value = value + 1 WHERE key = 'last_tid' RETURNING value AS tid),
+                     log AS (INSERT INTO pb_transaction (tid, committed_at, oids, description)
+                             SELECT tid, $2, $1, $3 FROM t)
+                     INSERT INTO pb_object_revision (oid, tid, end_tid, record)
+                     SELECT o.oid, o.tid, t.tid, o.record FROM pb_object o, t WHERE o.oid = ANY($1)",
+                    &[&oids, &now, &meta.description],
+                )?;
+            }
+            tx.execute("DELETE FROM pb_object WHERE oid = ANY($1)", &[&oids]).map(drop)
+        })();
+        result.map_err(|e| self.inner.error(e))
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        self.tx.take().map_or(Ok(()), |tx| tx.commit().map_err(|e| self.inner.error(e)))
+    }
+
+    fn rollback(&mut self) {
+        // Dropping the transaction rolls it back and releases the tid row.
+        self.tx = None;
     }
 }

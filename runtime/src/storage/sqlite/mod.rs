@@ -303,7 +303,7 @@ impl Storage for SqliteStorage {
             conn.query_row("SELECT coalesce(max(tid), 0) FROM pb_transaction", [], |r| r.get(0)).map_err(backend)?
         };
         let at = at.min(Tid(last as u64));
-        Ok(Box::new(SqliteSession::open(&self.path, true, self.history, Some(at))?))
+        Ok(super::past::Past::wrap("sqlite", SqliteSession::open(&self.path, true, self.history, Some(at))?))
     }
 
     fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
@@ -552,29 +552,42 @@ impl Storage for SqliteStorage {
         // read-only report walks one snapshot instead.
         let behavior = if self.read_only { TransactionBehavior::Deferred } else { TransactionBehavior::Immediate };
         let tx = conn.transaction_with_behavior(behavior).map_err(backend)?;
-        let dead = {
-            let mut stmt = tx.prepare("SELECT oid, record FROM pb_object").map_err(backend)?;
-            let rows = stmt
-                .query_map([], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), r.get::<_, Vec<u8>>(1)?)))
-                .map_err(backend)?;
-            let mut all = Vec::new();
-            for row in rows {
-                all.push(row.map_err(backend)?);
-            }
-            super::unreachable(all)?
-        };
-        if !dry_run && !dead.is_empty() && self.history == History::Preserving {
-            // The removed states stay in the history, replaced by a
-            // transaction of their own, so the database as it was before
-            // still loads them.
+        super::gc::collect(&mut SqliteGc { tx: Some(tx), history: self.history }, dry_run)
+    }
+}
+
+/// One garbage collection inside a transaction on the allocator's connection.
+struct SqliteGc<'c> {
+    tx: Option<rusqlite::Transaction<'c>>,
+    history: History,
+}
+
+impl SqliteGc<'_> {
+    fn tx(&self) -> &rusqlite::Transaction<'_> {
+        self.tx.as_ref().expect("used before commit or rollback")
+    }
+}
+
+impl super::gc::GcTx for SqliteGc<'_> {
+    fn current(&mut self) -> Result<Vec<(Oid, Vec<u8>)>, StorageError> {
+        let mut stmt = self.tx().prepare("SELECT oid, record FROM pb_object").map_err(backend)?;
+        let rows =
+            stmt.query_map([], |r| Ok((Oid(r.get::<_, i64>(0)? as u64), r.get::<_, Vec<u8>>(1)?))).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn remove(&mut self, dead: &[Oid], meta: &TransactionMeta) -> Result<(), StorageError> {
+        let tx = self.tx();
+        if self.history == History::Preserving {
+            // The removed states stay in the history, replaced by this
+            // transaction, so the database as it was before still loads them.
             let tid: i64 = tx
                 .query_row("SELECT coalesce(max(tid), 0) + 1 FROM pb_transaction", [], |r| r.get(0))
                 .map_err(backend)?;
             let now = super::commit::micros(std::time::SystemTime::now());
-            let description = format!("gc: removed {} unreachable object(s)", dead.len());
             tx.execute(
                 "INSERT INTO pb_transaction (tid, committed_at, oids, description) VALUES (?1, ?2, ?3, ?4)",
-                params![tid, now, encode_oids(dead.iter().map(|o| o.0)), description],
+                params![tid, now, encode_oids(dead.iter().map(|o| o.0)), meta.description],
             )
             .map_err(backend)?;
             let mut keep = tx
@@ -583,17 +596,23 @@ impl Storage for SqliteStorage {
                      SELECT oid, tid, ?2, record FROM pb_object WHERE oid = ?1",
                 )
                 .map_err(backend)?;
-            for oid in &dead {
+            for oid in dead {
                 keep.execute(params![oid.0 as i64, tid]).map_err(backend)?;
             }
         }
-        if !dry_run {
-            let mut delete = tx.prepare("DELETE FROM pb_object WHERE oid = ?1").map_err(backend)?;
-            for oid in &dead {
-                delete.execute([oid.0 as i64]).map_err(backend)?;
-            }
+        let mut delete = tx.prepare("DELETE FROM pb_object WHERE oid = ?1").map_err(backend)?;
+        for oid in dead {
+            delete.execute([oid.0 as i64]).map_err(backend)?;
         }
-        tx.commit().map_err(backend)?;
-        Ok(dead)
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        self.tx.take().map_or(Ok(()), |tx| tx.commit().map_err(backend))
+    }
+
+    fn rollback(&mut self) {
+        // Dropping the transaction rolls it back.
+        self.tx = None;
     }
 }

@@ -229,10 +229,6 @@ impl Session for SqliteSession {
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError> {
         self.end_read()?;
-        if self.at.is_some() {
-            // The past is read-only; with nothing to write there is nothing to check.
-            return if writes.is_empty() { Ok(None) } else { Err(StorageError::ReadOnly { backend: "sqlite" }) };
-        }
         // The immediate transaction holds the database's write lock, which
         // locks every row at once.
         self.conn().execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
