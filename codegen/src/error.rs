@@ -40,6 +40,13 @@ pub enum Error {
         /// What the option takes.
         expected: &'static str,
     },
+    /// A file to compile that the compiler found but whose import name
+    /// could not be told, so that nothing would be generated for it.
+    #[error("{file} is neither inside one of the include directories nor an import name found in one")]
+    Unplaced {
+        /// The file as given.
+        file: String,
+    },
     /// The generated code did not parse as Rust: a bug in pbpersist.
     #[error("internal error: generated code for {file} does not parse: {message}")]
     Internal {

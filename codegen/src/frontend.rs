@@ -101,7 +101,13 @@ fn with_protoc(protoc: &Path, wkt: Option<&Path>, protos: &[&Path], includes: &[
     }
     let set = std::fs::read(&set_path).map_err(|source| Error::Io { path: set_path.display().to_string(), source })?;
     let mut compiled = from_descriptor_set(&set)?;
-    compiled.requested = protos.iter().filter_map(|p| import_name(p, includes)).collect();
+    // Named as protoc found them: in the include directories, pbpersist's own
+    // files or the well-known types.
+    let searched: Vec<&Path> = search.iter().map(PathBuf::as_path).collect();
+    compiled.requested = protos
+        .iter()
+        .map(|p| import_name(p, &searched).ok_or_else(|| Error::Unplaced { file: p.display().to_string() }))
+        .collect::<Result<_, _>>()?;
     for file in compiled.pool.files() {
         let found = find(file.name(), &search);
         if let Some((path, text)) = found {
@@ -111,15 +117,15 @@ fn with_protoc(protoc: &Path, wkt: Option<&Path>, protos: &[&Path], includes: &[
     Ok(compiled)
 }
 
-/// The name protoc gives a file on the command line: its path inside the
-/// include directory that holds it.
+/// The name protoc (and protox) gives a file on the command line: a path
+/// that exists is named by its place inside the include directory that
+/// holds it; one that does not is an import name, found inside one.
 fn import_name(path: &Path, includes: &[&Path]) -> Option<String> {
-    let absolute = std::fs::canonicalize(path).ok()?;
-    includes.iter().find_map(|dir| {
-        let dir = std::fs::canonicalize(dir).ok()?;
-        let relative = absolute.strip_prefix(dir).ok()?;
-        Some(relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
-    })
+    let joined = |p: &Path| p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    let placed = std::fs::canonicalize(path).ok().and_then(|absolute| {
+        includes.iter().find_map(|dir| Some(joined(absolute.strip_prefix(std::fs::canonicalize(dir).ok()?).ok()?)))
+    });
+    placed.or_else(|| (path.is_relative() && includes.iter().any(|dir| dir.join(path).is_file())).then(|| joined(path)))
 }
 
 /// A file by import name (or by its path as written) and its text.

@@ -304,3 +304,27 @@ fn the_runtime_crate_path_can_be_set() {
     }
     assert!(derived > 0);
 }
+
+/// Files may be named as protoc and protox both take them: by path, or by
+/// import name inside an include directory. Both front ends generate the
+/// same for either, and a name neither can place is an error, never an
+/// empty, successful compile.
+#[cfg(feature = "vendored-protoc")]
+#[test]
+fn files_named_by_import_name_are_generated_by_both_front_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("shop")).unwrap();
+    std::fs::write(dir.path().join("shop/item.proto"), "syntax = \"proto3\";\npackage shop;\nmessage Item {}\n")
+        .unwrap();
+    let mut config = pbpersist_build::Config::new();
+    config.cargo_directives(false);
+    let by_path = config.generate(&[dir.path().join("shop/item.proto")], &[dir.path()]).unwrap();
+    let by_name = config.generate(&["shop/item.proto"], &[dir.path()]).unwrap_or_else(|e| panic!("{e:?}"));
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path().unwrap());
+    let by_protoc = config.generate(&["shop/item.proto"], &[dir.path()]).unwrap_or_else(|e| panic!("{e:?}"));
+    let names = |files: &[pbpersist_build::GeneratedFile]| files.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&by_path), ["shop.rs"]);
+    assert_eq!(by_name, by_path);
+    assert_eq!(by_protoc, by_path);
+    assert!(config.generate(&["shop/missing.proto"], &[dir.path()]).is_err());
+}

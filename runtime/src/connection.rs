@@ -315,6 +315,23 @@ impl Transaction<'_> {
         Ok(total)
     }
 
+    /// The reference lists stored with the records of `oids` as of the
+    /// snapshot, what gc follows, for the objects that exist and that this
+    /// transaction did not change (their lists are written at commit): a
+    /// checker compares them with what the decoded states reference.
+    pub(crate) fn stored_refs(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Vec<u64>)>> {
+        let unchanged: Vec<Oid> = oids.iter().copied().filter(|o| !self.written.contains(o)).collect();
+        let mut out = Vec::with_capacity(unchanged.len());
+        for chunk in unchanged.chunks(1000) {
+            for (oid, loaded) in self.conn.session.load_many(chunk)? {
+                let refs = crate::record::refs_only(&loaded.record)
+                    .map_err(|e| StorageError::Format(format!("object {oid} has a malformed reference list: {e}")))?;
+                out.push((oid, refs));
+            }
+        }
+        Ok(out)
+    }
+
     /// Decodes loaded records into the cache, skipping oids already cached
     /// and types this program does not know. Returns how many were added.
     fn cache_loaded(&mut self, loaded: Vec<(Oid, Loaded)>) -> Result<usize> {

@@ -54,9 +54,12 @@ pub mod real_protos {
 
 pub mod coverage;
 pub mod etcd;
+#[cfg(feature = "harness")]
 pub mod interop;
+#[cfg(feature = "harness")]
 pub mod place;
 pub mod prost_reference;
+#[cfg(feature = "harness")]
 pub mod random;
 pub mod s3;
 pub mod steady;

@@ -32,6 +32,13 @@ fn fresh_prefix() -> String {
     format!("pbt-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The worker program: the one built with these tests, or the one
+/// `PBPERSIST_WORKER` names (CI builds these tests with the etcd feature
+/// beside a workspace build that rebuilds the shared one without it).
+fn worker() -> String {
+    std::env::var("PBPERSIST_WORKER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pbpersist-worker").to_string())
+}
+
 /// A backend whose databases all open the same fresh prefix.
 fn backend() -> Backend {
     let url = cluster().url(&fresh_prefix());
@@ -273,7 +280,7 @@ fn writers_on_every_member_lose_no_update() {
     .unwrap();
     let children: Vec<_> = (0..3)
         .map(|m| {
-            Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
+            Command::new(worker())
                 .args(["count", &cluster().member_url(m, &prefix), "1000", "plain"])
                 .stdout(Stdio::piped())
                 .spawn()
@@ -305,7 +312,7 @@ fn writers_on_every_member_lose_no_update() {
         .unwrap();
     let children: Vec<_> = (0..3)
         .map(|m| {
-            Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
+            Command::new(worker())
                 .args(["tree-insert", &cluster().member_url(m, &prefix), &m.to_string(), "1000", "50"])
                 .stdout(Stdio::null())
                 .spawn()
@@ -335,7 +342,7 @@ fn the_leader_killed_10_times_loses_no_acknowledged_commit() {
     let url = cluster.url("faults");
     let db = Database::with_storage(EtcdStorage::open(&url).unwrap()).unwrap();
     let writers = ["w0", "w1", "w2"];
-    let steady = SteadyWriters::start(&db, env!("CARGO_BIN_EXE_pbpersist-worker"), &url, &writers);
+    let steady = SteadyWriters::start(&db, &worker(), &url, &writers);
     drop(db);
     let mut kills = 0;
     for _ in 0..10 {

@@ -35,7 +35,10 @@ macro_rules! suite_trials {
                         .open()
                         .unwrap();
                     pbpersist::Database::with_storage_and_options(storage, options).unwrap()
-                });
+                })
+                // The variants check what they add; the plain suite runs
+                // the concurrent workloads at full size.
+                .lighter();
                 suite::$module::$test(&backend);
                 Ok(())
             }));
@@ -56,7 +59,10 @@ macro_rules! suite_trials {
                         .open()
                         .unwrap();
                     pbpersist::Database::with_storage_and_options(storage, options).unwrap()
-                });
+                })
+                // The variants check what they add; the plain suite runs
+                // the concurrent workloads at full size.
+                .lighter();
                 suite::$module::$test(&backend);
                 Ok(())
             }));

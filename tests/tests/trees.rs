@@ -301,3 +301,39 @@ fn broken_trees_are_refused_with_errors() {
     })
     .unwrap();
 }
+
+/// A node whose stored reference list leaves out one of its children (a
+/// writer in another language that forgot it) is reported: gc follows the
+/// lists and would remove the child with everything below it.
+#[test]
+fn check_tree_finds_a_reference_list_that_omits_a_child() {
+    use pbpersist::storage::Write;
+    let storage = MemoryStorage::new();
+    let db = Database::with_storage(storage.clone()).unwrap();
+    let tree = db
+        .transact(|tx| {
+            let tree = PTreeMap::<i64, i64>::create_with(tx, Bounds { bucket: 4, node: 4 })?;
+            for i in 0..40 {
+                tree.insert(tx, i, i)?;
+            }
+            tx.root_mut()?.insert("tree", tree);
+            Ok(tree)
+        })
+        .unwrap();
+    let node = db.transact(|tx| Ok(tx.get(tree.cast::<TreeHead>())?.root().unwrap())).unwrap();
+    assert_eq!(db.transact(|tx| check_tree(tx, tree)).unwrap().problems, Vec::<String>::new());
+    // Rewrite the node's record with its last child left out of the list.
+    let mut session = pbpersist::storage::Storage::open_session(&storage).unwrap();
+    session.begin(None).unwrap();
+    let loaded = session.load(node.oid()).unwrap().unwrap();
+    let mut record = pbpersist::Record::from_bytes(loaded.record.into()).unwrap();
+    let dropped = record.refs.pop().unwrap();
+    let write = Write { oid: node.oid(), base: Some(loaded.tid), record: prost::Message::encode_to_vec(&record) };
+    session.commit(&[write], &[], &Default::default(), &mut |_, _| None).unwrap();
+    let db = Database::with_storage(storage).unwrap();
+    let problems = db.transact(|tx| check_tree(tx, tree)).unwrap().problems;
+    let expected = format!("object {}: its stored reference list omits [{dropped}]", node.oid());
+    assert!(problems.iter().any(|p| p.starts_with(&expected)), "{problems:#?}");
+    // What gc would do with it: the child and its buckets are unreachable.
+    assert!(db.gc(true).unwrap().unreachable.contains(&pbpersist::Oid(dropped)));
+}

@@ -29,7 +29,9 @@ pub struct TreeCheck {
 /// Walks the whole tree at `head`, whatever its kinds: checks key order
 /// within and across buckets, that every key lies in the range its parent
 /// gives it, the lengths of parallel lists, that only the root bucket may be
-/// empty, and that the counter matches the entries.
+/// empty, that the counter matches the entries, and that every object's
+/// stored reference list holds every reference its state makes (gc follows
+/// the lists, so an omitted reference would have it remove a live object).
 pub fn check_tree<T: ?Sized>(tx: &mut Transaction<'_>, head: Ref<T>) -> Result<TreeCheck> {
     let h = tx.get(head.cast::<TreeHead>())?;
     let mut out = TreeCheck {
@@ -40,11 +42,12 @@ pub fn check_tree<T: ?Sized>(tx: &mut Transaction<'_>, head: Ref<T>) -> Result<T
         ..TreeCheck::default()
     };
     let walk = Walk { depth: h.depth(), value_kind: h.value_kind().to_owned() };
+    let mut visited = vec![head.oid(), h.counter(head.oid())?.oid()];
     match h.key_kind() {
-        "int64" => walk.run::<i64>(tx, h.top(head.oid())?, &mut out, |k| k.ints())?,
-        "uint64" => walk.run::<u64>(tx, h.top(head.oid())?, &mut out, |k| k.uints())?,
-        "string" => walk.run::<String>(tx, h.top(head.oid())?, &mut out, |k| k.strings())?,
-        "bytes" => walk.run::<Vec<u8>>(tx, h.top(head.oid())?, &mut out, |k| k.bytes())?,
+        "int64" => walk.run::<i64>(tx, h.top(head.oid())?, &mut out, &mut visited, |k| k.ints())?,
+        "uint64" => walk.run::<u64>(tx, h.top(head.oid())?, &mut out, &mut visited, |k| k.uints())?,
+        "string" => walk.run::<String>(tx, h.top(head.oid())?, &mut out, &mut visited, |k| k.strings())?,
+        "bytes" => walk.run::<Vec<u8>>(tx, h.top(head.oid())?, &mut out, &mut visited, |k| k.bytes())?,
         other => out.problems.push(format!("head {}: unknown key kind {other:?}", head.oid())),
     }
     if out.entries as i64 != out.length {
@@ -55,7 +58,31 @@ pub fn check_tree<T: ?Sized>(tx: &mut Transaction<'_>, head: Ref<T>) -> Result<T
             out.entries
         ));
     }
+    check_reference_lists(tx, &visited, &mut out)?;
     Ok(out)
+}
+
+/// Reports each of `oids` whose state references an object its stored
+/// reference list leaves out. A list may hold more than the state shows
+/// (references inside fields this program does not know), never less.
+fn check_reference_lists(tx: &mut Transaction<'_>, oids: &[Oid], out: &mut TreeCheck) -> Result<()> {
+    for (oid, stored) in tx.stored_refs(oids)? {
+        let mut listed: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        for r in stored {
+            *listed.entry(r).or_default() += 1;
+        }
+        let mut omitted = Vec::new();
+        tx.get_object(oid)?.visit_refs(&mut |r| match listed.get_mut(&r.0) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => omitted.push(r.0),
+        });
+        if !omitted.is_empty() {
+            out.problems.push(format!(
+                "object {oid}: its stored reference list omits {omitted:?}, which its state references (gc would remove them)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 struct Walk {
@@ -87,6 +114,7 @@ impl Walk {
         tx: &mut Transaction<'_>,
         root: Ref<AnyObject>,
         out: &mut TreeCheck,
+        visited: &mut Vec<Oid>,
         keys: fn(&TreeKeys) -> &[K],
     ) -> Result<()> {
         let mut last: Option<K> = None;
@@ -99,6 +127,7 @@ impl Walk {
                 out.problems.push(format!("object {oid}: reached twice; a tree's objects each have one parent"));
                 continue;
             }
+            visited.push(oid);
             let outside = |k: &K| low.as_ref().is_some_and(|l| k < l) || high.as_ref().is_some_and(|h| k >= h);
             if level < self.depth {
                 out.nodes += 1;
