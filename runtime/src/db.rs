@@ -3,7 +3,7 @@
 use crate::connection::Connection;
 use crate::shared::Shared;
 use crate::storage::{Storage, Write};
-use crate::{Oid, Options, Result, Root, Tid, Transaction};
+use crate::{Oid, Options, Result, Root, StorageError, Tid, Transaction};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -159,7 +159,9 @@ impl Database {
         if !dry_run {
             self.shared.refuse_writes()?;
         }
-        let unreachable = self.shared.storage.collect_garbage(dry_run)?;
+        let storage = &*self.shared.storage;
+        let admin = storage.admin().ok_or(StorageError::NoAdmin { backend: storage.name() })?;
+        let unreachable = admin.collect_garbage(dry_run)?;
         let removed = !dry_run && !unreachable.is_empty();
         Ok(GcReport { unreachable, removed })
     }

@@ -225,6 +225,14 @@ pub enum StorageError {
         /// Which backend.
         backend: &'static str,
     },
+    /// Administration (gc, copying transactions in) was asked of a storage
+    /// that offers none: [`Storage::admin`](crate::storage::Storage::admin)
+    /// is `None`, as for a view of the database as of a past tid.
+    #[error("the {backend} storage offers no administration (gc, copying transactions in)")]
+    NoAdmin {
+        /// Which backend.
+        backend: &'static str,
+    },
     /// A write names an oid it may not: a new object at an oid the database
     /// never handed out (one at or above its next oid, other than the
     /// root's), or any oid at or above 2^63. Nothing was written; retrying

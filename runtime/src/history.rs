@@ -1,7 +1,7 @@
 //! History on a history-preserving database: an object's revisions, the
 //! database as it was at a tid or a time, and undo.
 
-use crate::storage::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange, Write};
+use crate::storage::{Committed, HistoryStorage, Revision, Session, Storage, TransactionMeta, TransactionRange, Write};
 use crate::{Database, Oid, Result, StorageError, Tid, UndoError};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -49,7 +49,7 @@ impl Database {
     /// that wrote it, and its size. A history-free database lists the
     /// current state only.
     pub fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>> {
-        Ok(self.shared.storage.history(oid, limit)?)
+        Ok(self.shared.storage.revisions(oid, limit)?)
     }
 
     /// The database as it was when transaction `tid` committed: a read-only
@@ -59,7 +59,9 @@ impl Database {
     pub fn at(&self, tid: Tid) -> Result<Database> {
         // Starting a session first reports a database without history, or
         // packed past `tid`, here.
-        let mut session = self.shared.storage.open_session_at(tid)?;
+        let storage = &*self.shared.storage;
+        let past = storage.require_history()?;
+        let mut session = past.open_session_at(tid)?;
         session.begin(None)?;
         session.end()?;
         Database::with_storage_and_options(AtStorage { base: self.clone(), at: tid }, self.shared.options.clone())
@@ -90,7 +92,10 @@ impl Database {
             }
         };
         let unreachable = self.gc(false)?.unreachable;
-        let states_removed = storage.pack(kept_from, PACK_BATCH)?;
+        let states_removed = match storage.history() {
+            Some(history) => history.pack(kept_from, PACK_BATCH)?,
+            None => 0,
+        };
         Ok(PackReport { kept_from, states_removed, unreachable })
     }
 
@@ -104,14 +109,12 @@ impl Database {
     pub fn undo(&self, tids: &[Tid]) -> Result<Tid> {
         self.shared.refuse_writes()?;
         let storage = &*self.shared.storage;
-        if storage.history_mode() != History::Preserving {
-            return Err(StorageError::NoHistory { backend: storage.name() }.into());
-        }
+        let past = storage.require_history()?;
         let mut tids = tids.to_vec();
         tids.sort_unstable();
         tids.dedup();
         // Undoing `t` restores states as of `t - 1`, which a pack may have removed.
-        let packed = storage.packed_tid()?;
+        let packed = past.packed_tid()?;
         if let Some(t) = tids.first().filter(|t| **t <= packed) {
             let at = Tid(t.0.saturating_sub(1));
             return Err(StorageError::Packed { backend: storage.name(), at, packed }.into());
@@ -129,7 +132,7 @@ impl Database {
         // whether an older, not undone one follows.
         let mut changed = Vec::new();
         for (oid, since) in &first {
-            let revisions = storage.history(*oid, tids.len() + 1)?;
+            let revisions = past.states(*oid, tids.len() + 1)?;
             if revisions.iter().take_while(|r| r.tid >= *since).any(|r| tids.binary_search(&r.tid).is_err()) {
                 changed.push(*oid);
             }
@@ -144,7 +147,7 @@ impl Database {
             let session = match sessions.entry(*since) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    let mut s = storage.open_session_at(Tid(since.0.saturating_sub(1)))?;
+                    let mut s = past.open_session_at(Tid(since.0.saturating_sub(1)))?;
                     s.begin(None)?;
                     e.insert(s)
                 }
@@ -186,6 +189,11 @@ impl AtStorage {
         &*self.base.shared.storage
     }
 
+    /// The base storage's history, which [`Database::at`] made sure of.
+    fn past(&self) -> std::result::Result<&dyn HistoryStorage, StorageError> {
+        self.base().require_history()
+    }
+
     fn refuse<T>(&self) -> std::result::Result<T, StorageError> {
         Err(StorageError::ReadOnly { backend: self.base().name() })
     }
@@ -197,14 +205,10 @@ impl Storage for AtStorage {
     }
 
     fn open_session(&self) -> std::result::Result<Box<dyn Session>, StorageError> {
-        self.base().open_session_at(self.at)
+        self.past()?.open_session_at(self.at)
     }
 
     fn new_oids(&self, _: u64) -> std::result::Result<std::ops::Range<u64>, StorageError> {
-        self.refuse()
-    }
-
-    fn collect_garbage(&self, _: bool) -> std::result::Result<Vec<Oid>, StorageError> {
         self.refuse()
     }
 
@@ -220,6 +224,8 @@ impl Storage for AtStorage {
         self.base().schemas()
     }
 
+    /// The base's transactions up to the view's tid, so that everything
+    /// derived from the log (`transaction`, `tid_before`) stops there too.
     fn transactions(&self, range: TransactionRange) -> std::result::Result<Vec<Committed>, StorageError> {
         let until = range.until.map_or(self.at, |u| u.min(self.at));
         self.base().transactions(TransactionRange { until: Some(until), ..range })
@@ -229,22 +235,29 @@ impl Storage for AtStorage {
         true
     }
 
-    fn history_mode(&self) -> History {
-        self.base().history_mode()
+    fn history(&self) -> Option<&dyn HistoryStorage> {
+        self.base().history().is_some().then_some(self)
     }
+}
 
-    fn history(&self, oid: Oid, limit: usize) -> std::result::Result<Vec<Revision>, StorageError> {
-        let mut all = self.base().history(oid, usize::MAX)?;
+/// The base's history as far as the view's tid; no pack through a view.
+impl HistoryStorage for AtStorage {
+    fn states(&self, oid: Oid, limit: usize) -> std::result::Result<Vec<Revision>, StorageError> {
+        let mut all = self.past()?.states(oid, usize::MAX)?;
         all.retain(|r| r.tid <= self.at);
         all.truncate(limit);
         Ok(all)
     }
 
     fn open_session_at(&self, at: Tid) -> std::result::Result<Box<dyn Session>, StorageError> {
-        self.base().open_session_at(at.min(self.at))
+        self.past()?.open_session_at(at.min(self.at))
     }
 
-    fn tid_before(&self, time: SystemTime) -> std::result::Result<Option<Tid>, StorageError> {
-        Ok(self.base().tid_before(time)?.map(|t| t.min(self.at)))
+    fn pack(&self, _: Tid, _: usize) -> std::result::Result<u64, StorageError> {
+        self.refuse()
+    }
+
+    fn packed_tid(&self) -> std::result::Result<Tid, StorageError> {
+        self.past()?.packed_tid()
     }
 }

@@ -90,7 +90,7 @@ impl Grpc for Service {
             ));
         };
         let storage = self.shared.storage.clone();
-        let database_id = tokio::task::spawn_blocking(move || storage.database_id())
+        let database_id = tokio::task::spawn_blocking(move || storage.admin().map_or(Ok(None), |a| a.database_id()))
             .await
             .map_err(|e| p::refusal(p::failure::Kind::Backend, format!("the call failed: {e}")))?
             .map_err(|e| p::status(&e))?
@@ -156,7 +156,7 @@ impl Grpc for Service {
     async fn history(&self, request: Request<p::HistoryRequest>) -> Result<Response<p::RevisionList>, Status> {
         let r = request.into_inner();
         self.blocking(move |s| {
-            let list = s.history(Oid(r.oid), r.limit as usize)?;
+            let list = s.revisions(Oid(r.oid), r.limit as usize)?;
             Ok(p::RevisionList { revisions: list.iter().map(p::Revision::from).collect() })
         })
         .await
@@ -226,7 +226,11 @@ impl Grpc for Service {
     }
 
     async fn packed_tid(&self, _: Request<p::PackedTidRequest>) -> Result<Response<p::PackReply>, Status> {
-        self.blocking(|s| Ok(p::PackReply { removed: 0, packed_tid: s.packed_tid()?.0 })).await
+        self.blocking(|s| {
+            let packed_tid = s.history().map_or(Ok(Tid(0)), |h| h.packed_tid())?;
+            Ok(p::PackReply { removed: 0, packed_tid: packed_tid.0 })
+        })
+        .await
     }
 
     async fn collect_garbage(
@@ -239,16 +243,21 @@ impl Grpc for Service {
             self.writable(&request, Access::Admin, "collect garbage")?;
         }
         let dry_run = request.into_inner().dry_run;
-        self.blocking(move |s| Ok(p::OidList { oids: s.collect_garbage(dry_run)?.into_iter().map(|o| o.0).collect() }))
-            .await
+        self.blocking(move |s| {
+            let admin = s.admin().ok_or(StorageError::NoAdmin { backend: s.name() })?;
+            Ok(p::OidList { oids: admin.collect_garbage(dry_run)?.into_iter().map(|o| o.0).collect() })
+        })
+        .await
     }
 
     async fn pack(&self, request: Request<p::PackRequest>) -> Result<Response<p::PackReply>, Status> {
         self.writable(&request, Access::Admin, "pack")?;
         let r = request.into_inner();
         self.blocking(move |s| {
-            let removed = s.pack(Tid(r.before), (r.batch as usize).max(1))?;
-            Ok(p::PackReply { removed, packed_tid: s.packed_tid()?.0 })
+            // A history-free database keeps no replaced states to remove.
+            let Some(history) = s.history() else { return Ok(p::PackReply { removed: 0, packed_tid: 0 }) };
+            let removed = history.pack(Tid(r.before), (r.batch as usize).max(1))?;
+            Ok(p::PackReply { removed, packed_tid: history.packed_tid()?.0 })
         })
         .await
     }

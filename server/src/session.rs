@@ -161,7 +161,8 @@ impl State {
                 let session = match b.at {
                     Some(at) => {
                         if self.past.as_ref().is_none_or(|(t, _)| t.0 != at) {
-                            self.past = Some((Tid(at), self.shared.storage.open_session_at(Tid(at))?));
+                            self.past =
+                                Some((Tid(at), self.shared.storage.require_history()?.open_session_at(Tid(at))?));
                         }
                         self.current = Some(Which::Past);
                         &mut self.past.as_mut().expect("just set").1

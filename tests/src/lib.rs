@@ -161,7 +161,7 @@ pub mod dump {
         oids.extend(transactions.iter().flat_map(|t| t.oids.clone().unwrap_or_default()));
         oids.sort_unstable();
         oids.dedup();
-        let histories = oids.into_iter().map(|oid| (oid, storage.history(oid, usize::MAX).unwrap())).collect();
+        let histories = oids.into_iter().map(|oid| (oid, storage.revisions(oid, usize::MAX).unwrap())).collect();
         Dump { transactions, objects, histories }
     }
 }

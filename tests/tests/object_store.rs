@@ -285,7 +285,7 @@ fn a_pack_killed_20_times_leaves_a_consistent_database() {
 
         let fresh = Database::with_storage(ObjectStorage::open(&url).unwrap()).unwrap();
         assert_eq!(fresh.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), value, "round {round}: the present");
-        let packed = fresh.storage().packed_tid().unwrap();
+        let packed = fresh.storage().require_history().unwrap().packed_tid().unwrap();
         finished += u32::from(packed == keep);
         for (tid, v) in states.iter().filter(|(t, _)| *t >= packed) {
             let past = fresh.at(*tid).unwrap();

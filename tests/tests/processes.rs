@@ -3,7 +3,7 @@
 
 mod multiprocess;
 
-use pbpersist::storage::{SqliteStorage, Storage};
+use pbpersist::storage::{HistoryStorage, SqliteStorage};
 use pbpersist::{Database, Error, History, Ref, StorageError, Tid};
 use pbpersist_tests::bank::Counter;
 use std::process::{Command, Stdio};

@@ -179,7 +179,7 @@ pub fn a_write_to_an_object_gc_removed_conflicts_without_a_merge(backend: &Backe
     };
     let t1 = commit(storage, &[root_write, write(a, None, record("orphan", &[]))]).unwrap().unwrap();
     let mut late = session(storage);
-    assert!(storage.collect_garbage(false).unwrap().contains(&a));
+    assert!(storage.admin().unwrap().collect_garbage(false).unwrap().contains(&a));
     let mut merges = 0;
     let mut merge = |_: Oid, _: &Loaded| {
         merges += 1;

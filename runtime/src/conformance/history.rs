@@ -302,7 +302,7 @@ pub fn pack_keeps_what_it_promised_and_removes_the_rest(backend: &Backend) {
     let report = db.pack(pbpersist::Keep::From(tids[2])).unwrap();
     // Pisa's states written at tids[0] and tids[1] were replaced by tids[2].
     assert!(report.states_removed >= 2, "{report:?}");
-    assert_eq!(db.storage().packed_tid().unwrap(), tids[2]);
+    assert_eq!(db.storage().history().unwrap().packed_tid().unwrap(), tids[2]);
     let kept: Vec<Tid> = db.history(pisa.oid(), 10).unwrap().iter().map(|r| r.tid).collect();
     assert_eq!(kept, [tids[4], tids[3], tids[2]]);
     for (i, tid) in tids.iter().enumerate().skip(2) {
@@ -317,7 +317,7 @@ pub fn pack_keeps_what_it_promised_and_removes_the_rest(backend: &Backend) {
     assert!(matches!(undone, Err(Error::Storage(StorageError::Packed { .. }))), "{undone:?}");
     // A later pack to an earlier tid keeps the promise of the first.
     db.pack(tids[0]).unwrap();
-    assert_eq!(db.storage().packed_tid().unwrap(), tids[2]);
+    assert_eq!(db.storage().history().unwrap().packed_tid().unwrap(), tids[2]);
     // The state gc removed stays until a pack passes its removal.
     let gc = db.last_transactions(10).unwrap().into_iter().find(|t| t.meta.description.starts_with("gc:")).unwrap();
     assert_eq!(height(&db.at(Tid(gc.tid.0 - 1)).unwrap(), lonely).unwrap(), 1.0);

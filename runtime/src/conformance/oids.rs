@@ -5,7 +5,7 @@
 //! [`commits`](super::commits).)
 
 use super::{Backend, tower};
-use pbpersist::storage::{History, MAX_NEW_OIDS, Session, Storage, TransactionRange};
+use pbpersist::storage::{MAX_NEW_OIDS, Session, Storage, TransactionRange};
 use pbpersist::{Oid, StorageError, Tid};
 
 /// The numbers at and past 2^63 the tests ask about.
@@ -100,7 +100,7 @@ pub fn oids_and_tids_past_2_63_read_as_nothing(backend: &Backend) {
         let newest_first = TransactionRange { newest_first: true, limit: 1, ..range(Tid(0), Some(Tid(n))) };
         assert_eq!(storage.transactions(newest_first).unwrap()[0].tid, newest, "until {n}");
         assert_eq!(storage.transaction(Tid(n)).unwrap(), None);
-        assert_eq!(storage.history(Oid(n), 10).unwrap(), []);
+        assert_eq!(storage.revisions(Oid(n), 10).unwrap(), []);
 
         let mut s = storage.open_session().unwrap();
         let snapshot = s.begin(Some(Tid(n))).unwrap();
@@ -118,13 +118,11 @@ pub fn oids_and_tids_past_2_63_read_as_nothing(backend: &Backend) {
 pub fn a_tid_past_every_commit_means_the_newest_one(backend: &Backend) {
     let db = populated(backend);
     let storage = db.storage();
-    if storage.history_mode() != History::Preserving {
-        return;
-    }
+    let Some(history) = storage.history() else { return };
     let newest = session(storage).begin(None).unwrap().tid;
     let root = session(storage).load(Oid::ROOT).unwrap().unwrap();
     for n in HUGE {
-        let mut past = storage.open_session_at(Tid(n)).unwrap();
+        let mut past = history.open_session_at(Tid(n)).unwrap();
         assert_eq!(past.begin(None).unwrap().tid, newest);
         assert_eq!(past.load(Oid::ROOT).unwrap().as_ref(), Some(&root));
         assert_eq!(past.load(Oid(n)).unwrap(), None);
@@ -133,9 +131,9 @@ pub fn a_tid_past_every_commit_means_the_newest_one(backend: &Backend) {
     }
     // A pack before such a tid packs up to the newest commit: the replaced
     // states go, and the database as of the newest commit stays readable.
-    assert!(storage.pack(Tid(u64::MAX), 1000).unwrap() > 0, "the root's replaced states are removed");
-    assert!(storage.packed_tid().unwrap() <= newest);
-    let mut past = storage.open_session_at(newest).unwrap();
+    assert!(history.pack(Tid(u64::MAX), 1000).unwrap() > 0, "the root's replaced states are removed");
+    assert!(history.packed_tid().unwrap() <= newest);
+    let mut past = history.open_session_at(newest).unwrap();
     past.begin(None).unwrap();
     assert_eq!(past.load(Oid::ROOT).unwrap(), Some(root));
     past.end().unwrap();

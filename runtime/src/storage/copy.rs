@@ -20,6 +20,13 @@ pub struct CopyReport {
     pub last: Tid,
 }
 
+/// The refusal of a storage that cannot receive copied transactions
+/// ([`AdminStorage::restore`](super::AdminStorage::restore)).
+#[cfg(any(feature = "etcd", feature = "object-store", feature = "remote"))]
+pub(crate) fn cannot_restore(backend: &str) -> StorageError {
+    StorageError::Config(format!("the {backend} storage cannot receive copied transactions"))
+}
+
 /// The newest tid `storage` has committed (`Tid(0)` if none).
 fn newest(storage: &dyn Storage) -> Result<Tid, StorageError> {
     let range = TransactionRange { after: Tid(0), until: None, limit: 1, newest_first: true, records: false };
@@ -44,6 +51,7 @@ pub fn copy(
     to: &dyn Storage,
     progress: &mut dyn FnMut(&Committed),
 ) -> Result<CopyReport, StorageError> {
+    let receiver = to.admin().ok_or(StorageError::NoAdmin { backend: to.name() })?;
     let start = newest(to)?;
     if start > Tid(0) {
         let theirs = from.transaction(start)?.map(|t| (t.tid, t.time));
@@ -105,7 +113,7 @@ pub fn copy(
                 }
                 Some(_) => {}
             }
-            to.restore(&txn, &removed)?;
+            receiver.restore(&txn, &removed)?;
             report.transactions += 1;
             report.records += txn.records.len() as u64;
             report.last = txn.tid;

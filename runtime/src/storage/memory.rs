@@ -2,7 +2,8 @@
 
 use super::commit::{self, CommitTx, Row};
 use super::{
-    Committed, History, Loaded, Resolve, Revision, Session, Snapshot, Storage, TransactionMeta, TransactionRange, Write,
+    AdminStorage, Committed, History, HistoryStorage, Loaded, Resolve, Revision, Session, Snapshot, Storage,
+    TransactionMeta, TransactionRange, Write,
 };
 use crate::{ConflictError, Oid, StorageError, Tid};
 use std::collections::HashMap;
@@ -52,7 +53,7 @@ struct Logged {
 
 impl Default for MemoryStorage {
     fn default() -> Self {
-        MemoryStorage { inner: Default::default(), history: History::Free, id: super::random_u64() }
+        MemoryStorage { inner: Default::default(), history: History::Free, id: crate::storage::layout::random_u64() }
     }
 }
 
@@ -75,10 +76,6 @@ impl MemoryStorage {
 }
 
 impl Storage for MemoryStorage {
-    fn database_id(&self) -> Result<Option<u64>, StorageError> {
-        Ok(Some(self.id))
-    }
-
     fn name(&self) -> &'static str {
         "memory"
     }
@@ -87,89 +84,9 @@ impl Storage for MemoryStorage {
         Ok(Box::new(MemorySession { storage: self.clone(), snapshot: None, at: None }))
     }
 
-    fn history_mode(&self) -> History {
-        self.history
-    }
-
-    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
-        let s = self.lock();
-        let Some(versions) = s.objects.get(&oid) else { return Ok(Vec::new()) };
-        let kept = if self.history == History::Preserving { versions.len() } else { 1 };
-        let stored = versions.iter().rev().take(kept).filter_map(|(tid, record)| Some((*tid, record.as_ref()?.len())));
-        Ok(stored
-            .take(limit)
-            .map(|(tid, size)| {
-                let logged = s.log.binary_search_by_key(&tid, |l| l.tid).ok().map(|i| &s.log[i]);
-                Revision {
-                    tid,
-                    time: logged.map_or(std::time::UNIX_EPOCH, |l| l.time),
-                    meta: logged.map(|l| l.meta.clone()).unwrap_or_default(),
-                    size,
-                }
-            })
-            .collect())
-    }
-
-    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
-        if self.history != History::Preserving {
-            return Ok(0);
-        }
-        let mut s = self.lock();
-        // A tid not committed yet packs up to the newest one.
-        let before = before.min(Tid(s.last_tid));
-        s.packed = s.packed.max(before);
-        let mut removed = 0;
-        for versions in s.objects.values_mut() {
-            // A version is replaced when the next one is written.
-            let ends: Vec<Tid> = versions.iter().skip(1).map(|v| v.0).collect();
-            let keep_from = ends.iter().take_while(|end| **end <= before).count();
-            removed += versions.drain(..keep_from).filter(|v| v.1.is_some()).count() as u64;
-        }
-        s.objects.retain(|_, versions| versions.iter().any(|v| v.1.is_some()));
-        Ok(removed)
-    }
-
-    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
-        let next = super::restored_next_oid("memory", txn, removed)?;
-        let mut s = self.lock();
-        if txn.tid.0 <= s.last_tid {
-            return Err(StorageError::Config(format!(
-                "cannot copy in transaction {}: this database has {}",
-                txn.tid, s.last_tid
-            )));
-        }
-        s.last_tid = txn.tid.0;
-        for (oid, record) in &txn.records {
-            s.objects.entry(*oid).or_default().push((txn.tid, Some(Arc::new(record.clone()))));
-        }
-        for oid in removed {
-            s.objects.entry(*oid).or_default().push((txn.tid, None));
-        }
-        let oids: Vec<Oid> = txn.records.iter().map(|r| r.0).chain(removed.iter().copied()).collect();
-        s.next_oid = s.next_oid.max(next);
-        s.log.push(Logged { tid: txn.tid, time: txn.time, meta: txn.meta.clone(), oids });
-        Ok(())
-    }
-
-    fn packed_tid(&self) -> Result<Tid, StorageError> {
-        Ok(self.lock().packed)
-    }
-
-    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
-        if self.history != History::Preserving {
-            return Err(StorageError::NoHistory { backend: "memory" });
-        }
-        let packed = self.lock().packed;
-        if at < packed {
-            return Err(StorageError::Packed { backend: "memory", at, packed });
-        }
-        let at = at.min(Tid(self.lock().last_tid));
-        Ok(super::past::Past::wrap("memory", MemorySession { storage: self.clone(), snapshot: None, at: Some(at) }))
-    }
-
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         let mut s = self.lock();
-        let range = super::oid_range("memory", s.next_oid, count)?;
+        let range = crate::storage::oids::oid_range("memory", s.next_oid, count)?;
         s.next_oid = s.next_oid.max(range.end);
         Ok(range)
     }
@@ -221,6 +138,98 @@ impl Storage for MemoryStorage {
                 Committed { tid: *tid, time: *time, meta: meta.clone(), oids: Some(oids), records }
             })
             .collect())
+    }
+
+    fn history(&self) -> Option<&dyn HistoryStorage> {
+        (self.history == History::Preserving).then_some(self)
+    }
+
+    fn admin(&self) -> Option<&dyn AdminStorage> {
+        Some(self)
+    }
+}
+
+impl HistoryStorage for MemoryStorage {
+    fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        let s = self.lock();
+        let Some(versions) = s.objects.get(&oid) else { return Ok(Vec::new()) };
+        let kept = if self.history == History::Preserving { versions.len() } else { 1 };
+        let stored = versions.iter().rev().take(kept).filter_map(|(tid, record)| Some((*tid, record.as_ref()?.len())));
+        Ok(stored
+            .take(limit)
+            .map(|(tid, size)| {
+                let logged = s.log.binary_search_by_key(&tid, |l| l.tid).ok().map(|i| &s.log[i]);
+                Revision {
+                    tid,
+                    time: logged.map_or(std::time::UNIX_EPOCH, |l| l.time),
+                    meta: logged.map(|l| l.meta.clone()).unwrap_or_default(),
+                    size,
+                }
+            })
+            .collect())
+    }
+
+    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
+        if self.history != History::Preserving {
+            return Ok(0);
+        }
+        let mut s = self.lock();
+        // A tid not committed yet packs up to the newest one.
+        let before = before.min(Tid(s.last_tid));
+        s.packed = s.packed.max(before);
+        let mut removed = 0;
+        for versions in s.objects.values_mut() {
+            // A version is replaced when the next one is written.
+            let ends: Vec<Tid> = versions.iter().skip(1).map(|v| v.0).collect();
+            let keep_from = ends.iter().take_while(|end| **end <= before).count();
+            removed += versions.drain(..keep_from).filter(|v| v.1.is_some()).count() as u64;
+        }
+        s.objects.retain(|_, versions| versions.iter().any(|v| v.1.is_some()));
+        Ok(removed)
+    }
+
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        Ok(self.lock().packed)
+    }
+
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        if self.history != History::Preserving {
+            return Err(StorageError::NoHistory { backend: "memory" });
+        }
+        let packed = self.lock().packed;
+        if at < packed {
+            return Err(StorageError::Packed { backend: "memory", at, packed });
+        }
+        let at = at.min(Tid(self.lock().last_tid));
+        Ok(super::past::Past::wrap("memory", MemorySession { storage: self.clone(), snapshot: None, at: Some(at) }))
+    }
+}
+
+impl AdminStorage for MemoryStorage {
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(Some(self.id))
+    }
+
+    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
+        let next = crate::storage::oids::restored_next_oid("memory", txn, removed)?;
+        let mut s = self.lock();
+        if txn.tid.0 <= s.last_tid {
+            return Err(StorageError::Config(format!(
+                "cannot copy in transaction {}: this database has {}",
+                txn.tid, s.last_tid
+            )));
+        }
+        s.last_tid = txn.tid.0;
+        for (oid, record) in &txn.records {
+            s.objects.entry(*oid).or_default().push((txn.tid, Some(Arc::new(record.clone()))));
+        }
+        for oid in removed {
+            s.objects.entry(*oid).or_default().push((txn.tid, None));
+        }
+        let oids: Vec<Oid> = txn.records.iter().map(|r| r.0).chain(removed.iter().copied()).collect();
+        s.next_oid = s.next_oid.max(next);
+        s.log.push(Logged { tid: txn.tid, time: txn.time, meta: txn.meta.clone(), oids });
+        Ok(())
     }
 
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {

@@ -9,16 +9,20 @@ mod copy;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod gc;
+mod layout;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 #[cfg(feature = "object-store")]
 pub mod object;
+mod oids;
 pub mod past;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(feature = "postgres", feature = "remote"))]
@@ -30,6 +34,7 @@ pub use etcd::EtcdStorage;
 pub use memory::MemoryStorage;
 #[cfg(feature = "object-store")]
 pub use object::ObjectStorage;
+pub use oids::{MAX_NEW_OIDS, OID_LIMIT};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStorage;
 #[cfg(feature = "remote")]
@@ -40,72 +45,6 @@ pub use sqlite::SqliteStorage;
 pub use state_cache::StateCacheStats;
 
 use crate::{Oid, StorageError, Tid};
-
-/// The bound every oid and tid stays below, 2^63, so that the SQL backends
-/// store them as signed 64-bit integers (`docs/format.md`).
-pub const OID_LIMIT: u64 = 1 << 63;
-
-/// The most oids one [`Storage::new_oids`] call reserves; every backend
-/// refuses a larger count with [`StorageError::TooManyOids`]. A
-/// [`Database`](crate::Database) asks for blocks of at most 65,536.
-pub const MAX_NEW_OIDS: u64 = 1_000_000;
-
-/// The oids `new_oids(count)` hands out when the database's next oid is
-/// `next` (the root's oid 0 is never handed out): an empty range for a
-/// count of 0, and [`StorageError::TooManyOids`] for a count over
-/// [`MAX_NEW_OIDS`] or one that would pass [`OID_LIMIT`]. Every backend
-/// reserves through this, and stores the range's end only if it grew.
-pub(crate) fn oid_range(backend: &'static str, next: u64, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
-    let start = next.max(1);
-    let refuse = |reason: String| StorageError::TooManyOids { backend, count, reason };
-    if count > MAX_NEW_OIDS {
-        return Err(refuse(format!("one call reserves at most {MAX_NEW_OIDS}")));
-    }
-    match start.checked_add(count).filter(|end| *end <= OID_LIMIT) {
-        Some(end) => Ok(start..end),
-        None => Err(refuse(format!("oids stay below 2^63, and only {} remain", OID_LIMIT.saturating_sub(start)))),
-    }
-}
-
-/// The next oid a restore of `txn` and `removed` ([`Storage::restore`])
-/// implies, one above the largest oid it writes (0 if none), after
-/// refusing a tid or an oid at or above [`OID_LIMIT`], which no storage
-/// stores.
-pub(crate) fn restored_next_oid(backend: &'static str, txn: &Committed, removed: &[Oid]) -> Result<u64, StorageError> {
-    if txn.tid.0 >= OID_LIMIT {
-        return Err(StorageError::Config(format!("cannot copy in transaction {}: tids stay below 2^63", txn.tid)));
-    }
-    let oids = txn.records.iter().map(|r| r.0).chain(removed.iter().copied());
-    let mut next = 0;
-    for oid in oids {
-        if oid.0 >= OID_LIMIT {
-            return Err(StorageError::OidOutOfRange { backend, oid, reason: "oids stay below 2^63".into() });
-        }
-        next = next.max(oid.0 + 1);
-    }
-    Ok(next)
-}
-
-/// A caller's oid or tid as the SQL backends store it, or `None` at or
-/// above 2^63, where nothing is stored: a load of it finds nothing, and
-/// nothing comes after it.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn sql_int(n: u64) -> Option<i64> {
-    i64::try_from(n).ok()
-}
-
-/// A caller's oid or tid as an inclusive upper bound in SQL: at or above
-/// 2^63 it bounds nothing, as every stored number is below it.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn sql_bound(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// How many recent transactions keep their oid lists (`pb_transaction.oids`)
-/// on the SQL backends; older lists are dropped a thousand at a time, and a
-/// poll from further back scans `pb_object` instead.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) const KEEP_CHANGES: i64 = 10_000;
 
 /// A stored record and the tid of the transaction that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,15 +138,6 @@ pub enum History {
     Preserving,
 }
 
-/// How messages name a history mode.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn describe_history(history: History) -> &'static str {
-    match history {
-        History::Free => "history-free",
-        History::Preserving => "history-preserving",
-    }
-}
-
 /// One stored state of an object, as [`Storage::history`] lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revision {
@@ -241,28 +171,6 @@ pub struct Committed {
     pub records: Vec<(Oid, Vec<u8>)>,
 }
 
-/// The error for a database whose layout is newer than this program's,
-/// worded alike for every backend.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd", feature = "object-store"))]
-pub(crate) fn too_new(name: &str, found: i64, latest: i64) -> StorageError {
-    StorageError::Format(format!("{name} has format version {found}; this pbpersist reads up to version {latest}"))
-}
-
-/// A random number, for identities and nonces (not for cryptography).
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
-/// Microseconds since the Unix epoch as a time.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd", feature = "object-store"))]
-pub(crate) fn time_from_micros(micros: i64) -> std::time::SystemTime {
-    std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros.max(0) as u64)
-}
-
 /// Merges a conflicting write with the stored state: given the oid and the
 /// stored record, the merged record to write, or `None` to keep the conflict.
 pub type Resolve<'a> = dyn FnMut(Oid, &Loaded) -> Option<Vec<u8>> + 'a;
@@ -277,7 +185,16 @@ pub struct Snapshot {
     pub changed: Vec<(Oid, Tid)>,
 }
 
-/// A database backend. Shared by every connection of a [`Database`](crate::Database).
+/// A database backend: the data path every storage has. Shared by every
+/// connection of a [`Database`](crate::Database).
+///
+/// What only some storages can do is behind a capability: [`history`]
+/// (kept states, time travel, pack) and [`admin`] (gc, copying in,
+/// identity). A capability a storage lacks is `None`, so a caller learns it
+/// once instead of from an error of each call.
+///
+/// [`history`]: Storage::history
+/// [`admin`]: Storage::admin
 pub trait Storage: Send + Sync + 'static {
     /// A short name for errors and statistics, such as `"sqlite"`.
     fn name(&self) -> &'static str;
@@ -289,10 +206,6 @@ pub trait Storage: Send + Sync + 'static {
     /// 2^63, is refused with [`StorageError::TooManyOids`] and changes
     /// nothing.
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError>;
-    /// Removes every object not reachable from the root by following the
-    /// records' reference lists, atomically with respect to commits. With
-    /// `dry_run`, removes nothing. Returns the unreachable oids, sorted.
-    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError>;
     /// Stores `.proto` files (name, source) describing stored types,
     /// replacing files of the same name.
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError>;
@@ -306,63 +219,45 @@ pub trait Storage: Send + Sync + 'static {
     /// with the records each wrote where still stored: what a copy, a
     /// replica's catch-up or a transaction log reads.
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError>;
+    /// Whether the storage was opened read-only. A read-only storage
+    /// refuses every write with [`StorageError::ReadOnly`], and the
+    /// [`Database`](crate::Database) over it refuses them before they reach it.
+    fn read_only(&self) -> bool {
+        false
+    }
+    /// The storage's history, if the database keeps the states its commits
+    /// replace ([`History::Preserving`]); `None` on a history-free one.
+    fn history(&self) -> Option<&dyn HistoryStorage> {
+        None
+    }
+    /// Administration of the whole database, if this view of it allows
+    /// any: `None` for a view that is not the database itself (as of a
+    /// past tid, say).
+    fn admin(&self) -> Option<&dyn AdminStorage> {
+        None
+    }
+
+    // Derived from the methods above: a storage has no reason to write them.
+
+    /// The storage's [`history`](Storage::history), or
+    /// [`StorageError::NoHistory`] on a history-free database.
+    fn require_history(&self) -> Result<&dyn HistoryStorage, StorageError> {
+        self.history().ok_or(StorageError::NoHistory { backend: self.name() })
+    }
+
+    /// Whether the database keeps replaced states: whether it has a
+    /// [`history`](Storage::history).
+    fn history_mode(&self) -> History {
+        if self.history().is_some() { History::Preserving } else { History::Free }
+    }
+
     /// The committed transaction `tid` without its records, if there is one.
     fn transaction(&self, tid: Tid) -> Result<Option<Committed>, StorageError> {
         let after = Tid(tid.0.saturating_sub(1));
         let range = TransactionRange { after, until: Some(tid), limit: 1, newest_first: false, records: false };
         Ok(self.transactions(range)?.pop().filter(|t| t.tid == tid))
     }
-    /// Whether the database keeps replaced states.
-    fn history_mode(&self) -> History {
-        History::Free
-    }
-    /// The stored states of `oid`, newest first, at most `limit`: every one
-    /// still kept on a history-preserving database, the current one on a
-    /// history-free one, none for an object that does not exist.
-    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
-        let mut session = self.open_session()?;
-        session.begin(None)?;
-        let current = session.load(oid)?;
-        session.end()?;
-        let Some(current) = current.filter(|_| limit > 0) else { return Ok(Vec::new()) };
-        let (time, meta) = match self.transaction(current.tid)? {
-            Some(t) => (t.time, t.meta),
-            None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
-        };
-        Ok(vec![Revision { tid: current.tid, time, meta, size: current.record.len() }])
-    }
-    /// A session that sees the database as it was when `at` committed (or
-    /// as it is now, if `at` is newer than every commit): its `begin` always
-    /// shows that tid, it loads each object's state as of it, and it refuses
-    /// writes. Only history-preserving storages have one.
-    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
-        let _ = at;
-        Err(StorageError::NoHistory { backend: self.name() })
-    }
-    /// Removes the kept states that no view from `before` on needs: those
-    /// replaced at or before `before`, at most `batch` per backend
-    /// transaction so commits wait little. Records `before` first, so that
-    /// from then on sessions of older tids fail with
-    /// [`StorageError::Packed`], and a pack cut short leaves a consistent
-    /// database. Returns how many states it removed. A history-free storage
-    /// has none to remove.
-    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
-        let _ = (before, batch);
-        Ok(0)
-    }
-    /// The tid a pack kept everything from (`Tid(0)` if never packed).
-    fn packed_tid(&self) -> Result<Tid, StorageError> {
-        Ok(Tid(0))
-    }
-    /// Writes a transaction copied from another storage, keeping its tid,
-    /// time and metadata: its records, and `removed` (objects it removed,
-    /// as gc does on a history-preserving database). The tid must be above
-    /// every tid stored here; oids handed out later stay above the copied
-    /// ones. What a copy between storages ([`copy`]) writes.
-    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
-        let _ = (txn, removed);
-        Err(StorageError::Config(format!("the {} storage cannot receive copied transactions", self.name())))
-    }
+
     /// The newest tid committed before `time`, or `None` if none was.
     /// Commit times come from the committers' clocks, which need not agree,
     /// so this is as good as they are.
@@ -382,19 +277,71 @@ pub trait Storage: Send + Sync + 'static {
             found = page.iter().rev().find(|t| t.time < time).map(|t| t.tid).or(found);
         }
     }
-    /// Whether the storage was opened read-only. A read-only storage
-    /// refuses every write with [`StorageError::ReadOnly`], and the
-    /// [`Database`](crate::Database) over it refuses them before they reach it.
-    fn read_only(&self) -> bool {
-        false
+
+    /// The stored states of `oid`, newest first, at most `limit`: every one
+    /// still kept where the storage has a history, else the current one;
+    /// none for an object that does not exist.
+    fn revisions(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        if let Some(history) = self.history() {
+            return history.states(oid, limit);
+        }
+        let mut session = self.open_session()?;
+        session.begin(None)?;
+        let current = session.load(oid)?;
+        session.end()?;
+        let Some(current) = current.filter(|_| limit > 0) else { return Ok(Vec::new()) };
+        let (time, meta) = match self.transaction(current.tid)? {
+            Some(t) => (t.time, t.meta),
+            None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
+        };
+        Ok(vec![Revision { tid: current.tid, time, meta, size: current.record.len() }])
     }
+}
+
+/// The history of a history-preserving database: the states its commits
+/// replaced, sessions that see the database as it was, and the pack that
+/// bounds how far back they reach. [`Storage::history`] returns it.
+pub trait HistoryStorage: Send + Sync {
+    /// The stored states of `oid`, newest first, at most `limit`: the
+    /// current one and every replaced one still kept; none for an object
+    /// that never existed.
+    fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError>;
+    /// A session that sees the database as it was when `at` committed (or
+    /// as it is now, if `at` is newer than every commit): its `begin` always
+    /// shows that tid, it loads each object's state as of it, and it refuses
+    /// writes ([`past::Past`] wraps it). Fails with [`StorageError::Packed`]
+    /// for a tid a pack removed states of.
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError>;
+    /// Removes the kept states that no view from `before` on needs: those
+    /// replaced at or before `before`, at most `batch` per backend
+    /// transaction so commits wait little. Records `before` first, so that
+    /// from then on sessions of older tids fail with
+    /// [`StorageError::Packed`], and a pack cut short leaves a consistent
+    /// database. Returns how many states it removed.
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError>;
+    /// The tid a pack kept everything from (`Tid(0)` if never packed).
+    fn packed_tid(&self) -> Result<Tid, StorageError>;
+}
+
+/// Administration of a whole database. [`Storage::admin`] returns it.
+pub trait AdminStorage: Send + Sync {
+    /// Removes every object not reachable from the root by following the
+    /// records' reference lists, atomically with respect to commits
+    /// ([`gc::collect`] is the protocol). With `dry_run`, removes nothing.
+    /// Returns the unreachable oids, sorted.
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError>;
     /// A random number fixed when the database was created, telling it
     /// from every other, so that a cache kept outside the database (a
     /// client's file of records) never serves another database's records.
     /// `None` when the storage keeps none.
-    fn database_id(&self) -> Result<Option<u64>, StorageError> {
-        Ok(None)
-    }
+    fn database_id(&self) -> Result<Option<u64>, StorageError>;
+    /// Writes a transaction copied from another storage, keeping its tid,
+    /// time and metadata: its records, and `removed` (objects it removed,
+    /// as gc does on a history-preserving database). The tid must be above
+    /// every tid stored here; oids handed out later stay above the copied
+    /// ones. What a copy between storages ([`copy`]) writes. A storage that
+    /// cannot receive copies refuses with [`StorageError::Config`].
+    fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError>;
 }
 
 /// One connection's view of the storage. Used by one thread at a time.
@@ -468,58 +415,4 @@ pub trait Session: Send {
         meta: &TransactionMeta,
         resolve: &mut Resolve<'_>,
     ) -> Result<Option<Tid>, StorageError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A reservation is refused, never wrapped, where it would pass 2^63,
-    /// however close the next oid is; a count of 0 is an empty range.
-    #[test]
-    fn oid_ranges_stop_at_2_63() {
-        assert_eq!(oid_range("memory", 0, 3).unwrap(), 1..4, "oid 0 is the root's");
-        assert_eq!(oid_range("memory", 67, 0).unwrap(), 67..67);
-        assert_eq!(oid_range("memory", OID_LIMIT - 5, 5).unwrap(), OID_LIMIT - 5..OID_LIMIT);
-        for (next, count) in [(OID_LIMIT - 5, 6), (OID_LIMIT, 1), (u64::MAX, 1), (67, MAX_NEW_OIDS + 1), (67, u64::MAX)]
-        {
-            match oid_range("memory", next, count) {
-                Err(StorageError::TooManyOids { count: c, .. }) => assert_eq!(c, count),
-                other => panic!("{next} + {count}: {other:?}"),
-            }
-        }
-        let e = oid_range("sqlite", OID_LIMIT - 5, 6).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "the sqlite database refuses to reserve 6 oids: oids stay below 2^63, and only 5 remain"
-        );
-    }
-
-    /// A restore names the next oid it implies, and refuses an oid or a
-    /// tid that no storage stores.
-    #[test]
-    fn a_restore_stays_below_2_63() {
-        let txn = |tid: u64, oids: &[u64]| Committed {
-            tid: Tid(tid),
-            time: std::time::UNIX_EPOCH,
-            meta: TransactionMeta::default(),
-            oids: None,
-            records: oids.iter().map(|o| (Oid(*o), Vec::new())).collect(),
-        };
-        assert_eq!(restored_next_oid("memory", &txn(3, &[0, 9, 4]), &[Oid(12)]).unwrap(), 13);
-        assert_eq!(restored_next_oid("memory", &txn(3, &[]), &[]).unwrap(), 0);
-        assert!(matches!(
-            restored_next_oid("memory", &txn(3, &[5, u64::MAX]), &[]),
-            Err(StorageError::OidOutOfRange { oid: Oid(u64::MAX), .. })
-        ));
-        assert!(matches!(
-            restored_next_oid("memory", &txn(3, &[5]), &[Oid(OID_LIMIT)]),
-            Err(StorageError::OidOutOfRange { .. })
-        ));
-        assert!(matches!(restored_next_oid("memory", &txn(OID_LIMIT, &[5]), &[]), Err(StorageError::Config(_))));
-        let copied = MemoryStorage::new();
-        assert!(copied.restore(&txn(2, &[1 << 63]), &[]).is_err());
-        copied.restore(&txn(2, &[40]), &[]).unwrap();
-        assert_eq!(copied.new_oids(1).unwrap(), 41..42, "oids handed out after a restore stay above it");
-    }
 }

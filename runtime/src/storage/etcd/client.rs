@@ -317,7 +317,7 @@ impl Etcd {
         });
         match found.as_deref().and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse::<u64>().ok()) {
             Some(v) if v == format => Ok(()),
-            Some(v) => Err(crate::storage::too_new(BACKEND, v as i64, format as i64)),
+            Some(v) => Err(crate::storage::layout::too_new(BACKEND, v as i64, format as i64)),
             None => Err(corrupt(format!("{} has a malformed layout version", self.target))),
         }
     }
@@ -328,7 +328,7 @@ impl Etcd {
         let key = self.key("meta/next_oid");
         loop {
             let (next, revision) = self.oid_counter()?;
-            let range = crate::storage::oid_range(BACKEND, next, count)?;
+            let range = crate::storage::oids::oid_range(BACKEND, next, count)?;
             if count == 0 {
                 return Ok(range);
             }

@@ -11,7 +11,7 @@ mod client;
 mod session;
 mod watch;
 
-use super::{Committed, Session, Storage, TransactionMeta, TransactionRange};
+use super::{AdminStorage, Committed, Session, Storage, TransactionMeta, TransactionRange};
 use crate::{Oid, StorageError, Tid};
 use client::Etcd;
 use std::sync::Arc;
@@ -82,10 +82,6 @@ impl Storage for EtcdStorage {
         self.etcd.new_oids(count)
     }
 
-    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        self.etcd.collect_garbage(dry_run)
-    }
-
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
         self.etcd.put_schemas(files)
     }
@@ -100,6 +96,24 @@ impl Storage for EtcdStorage {
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
         self.etcd.transactions(range)
+    }
+
+    fn admin(&self) -> Option<&dyn AdminStorage> {
+        Some(self)
+    }
+}
+
+impl AdminStorage for EtcdStorage {
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        self.etcd.collect_garbage(dry_run)
+    }
+
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+
+    fn restore(&self, _: &Committed, _: &[Oid]) -> Result<(), StorageError> {
+        Err(super::copy::cannot_restore(self.name()))
     }
 }
 
@@ -139,7 +153,7 @@ impl TransactionEntry {
     fn into_committed(self, tid: Tid) -> Committed {
         Committed {
             tid,
-            time: super::time_from_micros(self.committed_at),
+            time: crate::storage::layout::time_from_micros(self.committed_at),
             meta: TransactionMeta { user: self.user, description: self.description, extension: self.extension },
             oids: Some(self.oids.into_iter().map(Oid).collect()),
             records: Vec::new(),

@@ -15,7 +15,9 @@ mod layout;
 mod session;
 mod store;
 
-use super::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange};
+use super::{
+    AdminStorage, Committed, History, HistoryStorage, Revision, Session, Storage, TransactionMeta, TransactionRange,
+};
 use crate::{Oid, StorageError, Tid};
 use std::sync::Arc;
 use store::{Created, Shared, Tuning};
@@ -215,19 +217,6 @@ impl ObjectStorage {
     pub fn destroy(self) -> Result<(), StorageError> {
         self.shared.delete_all()
     }
-
-    /// The current state of `oid` as its only revision, as a history-free
-    /// database lists it.
-    fn current_revision(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
-        let head = self.shared.refresh()?;
-        let place = self.shared.index.read().expect("index lock").at(oid, head);
-        let Some(place) = place.filter(|_| limit > 0) else { return Ok(Vec::new()) };
-        let (time, meta) = match self.transaction(place.tid)? {
-            Some(t) => (t.time, t.meta),
-            None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
-        };
-        Ok(vec![Revision { tid: place.tid, time, meta, size: place.size as usize }])
-    }
 }
 
 /// One garbage collection: the walk reads the newest commit's objects, and
@@ -289,10 +278,6 @@ impl Storage for ObjectStorage {
         self.shared.new_oids(count)
     }
 
-    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        super::gc::collect_racing(64, || ObjectGc { shared: &self.shared, head: 0, removed: None }, dry_run)
-    }
-
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
         self.shared.put_schemas(files)
     }
@@ -303,61 +288,6 @@ impl Storage for ObjectStorage {
 
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.shared.schemas()
-    }
-
-    fn database_id(&self) -> Result<Option<u64>, StorageError> {
-        self.shared.database_id().map(Some)
-    }
-
-    fn history_mode(&self) -> History {
-        if self.shared.keeps_history() { History::Preserving } else { History::Free }
-    }
-
-    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
-        if !self.shared.keeps_history() {
-            return self.current_revision(oid, limit);
-        }
-        self.shared.refresh()?;
-        let kept: Vec<layout::Place> = {
-            let index = self.shared.index.read().expect("index lock");
-            index.versions(oid).iter().rev().filter_map(|(_, p)| *p).take(limit).collect()
-        };
-        let mut out = Vec::with_capacity(kept.len());
-        for place in kept {
-            let (time, meta) = match self.shared.commit_object(place.tid.0)? {
-                Some((commit, _)) => {
-                    let h = commit.header;
-                    let meta = TransactionMeta { user: h.user, description: h.description, extension: h.extension };
-                    (super::time_from_micros(h.committed_at), meta)
-                }
-                None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
-            };
-            out.push(Revision { tid: place.tid, time, meta, size: place.size as usize });
-        }
-        Ok(out)
-    }
-
-    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
-        if !self.shared.keeps_history() {
-            return Err(StorageError::NoHistory { backend: store::BACKEND });
-        }
-        let packed = self.packed_tid()?;
-        if at < packed {
-            return Err(StorageError::Packed { backend: store::BACKEND, at, packed });
-        }
-        let head = self.shared.refresh()?;
-        Ok(super::past::Past::wrap(
-            store::BACKEND,
-            session::ObjectSession::historical(self.shared.clone(), at.0.min(head)),
-        ))
-    }
-
-    fn packed_tid(&self) -> Result<Tid, StorageError> {
-        self.shared.packed_tid()
-    }
-
-    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
-        self.shared.pack(before.0)
     }
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
@@ -396,7 +326,7 @@ impl Storage for ObjectStorage {
             }
             out.push(Committed {
                 tid: Tid(tid),
-                time: super::time_from_micros(h.committed_at),
+                time: crate::storage::layout::time_from_micros(h.committed_at),
                 meta: TransactionMeta {
                     user: h.user.clone(),
                     description: h.description.clone(),
@@ -425,6 +355,74 @@ impl Storage for ObjectStorage {
             }
         }
         Ok(out)
+    }
+
+    fn history(&self) -> Option<&dyn HistoryStorage> {
+        self.shared.keeps_history().then_some(self)
+    }
+
+    fn admin(&self) -> Option<&dyn AdminStorage> {
+        Some(self)
+    }
+}
+
+impl HistoryStorage for ObjectStorage {
+    fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        self.shared.refresh()?;
+        let kept: Vec<layout::Place> = {
+            let index = self.shared.index.read().expect("index lock");
+            index.versions(oid).iter().rev().filter_map(|(_, p)| *p).take(limit).collect()
+        };
+        let mut out = Vec::with_capacity(kept.len());
+        for place in kept {
+            let (time, meta) = match self.shared.commit_object(place.tid.0)? {
+                Some((commit, _)) => {
+                    let h = commit.header;
+                    let meta = TransactionMeta { user: h.user, description: h.description, extension: h.extension };
+                    (crate::storage::layout::time_from_micros(h.committed_at), meta)
+                }
+                None => (std::time::UNIX_EPOCH, TransactionMeta::default()),
+            };
+            out.push(Revision { tid: place.tid, time, meta, size: place.size as usize });
+        }
+        Ok(out)
+    }
+
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        if !self.shared.keeps_history() {
+            return Err(StorageError::NoHistory { backend: store::BACKEND });
+        }
+        let packed = self.packed_tid()?;
+        if at < packed {
+            return Err(StorageError::Packed { backend: store::BACKEND, at, packed });
+        }
+        let head = self.shared.refresh()?;
+        Ok(super::past::Past::wrap(
+            store::BACKEND,
+            session::ObjectSession::historical(self.shared.clone(), at.0.min(head)),
+        ))
+    }
+
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        self.shared.packed_tid()
+    }
+
+    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
+        self.shared.pack(before.0)
+    }
+}
+
+impl AdminStorage for ObjectStorage {
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        super::gc::collect_racing(64, || ObjectGc { shared: &self.shared, head: 0, removed: None }, dry_run)
+    }
+
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        self.shared.database_id().map(Some)
+    }
+
+    fn restore(&self, _: &Committed, _: &[Oid]) -> Result<(), StorageError> {
+        Err(super::copy::cannot_restore(self.name()))
     }
 }
 

@@ -288,7 +288,7 @@ impl Shared {
         };
         let found = decimal(&key, &stored)?;
         if found > version {
-            return Err(super::super::too_new(&self.target, found as i64, version as i64));
+            return Err(crate::storage::layout::too_new(&self.target, found as i64, version as i64));
         }
         let history = match self.get(&self.keys.mode())? {
             None => crate::storage::History::Free,
@@ -318,7 +318,7 @@ impl Shared {
             if let Some(bytes) = self.get(&key)? {
                 return decimal(&key, &bytes);
             }
-            self.create(&key, crate::storage::random_u64().to_string().into_bytes())?;
+            self.create(&key, crate::storage::layout::random_u64().to_string().into_bytes())?;
         }
     }
 
@@ -580,7 +580,7 @@ impl Shared {
                 },
             };
             loop {
-                let wanted = crate::storage::oid_range(BACKEND, start, count)?;
+                let wanted = crate::storage::oids::oid_range(BACKEND, start, count)?;
                 // A thousand at least, to ask the store rarely; all below 2^63.
                 let end = wanted.start.saturating_add(count.max(1000)).min(crate::storage::OID_LIMIT);
                 let block = OidBlock { start: wanted.start, end };
@@ -702,7 +702,7 @@ impl Shared {
             user: meta.user.clone(),
             description: meta.description.clone(),
             extension: meta.extension.clone(),
-            nonce: crate::storage::random_u64(),
+            nonce: crate::storage::layout::random_u64(),
             ..Default::default()
         }
     }

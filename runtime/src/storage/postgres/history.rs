@@ -27,7 +27,7 @@ pub(super) fn revisions(
     limit: usize,
 ) -> Result<Result<Vec<Revision>, StorageError>, postgres::Error> {
     // No object has an oid at or above 2^63.
-    let Some(oid) = crate::storage::sql_int(oid.0) else { return Ok(Ok(Vec::new())) };
+    let Some(oid) = crate::storage::sql::sql_int(oid.0) else { return Ok(Ok(Vec::new())) };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = c.query(
         "SELECT h.tid, length(h.record), t.committed_at, t.user_name, t.description, t.extension
@@ -52,7 +52,7 @@ pub(super) fn revisions(
         };
         out.push(Revision {
             tid: Tid(row.get::<_, i64>(0) as u64),
-            time: crate::storage::time_from_micros(row.get::<_, Option<i64>>(2).unwrap_or(0)),
+            time: crate::storage::layout::time_from_micros(row.get::<_, Option<i64>>(2).unwrap_or(0)),
             meta,
             size: row.get::<_, i32>(1) as usize,
         });
@@ -113,16 +113,16 @@ impl Session for PgAtSession {
 
     fn load_many(&mut self, oids: &[Oid]) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         let keys = super::to_i64(oids.iter().copied());
-        let at = crate::storage::sql_bound(self.at.0);
+        let at = crate::storage::sql::sql_bound(self.at.0);
         let rows = self.client.query(&self.load_at, &[&keys, &at]).map_err(|e| self.inner.error(e))?;
         Ok(rows.iter().map(super::loaded).collect())
     }
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         // No object has an oid above one at or above 2^63.
-        let Some(after) = after.map_or(Some(-1), |o| crate::storage::sql_int(o.0)) else { return Ok(Vec::new()) };
+        let Some(after) = after.map_or(Some(-1), |o| crate::storage::sql::sql_int(o.0)) else { return Ok(Vec::new()) };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let at = crate::storage::sql_bound(self.at.0);
+        let at = crate::storage::sql::sql_bound(self.at.0);
         let rows = self.client.query(SCAN_AT, &[&after, &limit, &at]).map_err(|e| self.inner.error(e))?;
         Ok(rows.iter().map(super::loaded).collect())
     }

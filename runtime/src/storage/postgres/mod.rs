@@ -12,7 +12,9 @@ mod session;
 pub use super::state_cache::StateCacheStats;
 pub use migrate::FORMAT_VERSION;
 
-use super::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange};
+use super::{
+    AdminStorage, Committed, History, HistoryStorage, Revision, Session, Storage, TransactionMeta, TransactionRange,
+};
 use crate::{Oid, StorageError, Tid};
 use postgres::{Client, NoTls};
 use std::sync::{Arc, Mutex};
@@ -223,7 +225,7 @@ impl PostgresBuilder {
         } else {
             migrate::migrate(&mut client, self.schema.as_deref(), self.history).map_err(|e| match e {
                 migrate::MigrateError::Db(e) => inner.error(e),
-                migrate::MigrateError::TooNew(v) => crate::storage::too_new(&inner.target, v, FORMAT_VERSION),
+                migrate::MigrateError::TooNew(v) => crate::storage::layout::too_new(&inner.target, v, FORMAT_VERSION),
             })?;
         }
         let value: i64 = client
@@ -235,8 +237,8 @@ impl PostgresBuilder {
             return Err(StorageError::Config(format!(
                 "{} was created {}, not {}: a database keeps the choice it was created with",
                 inner.target,
-                super::describe_history(inner.history),
-                super::describe_history(wanted)
+                crate::storage::sql::describe_history(inner.history),
+                crate::storage::sql::describe_history(wanted)
             )));
         }
         let id: i64 = client
@@ -314,7 +316,7 @@ fn loaded(r: &postgres::Row) -> (Oid, super::Loaded) {
 /// Oids as the tables store them; one at or above 2^63, which no row has,
 /// is left out.
 fn to_i64(oids: impl Iterator<Item = Oid>) -> Vec<i64> {
-    oids.filter_map(|o| super::sql_int(o.0)).collect()
+    oids.filter_map(|o| crate::storage::sql::sql_int(o.0)).collect()
 }
 
 impl Storage for PostgresStorage {
@@ -331,7 +333,7 @@ impl Storage for PostgresStorage {
         let range = self.with_admin(|c| {
             let mut tx = c.transaction()?;
             let next: i64 = tx.query_one("SELECT value FROM pb_meta WHERE key = 'next_oid' FOR UPDATE", &[])?.get(0);
-            let range = super::oid_range("postgres", next.max(0) as u64, count);
+            let range = crate::storage::oids::oid_range("postgres", next.max(0) as u64, count);
             if let Ok(range) = &range
                 && count > 0
             {
@@ -372,8 +374,8 @@ impl Storage for PostgresStorage {
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
         // Every tid is below 2^63: none comes after one at or above it.
-        let Some(after) = super::sql_int(range.after.0) else { return Ok(Vec::new()) };
-        let until = range.until.map_or(i64::MAX, |u| super::sql_bound(u.0));
+        let Some(after) = crate::storage::sql::sql_int(range.after.0) else { return Ok(Vec::new()) };
+        let until = range.until.map_or(i64::MAX, |u| crate::storage::sql::sql_bound(u.0));
         let order = if range.newest_first { "DESC" } else { "ASC" };
         let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
         self.with_admin(|c| {
@@ -407,8 +409,13 @@ impl Storage for PostgresStorage {
                     records = current.iter().map(|r| (Oid(r.get::<_, i64>(0) as u64), r.get(1))).collect();
                 }
                 let meta = TransactionMeta { user: row.get(3), description: row.get(4), ..Default::default() };
-                let listed =
-                    Committed { tid: Tid(tid as u64), time: super::time_from_micros(row.get(1)), meta, oids, records };
+                let listed = Committed {
+                    tid: Tid(tid as u64),
+                    time: crate::storage::layout::time_from_micros(row.get(1)),
+                    meta,
+                    oids,
+                    records,
+                };
                 out.push((listed, row.get::<_, Option<Vec<u8>>>(5)));
             }
             tx.commit()?;
@@ -424,39 +431,28 @@ impl Storage for PostgresStorage {
         .collect()
     }
 
-    fn database_id(&self) -> Result<Option<u64>, StorageError> {
-        Ok(Some(self.inner.database_id))
-    }
-
     fn read_only(&self) -> bool {
         self.inner.read_only
     }
 
-    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        if !dry_run {
-            self.refuse_writes()?;
-        }
-        let inner = &self.inner;
-        self.with_admin(|c| {
-            let tx = if inner.read_only {
-                // A report walks one snapshot; a read-only session may not lock.
-                c.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?
-            } else {
-                let mut tx = c.transaction()?;
-                // Holding the tid row keeps commits from finishing while the
-                // graph is walked: each must take it to choose its tid.
-                tx.execute("SELECT value FROM pb_meta WHERE key = 'last_tid' FOR UPDATE", &[])?;
-                tx
-            };
-            Ok(super::gc::collect(&mut PgGc { tx: Some(tx), inner }, dry_run))
-        })?
+    fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
+        let micros = super::commit::micros(time);
+        let row = self
+            .with_admin(|c| c.query_one("SELECT max(tid) FROM pb_transaction WHERE committed_at < $1", &[&micros]))?;
+        Ok(row.get::<_, Option<i64>>(0).map(|t| Tid(t as u64)))
     }
 
-    fn history_mode(&self) -> History {
-        self.inner.history
+    fn history(&self) -> Option<&dyn HistoryStorage> {
+        (self.inner.history == History::Preserving).then_some(self)
     }
 
-    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+    fn admin(&self) -> Option<&dyn AdminStorage> {
+        Some(self)
+    }
+}
+
+impl HistoryStorage for PostgresStorage {
+    fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
         self.with_admin(|c| history::revisions(c, oid, limit))?
     }
 
@@ -480,7 +476,7 @@ impl Storage for PostgresStorage {
         // A tid not committed yet packs up to the newest one.
         let last: i64 =
             self.with_admin(|c| c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]))?.get(0);
-        let before = super::sql_bound(before.0).min(last);
+        let before = crate::storage::sql::sql_bound(before.0).min(last);
         // First the promise, then the deletions it allows: a pack killed at
         // any point leaves every state a session from `packed_tid` on needs.
         self.with_admin(|c| {
@@ -529,10 +525,41 @@ impl Storage for PostgresStorage {
         Ok(removed)
     }
 
+    fn packed_tid(&self) -> Result<Tid, StorageError> {
+        let row = self.with_admin(|c| c.query_opt("SELECT value FROM pb_meta WHERE key = 'packed_tid'", &[]))?;
+        Ok(Tid(row.map_or(0, |r| r.get::<_, i64>(0)) as u64))
+    }
+}
+
+impl AdminStorage for PostgresStorage {
+    fn database_id(&self) -> Result<Option<u64>, StorageError> {
+        Ok(Some(self.inner.database_id))
+    }
+
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        if !dry_run {
+            self.refuse_writes()?;
+        }
+        let inner = &self.inner;
+        self.with_admin(|c| {
+            let tx = if inner.read_only {
+                // A report walks one snapshot; a read-only session may not lock.
+                c.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?
+            } else {
+                let mut tx = c.transaction()?;
+                // Holding the tid row keeps commits from finishing while the
+                // graph is walked: each must take it to choose its tid.
+                tx.execute("SELECT value FROM pb_meta WHERE key = 'last_tid' FOR UPDATE", &[])?;
+                tx
+            };
+            Ok(super::gc::collect(&mut PgGc { tx: Some(tx), inner }, dry_run))
+        })?
+    }
+
     fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
         self.refuse_writes()?;
         // Every oid and the tid are below 2^63, so the casts below keep them.
-        let next = super::restored_next_oid("postgres", txn, removed)? as i64;
+        let next = crate::storage::oids::restored_next_oid("postgres", txn, removed)? as i64;
         let history = self.inner.history == History::Preserving;
         let tid = txn.tid.0 as i64;
         let oids = to_i64(txn.records.iter().map(|r| r.0));
@@ -587,18 +614,6 @@ impl Storage for PostgresStorage {
                 Ok(())
             }
         }
-    }
-
-    fn packed_tid(&self) -> Result<Tid, StorageError> {
-        let row = self.with_admin(|c| c.query_opt("SELECT value FROM pb_meta WHERE key = 'packed_tid'", &[]))?;
-        Ok(Tid(row.map_or(0, |r| r.get::<_, i64>(0)) as u64))
-    }
-
-    fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
-        let micros = super::commit::micros(time);
-        let row = self
-            .with_admin(|c| c.query_one("SELECT max(tid) FROM pb_transaction WHERE committed_at < $1", &[&micros]))?;
-        Ok(row.get::<_, Option<i64>>(0).map(|t| Tid(t as u64)))
     }
 }
 

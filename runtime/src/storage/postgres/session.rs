@@ -3,7 +3,8 @@
 
 use super::Inner;
 use crate::storage::commit::{self, CommitTx, Row};
-use crate::storage::{History, KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
+use crate::storage::sql::KEEP_CHANGES;
+use crate::storage::{History, Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use postgres::{Client, Statement};
 use std::sync::Arc;
@@ -126,7 +127,7 @@ impl<'a> Rows<'a> {
 /// (none listed without a `since`).
 fn poll(c: &mut Conn, since: Option<Tid>) -> Result<Snapshot, postgres::Error> {
     // Every tid is below 2^63, so a `since` at or above it lists nothing.
-    let since = since.map(|t| crate::storage::sql_bound(t.0));
+    let since = since.map(|t| crate::storage::sql::sql_bound(t.0));
     let rows = c.client.query(&c.poll, &[&since])?;
     let mut tid = 0;
     let mut changed = Vec::with_capacity(rows.len().saturating_sub(1));
@@ -274,7 +275,7 @@ impl Session for PgSession {
             return Ok(Some(found));
         }
         // No object has an oid at or above 2^63.
-        let Some(key) = crate::storage::sql_int(oid.0) else { return Ok(None) };
+        let Some(key) = crate::storage::sql::sql_int(oid.0) else { return Ok(None) };
         let c = self.conn()?;
         let loaded = match c.client.query_opt(&c.load, &[&key]) {
             Ok(row) => row.map(|r| Loaded { tid: Tid(r.get::<_, i64>(0) as u64), record: r.get(1) }),
@@ -293,7 +294,7 @@ impl Session for PgSession {
             match self.cached(*oid) {
                 Some(found) => out.push((*oid, found)),
                 // No object has an oid at or above 2^63.
-                None => missing.extend(crate::storage::sql_int(oid.0)),
+                None => missing.extend(crate::storage::sql::sql_int(oid.0)),
             }
         }
         if missing.is_empty() {
@@ -330,7 +331,7 @@ impl Session for PgSession {
 
     fn scan(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, Loaded)>, StorageError> {
         // No object has an oid above one at or above 2^63.
-        let Some(after) = after.map_or(Some(-1), |o| crate::storage::sql_int(o.0)) else { return Ok(Vec::new()) };
+        let Some(after) = after.map_or(Some(-1), |o| crate::storage::sql::sql_int(o.0)) else { return Ok(Vec::new()) };
         let c = self.conn()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = "SELECT oid, tid, record FROM pb_object WHERE oid > $1 ORDER BY oid LIMIT $2";

@@ -15,7 +15,7 @@ use protocol::storage_client::StorageClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use super::{Committed, History, Revision, Session, Storage, TransactionRange};
+use super::{AdminStorage, Committed, HistoryStorage, Revision, Session, Storage, TransactionRange};
 use crate::{Oid, StorageError, Tid};
 use protocol::BACKEND;
 
@@ -368,22 +368,9 @@ impl Storage for RemoteStorage {
         Ok(Box::new(session::RemoteSession::new(self.inner.clone(), None)))
     }
 
-    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
-        if !self.inner.hello.history_preserving {
-            return Err(StorageError::NoHistory { backend: BACKEND });
-        }
-        Ok(Box::new(session::RemoteSession::new(self.inner.clone(), Some(at))))
-    }
-
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         let r = self.call(move |mut c| async move { c.new_oids(protocol::NewOidsRequest { count }).await })?;
         Ok(r.start..r.end)
-    }
-
-    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        let request = protocol::CollectGarbageRequest { dry_run };
-        let r = self.call(move |mut c| async move { c.collect_garbage(request).await })?;
-        Ok(r.oids.into_iter().map(Oid).collect())
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
@@ -415,11 +402,28 @@ impl Storage for RemoteStorage {
         Ok(r.transactions.into_iter().map(Committed::from).collect())
     }
 
-    fn history_mode(&self) -> History {
-        if self.inner.hello.history_preserving { History::Preserving } else { History::Free }
+    fn read_only(&self) -> bool {
+        self.inner.hello.read_only
     }
 
-    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+    fn history(&self) -> Option<&dyn HistoryStorage> {
+        self.inner.hello.history_preserving.then_some(self)
+    }
+
+    fn admin(&self) -> Option<&dyn AdminStorage> {
+        Some(self)
+    }
+}
+
+impl HistoryStorage for RemoteStorage {
+    fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError> {
+        if !self.inner.hello.history_preserving {
+            return Err(StorageError::NoHistory { backend: BACKEND });
+        }
+        Ok(Box::new(session::RemoteSession::new(self.inner.clone(), Some(at))))
+    }
+
+    fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
         let request = protocol::HistoryRequest { oid: oid.0, limit: u32::try_from(limit).unwrap_or(u32::MAX) };
         let r = self.call(move |mut c| async move { c.history(request).await })?;
         Ok(r.revisions.into_iter().map(Revision::from).collect())
@@ -434,12 +438,20 @@ impl Storage for RemoteStorage {
         let request = protocol::PackedTidRequest {};
         Ok(Tid(self.call(move |mut c| async move { c.packed_tid(request).await })?.packed_tid))
     }
+}
 
-    fn read_only(&self) -> bool {
-        self.inner.hello.read_only
+impl AdminStorage for RemoteStorage {
+    fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
+        let request = protocol::CollectGarbageRequest { dry_run };
+        let r = self.call(move |mut c| async move { c.collect_garbage(request).await })?;
+        Ok(r.oids.into_iter().map(Oid).collect())
     }
 
     fn database_id(&self) -> Result<Option<u64>, StorageError> {
         Ok(Some(self.inner.hello.database_id).filter(|id| *id != 0))
+    }
+
+    fn restore(&self, _: &Committed, _: &[Oid]) -> Result<(), StorageError> {
+        Err(super::copy::cannot_restore(self.name()))
     }
 }

@@ -6,7 +6,9 @@
 mod session;
 
 use super::migrate::{MigrateError, Migration, migrate};
-use super::{Committed, History, Revision, Session, Storage, TransactionMeta, TransactionRange};
+use super::{
+    AdminStorage, Committed, History, HistoryStorage, Revision, Session, Storage, TransactionMeta, TransactionRange,
+};
 use crate::{Oid, StorageError, Tid};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use session::{SqliteSession, decode_oids, encode_oids};
@@ -139,7 +141,7 @@ impl SqliteBuilder {
             let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let found = migrate(&mut tx, META, MIGRATIONS, |_, _| Ok(())).map_err(|e| match e {
                 MigrateError::Db(e) => backend(e),
-                MigrateError::TooNew(v) => crate::storage::too_new(&name, v, FORMAT_VERSION),
+                MigrateError::TooNew(v) => crate::storage::layout::too_new(&name, v, FORMAT_VERSION),
             })?;
             if found == 0 && self.history == Some(History::Preserving) {
                 tx.execute_batch("UPDATE pb_meta SET value = 1 WHERE key = 'history'").map_err(backend)?;
@@ -155,8 +157,8 @@ impl SqliteBuilder {
         if let Some(wanted) = self.history.filter(|h| *h != history) {
             return Err(StorageError::Config(format!(
                 "{name} was created {}, not {}: a database keeps the choice it was created with",
-                super::describe_history(history),
-                super::describe_history(wanted)
+                crate::storage::sql::describe_history(history),
+                crate::storage::sql::describe_history(wanted)
             )));
         }
         let database_id = conn
@@ -246,12 +248,137 @@ impl Storage for SqliteStorage {
         Ok(Box::new(SqliteSession::open(&self.path, self.read_only, self.history, None)?))
     }
 
-    fn history_mode(&self) -> History {
-        self.history
+    fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
+        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let micros = super::commit::micros(time);
+        let tid: Option<i64> = conn
+            .query_row("SELECT max(tid) FROM pb_transaction WHERE committed_at < ?1", [micros], |r| r.get(0))
+            .map_err(backend)?;
+        Ok(tid.map(|t| Tid(t as u64)))
     }
 
-    fn history(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
-        let Some(oid) = super::sql_int(oid.0) else { return Ok(Vec::new()) };
+    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
+        self.refuse_writes()?;
+        // The connection holds no state a panic could corrupt; reuse it.
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let next: i64 =
+            tx.query_row("SELECT value FROM pb_meta WHERE key = 'next_oid'", [], |r| r.get(0)).map_err(backend)?;
+        let range = crate::storage::oids::oid_range("sqlite", next.max(0) as u64, count)?;
+        if count > 0 {
+            // Below 2^63, so stored as it is.
+            tx.execute("UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'", [range.end as i64]).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(range)
+    }
+
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        {
+            let mut put = tx
+                .prepare("INSERT INTO pb_schema (file, source) VALUES (?1, ?2) ON CONFLICT (file) DO UPDATE SET source = excluded.source")
+                .map_err(backend)?;
+            for (file, source) in files {
+                put.execute(params![file, source]).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        self.refuse_writes()?;
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        {
+            let mut delete = tx.prepare("DELETE FROM pb_schema WHERE file = ?1").map_err(backend)?;
+            for name in names {
+                delete.execute([name]).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = conn.prepare("SELECT file, source FROM pb_schema ORDER BY file").map_err(backend)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
+        // Every tid is below 2^63: none comes after one at or above it.
+        let Some(after) = crate::storage::sql::sql_int(range.after.0) else { return Ok(Vec::new()) };
+        let until = range.until.map_or(i64::MAX, |u| crate::storage::sql::sql_bound(u.0));
+        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        // One read transaction: the list and the records are of one snapshot.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(backend)?;
+        let order = if range.newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT tid, committed_at, oids, user_name, description, extension FROM pb_transaction WHERE tid > ?1 AND tid <= ?3 ORDER BY tid {order} LIMIT ?2"
+        );
+        let mut list = tx.prepare(&sql).map_err(backend)?;
+        let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
+        let rows = list
+            .query_map(params![after, limit, until], |r| {
+                let meta = (r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, Option<Vec<u8>>>(5)?);
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<Vec<u8>>>(2)?, meta))
+            })
+            .map_err(backend)?;
+        // The state as the transaction wrote it: current, or kept as history.
+        let mut current = tx
+            .prepare(
+                "SELECT record FROM pb_object WHERE oid = ?1 AND tid = ?2
+                 UNION ALL SELECT record FROM pb_object_revision WHERE oid = ?1 AND tid = ?2",
+            )
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tid, micros, oids, (user, description, extension)) = row.map_err(backend)?;
+            let extension =
+                extension.as_deref().map(TransactionMeta::decode_extension).transpose()?.unwrap_or_default();
+            let meta = TransactionMeta { user, description, extension };
+            let oids = oids.as_deref().and_then(decode_oids).map(|mut oids| {
+                oids.sort_unstable();
+                oids.into_iter().map(Oid).collect::<Vec<_>>()
+            });
+            let mut records = Vec::new();
+            if range.records {
+                for oid in oids.iter().flatten() {
+                    let record: Option<Vec<u8>> =
+                        current.query_row([oid.0 as i64, tid], |r| r.get(0)).optional().map_err(backend)?;
+                    records.extend(record.map(|r| (*oid, r)));
+                }
+            }
+            out.push(Committed {
+                tid: Tid(tid as u64),
+                time: crate::storage::layout::time_from_micros(micros),
+                meta,
+                oids,
+                records,
+            });
+        }
+        Ok(out)
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn history(&self) -> Option<&dyn HistoryStorage> {
+        (self.history == History::Preserving).then_some(self)
+    }
+
+    fn admin(&self) -> Option<&dyn AdminStorage> {
+        Some(self)
+    }
+}
+
+impl HistoryStorage for SqliteStorage {
+    fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
+        let Some(oid) = crate::storage::sql::sql_int(oid.0) else { return Ok(Vec::new()) };
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         // The current state and the replaced ones (none when history-free).
         let mut stmt = conn
@@ -282,7 +409,7 @@ impl Storage for SqliteStorage {
                 extension.as_deref().map(TransactionMeta::decode_extension).transpose()?.unwrap_or_default();
             out.push(Revision {
                 tid: Tid(tid as u64),
-                time: super::time_from_micros(micros.unwrap_or(0)),
+                time: crate::storage::layout::time_from_micros(micros.unwrap_or(0)),
                 meta: TransactionMeta {
                     user: user.unwrap_or_default(),
                     description: description.unwrap_or_default(),
@@ -315,7 +442,7 @@ impl Storage for SqliteStorage {
         // A tid not committed yet packs up to the newest one.
         let last: i64 =
             conn.query_row("SELECT coalesce(max(tid), 0) FROM pb_transaction", [], |r| r.get(0)).map_err(backend)?;
-        let before = super::sql_bound(before.0).min(last);
+        let before = crate::storage::sql::sql_bound(before.0).min(last);
         // First the promise, then the deletions it allows: a pack killed at
         // any point leaves every state a session from `packed_tid` on needs.
         conn.execute(
@@ -367,11 +494,13 @@ impl Storage for SqliteStorage {
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         packed_tid(&conn)
     }
+}
 
+impl AdminStorage for SqliteStorage {
     fn restore(&self, txn: &Committed, removed: &[Oid]) -> Result<(), StorageError> {
         self.refuse_writes()?;
         // Every oid and the tid are below 2^63, so the casts below keep them.
-        let next = super::restored_next_oid("sqlite", txn, removed)? as i64;
+        let next = crate::storage::oids::restored_next_oid("sqlite", txn, removed)? as i64;
         let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
         let last: i64 =
@@ -426,121 +555,8 @@ impl Storage for SqliteStorage {
         tx.commit().map_err(backend)
     }
 
-    fn tid_before(&self, time: std::time::SystemTime) -> Result<Option<Tid>, StorageError> {
-        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let micros = super::commit::micros(time);
-        let tid: Option<i64> = conn
-            .query_row("SELECT max(tid) FROM pb_transaction WHERE committed_at < ?1", [micros], |r| r.get(0))
-            .map_err(backend)?;
-        Ok(tid.map(|t| Tid(t as u64)))
-    }
-
-    fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
-        self.refuse_writes()?;
-        // The connection holds no state a panic could corrupt; reuse it.
-        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        let next: i64 =
-            tx.query_row("SELECT value FROM pb_meta WHERE key = 'next_oid'", [], |r| r.get(0)).map_err(backend)?;
-        let range = super::oid_range("sqlite", next.max(0) as u64, count)?;
-        if count > 0 {
-            // Below 2^63, so stored as it is.
-            tx.execute("UPDATE pb_meta SET value = ?1 WHERE key = 'next_oid'", [range.end as i64]).map_err(backend)?;
-        }
-        tx.commit().map_err(backend)?;
-        Ok(range)
-    }
-
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        self.refuse_writes()?;
-        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        {
-            let mut put = tx
-                .prepare("INSERT INTO pb_schema (file, source) VALUES (?1, ?2) ON CONFLICT (file) DO UPDATE SET source = excluded.source")
-                .map_err(backend)?;
-            for (file, source) in files {
-                put.execute(params![file, source]).map_err(backend)?;
-            }
-        }
-        tx.commit().map_err(backend)
-    }
-
-    fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
-        self.refuse_writes()?;
-        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        {
-            let mut delete = tx.prepare("DELETE FROM pb_schema WHERE file = ?1").map_err(backend)?;
-            for name in names {
-                delete.execute([name]).map_err(backend)?;
-            }
-        }
-        tx.commit().map_err(backend)
-    }
-
-    fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
-        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stmt = conn.prepare("SELECT file, source FROM pb_schema ORDER BY file").map_err(backend)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)
-    }
-
-    fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
-        // Every tid is below 2^63: none comes after one at or above it.
-        let Some(after) = super::sql_int(range.after.0) else { return Ok(Vec::new()) };
-        let until = range.until.map_or(i64::MAX, |u| super::sql_bound(u.0));
-        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        // One read transaction: the list and the records are of one snapshot.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(backend)?;
-        let order = if range.newest_first { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT tid, committed_at, oids, user_name, description, extension FROM pb_transaction WHERE tid > ?1 AND tid <= ?3 ORDER BY tid {order} LIMIT ?2"
-        );
-        let mut list = tx.prepare(&sql).map_err(backend)?;
-        let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
-        let rows = list
-            .query_map(params![after, limit, until], |r| {
-                let meta = (r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, Option<Vec<u8>>>(5)?);
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<Vec<u8>>>(2)?, meta))
-            })
-            .map_err(backend)?;
-        // The state as the transaction wrote it: current, or kept as history.
-        let mut current = tx
-            .prepare(
-                "SELECT record FROM pb_object WHERE oid = ?1 AND tid = ?2
-                 UNION ALL SELECT record FROM pb_object_revision WHERE oid = ?1 AND tid = ?2",
-            )
-            .map_err(backend)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (tid, micros, oids, (user, description, extension)) = row.map_err(backend)?;
-            let extension =
-                extension.as_deref().map(TransactionMeta::decode_extension).transpose()?.unwrap_or_default();
-            let meta = TransactionMeta { user, description, extension };
-            let oids = oids.as_deref().and_then(decode_oids).map(|mut oids| {
-                oids.sort_unstable();
-                oids.into_iter().map(Oid).collect::<Vec<_>>()
-            });
-            let mut records = Vec::new();
-            if range.records {
-                for oid in oids.iter().flatten() {
-                    let record: Option<Vec<u8>> =
-                        current.query_row([oid.0 as i64, tid], |r| r.get(0)).optional().map_err(backend)?;
-                    records.extend(record.map(|r| (*oid, r)));
-                }
-            }
-            out.push(Committed { tid: Tid(tid as u64), time: super::time_from_micros(micros), meta, oids, records });
-        }
-        Ok(out)
-    }
-
     fn database_id(&self) -> Result<Option<u64>, StorageError> {
         Ok(self.database_id)
-    }
-
-    fn read_only(&self) -> bool {
-        self.read_only
     }
 
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {

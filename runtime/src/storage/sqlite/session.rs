@@ -4,9 +4,8 @@
 
 use super::{backend, open_connection};
 use crate::storage::commit::{self, CommitTx, Row};
-use crate::storage::{
-    History, KEEP_CHANGES, Loaded, Resolve, Session, Snapshot, TransactionMeta, Write, sql_bound, sql_int,
-};
+use crate::storage::sql::{KEEP_CHANGES, sql_bound, sql_int};
+use crate::storage::{History, Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
 use crate::{ConflictError, Oid, StorageError, Tid};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
