@@ -299,7 +299,7 @@ pub(crate) fn prost_tower(i: usize) -> ProstTower {
 
 /// The record of a raw tower, as pbpersist would write it.
 pub(crate) fn record(t: &ProstTower) -> Vec<u8> {
-    pbpersist::Record {
+    pbpersist::record::Record {
         r#type: "demo.Tower".into(),
         state: t.encode_to_vec().into(),
         refs: t.neighbor.iter().map(|r| r.oid).collect(),
@@ -367,7 +367,7 @@ pub fn raw(dir: &Path, n: usize, per_tx: usize) -> rusqlite::Result<Rates> {
     for oid in 1..=n as i64 {
         let t0 = Instant::now();
         let blob: Vec<u8> = select.query_row([oid], |r| r.get(0))?;
-        let rec = pbpersist::Record::from_bytes(blob.into()).expect("valid record");
+        let rec = pbpersist::record::Record::from_bytes(blob.into()).expect("valid record");
         let t = ProstTower::decode(rec.state).expect("valid tower");
         latencies.push(t0.elapsed().as_secs_f64() * 1e6);
         loaded.push(t);

@@ -77,7 +77,7 @@ pub fn raw(url: &str, schema: &str, n: usize, per_tx: usize) -> Result<Rates, po
     for oid in 1..=n as i64 {
         let t0 = Instant::now();
         let blob: Vec<u8> = tx.query_one(&select, &[&oid])?.get(0);
-        let rec = pbpersist::Record::from_bytes(blob.into()).expect("valid record");
+        let rec = pbpersist::record::Record::from_bytes(blob.into()).expect("valid record");
         loaded.push(ProstTower::decode(rec.state).expect("valid tower"));
         latencies.push(t0.elapsed().as_secs_f64() * 1e6);
     }

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pbpersist::Extendable;
+use pbpersist::extension::Extendable;
 use pbpersist_tests::bank::Node;
 use pbpersist_tests::coverage::corpus::annotated::{Account, BADGES, BILLING, NICKNAME};
 use pbpersist_tests::demo::Contact;

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pbpersist::{Oid, Record};
+use pbpersist::record::Record;
+use pbpersist::Oid;
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use pbpersist::Record;
+use pbpersist::record::Record;
 use pbpersist::storage::remote::protocol::{
     NewOidsRequest, SchemaFiles, SessionRequest, TransactionsRequest, session_request::Request,
 };

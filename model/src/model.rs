@@ -177,7 +177,7 @@ pub enum DefaultValue {
 }
 
 /// An extension field of a message (proto2 `extend`), which becomes a
-/// constant for typed access through `pbpersist::Extendable`.
+/// constant for typed access through `pbpersist::extension::Extendable`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Extension {
     /// The Rust name of the constant.

@@ -85,11 +85,14 @@ pub fn extension(e: &Extension) -> TokenStream {
     if !lines.is_empty() {
         lines.push(String::new());
     }
-    lines.push(format!("The `{name}` extension (field {}): read and write it with `pbpersist::Extendable`.", e.number));
+    lines.push(format!(
+        "The `{name}` extension (field {}): read and write it with `pbpersist::extension::Extendable`.",
+        e.number
+    ));
     let docs = docs(&lines, false);
     quote! {
         #docs
-        pub const #ident: #krate::Extension<#extendee, #codec> = #krate::Extension::new(#name, #number);
+        pub const #ident: #krate::extension::Extension<#extendee, #codec> = #krate::extension::Extension::new(#name, #number);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The object cache of a connection: the identity map, bounded by object
 //! count and estimated bytes, evicting least recently used objects.
 
-use crate::{Object, Oid, Tid};
+use crate::persistent::Object;
+use crate::{Oid, Tid};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

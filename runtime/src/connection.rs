@@ -2,10 +2,11 @@
 
 use crate::cache::{Cache, Entry};
 use crate::loaded::{Merge, decode_any, loaded_entry, merge, unwrap_record};
+use crate::persistent::{Object, lookup_type};
 use crate::record::RecordView;
 use crate::shared::Shared;
 use crate::storage::{Loaded, Session, TransactionMeta, Write};
-use crate::{Error, Object, Oid, Persistent, Ref, Result, Root, StorageError, Tid};
+use crate::{Error, Oid, Persistent, Ref, Result, Root, StorageError, Tid};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -342,7 +343,7 @@ impl Transaction<'_> {
                 continue;
             }
             let (tid, size, mut record) = unwrap_record(&self.conn.shared, oid, loaded)?;
-            if crate::lookup_type(record.type_name()).is_none() {
+            if lookup_type(record.type_name()).is_none() {
                 continue;
             }
             let obj = decode_any(&self.conn.shared, oid, &mut record)?;
@@ -387,18 +388,11 @@ impl Transaction<'_> {
         self.discard();
     }
 
+    /// Writes the transaction's changes: collects them, commits them with
+    /// merges under the storage's locks, and applies the outcome to the
+    /// cache and the statistics.
     fn write_changes(&mut self) -> Result<Option<Tid>> {
-        let mut writes = Vec::with_capacity(self.writes.len());
-        for oid in &self.writes {
-            let Some(entry) = self.conn.cache.get(*oid) else { continue };
-            if entry.tid.is_some() && !entry.obj.is_changed() {
-                continue;
-            }
-            entry.obj.check_required().map_err(|source| Error::Required { oid: *oid, source })?;
-            let mut record = Vec::new();
-            entry.obj.encode_record(&mut record, entry.hidden_refs());
-            writes.push(Write { oid: *oid, base: entry.tid, record });
-        }
+        let mut writes = self.collect_writes()?;
         if self.conn.shared.read_only {
             // A read-only transaction's snapshot was consistent throughout;
             // there is nothing to check and nothing may be written.
@@ -414,9 +408,35 @@ impl Transaction<'_> {
             self.conn.session.end()?;
             return Ok(None);
         }
-        // Conflicts on types with conflict resolution are merged by the
-        // storage while it holds the commit's locks, so a merge cannot be
-        // overtaken by yet another commit.
+        let (tid, merges) = self.commit_with_merges(&writes, &reads)?;
+        self.apply_merges(merges, &mut writes);
+        let Some(tid) = tid else { return Ok(None) };
+        self.apply_commit(tid, &writes);
+        Ok(Some(tid))
+    }
+
+    /// The records of the objects to write: new ones, and loaded ones that
+    /// changed, each with its required fields checked.
+    fn collect_writes(&self) -> Result<Vec<Write>> {
+        let mut writes = Vec::with_capacity(self.writes.len());
+        for oid in &self.writes {
+            let Some(entry) = self.conn.cache.get(*oid) else { continue };
+            if entry.tid.is_some() && !entry.obj.is_changed() {
+                continue;
+            }
+            entry.obj.check_required().map_err(|source| Error::Required { oid: *oid, source })?;
+            let mut record = Vec::new();
+            entry.obj.encode_record(&mut record, entry.hidden_refs());
+            writes.push(Write { oid: *oid, base: entry.tid, record });
+        }
+        Ok(writes)
+    }
+
+    /// Commits `writes`, checking `reads`. Conflicts on types with conflict
+    /// resolution are merged by the storage while it holds the commit's
+    /// locks, so a merge cannot be overtaken by yet another commit; the
+    /// merges made are returned beside the tid.
+    fn commit_with_merges(&mut self, writes: &[Write], reads: &[(Oid, Tid)]) -> Result<(Option<Tid>, Vec<Merge>)> {
         let conn = &mut *self.conn;
         let (cache, shared) = (&conn.cache, &conn.shared);
         let mut merges: Vec<Merge> = Vec::new();
@@ -433,14 +453,17 @@ impl Transaction<'_> {
                 None
             }
         };
-        let result = conn.session.commit(&writes, &reads, &self.meta, &mut resolve);
-        let tid = match result {
-            Ok(tid) => tid,
-            Err(StorageError::Conflict(c)) => return Err(failure.unwrap_or(Error::Conflict(c))),
-            Err(e) => return Err(e.into()),
-        };
-        // A storage that decides again after a lost race merges again: the
-        // last merge of each object is the one written.
+        match conn.session.commit(writes, reads, &self.meta, &mut resolve) {
+            Ok(tid) => Ok((tid, merges)),
+            Err(StorageError::Conflict(c)) => Err(failure.unwrap_or(Error::Conflict(c))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Puts each merged object in the cache and its record among `writes`.
+    /// A storage that decides again after a lost race merges again: the
+    /// last merge of each object is the one written.
+    fn apply_merges(&mut self, mut merges: Vec<Merge>, writes: &mut [Write]) {
         let mut seen = rustc_hash::FxHashSet::default();
         merges.reverse();
         merges.retain(|m| seen.insert(m.oid));
@@ -454,13 +477,17 @@ impl Transaction<'_> {
             }
             self.conn.shared.stats.conflicts_resolved.fetch_add(1, Ordering::Relaxed);
         }
-        let Some(tid) = tid else { return Ok(None) };
+    }
+
+    /// Marks the written objects as stored at `tid`, unchanged, and counts
+    /// the commit.
+    fn apply_commit(&mut self, tid: Tid, writes: &[Write]) {
         if tid.0 == self.snapshot.0 + 1 {
             // Nobody committed between our snapshot and our commit: the next
             // poll need not read back our own writes.
             self.conn.polled = Some(tid);
         }
-        for w in &writes {
+        for w in writes {
             self.conn.cache.set_size(w.oid, w.record.len());
             if let Some(entry) = self.conn.cache.get_mut(w.oid) {
                 entry.tid = Some(tid);
@@ -475,7 +502,6 @@ impl Transaction<'_> {
         let stats = &self.conn.shared.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.objects_written.fetch_add(writes.len() as u64, Ordering::Relaxed);
-        Ok(Some(tid))
     }
 
     /// Drops every object this transaction added or registered for writing,

@@ -5,7 +5,8 @@
 //! repeated in the message. Print the whole chain with a reporter (anyhow's
 //! `{:#}`, miette, or [`report`]), as `cargo pbpersist` does.
 
-use crate::{Oid, RequiredFieldError, Tid};
+use crate::persistent::RequiredFieldError;
+use crate::{Oid, Tid};
 
 /// The result type of pbpersist operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

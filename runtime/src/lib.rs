@@ -44,7 +44,9 @@ mod meta;
 mod oid;
 mod options;
 mod persistent;
-mod record;
+#[cfg(feature = "remote")]
+pub mod protocol;
+pub mod record;
 mod root;
 pub mod schema;
 mod shared;
@@ -59,17 +61,23 @@ pub use connection::{Connection, Transaction};
 pub use db::{Database, GcReport, Stats};
 pub use enumeration::{EnumValue, Enumeration, UnknownEnumValue};
 pub use error::{ConflictError, Error, Result, StorageError, UndoError, report};
-pub use extension::{Extendable, Extension};
 pub use history::{Keep, PackReport};
-pub use meta::{FieldInfo, Meta};
+pub use meta::Meta;
 pub use oid::{AnyObject, Oid, Ref, Tid};
 pub use options::Options;
 pub use pbpersist_derive::{Enumeration, Persistent};
-pub use persistent::{Object, Persistent, RefTarget, RequiredFieldError, TypeEntry, lookup_type, registered_types};
-pub use record::Record;
+pub use persistent::Persistent;
 pub use root::Root;
-pub use storage::{History, Revision, TransactionMeta};
 pub use tree::{PTreeMap, PTreeSet};
+
+/// The machinery behind [`Persistent`]: the type-erased objects a cache
+/// holds, the registry from protobuf type name to decoder, and the pieces
+/// generated code names. An application rarely names these; generated code
+/// and tools that handle objects of any type do.
+pub mod object {
+    pub use crate::meta::FieldInfo;
+    pub use crate::persistent::{Object, RefTarget, RequiredFieldError, TypeEntry, lookup_type, registered_types};
+}
 
 /// Includes the code `pbpersist-build` generated for a protobuf package.
 ///

@@ -2,17 +2,18 @@
 //! goes through, and merging a conflicting change under a commit's locks.
 
 use crate::cache::{Cache, Entry};
+use crate::persistent::{Object, lookup_type};
 use crate::record::RecordView;
 use crate::shared::Shared;
 use crate::storage::Loaded;
-use crate::{Error, Object, Oid, Result, Tid};
+use crate::{Error, Oid, Result, Tid};
 use std::sync::Arc;
 
 /// Decodes a record's state with the registered type of its name. The state
 /// moves into the decoder (unknown fields may keep a slice of it), leaving the
 /// record's type name and references.
 pub(crate) fn decode_any(shared: &Shared, oid: Oid, record: &mut RecordView) -> Result<Arc<dyn Object>> {
-    let entry = crate::lookup_type(record.type_name())
+    let entry = lookup_type(record.type_name())
         .ok_or_else(|| Error::UnknownType { oid, type_name: record.type_name().to_owned() })?;
     let depth = shared.options.max_depth;
     let mut obj = crate::wire::with_depth_limit(depth, || (entry.decode)(std::mem::take(&mut record.state)))

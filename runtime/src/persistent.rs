@@ -1,7 +1,8 @@
 //! The `Persistent` trait that every stored message implements, and the
 //! registry from stored type names to decoders.
 
-use crate::{FieldInfo, Meta, Oid};
+use crate::meta::FieldInfo;
+use crate::{Meta, Oid};
 use std::any::Any;
 use std::sync::Arc;
 

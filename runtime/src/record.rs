@@ -59,7 +59,7 @@ pub(crate) fn encode<T: Persistent>(obj: &T, out: &mut Vec<u8>, extra_refs: &[u6
 
 /// The references a record lists that its decoded object does not show:
 /// those inside fields this program does not know. Saving must keep them.
-pub(crate) fn hidden_refs(record: &RecordView, obj: &dyn crate::Object) -> Vec<u64> {
+pub(crate) fn hidden_refs(record: &RecordView, obj: &dyn crate::persistent::Object) -> Vec<u64> {
     if record.refs.is_empty() {
         return Vec::new();
     }

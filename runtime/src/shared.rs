@@ -52,10 +52,10 @@ impl Shared {
 
     /// Stores the `.proto` schema of any of `objects`' types not stored yet
     /// by this process, so other languages and tools can decode them.
-    pub(crate) fn describe<'o>(&self, objects: impl Iterator<Item = &'o dyn crate::Object>) -> Result<()> {
+    pub(crate) fn describe<'o>(&self, objects: impl Iterator<Item = &'o dyn crate::persistent::Object>) -> Result<()> {
         // Commits usually hold few types: find them by pointer first, then
         // ask the shared set once per type.
-        let mut types: Vec<&dyn crate::Object> = Vec::new();
+        let mut types: Vec<&dyn crate::persistent::Object> = Vec::new();
         for obj in objects {
             if !types.iter().any(|t| std::ptr::eq(t.type_name(), obj.type_name())) {
                 types.push(obj);

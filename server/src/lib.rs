@@ -149,7 +149,7 @@ pub struct Tls {
 
 impl Tls {
     fn load(&self) -> Result<tonic::transport::ServerTlsConfig, ServerError> {
-        pbpersist::storage::remote::use_ring();
+        pbpersist::protocol::use_ring();
         let read = |path: &std::path::Path| {
             std::fs::read(path).map_err(|source| ServerError::Tls { path: path.to_owned(), source })
         };
@@ -326,7 +326,7 @@ impl Server {
             self.metrics.clone(),
             stopping.clone(),
         );
-        let grpc = pbpersist::storage::remote::protocol::storage_server::StorageServer::new(service)
+        let grpc = pbpersist::protocol::storage_server::StorageServer::new(service)
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
         let grpc = tonic::service::interceptor::InterceptedService::new(grpc, move |r| gate.admit(r));
@@ -411,7 +411,7 @@ impl Server {
 /// make has details, so one without them is tonic's. (A session stream's
 /// requests are decoded in `session.rs`, which answers them so itself.)
 fn refusals_carry_failures<B>(mut response: http::Response<B>) -> http::Response<B> {
-    use pbpersist::storage::remote::protocol as p;
+    use pbpersist::protocol as p;
     let headers = response.headers();
     if headers.contains_key("grpc-status-details-bin") {
         return response;

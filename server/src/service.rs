@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pbpersist::storage::remote::protocol::{self as p, storage_server::Storage as Grpc};
+use pbpersist::protocol::{self as p, storage_server::Storage as Grpc};
 use pbpersist::storage::{Storage, TransactionRange};
 use pbpersist::{Oid, StorageError, Tid};
 use tonic::{Request, Response, Status};

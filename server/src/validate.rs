@@ -11,8 +11,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use pbpersist::StorageError;
+use pbpersist::record::Record;
 use pbpersist::storage::Storage;
-use pbpersist::{Record, StorageError};
 use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, Value};
 
 use crate::access::{Access, Caller};

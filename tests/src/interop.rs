@@ -4,8 +4,9 @@
 use crate::coverage::corpus::annotated::{Account, BADGES, BILLING, NICKNAME, scope::VERIFIED};
 use crate::demo::{Contact, Tower};
 use crate::random::{Rng, editions_pool, messages, pool, random_message};
-use pbpersist::Extendable;
-use pbpersist::{Database, Record};
+use pbpersist::Database;
+use pbpersist::extension::Extendable;
+use pbpersist::record::Record;
 use prost::Message;
 use std::path::Path;
 
@@ -100,7 +101,7 @@ pub fn check_editions(dir: &Path) -> Result<()> {
 
 /// Decodes with pbpersist's generated type of `name` and encodes again.
 fn ours(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
-    let entry = pbpersist::lookup_type(name).ok_or_else(|| format!("{name} is not a generated type"))?;
+    let entry = pbpersist::object::lookup_type(name).ok_or_else(|| format!("{name} is not a generated type"))?;
     Ok((entry.decode)(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| format!("{name}: {e}"))?.encode_state())
 }
 
@@ -178,7 +179,7 @@ pub fn check(dir: &Path) -> Result<()> {
 /// "pisa" in the root, was built by ada and raised twice by bob.
 pub fn write_history(dir: &Path) -> Result<()> {
     let storage = pbpersist::storage::SqliteStorage::builder(dir.join("history.db"))
-        .history(pbpersist::History::Preserving)
+        .history(pbpersist::storage::History::Preserving)
         .open()?;
     let db = Database::with_storage(storage)?;
     let pisa = db.transact(|tx| {

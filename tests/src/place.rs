@@ -10,7 +10,7 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test"
 
 /// The PostgreSQL URL for tests.
 pub fn postgres_url() -> String {
-    std::env::var(pbpersist::storage::postgres::URL_VARIABLE).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+    std::env::var(pbpersist::storage::PostgresStorage::URL_VARIABLE).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
 }
 
 /// Whether the test server answers; the error says why not.

@@ -181,7 +181,7 @@ pub fn round_trip_every_message(
         .map(|m| m.full_name().to_owned())
         .collect();
     for name in &names {
-        let entry = pbpersist::lookup_type(name).unwrap_or_else(|| panic!("{name} has no generated type"));
+        let entry = pbpersist::object::lookup_type(name).unwrap_or_else(|| panic!("{name} has no generated type"));
         let desc = pool.get_message_by_name(name).expect("listed from the pool");
         let maps = reaches_a_map(&desc);
         for _ in 0..rounds {

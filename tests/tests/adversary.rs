@@ -13,7 +13,7 @@
 
 use bytes::{Buf, BufMut};
 use libtest_mimic::{Arguments, Trial};
-use pbpersist::storage::remote::protocol::{
+use pbpersist::protocol::{
     self as p, failure::Kind, session_reply::Reply, session_request::Request, storage_client::StorageClient,
 };
 use pbpersist::storage::{History, SqliteStorage};
@@ -117,7 +117,7 @@ fn nest(depth: usize) -> Vec<u8> {
 }
 
 fn record(ty: &str, state: Vec<u8>, refs: Vec<u64>) -> Vec<u8> {
-    pbpersist::Record { r#type: ty.into(), state: state.into(), refs }.encode_to_vec()
+    pbpersist::record::Record { r#type: ty.into(), state: state.into(), refs }.encode_to_vec()
 }
 
 /// An honest `demo.Tower` record.

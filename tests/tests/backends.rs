@@ -3,9 +3,10 @@
 //! with SQLite's own read-only and migration tests.
 #![allow(clippy::unit_arg)] // `Ok(assert_eq!(..))` keeps one-line transactions readable.
 
+use pbpersist::Database;
 use pbpersist::conformance::{self as suite, Backend};
+use pbpersist::storage::History;
 use pbpersist::storage::{SqliteStorage, Storage};
-use pbpersist::{Database, History};
 
 pbpersist::conformance_suite!(memory, {
     let storage = pbpersist::storage::MemoryStorage::new();
@@ -61,7 +62,7 @@ fn sqlite_read_only_refuses_what_is_not_a_database() {
 /// one transaction; a newer one is refused and left as it was.
 #[test]
 fn sqlite_migrates_every_earlier_format_and_refuses_a_newer_one() {
-    use pbpersist::storage::sqlite::FORMAT_VERSION;
+    const FORMAT_VERSION: i64 = pbpersist::storage::SqliteStorage::FORMAT_VERSION;
     let dir = pbpersist_tests::scratch_dir();
     let path = dir.path().join("old.db");
     let pisa = {
@@ -94,7 +95,7 @@ fn sqlite_migrates_every_earlier_format_and_refuses_a_newer_one() {
     let db = Database::open(&path).unwrap();
     assert_eq!(format(), FORMAT_VERSION);
     let old = db.last_transactions(1).unwrap().remove(0);
-    assert_eq!(old.meta, pbpersist::TransactionMeta::default(), "earlier transactions have no metadata");
+    assert_eq!(old.meta, pbpersist::storage::TransactionMeta::default(), "earlier transactions have no metadata");
     db.transact(|tx| {
         tx.set_user("migrated");
         Ok(tx.get_mut(pisa)?.set_height(56.7))

@@ -3,8 +3,9 @@
 //! that is not an earlier copy. PostgreSQL round trips are in `pg/`.
 #![allow(clippy::unit_arg)] // `Ok(..set_value(..))` keeps one-line transactions readable.
 
+use pbpersist::storage::History;
 use pbpersist::storage::{MemoryStorage, SqliteStorage, Storage, copy};
-use pbpersist::{Database, History, Ref, Tid};
+use pbpersist::{Database, Ref, Tid};
 use pbpersist_tests::bank::Counter;
 use pbpersist_tests::dump::dump;
 use pbpersist_tests::scratch_dir;

@@ -3,8 +3,9 @@
 //! committed up to it (memory and SQLite; every backend also runs the
 //! suite's seeded version, `conformance::history`).
 
+use pbpersist::storage::History;
 use pbpersist::storage::{MemoryStorage, SqliteStorage};
-use pbpersist::{Database, History, Ref, Tid};
+use pbpersist::{Database, Ref, Tid};
 use pbpersist_tests::bank::Counter;
 use proptest::prelude::*;
 

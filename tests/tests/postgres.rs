@@ -31,7 +31,7 @@ macro_rules! suite_trials {
                 let backend = Backend::new(move |options| {
                     let storage = PostgresStorage::builder(&postgres_url())
                         .schema(schema.name())
-                        .history(pbpersist::History::Preserving)
+                        .history(pbpersist::storage::History::Preserving)
                         .open()
                         .unwrap();
                     pbpersist::Database::with_storage_and_options(storage, options).unwrap()

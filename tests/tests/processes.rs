@@ -3,8 +3,9 @@
 
 mod multiprocess;
 
+use pbpersist::storage::History;
 use pbpersist::storage::{HistoryStorage, SqliteStorage};
-use pbpersist::{Database, Error, History, Ref, StorageError, Tid};
+use pbpersist::{Database, Error, Ref, StorageError, Tid};
 use pbpersist_tests::bank::Counter;
 use std::process::{Command, Stdio};
 

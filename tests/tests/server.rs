@@ -8,7 +8,7 @@ mod multiprocess;
 
 use libtest_mimic::{Arguments, Trial};
 use pbpersist::conformance::{self as suite, Backend};
-use pbpersist::storage::remote::protocol;
+use pbpersist::protocol;
 use pbpersist::storage::{History, RemoteStorage, SqliteStorage, Storage};
 use pbpersist::{Database, StorageError};
 use pbpersist_server::Server;
@@ -302,7 +302,7 @@ fn a_validating_server_refuses_records_that_lie() {
         out
     }
     let record = |ty: &str, state: Vec<u8>, refs: Vec<u64>| {
-        pbpersist::Record { r#type: ty.into(), state: state.into(), refs }.encode_to_vec()
+        pbpersist::record::Record { r#type: ty.into(), state: state.into(), refs }.encode_to_vec()
     };
     let commit = |writes: Vec<(u64, Vec<u8>)>| {
         let mut session = remote.open_session().unwrap();
@@ -743,7 +743,7 @@ fn tls_with_client_certificates() {
 /// refuses the commit before sending it, and a client that sends it anyway
 /// gets `RESOURCE_EXHAUSTED`; nothing is written.
 fn an_oversized_request_is_refused() {
-    use pbpersist::storage::remote::protocol::{session_request::Request, storage_client::StorageClient};
+    use pbpersist::protocol::{session_request::Request, storage_client::StorageClient};
     let dir = pbpersist_tests::scratch_dir();
     let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
     let limits = pbpersist_server::Limits { max_request_bytes: 64 << 10, ..Default::default() };

@@ -3,8 +3,9 @@
 //! is missing (an old format, a writer that does not keep them, or pruned
 //! history), polling falls back to scanning `pb_object`.
 
-use pbpersist::storage::sqlite::FORMAT_VERSION;
-use pbpersist::{Database, Persistent, Record, Ref};
+const FORMAT_VERSION: i64 = pbpersist::storage::SqliteStorage::FORMAT_VERSION;
+use pbpersist::record::Record;
+use pbpersist::{Database, Persistent, Ref};
 use pbpersist_tests::bank::Counter;
 use pbpersist_tests::scratch_dir;
 use prost::Message;

@@ -44,11 +44,12 @@ fn unknown_types_truncated_records_and_bad_states_are_typed_errors_naming_the_oi
         conn.execute("UPDATE pb_object SET record = ?1 WHERE oid = ?2", rusqlite::params![record, oid.0 as i64])
             .unwrap();
     };
-    let unknown = pbpersist::Record { r#type: "elsewhere.Thing".into(), state: vec![].into(), refs: vec![] };
+    let unknown = pbpersist::record::Record { r#type: "elsewhere.Thing".into(), state: vec![].into(), refs: vec![] };
     set(a.oid(), unknown.encode_to_vec());
-    let full = pbpersist::Record { r#type: "bank.Counter".into(), state: vec![8, 150, 1].into(), refs: vec![] };
+    let full = pbpersist::record::Record { r#type: "bank.Counter".into(), state: vec![8, 150, 1].into(), refs: vec![] };
     set(b.oid(), full.encode_to_vec()[..full.encode_to_vec().len() - 1].to_vec());
-    let bad_state = pbpersist::Record { r#type: "bank.Counter".into(), state: vec![8, 0xff].into(), refs: vec![] };
+    let bad_state =
+        pbpersist::record::Record { r#type: "bank.Counter".into(), state: vec![8, 0xff].into(), refs: vec![] };
     set(c.oid(), bad_state.encode_to_vec());
 
     let db = Database::open(&path).unwrap();

@@ -326,7 +326,7 @@ fn check_tree_finds_a_reference_list_that_omits_a_child() {
     let mut session = pbpersist::storage::Storage::open_session(&storage).unwrap();
     session.begin(None).unwrap();
     let loaded = session.load(node.oid()).unwrap().unwrap();
-    let mut record = pbpersist::Record::from_bytes(loaded.record.into()).unwrap();
+    let mut record = pbpersist::record::Record::from_bytes(loaded.record.into()).unwrap();
     let dropped = record.refs.pop().unwrap();
     let write = Write { oid: node.oid(), base: Some(loaded.tid), record: prost::Message::encode_to_vec(&record) };
     session.commit(&[write], &[], &Default::default(), &mut |_, _| None).unwrap();

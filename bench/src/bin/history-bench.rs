@@ -8,8 +8,9 @@
 //! `cargo run --release -p pbpersist-bench --bin history-bench [-- --postgres URL]`
 
 use clap::Parser;
+use pbpersist::storage::History;
 use pbpersist::storage::{PostgresStorage, SqliteStorage};
-use pbpersist::{Database, History, Keep, Options, Tid};
+use pbpersist::{Database, Keep, Options, Tid};
 use pbpersist_bench::Rates;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

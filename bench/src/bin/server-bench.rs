@@ -57,7 +57,7 @@ fn main() -> Result<()> {
     let ours = throughput(&url, &CLIENTS, args.seconds, args.client_tx)?;
     drop(running);
     eprintln!("concurrent clients, PostgreSQL behind the server ...");
-    let pg_url = std::env::var(pbpersist::storage::postgres::URL_VARIABLE)
+    let pg_url = std::env::var(pbpersist::storage::PostgresStorage::URL_VARIABLE)
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     pbpersist_bench::postgres::fresh_schema(&pg_url, "server_bench")?;
     let storage = pbpersist::storage::PostgresStorage::builder(&pg_url).schema("server_bench").open()?;

@@ -3,8 +3,9 @@
 //! stores, so no Rust types are needed.
 
 use crate::Failure;
+use pbpersist::record::Record;
 use pbpersist::storage::{Loaded, PostgresStorage, Session};
-use pbpersist::{Database, Oid, Record};
+use pbpersist::{Database, Oid};
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use std::path::Path;
 use std::process::ExitCode;

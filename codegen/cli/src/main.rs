@@ -215,7 +215,7 @@ fn open_writable(database: &str) -> Result<pbpersist::Database, Failure> {
 }
 
 fn copy(source: &str, destination: &str, history: Option<HistoryMode>) -> Result<ExitCode, Failure> {
-    use pbpersist::History;
+    use pbpersist::storage::History;
     use pbpersist::storage::{PostgresStorage, SqliteStorage, Storage};
     let from: Box<dyn Storage> = if inspect::is_url(source) {
         Box::new(PostgresStorage::open_read_only(source)?)

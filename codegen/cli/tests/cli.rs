@@ -307,7 +307,8 @@ fn inspect_shows_a_tree_and_check_tree_finds_a_broken_one() {
 /// reason printed) when no server answers and CI does not require one.
 #[test]
 fn history_undo_and_pack_work_on_a_history_preserving_file() {
-    use pbpersist::{History, storage::SqliteStorage};
+    use pbpersist::storage::History;
+    use pbpersist::storage::SqliteStorage;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let storage = SqliteStorage::builder(&path).history(History::Preserving).open().unwrap();

@@ -49,12 +49,12 @@ pub fn message(input: &DeriveInput, krate: Option<&syn::Path>) -> TokenStream {
         }
         impl __pbpersist::Persistent for #ident {
             const TYPE_NAME: &'static str = "";
-            const FIELDS: &'static [__pbpersist::FieldInfo] = &[];
+            const FIELDS: &'static [__pbpersist::object::FieldInfo] = &[];
             fn default_instance() -> &'static Self { ::core::unimplemented!() }
             fn meta(&self) -> &__pbpersist::Meta { ::core::unimplemented!() }
             fn meta_mut(&mut self) -> &mut __pbpersist::Meta { ::core::unimplemented!() }
             fn visit_refs(&self, _: &mut dyn ::core::ops::FnMut(__pbpersist::Oid)) { ::core::unimplemented!() }
-            fn check_required(&self) -> ::core::result::Result<(), __pbpersist::RequiredFieldError> {
+            fn check_required(&self) -> ::core::result::Result<(), __pbpersist::object::RequiredFieldError> {
                 ::core::unimplemented!()
             }
             fn describe_schema(_: &mut __pbpersist::schema::ProtoSchema) { ::core::unimplemented!() }

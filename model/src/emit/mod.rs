@@ -26,7 +26,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let debug_names: Vec<String> = msg.fields.iter().map(|f| f.name.clone()).collect();
     let infos = msg.proto_fields().into_iter().map(|(name, number)| {
         let number = Literal::u32_unsuffixed(number);
-        quote!(__pbpersist::FieldInfo::new(#name, #number))
+        quote!(__pbpersist::object::FieldInfo::new(#name, #number))
     });
 
     // A field named `new` keeps its getter; the constructor is then `Default::default()`.
@@ -63,7 +63,7 @@ pub fn message(msg: &Message) -> TokenStream {
             let name = &f.name;
             Some(quote! {
                 if self.#id.is_none() {
-                    return ::core::result::Result::Err(__pbpersist::RequiredFieldError::new(#full_name, #name));
+                    return ::core::result::Result::Err(__pbpersist::object::RequiredFieldError::new(#full_name, #name));
                 }
             })
         }
@@ -81,7 +81,7 @@ pub fn message(msg: &Message) -> TokenStream {
         #[allow(deprecated)]
         const _: () = {
             use #krate as __pbpersist;
-            fn __pbpersist_assert_target<T: ?::core::marker::Sized + __pbpersist::RefTarget>() {}
+            fn __pbpersist_assert_target<T: ?::core::marker::Sized + __pbpersist::object::RefTarget>() {}
             #[allow(dead_code)]
             fn __pbpersist_check_references() {
                 #(#ref_checks)*
@@ -113,7 +113,7 @@ pub fn message(msg: &Message) -> TokenStream {
 
             impl __pbpersist::Persistent for #ident {
                 const TYPE_NAME: &'static str = #full_name;
-                const FIELDS: &'static [__pbpersist::FieldInfo] = &[#(#infos),*];
+                const FIELDS: &'static [__pbpersist::object::FieldInfo] = &[#(#infos),*];
                 const FORMER_NAMES: &'static [&'static str] = &[#(#former_names),*];
                 const TRACKS_FIELDS: bool = #tracks_fields;
                 #resolver
@@ -138,7 +138,7 @@ pub fn message(msg: &Message) -> TokenStream {
                     #(#visit)*
                 }
 
-                fn check_required(&self) -> ::core::result::Result<(), __pbpersist::RequiredFieldError> {
+                fn check_required(&self) -> ::core::result::Result<(), __pbpersist::object::RequiredFieldError> {
                     #(#required_checks)*
                     #(#required)*
                     ::core::result::Result::Ok(())
@@ -153,7 +153,7 @@ pub fn message(msg: &Message) -> TokenStream {
             }
 
             __pbpersist::__private::inventory::submit! {
-                __pbpersist::TypeEntry::of::<#ident>()
+                __pbpersist::object::TypeEntry::of::<#ident>()
             }
         };
     }

@@ -149,7 +149,7 @@ fn type_text(value: &Value, deps: &mut Vec<TokenStream>) -> TokenStream {
 fn target_text(value: &Value) -> TokenStream {
     match value {
         Value::Ref(ty) if !is_any_object(ty) => {
-            quote!(Some(<#ty as __pbpersist::RefTarget>::TARGET_NAME))
+            quote!(Some(<#ty as __pbpersist::object::RefTarget>::TARGET_NAME))
         }
         _ => quote!(None),
     }

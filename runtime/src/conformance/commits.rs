@@ -5,8 +5,10 @@
 //! records of their own on oids they reserve.
 
 use super::Backend;
+use pbpersist::record::Record;
+use pbpersist::storage::TransactionMeta;
 use pbpersist::storage::{Loaded, Session, Storage, TransactionRange, Write};
-use pbpersist::{ConflictError, Oid, Record, StorageError, Tid, TransactionMeta};
+use pbpersist::{ConflictError, Oid, StorageError, Tid};
 use prost::Message;
 
 /// A record of an object with no state and these references.

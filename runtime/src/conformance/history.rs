@@ -5,7 +5,8 @@
 
 use super::types::{Counter, Tower};
 use super::{Backend, tower};
-use pbpersist::{Database, Error, History, Oid, Ref, StorageError, Tid, UndoError};
+use pbpersist::storage::History;
+use pbpersist::{Database, Error, Oid, Ref, StorageError, Tid, UndoError};
 
 fn keeps_history(db: &Database) -> bool {
     db.storage().history_mode() == History::Preserving

@@ -407,7 +407,7 @@ pub fn a_session_scans_every_object_in_oid_order_as_of_its_snapshot(backend: &Ba
         let Some((last, _)) = page.last() else { break };
         after = Some(*last);
         for (oid, loaded) in page {
-            let record = pbpersist::Record::from_bytes(loaded.record.into()).unwrap();
+            let record = pbpersist::record::Record::from_bytes(loaded.record.into()).unwrap();
             seen.push((oid, record.r#type));
         }
     }

@@ -343,12 +343,12 @@ pub fn the_transaction_log_lists_commits_with_their_records(backend: &Backend) {
     assert!(after.windows(2).all(|w| w[0].tid < w[1].tid));
     assert_eq!(after[0].oids, Some(first.clone()));
     let listed: Vec<Oid> = after[0].records.iter().map(|(oid, _)| *oid).collect();
-    if db.storage().history_mode() == pbpersist::History::Preserving {
+    if db.storage().history_mode() == pbpersist::storage::History::Preserving {
         assert_eq!(listed, first);
     } else {
         assert_eq!(listed, [b.oid()]);
     }
-    let record = pbpersist::Record::from_bytes(after[1].records[0].1.clone().into()).unwrap();
+    let record = pbpersist::record::Record::from_bytes(after[1].records[0].1.clone().into()).unwrap();
     assert_eq!((after[1].records[0].0, record.r#type.as_str()), (a.oid(), "pbpersist.conformance.Tower"));
     assert_eq!(db.transactions_after(after[1].tid, 10).unwrap().len(), 1);
     assert_eq!(db.transactions_after(before, 2).unwrap().len(), 2, "the limit holds");
@@ -384,7 +384,7 @@ pub fn each_commit_keeps_its_user_description_and_extension(backend: &Backend) {
         records: false,
     };
     assert_eq!(db.transactions(range).unwrap(), last, "the log through a range");
-    assert_eq!(last[0].meta, pbpersist::TransactionMeta::default(), "a commit without metadata has none");
+    assert_eq!(last[0].meta, pbpersist::storage::TransactionMeta::default(), "a commit without metadata has none");
     let meta = &last[1].meta;
     assert_eq!((meta.user.as_str(), meta.description.as_str()), ("ada", "adds a tower\nsecond line: ünïcode"));
     let extension: Vec<(&str, &str)> = meta.extension.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -392,7 +392,7 @@ pub fn each_commit_keeps_its_user_description_and_extension(backend: &Backend) {
     // A retried transaction starts without the failed attempt's metadata.
     let attempts = std::sync::atomic::AtomicU32::new(0);
     db.transact(|tx| {
-        assert_eq!(tx.meta(), &pbpersist::TransactionMeta::default());
+        assert_eq!(tx.meta(), &pbpersist::storage::TransactionMeta::default());
         tx.note("attempt");
         tx.get_mut(a)?.set_height(4.0);
         if attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {

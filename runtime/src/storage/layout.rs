@@ -5,7 +5,9 @@
 /// worded alike for every backend.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "etcd", feature = "object-store"))]
 pub(crate) fn too_new(name: &str, found: i64, latest: i64) -> crate::StorageError {
-    crate::StorageError::Format(format!("{name} has format version {found}; this pbpersist reads up to version {latest}"))
+    crate::StorageError::Format(format!(
+        "{name} has format version {found}; this pbpersist reads up to version {latest}"
+    ))
 }
 
 /// A random number, for identities and nonces (not for cryptography).

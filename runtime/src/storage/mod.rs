@@ -7,24 +7,24 @@
 pub mod commit;
 mod copy;
 #[cfg(feature = "etcd")]
-pub mod etcd;
+mod etcd;
 pub mod gc;
 mod layout;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 #[cfg(feature = "object-store")]
-pub mod object;
+mod object;
 mod oids;
 pub mod past;
 #[cfg(feature = "postgres")]
-pub mod postgres;
+mod postgres;
 #[cfg(feature = "remote")]
-pub mod remote;
+mod remote;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
-pub mod sqlite;
+mod sqlite;
 #[cfg(any(feature = "postgres", feature = "remote"))]
 mod state_cache;
 
@@ -33,14 +33,14 @@ pub use copy::{CopyReport, copy};
 pub use etcd::EtcdStorage;
 pub use memory::MemoryStorage;
 #[cfg(feature = "object-store")]
-pub use object::ObjectStorage;
+pub use object::{ObjectRequests, ObjectStorage};
 pub use oids::{MAX_NEW_OIDS, OID_LIMIT};
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStorage;
+pub use postgres::{PostgresBuilder, PostgresStorage};
 #[cfg(feature = "remote")]
 pub use remote::{Invalidations, RemoteBuilder, RemoteStorage};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStorage;
+pub use sqlite::{SqliteBuilder, SqliteStorage};
 #[cfg(any(feature = "postgres", feature = "remote"))]
 pub use state_cache::StateCacheStats;
 

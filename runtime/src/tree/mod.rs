@@ -60,11 +60,11 @@ pub struct PTreeMap<K, V>(PhantomData<fn() -> (K, V)>);
 #[derive(Debug)]
 pub struct PTreeSet<K>(PhantomData<fn() -> K>);
 
-impl<K: 'static, V: 'static> crate::RefTarget for PTreeMap<K, V> {
+impl<K: 'static, V: 'static> crate::persistent::RefTarget for PTreeMap<K, V> {
     const TARGET_NAME: &'static str = "pbpersist.Tree";
 }
 
-impl<K: 'static> crate::RefTarget for PTreeSet<K> {
+impl<K: 'static> crate::persistent::RefTarget for PTreeSet<K> {
     const TARGET_NAME: &'static str = "pbpersist.Tree";
 }
 

@@ -60,9 +60,9 @@ fn contact() -> impl Strategy<Value = Contact> {
         })
 }
 
-fn records() -> impl Strategy<Value = pbpersist::Record> {
+fn records() -> impl Strategy<Value = pbpersist::record::Record> {
     (any::<String>(), proptest::collection::vec(any::<u8>(), 0..64), proptest::collection::vec(any::<u64>(), 0..8))
-        .prop_map(|(t, state, refs)| pbpersist::Record { r#type: t, state: state.into(), refs })
+        .prop_map(|(t, state, refs)| pbpersist::record::Record { r#type: t, state: state.into(), refs })
 }
 
 fn same_bits(a: f32, b: f32) -> bool {
@@ -89,13 +89,13 @@ proptest! {
 
     #[test]
     fn records_round_trip(r in records()) {
-        let back = pbpersist::Record::from_bytes(r.encode_to_vec().into()).unwrap();
+        let back = pbpersist::record::Record::from_bytes(r.encode_to_vec().into()).unwrap();
         prop_assert_eq!(back, r);
     }
 
     #[test]
     fn any_bytes_decode_to_a_record_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
-        let _ = pbpersist::Record::from_bytes(bytes.clone().into());
+        let _ = pbpersist::record::Record::from_bytes(bytes.clone().into());
         let _ = Contact::decode(bytes.as_slice());
     }
 

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use prost::Message;
 
 fn ours_round_trip(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let entry = pbpersist::lookup_type(name).ok_or_else(|| format!("{name} is not registered"))?;
+    let entry = pbpersist::object::lookup_type(name).ok_or_else(|| format!("{name} is not registered"))?;
     let obj = (entry.decode)(bytes::Bytes::copy_from_slice(bytes)).map_err(|e| e.to_string())?;
     Ok(obj.encode_state())
 }
@@ -28,7 +28,7 @@ fn every_corpus_message_has_both_a_pbpersist_and_a_prost_type() {
     let all = messages(&pool);
     assert!(all.len() > 60, "{} messages", all.len());
     for m in all {
-        assert!(pbpersist::lookup_type(m.full_name()).is_some(), "{} has no pbpersist type", m.full_name());
+        assert!(pbpersist::object::lookup_type(m.full_name()).is_some(), "{} has no pbpersist type", m.full_name());
         assert!(prost_round_trip(m.full_name(), &[]).is_some(), "{} has no prost type", m.full_name());
     }
 }

@@ -72,12 +72,12 @@ fn tables_are_the_documented_ones() {
     let tid = tid.unwrap().0 as i64;
     let mut c = schema.client();
     let format: i64 = c.query_one("SELECT value FROM pb_meta WHERE key = 'format'", &[]).unwrap().get(0);
-    assert_eq!(format, pbpersist::storage::postgres::FORMAT_VERSION);
+    assert_eq!(format, pbpersist::storage::PostgresStorage::FORMAT_VERSION);
     let last: i64 = c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]).unwrap().get(0);
     assert_eq!(last, tid);
     let row = c.query_one("SELECT tid, record FROM pb_object WHERE oid = $1", &[&(counter.oid().0 as i64)]).unwrap();
     assert_eq!(row.get::<_, i64>(0), tid, "the object carries the tid of its last commit");
-    let record = pbpersist::Record::from_bytes(row.get::<_, Vec<u8>>(1).into()).unwrap();
+    let record = pbpersist::record::Record::from_bytes(row.get::<_, Vec<u8>>(1).into()).unwrap();
     assert_eq!(record.r#type, "bank.Counter");
     let logged: i64 = c.query_one("SELECT count(*) FROM pb_transaction WHERE tid <= $1", &[&tid]).unwrap().get(0);
     assert_eq!(logged, tid, "one pb_transaction row per commit");
@@ -137,7 +137,7 @@ fn url_from_environment() {
     let worker = env!("CARGO_BIN_EXE_pbpersist-worker");
     let unset = std::process::Command::new(worker)
         .arg("env-open")
-        .env_remove(pbpersist::storage::postgres::URL_VARIABLE)
+        .env_remove(pbpersist::storage::PostgresStorage::URL_VARIABLE)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&unset.stderr);
@@ -150,7 +150,7 @@ fn url_from_environment() {
     let url = format!("{}{sep}options=-c%20search_path%3D{}", postgres_url(), schema.name());
     let set = std::process::Command::new(worker)
         .arg("env-open")
-        .env(pbpersist::storage::postgres::URL_VARIABLE, &url)
+        .env(pbpersist::storage::PostgresStorage::URL_VARIABLE, &url)
         .output()
         .unwrap();
     assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
@@ -267,14 +267,14 @@ fn an_older_format_is_migrated() {
     let rows =
         c.query("SELECT key, value FROM pb_meta WHERE key IN ('format', 'database_id') ORDER BY key", &[]).unwrap();
     assert_eq!(rows.len(), 2, "the migration added the identity");
-    assert_eq!(rows[1].get::<_, i64>(1), pbpersist::storage::postgres::FORMAT_VERSION);
+    assert_eq!(rows[1].get::<_, i64>(1), pbpersist::storage::PostgresStorage::FORMAT_VERSION);
     assert_eq!(refs_of(&mut c, pisa), vec![rapunzel.oid().0 as i64], "the migration filled the reference column");
 }
 
 /// SQLite to PostgreSQL and back, both history-preserving: the same
 /// transactions, records, current states and histories on all three.
 fn a_copy_from_sqlite_and_back_is_identical() {
-    use pbpersist::History;
+    use pbpersist::storage::History;
     use pbpersist::storage::{SqliteStorage, copy};
     use pbpersist_tests::dump::dump;
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,8 @@
 //! the poll scans `pb_object` instead.
 
 use super::{counter_db, value};
-use pbpersist::{Options, Persistent, Record, Ref};
+use pbpersist::record::Record;
+use pbpersist::{Options, Persistent, Ref};
 use pbpersist_tests::bank::Counter;
 use pbpersist_tests::place::PgSchema;
 use prost::Message;

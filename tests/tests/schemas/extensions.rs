@@ -3,7 +3,8 @@
 //! through load-modify-save. The Python interop test checks them against
 //! Google's runtime.
 
-use pbpersist::{Database, Extendable, Persistent, Ref};
+use pbpersist::extension::Extendable;
+use pbpersist::{Database, Persistent, Ref};
 use pbpersist_tests::coverage::corpus::annotated::{Account, BADGES, BILLING, Billing, NICKNAME, scope::VERIFIED};
 use prost::Message;
 

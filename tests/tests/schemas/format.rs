@@ -66,7 +66,7 @@ fn a_reader_with_only_the_proto_files_follows_the_graph() {
     let pool = pool();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let format: i64 = conn.query_row("SELECT value FROM pb_meta WHERE key = 'format'", [], |r| r.get(0)).unwrap();
-    assert_eq!(format, pbpersist::storage::sqlite::FORMAT_VERSION);
+    assert_eq!(format, pbpersist::storage::SqliteStorage::FORMAT_VERSION);
 
     let (root_type, root, root_refs) = read(&conn, &pool, 0);
     assert_eq!(root_type, "pbpersist.Root");
@@ -109,7 +109,7 @@ fn the_record_type_matches_record_proto() {
     let record = pool.get_message_by_name("pbpersist.Record").unwrap();
     let fields: Vec<(String, u32)> = record.fields().map(|f| (f.name().to_owned(), f.number())).collect();
     assert_eq!(fields, vec![("type".into(), 1), ("state".into(), 2), ("refs".into(), 3)]);
-    let r = pbpersist::Record { r#type: "x.Y".into(), state: vec![8, 1].into(), refs: vec![1, 300] };
+    let r = pbpersist::record::Record { r#type: "x.Y".into(), state: vec![8, 1].into(), refs: vec![1, 300] };
     let dynamic = DynamicMessage::decode(record, r.encode_to_vec().as_slice()).unwrap();
     assert_eq!(dynamic.encode_to_vec(), r.encode_to_vec());
 }
@@ -118,8 +118,8 @@ fn the_record_type_matches_record_proto() {
 #[test]
 fn the_documented_format_versions_are_the_codes() {
     let doc = include_str!("../../../docs/format.md");
-    let sqlite = pbpersist::storage::sqlite::FORMAT_VERSION;
-    let postgres = pbpersist::storage::postgres::FORMAT_VERSION;
+    let sqlite = pbpersist::storage::SqliteStorage::FORMAT_VERSION;
+    let postgres = pbpersist::storage::PostgresStorage::FORMAT_VERSION;
     let top = format!("Format version: **{sqlite}** for SQLite, **{postgres}** for the\nPostgreSQL tables");
     assert!(doc.contains(&top), "the page's first paragraph says other versions");
     assert!(doc.contains(&format!("(the SQLite layout version, **{sqlite}**)")), "the SQLite section");

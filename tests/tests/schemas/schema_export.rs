@@ -43,7 +43,7 @@ fn editions_types_export_a_schema_that_reads_their_bytes() {
 fn exports_read_their_bytes(reference: DescriptorPool) -> Vec<(String, String)> {
     let mut schema = ProtoSchema::new();
     for desc in messages(&reference) {
-        let entry = pbpersist::lookup_type(desc.full_name()).unwrap();
+        let entry = pbpersist::object::lookup_type(desc.full_name()).unwrap();
         (entry.decode)(Default::default()).unwrap().describe_schema(&mut schema);
     }
     let files = schema.files();
@@ -55,7 +55,7 @@ fn exports_read_their_bytes(reference: DescriptorPool) -> Vec<(String, String)> 
             // Well-known types are imported, not exported.
             continue;
         }
-        let entry = pbpersist::lookup_type(desc.full_name()).unwrap();
+        let entry = pbpersist::object::lookup_type(desc.full_name()).unwrap();
         let bytes = (entry.decode)(random_message(&desc, &mut rng, 0).encode_to_vec().into()).unwrap().encode_state();
         let exported_desc =
             exported.get_message_by_name(desc.full_name()).unwrap_or_else(|| panic!("{} missing", desc.full_name()));

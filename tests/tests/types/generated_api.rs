@@ -1,7 +1,8 @@
 //! The generated API: defaults, presence, change tracking, oneofs, maps,
 //! enums and unknown fields, used as a user would.
 
-use pbpersist::{EnumValue, FieldInfo, Persistent};
+use pbpersist::object::FieldInfo;
+use pbpersist::{EnumValue, Persistent};
 use pbpersist_tests::demo::{Address, Contact, Tower, contact};
 use pbpersist_tests::evolution::{Color, Inner, NoteV1, NoteV2, note_v2};
 use prost::Message;

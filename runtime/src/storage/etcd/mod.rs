@@ -37,9 +37,12 @@ impl std::fmt::Debug for EtcdStorage {
 }
 
 /// The version of the layout under the prefix (`<prefix>/meta/format`).
-pub const FORMAT_VERSION: u64 = 1;
+const FORMAT_VERSION: u64 = 1;
 
 impl EtcdStorage {
+    /// The version of the layout under the prefix (`<prefix>/meta/format`).
+    pub const FORMAT_VERSION: u64 = FORMAT_VERSION;
+
     /// Connects to the cluster `url` names and prepares the prefix: an empty
     /// prefix gets the layout version and the root's oid reserved.
     pub fn open(url: &str) -> Result<EtcdStorage, StorageError> {

@@ -40,12 +40,12 @@ impl std::fmt::Debug for ObjectStorage {
 }
 
 /// The version of the layout under the prefix (`<prefix>/format`).
-pub const FORMAT_VERSION: u64 = 1;
+const FORMAT_VERSION: u64 = 1;
 
-/// Requests an [`ObjectStorage`] made to its store, as
+/// ObjectRequests an [`ObjectStorage`] made to its store, as
 /// [`ObjectStorage::requests`] counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Requests {
+pub struct ObjectRequests {
     /// Reads of whole objects or ranges of one (ranges of one object read
     /// together count once).
     pub gets: u64,
@@ -68,6 +68,9 @@ fn memory_store(name: &str) -> Arc<dyn object_store::ObjectStore> {
 }
 
 impl ObjectStorage {
+    /// The version of the layout under the prefix (`<prefix>/format`).
+    pub const FORMAT_VERSION: u64 = FORMAT_VERSION;
+
     /// Opens (or creates) the database a URL names:
     /// - `file:///path/to/dir`: a local directory (created if missing),
     ///   written with fsync;
@@ -185,10 +188,10 @@ impl ObjectStorage {
     }
 
     /// The requests made so far by this storage and its sessions.
-    pub fn requests(&self) -> Requests {
+    pub fn requests(&self) -> ObjectRequests {
         use std::sync::atomic::Ordering::Relaxed;
         let r = &self.shared.requests;
-        Requests {
+        ObjectRequests {
             gets: r.gets.load(Relaxed),
             puts: r.puts.load(Relaxed),
             lists: r.lists.load(Relaxed),

@@ -7,7 +7,7 @@ use crate::storage::History;
 use postgres::Client;
 
 /// The layout version this code reads and writes (`pb_meta.format`).
-pub const FORMAT_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(super) const FORMAT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes a database from version `i` to `i + 1`: its SQL, then
 /// its Rust step if any. Migrations are only ever appended, so a database of

@@ -9,8 +9,8 @@ mod history;
 mod migrate;
 mod session;
 
-pub use super::state_cache::StateCacheStats;
-pub use migrate::FORMAT_VERSION;
+use super::StateCacheStats;
+use migrate::FORMAT_VERSION;
 
 use super::{
     AdminStorage, Committed, History, HistoryStorage, Revision, Session, Storage, TransactionMeta, TransactionRange,
@@ -20,7 +20,7 @@ use postgres::{Client, NoTls};
 use std::sync::{Arc, Mutex};
 
 /// The environment variable [`PostgresStorage::from_env`] reads.
-pub const URL_VARIABLE: &str = "PBPERSIST_POSTGRES_URL";
+const URL_VARIABLE: &str = "PBPERSIST_POSTGRES_URL";
 
 /// A PostgreSQL database, opened from a URL such as
 /// `postgres://app@db.example/objects`.
@@ -83,6 +83,13 @@ impl std::fmt::Debug for PostgresStorage {
 }
 
 impl PostgresStorage {
+    /// The layout version this program reads and writes (`pb_meta.format`,
+    /// docs/format.md); older databases are migrated up to it on open.
+    pub const FORMAT_VERSION: i64 = FORMAT_VERSION;
+
+    /// The environment variable [`from_env`](Self::from_env) reads the URL from.
+    pub const URL_VARIABLE: &str = URL_VARIABLE;
+
     /// Opens the database at `url`, creating or migrating its tables if needed.
     pub fn open(url: &str) -> Result<Self, StorageError> {
         Self::builder(url).open()

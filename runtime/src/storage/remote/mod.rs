@@ -6,18 +6,17 @@
 //! `block_on`, so the storage works from plain threads and from inside
 //! another Tokio runtime alike.
 
-pub mod protocol;
 mod session;
 
 use std::sync::Arc;
 
-use protocol::storage_client::StorageClient;
+use crate::protocol::storage_client::StorageClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::{AdminStorage, Committed, HistoryStorage, Revision, Session, Storage, TransactionRange};
+use crate::protocol::BACKEND;
 use crate::{Oid, StorageError, Tid};
-use protocol::BACKEND;
 
 /// A storage served by a `pbpersist-server`.
 #[derive(Clone)]
@@ -46,7 +45,7 @@ struct Inner {
     client: Client,
     /// The server's address, for errors.
     target: String,
-    hello: protocol::HelloReply,
+    hello: crate::protocol::HelloReply,
     /// The file of records kept across restarts, if asked for.
     state_cache: Option<super::state_cache::StateCache>,
 }
@@ -122,14 +121,6 @@ impl RemoteBuilder {
     }
 }
 
-/// Makes ring rustls's process-wide crypto provider unless one is set: with
-/// more than one provider built in (another crate may bring aws-lc-rs),
-/// rustls does not pick one on its own.
-#[doc(hidden)]
-pub fn use_ring() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// The contents of the file the environment variable `name` names, if set.
 fn file_from_env(name: &str) -> Result<Option<Vec<u8>>, StorageError> {
     match std::env::var_os(name).filter(|v| !v.is_empty()) {
@@ -184,7 +175,7 @@ impl RemoteStorage {
             .connect_timeout(std::time::Duration::from_secs(5))
             .tcp_nodelay(true);
         let endpoint = if url.starts_with("https://") {
-            use_ring();
+            crate::protocol::use_ring();
             let mut tls = tonic::transport::ClientTlsConfig::new();
             match options.ca {
                 Some(ca) => tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
@@ -217,11 +208,11 @@ impl RemoteStorage {
         let channel = wait(&runtime, async move { endpoint.connect().await })?.map_err(|e| unavailable(e, &target))?;
         let client = StorageClient::with_interceptor(channel, Token(token)).max_decoding_message_size(usize::MAX);
         let mut hello_client = client.clone();
-        let request = protocol::HelloRequest { versions: protocol::VERSIONS.to_vec() };
+        let request = crate::protocol::HelloRequest { versions: crate::protocol::VERSIONS.to_vec() };
         let hello = wait(&runtime, async move { hello_client.hello(request).await })?
-            .map_err(|s| protocol::from_status(s, &target))?
+            .map_err(|s| crate::protocol::from_status(s, &target))?
             .into_inner();
-        if !protocol::VERSIONS.contains(&hello.version) {
+        if !crate::protocol::VERSIONS.contains(&hello.version) {
             return Err(StorageError::Refused {
                 backend: BACKEND,
                 reason: format!(
@@ -266,7 +257,7 @@ impl RemoteStorage {
     /// server as they happen: what a cache drops. The iterator blocks for
     /// the next commit; it ends with an error when the connection breaks.
     pub fn watch(&self, since: Option<Tid>) -> Result<Invalidations, StorageError> {
-        let request = protocol::WatchRequest { since: since.map(|t| t.0) };
+        let request = crate::protocol::WatchRequest { since: since.map(|t| t.0) };
         let mut stream = self.call(move |mut c| async move { c.watch(request).await })?;
         let (send, receive) = std::sync::mpsc::sync_channel(64);
         let target = self.inner.target.clone();
@@ -281,7 +272,7 @@ impl RemoteStorage {
                         records: Vec::new(),
                     }),
                     Ok(None) => return,
-                    Err(s) => Err(protocol::from_status(s, &target)),
+                    Err(s) => Err(crate::protocol::from_status(s, &target)),
                 };
                 let failed = next.is_err();
                 if send.send(next).is_err() || failed {
@@ -301,7 +292,7 @@ impl RemoteStorage {
         let inner = &self.inner;
         wait(inner.runtime(), f(inner.client.clone()))?
             .map(tonic::Response::into_inner)
-            .map_err(|s| protocol::from_status(s, &inner.target))
+            .map_err(|s| crate::protocol::from_status(s, &inner.target))
     }
 }
 
@@ -369,29 +360,30 @@ impl Storage for RemoteStorage {
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
-        let r = self.call(move |mut c| async move { c.new_oids(protocol::NewOidsRequest { count }).await })?;
+        let r = self.call(move |mut c| async move { c.new_oids(crate::protocol::NewOidsRequest { count }).await })?;
         Ok(r.start..r.end)
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
-        let request = protocol::DeleteSchemasRequest { names: names.to_vec() };
+        let request = crate::protocol::DeleteSchemasRequest { names: names.to_vec() };
         self.call(move |mut c| async move { c.delete_schemas(request).await }).map(drop)
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        let files =
-            files.iter().map(|(name, source)| protocol::SchemaFile { name: name.clone(), source: source.clone() });
-        let request = protocol::SchemaFiles { files: files.collect(), force: false };
+        let files = files
+            .iter()
+            .map(|(name, source)| crate::protocol::SchemaFile { name: name.clone(), source: source.clone() });
+        let request = crate::protocol::SchemaFiles { files: files.collect(), force: false };
         self.call(move |mut c| async move { c.put_schemas(request).await }).map(drop)
     }
 
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
-        let r = self.call(move |mut c| async move { c.schemas(protocol::SchemasRequest {}).await })?;
+        let r = self.call(move |mut c| async move { c.schemas(crate::protocol::SchemasRequest {}).await })?;
         Ok(r.files.into_iter().map(|f| (f.name, f.source)).collect())
     }
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
-        let request = protocol::TransactionsRequest {
+        let request = crate::protocol::TransactionsRequest {
             after: range.after.0,
             until: range.until.map(|t| t.0),
             limit: u32::try_from(range.limit).unwrap_or(u32::MAX),
@@ -424,25 +416,26 @@ impl HistoryStorage for RemoteStorage {
     }
 
     fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
-        let request = protocol::HistoryRequest { oid: oid.0, limit: u32::try_from(limit).unwrap_or(u32::MAX) };
+        let request = crate::protocol::HistoryRequest { oid: oid.0, limit: u32::try_from(limit).unwrap_or(u32::MAX) };
         let r = self.call(move |mut c| async move { c.history(request).await })?;
         Ok(r.revisions.into_iter().map(Revision::from).collect())
     }
 
     fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
-        let request = protocol::PackRequest { before: before.0, batch: u32::try_from(batch).unwrap_or(u32::MAX) };
+        let request =
+            crate::protocol::PackRequest { before: before.0, batch: u32::try_from(batch).unwrap_or(u32::MAX) };
         Ok(self.call(move |mut c| async move { c.pack(request).await })?.removed)
     }
 
     fn packed_tid(&self) -> Result<Tid, StorageError> {
-        let request = protocol::PackedTidRequest {};
+        let request = crate::protocol::PackedTidRequest {};
         Ok(Tid(self.call(move |mut c| async move { c.packed_tid(request).await })?.packed_tid))
     }
 }
 
 impl AdminStorage for RemoteStorage {
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        let request = protocol::CollectGarbageRequest { dry_run };
+        let request = crate::protocol::CollectGarbageRequest { dry_run };
         let r = self.call(move |mut c| async move { c.collect_garbage(request).await })?;
         Ok(r.oids.into_iter().map(Oid).collect())
     }

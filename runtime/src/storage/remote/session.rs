@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::protocol::{self, session_reply::Reply, session_request::Request};
 use super::{BACKEND, Inner, wait};
+use crate::protocol::{self, session_reply::Reply, session_request::Request};
 use crate::storage::{Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
 use crate::{Oid, StorageError, Tid};
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 /// each transaction's oids in `pb_transaction.oids` instead; version 3 keeps
 /// each transaction's user, description and extension; version 4 can keep
 /// history (`pb_object_revision`).
-pub const FORMAT_VERSION: i64 = MIGRATIONS.len() as i64;
+const FORMAT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `pb_meta`, which records the layout version.
 const META: &str = "
@@ -211,6 +211,10 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StorageEr
 }
 
 impl SqliteStorage {
+    /// The layout version this program reads and writes (`pb_meta.format`,
+    /// docs/format.md); older databases are migrated up to it on open.
+    pub const FORMAT_VERSION: i64 = FORMAT_VERSION;
+
     /// Opens the database file at `path`, creating it and its tables if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
         Self::builder(path).open()
