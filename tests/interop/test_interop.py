@@ -1,5 +1,6 @@
 """Interop with Google's protobuf runtime: Python reads what Rust wrote and
-writes what Rust reads, for the example schema and the whole corpus.
+writes what Rust reads, for the example schema and the whole corpus; and
+docs/format.md's Python examples, run as one program, write what Rust reads.
 
 Run by .ci/run: `pytest tests/interop` with PBPERSIST_WORKER pointing at the
 `pbpersist-worker` binary (built from the tests crate).
