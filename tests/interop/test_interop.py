@@ -1,5 +1,6 @@
 """Interop with Google's protobuf runtime: Python reads what Rust wrote and
-writes what Rust reads, for the example schema and the whole corpus.
+writes what Rust reads, for the example schema and the whole corpus; and
+docs/format.md's Python examples, run as one program, write what Rust reads.
 
 Run by .ci/run: `pytest tests/interop` with PBPERSIST_WORKER pointing at the
 `pbpersist-worker` binary (built from the tests crate).
@@ -325,6 +326,85 @@ def test_python_walks_and_changes_a_tree_rust_wrote(modules, tmp_path):
     conn.execute("COMMIT")
     conn.close()
     worker("interop-check-tree", tmp_path)
+
+
+FORMAT_MD = ROOT / "docs" / "format.md"
+
+
+def fenced_blocks(language):
+    """docs/format.md's fenced blocks of a language, each as (the line its
+    code starts on, the code), in page order."""
+    blocks, current, start = [], None, 0
+    for number, line in enumerate(FORMAT_MD.read_text().splitlines(), 1):
+        if current is None:
+            if line.strip() == "```" + language:
+                current, start = [], number + 1
+        elif line.strip() == "```":
+            blocks.append((start, "\n".join(current)))
+            current = None
+        else:
+            current.append(line)
+    return blocks
+
+
+def test_the_python_examples_of_format_md_write_what_pbpersist_reads(modules, tmp_path):
+    """docs/format.md's Python blocks, run in page order as one program
+    against a history-preserving database Rust wrote, read what Rust wrote;
+    what they commit Rust reads back, checks (every tree rule, gc's reference
+    lists, the history) and changes."""
+    worker("format-write", tmp_path)
+    blocks = fenced_blocks("python")
+    assert len(blocks) >= 7, blocks
+    namespace = {"__name__": "format_md", "path": str(tmp_path / "format.db")}
+    for start, code in blocks:
+        # Padded so that a traceback names the line in format.md.
+        exec(compile("\n" * (start - 1) + code, str(FORMAT_MD), "exec"), namespace)
+
+    assert namespace["users"] == [(f"user-{i:07}", i) for i in range(5000)]
+    history = [(user, tower.height) for _, user, tower in namespace["pisa_history"]]
+    assert history == [("ada", 56.0), ("bob", 57.0), ("bob", 58.0)], history
+    assert namespace["first"].height == 56.0
+    # What the writing example committed reads back through the page's own functions.
+    load, entries = namespace["load"], namespace["entries"]
+    root = load(0)
+    users = list(entries(load, load(root.entries["users"].oid)))
+    assert len(users) == 5100 and users == sorted(users)
+    assert [s for _, s in entries(load, load(root.entries["scores"].oid))] == [j * j for j in range(40)]
+    assert load(root.entries["scores"].oid).depth >= 2, "the new tree's root split"
+    assert namespace["revisions"](root.entries["pisa"].oid)[-1][:2] == (namespace["tid"], "py")
+    namespace["db"].close()
+    worker("format-check", tmp_path)
+
+
+def test_the_sqlite_tables_of_format_md_are_the_ones_pbpersist_makes(modules, tmp_path):
+    """The page's CREATE TABLE block makes the tables of a database Rust
+    wrote, column for column, and its as-of query finds each state."""
+    worker("format-write", tmp_path)
+    rust = sqlite3.connect(tmp_path / "format.db")
+    documented = sqlite3.connect(":memory:")
+    (create,) = [code for _, code in fenced_blocks("sql") if "INTEGER PRIMARY KEY NOT NULL" in code]
+    documented.executescript(create)
+
+    def tables(conn):
+        found = {}
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"):
+            columns = conn.execute(f"PRAGMA table_info({name})").fetchall()
+            found[name] = (columns, "WITHOUT ROWID" in sql)
+        return found
+
+    assert tables(documented) == tables(rust)
+    keys = {k for (k,) in rust.execute("SELECT key FROM pb_meta")}
+    assert keys == {"format", "next_oid", "history", "database_id"}, keys
+
+    (as_of,) = [code for _, code in fenced_blocks("sql") if ":oid" in code]
+    record_cls = modules["pbpersist/record.proto"].Record
+    pisa = load(rust, 0, record_cls)[1].entries["pisa"].oid
+    tids = [tid for (tid,) in rust.execute("SELECT tid FROM pb_transaction WHERE user_name != '' ORDER BY tid")]
+    for t, want in zip(tids, [56.0, 57.0, 58.0], strict=True):
+        ((tid, blob),) = rust.execute(as_of, {"oid": pisa, "t": t}).fetchall()
+        record = record_cls.FromString(bytes(blob))
+        assert tid == t and message_class(record.type).FromString(record.state).height == want
+    assert rust.execute(as_of, {"oid": pisa, "t": tids[0] - 1}).fetchall() == [], "not built yet"
 
 
 def read_varints(data):

@@ -178,9 +178,13 @@ pub fn check(dir: &Path) -> Result<()> {
 /// A history-preserving database (`history.db`) in which Pisa, named
 /// "pisa" in the root, was built by ada and raised twice by bob.
 pub fn write_history(dir: &Path) -> Result<()> {
-    let storage = pbpersist::storage::SqliteStorage::builder(dir.join("history.db"))
-        .history(pbpersist::storage::History::Preserving)
-        .open()?;
+    history_db(&dir.join("history.db")).map(drop)
+}
+
+/// The history-preserving database of [`write_history`] at `path`, open.
+fn history_db(path: &Path) -> Result<Database> {
+    let storage =
+        pbpersist::storage::SqliteStorage::builder(path).history(pbpersist::storage::History::Preserving).open()?;
     let db = Database::with_storage(storage)?;
     let pisa = db.transact(|tx| {
         tx.set_user("ada");
@@ -201,7 +205,7 @@ pub fn write_history(dir: &Path) -> Result<()> {
             Ok(())
         })?;
     }
-    Ok(())
+    Ok(db)
 }
 
 /// The keys of the interop tree: `k000` to `k499` but multiples of 7, in a
@@ -253,6 +257,84 @@ pub fn check_tree(dir: &Path) -> Result<()> {
         Ok(())
     })?;
     println!("the tree Python changed reads back in Rust");
+    Ok(())
+}
+
+/// The keys and values of the tree "users" in `format.db`: `user-0000000`
+/// to `user-0004999`, each worth its number.
+fn user_entries() -> Vec<(String, i64)> {
+    (0..5000).map(|i| (format!("user-{i:07}"), i)).collect()
+}
+
+/// `format.db`, the history-preserving database docs/format.md's Python
+/// examples run against: Pisa (root entry "pisa") built by ada and raised
+/// twice by bob, and a tree "users" of 5,000 entries with buckets of at most
+/// 8 entries and nodes of at most 4 children, inserted in a scrambled order.
+pub fn write_format(dir: &Path) -> Result<()> {
+    let db = history_db(&dir.join("format.db"))?;
+    let entries = user_entries();
+    db.transact(|tx| {
+        let bounds = pbpersist::tree::Bounds { bucket: 8, node: 4 };
+        let tree = pbpersist::PTreeMap::<String, i64>::create_with(tx, bounds)?;
+        // A fixed shuffle (7919 is prime to 5,000), so buckets split everywhere.
+        for i in 0..entries.len() {
+            let (key, value) = &entries[(i * 7919) % entries.len()];
+            tree.insert(tx, key.clone(), *value)?;
+        }
+        tx.root_mut()?.insert("users", tree);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// After docs/format.md's Python examples committed (Pisa raised to 60.5,
+/// 100 keys `user-0002500/000` ... inserted into "users" worth `-j`, and a
+/// new tree "scores" of `p00` ... `p39` worth `j * j`): everything reads
+/// back, every tree rule holds, gc finds nothing unreachable, the history
+/// shows Python's transaction, and Rust commits on top.
+pub fn check_format(dir: &Path) -> Result<()> {
+    use pbpersist::PTreeMap;
+    let db = Database::open(dir.join("format.db"))?;
+    let mut users = user_entries();
+    users.extend((0..100).map(|j| (format!("user-0002500/{j:03}"), -j)));
+    users.sort();
+    let scores: Vec<(String, i64)> = (0..40).map(|j| (format!("p{j:02}"), j * j)).collect();
+    let pisa = db.transact(|tx| {
+        let root = tx.root()?;
+        let pisa = root.require::<Tower>("pisa")?;
+        check_eq(tx.get(pisa)?.height(), 60.5)?;
+        for (name, want) in [("users", &users), ("scores", &scores)] {
+            let tree = root.require::<PTreeMap<String, i64>>(name)?;
+            let got: Vec<(String, i64)> = tree.iter(tx).collect::<pbpersist::Result<_>>()?;
+            check_eq(&got, want)?;
+            check_eq(tree.len(tx)?, want.len() as u64)?;
+            let check = pbpersist::tree::check_tree(tx, tree)?;
+            check_eq(check.problems, Vec::<String>::new())?;
+            println!("{name}: {} entries, {} nodes, {} buckets", check.entries, check.nodes, check.buckets);
+        }
+        Ok(pisa)
+    })?;
+    if !db.gc(true)?.unreachable.is_empty() {
+        return Err("Python's reference lists do not match its states".into());
+    }
+    let history = db.history(pisa.oid(), 10)?;
+    check_eq(history.len(), 4)?;
+    check_eq(history[0].meta.user.as_str(), "py")?;
+    let before = db.at(history[1].tid)?;
+    let height = before.transact(|tx| {
+        let pisa = tx.root()?.require::<Tower>("pisa")?;
+        Ok(tx.get(pisa)?.height())
+    })?;
+    check_eq(height, 58.0)?;
+    db.transact(|tx| {
+        let root = tx.root()?;
+        for name in ["users", "scores"] {
+            root.require::<PTreeMap<String, i64>>(name)?.insert(tx, "rust".into(), 1)?;
+        }
+        tx.get_mut(pisa)?.set_height(61.0);
+        Ok(())
+    })?;
+    println!("what docs/format.md's examples wrote reads back in Rust");
     Ok(())
 }
 

@@ -190,6 +190,9 @@ pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result
 fn add_tree(db: &Database, oid: u64, shown: &mut serde_json::Value) -> Result<(), Failure> {
     let peek =
         db.transact(|tx| pbpersist::tree::peek_tree(tx, pbpersist::Ref::<pbpersist::AnyObject>::new(Oid(oid)), 10))?;
+    // `depth` as the head stores it (docs/format.md): levels of nodes above
+    // the buckets, where the peek counts the buckets too.
+    let depth = peek.depth.saturating_sub(1);
     match shown {
         serde_json::Value::String(text) => {
             let kinds = if peek.value_kind.is_empty() {
@@ -197,7 +200,7 @@ fn add_tree(db: &Database, oid: u64, shown: &mut serde_json::Value) -> Result<()
             } else {
                 format!("map {} -> {}", peek.key_kind, peek.value_kind)
             };
-            text.push_str(&format!("\n  tree: {kinds}, {} entries, depth {}", peek.length, peek.depth));
+            text.push_str(&format!("\n  tree: {kinds}, {} entries, depth {depth}", peek.length));
             for (key, value) in &peek.first {
                 text.push_str(&format!("\n    {key}{}{value}", if value.is_empty() { "" } else { ": " }));
             }
@@ -213,7 +216,7 @@ fn add_tree(db: &Database, oid: u64, shown: &mut serde_json::Value) -> Result<()
                     "key_kind": peek.key_kind,
                     "value_kind": peek.value_kind,
                     "length": peek.length,
-                    "depth": peek.depth,
+                    "depth": depth,
                     "first": first,
                 }),
             );

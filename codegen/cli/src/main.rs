@@ -284,10 +284,12 @@ fn check_tree(database: &str, oid: Option<u64>, name: Option<&str>) -> Result<Ex
             format!("{} -> {}", check.key_kind, check.value_kind)
         };
         let verdict = if check.problems.is_empty() { "ok" } else { "BROKEN" };
+        // `depth` as the head stores it (docs/format.md): levels of nodes
+        // above the buckets, where the check counts the buckets too.
         say!(
             "tree {head} ({kinds}): {} entries, depth {}, {} nodes, {} buckets: {verdict}",
             check.entries,
-            check.depth,
+            check.depth.saturating_sub(1),
             check.nodes,
             check.buckets
         );

@@ -276,12 +276,12 @@ fn inspect_shows_a_tree_and_check_tree_finds_a_broken_one() {
     let shown = cargo_pbpersist(&["inspect", path, "--oid", &head]);
     assert!(shown.status.success(), "{}", stderr(&shown));
     let text = stdout(&shown);
-    assert!(text.contains("tree: map string -> int64, 300 entries, depth 4"), "{text}");
+    assert!(text.contains("tree: map string -> int64, 300 entries, depth 3"), "{text}");
     assert!(text.contains("\"k000\": 0") && text.contains("\"k009\": 9") && !text.contains("k010"), "{text}");
     let checked = cargo_pbpersist(&["check-tree", path]);
     assert!(checked.status.success(), "{}", stderr(&checked));
     assert!(
-        stdout(&checked).contains(&format!("tree {head} (string -> int64): 300 entries, depth 4")),
+        stdout(&checked).contains(&format!("tree {head} (string -> int64): 300 entries, depth 3")),
         "{}",
         stdout(&checked)
     );

@@ -14,6 +14,8 @@
 //! `pbpersist-worker interop-write-db <db>`: stores the Tower example's objects.
 //! `pbpersist-worker interop-write|interop-check|interop-check-editions|interop-write-tree|interop-check-tree <dir>`:
 //! the Rust side of the Python interop test.
+//! `pbpersist-worker format-write|format-check <dir>`: the database
+//! docs/format.md's Python examples run against, and the check of what they wrote.
 //! `pbpersist-worker tree-insert <db> <worker> <n> <per transaction>`: inserts
 //! the keys `i * 4 + worker` for `i` below `n` into the root's tree "tree",
 //! and prints the retries.
@@ -259,6 +261,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
         Some("interop-write-history") => pbpersist_tests::interop::write_history(std::path::Path::new(&args[2]))?,
         Some("interop-write-tree") => pbpersist_tests::interop::write_tree(std::path::Path::new(&args[2]))?,
+        Some("format-write") => pbpersist_tests::interop::write_format(std::path::Path::new(&args[2]))?,
+        Some("format-check") => pbpersist_tests::interop::check_format(std::path::Path::new(&args[2]))?,
         Some("interop-check-tree") => pbpersist_tests::interop::check_tree(std::path::Path::new(&args[2]))?,
         Some("interop-check") => pbpersist_tests::interop::check(std::path::Path::new(&args[2]))?,
         Some("interop-check-editions") => pbpersist_tests::interop::check_editions(std::path::Path::new(&args[2]))?,
