@@ -92,10 +92,8 @@ impl Database {
             }
         };
         let unreachable = self.gc(false)?.unreachable;
-        let states_removed = match storage.history() {
-            Some(history) => history.pack(kept_from, PACK_BATCH)?,
-            None => 0,
-        };
+        let admin = storage.admin().ok_or(StorageError::NoAdmin { backend: storage.name() })?;
+        let states_removed = admin.pack(kept_from, PACK_BATCH)?;
         Ok(PackReport { kept_from, states_removed, unreachable })
     }
 
@@ -240,7 +238,7 @@ impl Storage for AtStorage {
     }
 }
 
-/// The base's history as far as the view's tid; no pack through a view.
+/// The base's history as far as the view's tid.
 impl HistoryStorage for AtStorage {
     fn states(&self, oid: Oid, limit: usize) -> std::result::Result<Vec<Revision>, StorageError> {
         let mut all = self.past()?.states(oid, usize::MAX)?;
@@ -251,10 +249,6 @@ impl HistoryStorage for AtStorage {
 
     fn open_session_at(&self, at: Tid) -> std::result::Result<Box<dyn Session>, StorageError> {
         self.past()?.open_session_at(at.min(self.at))
-    }
-
-    fn pack(&self, _: Tid, _: usize) -> std::result::Result<u64, StorageError> {
-        self.refuse()
     }
 
     fn packed_tid(&self) -> std::result::Result<Tid, StorageError> {

@@ -254,10 +254,10 @@ impl Grpc for Service {
         self.writable(&request, Access::Admin, "pack")?;
         let r = request.into_inner();
         self.blocking(move |s| {
-            // A history-free database keeps no replaced states to remove.
-            let Some(history) = s.history() else { return Ok(p::PackReply { removed: 0, packed_tid: 0 }) };
-            let removed = history.pack(Tid(r.before), (r.batch as usize).max(1))?;
-            Ok(p::PackReply { removed, packed_tid: history.packed_tid()?.0 })
+            let admin = s.admin().ok_or(StorageError::NoAdmin { backend: s.name() })?;
+            let removed = admin.pack(Tid(r.before), (r.batch as usize).max(1))?;
+            let packed_tid = s.history().map_or(Ok(Tid(0)), |h| h.packed_tid())?;
+            Ok(p::PackReply { removed, packed_tid: packed_tid.0 })
         })
         .await
     }

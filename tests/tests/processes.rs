@@ -4,7 +4,7 @@
 mod multiprocess;
 
 use pbpersist::storage::History;
-use pbpersist::storage::{HistoryStorage, SqliteStorage};
+use pbpersist::storage::{AdminStorage, HistoryStorage, SqliteStorage};
 use pbpersist::{Database, Error, Ref, StorageError, Tid};
 use pbpersist_tests::bank::Counter;
 use std::process::{Command, Stdio};

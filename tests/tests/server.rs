@@ -230,7 +230,7 @@ fn tokens_rights_and_packages_are_enforced_and_logged_without_secrets() {
     let writer = Database::with_storage(connect("writer-secret-2").unwrap()).unwrap();
     let c = writer.transact(|tx| tx.add(Counter::new())).unwrap();
     writer.transact(|tx| Ok(tx.get_mut(c)?.set_value(1))).unwrap();
-    refused(writer.storage().require_history().unwrap().pack(pbpersist::Tid(1), 10).unwrap_err(), "may not pack");
+    refused(writer.storage().admin().unwrap().pack(pbpersist::Tid(1), 10).unwrap_err(), "may not pack");
 
     // A write of the counter, sent as each client; the server decides.
     let try_write = |storage: &RemoteStorage| {
@@ -247,7 +247,7 @@ fn tokens_rights_and_packages_are_enforced_and_logged_without_secrets() {
     refused(try_write(&connect("demo-secret-3").unwrap()).unwrap_err(), "may not write objects of type bank.Counter");
     assert_eq!(writer.transact(|tx| Ok(tx.get(c)?.value())).unwrap(), 1, "nothing refused was written");
     assert!(try_write(&connect("admin-secret-4").unwrap()).unwrap().is_some());
-    connect("admin-secret-4").unwrap().require_history().unwrap().pack(pbpersist::Tid(1), 10).unwrap();
+    connect("admin-secret-4").unwrap().admin().unwrap().pack(pbpersist::Tid(1), 10).unwrap();
 
     let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
     for secret in ["reader-secret-1", "writer-secret-2", "demo-secret-3", "admin-secret-4", "guessed-secret"] {

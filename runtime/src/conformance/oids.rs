@@ -131,7 +131,7 @@ pub fn a_tid_past_every_commit_means_the_newest_one(backend: &Backend) {
     }
     // A pack before such a tid packs up to the newest commit: the replaced
     // states go, and the database as of the newest commit stays readable.
-    assert!(history.pack(Tid(u64::MAX), 1000).unwrap() > 0, "the root's replaced states are removed");
+    assert!(storage.admin().unwrap().pack(Tid(u64::MAX), 1000).unwrap() > 0, "the root's replaced states are removed");
     assert!(history.packed_tid().unwrap() <= newest);
     let mut past = history.open_session_at(newest).unwrap();
     past.begin(None).unwrap();

@@ -169,25 +169,6 @@ impl HistoryStorage for MemoryStorage {
             .collect())
     }
 
-    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
-        if self.history != History::Preserving {
-            return Ok(0);
-        }
-        let mut s = self.lock();
-        // A tid not committed yet packs up to the newest one.
-        let before = before.min(Tid(s.last_tid));
-        s.packed = s.packed.max(before);
-        let mut removed = 0;
-        for versions in s.objects.values_mut() {
-            // A version is replaced when the next one is written.
-            let ends: Vec<Tid> = versions.iter().skip(1).map(|v| v.0).collect();
-            let keep_from = ends.iter().take_while(|end| **end <= before).count();
-            removed += versions.drain(..keep_from).filter(|v| v.1.is_some()).count() as u64;
-        }
-        s.objects.retain(|_, versions| versions.iter().any(|v| v.1.is_some()));
-        Ok(removed)
-    }
-
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         Ok(self.lock().packed)
     }
@@ -235,6 +216,25 @@ impl AdminStorage for MemoryStorage {
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
         // The storage's lock keeps commits out for the whole collection.
         super::gc::collect(&mut MemoryGc { state: self.lock(), history: self.history }, dry_run)
+    }
+
+    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
+        if self.history != History::Preserving {
+            return Ok(0);
+        }
+        let mut s = self.lock();
+        // A tid not committed yet packs up to the newest one.
+        let before = before.min(Tid(s.last_tid));
+        s.packed = s.packed.max(before);
+        let mut removed = 0;
+        for versions in s.objects.values_mut() {
+            // A version is replaced when the next one is written.
+            let ends: Vec<Tid> = versions.iter().skip(1).map(|v| v.0).collect();
+            let keep_from = ends.iter().take_while(|end| **end <= before).count();
+            removed += versions.drain(..keep_from).filter(|v| v.1.is_some()).count() as u64;
+        }
+        s.objects.retain(|_, versions| versions.iter().any(|v| v.1.is_some()));
+        Ok(removed)
     }
 }
 

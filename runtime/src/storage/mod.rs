@@ -299,8 +299,9 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// The history of a history-preserving database: the states its commits
-/// replaced, sessions that see the database as it was, and the pack that
-/// bounds how far back they reach. [`Storage::history`] returns it.
+/// replaced, sessions that see the database as it was, and how far back a
+/// pack ([`AdminStorage::pack`]) left them reaching. [`Storage::history`]
+/// returns it.
 pub trait HistoryStorage: Send + Sync {
     /// The stored states of `oid`, newest first, at most `limit`: the
     /// current one and every replaced one still kept; none for an object
@@ -312,18 +313,12 @@ pub trait HistoryStorage: Send + Sync {
     /// writes ([`past::Past`] wraps it). Fails with [`StorageError::Packed`]
     /// for a tid a pack removed states of.
     fn open_session_at(&self, at: Tid) -> Result<Box<dyn Session>, StorageError>;
-    /// Removes the kept states that no view from `before` on needs: those
-    /// replaced at or before `before`, at most `batch` per backend
-    /// transaction so commits wait little. Records `before` first, so that
-    /// from then on sessions of older tids fail with
-    /// [`StorageError::Packed`], and a pack cut short leaves a consistent
-    /// database. Returns how many states it removed.
-    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError>;
     /// The tid a pack kept everything from (`Tid(0)` if never packed).
     fn packed_tid(&self) -> Result<Tid, StorageError>;
 }
 
-/// Administration of a whole database. [`Storage::admin`] returns it.
+/// Administration of a whole database: gc, pack, identity, copies in.
+/// [`Storage::admin`] returns it.
 pub trait AdminStorage: Send + Sync {
     /// Removes every object not reachable from the root by following the
     /// records' reference lists, atomically with respect to commits
@@ -335,6 +330,16 @@ pub trait AdminStorage: Send + Sync {
     /// client's file of records) never serves another database's records.
     /// `None` when the storage keeps none.
     fn database_id(&self) -> Result<Option<u64>, StorageError>;
+    /// Removes what no view of the database from `before` on needs: on a
+    /// history-preserving database the states replaced at or before
+    /// `before`, at most `batch` per backend transaction so commits wait
+    /// little, having first recorded `before`, so that from then on
+    /// sessions of older tids fail with [`StorageError::Packed`] and a pack
+    /// cut short leaves a consistent database; on a storage whose log holds
+    /// the records (object stores) also the log entries that hold nothing
+    /// kept, in either mode. Returns how many states it removed. Pack is
+    /// administration rather than history because of the latter.
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError>;
     /// Writes a transaction copied from another storage, keeping its tid,
     /// time and metadata: its records, and `removed` (objects it removed,
     /// as gc does on a history-preserving database). The tid must be above

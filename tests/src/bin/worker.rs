@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("pack") => {
             // pack <sqlite file> <tid to keep from> <states per batch>
-            use pbpersist::storage::HistoryStorage;
+            use pbpersist::storage::AdminStorage;
             let storage = pbpersist::storage::SqliteStorage::open(&args[2])?;
             let removed = storage.pack(pbpersist::Tid(args[3].parse()?), args[4].parse()?)?;
             println!("removed {removed}");

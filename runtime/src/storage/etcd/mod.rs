@@ -118,6 +118,12 @@ impl AdminStorage for EtcdStorage {
     fn restore(&self, _: &Committed, _: &[Oid]) -> Result<(), StorageError> {
         Err(super::copy::cannot_restore(self.name()))
     }
+
+    /// Nothing to remove: the database keeps no replaced states, and
+    /// etcd's own compaction bounds its revisions.
+    fn pack(&self, _: crate::Tid, _: usize) -> Result<u64, StorageError> {
+        Ok(0)
+    }
 }
 
 /// A transaction's entry in the log (`<prefix>/t/...`), the value of its

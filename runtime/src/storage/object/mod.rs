@@ -409,10 +409,6 @@ impl HistoryStorage for ObjectStorage {
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         self.shared.packed_tid()
     }
-
-    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
-        self.shared.pack(before.0)
-    }
 }
 
 impl AdminStorage for ObjectStorage {
@@ -426,6 +422,10 @@ impl AdminStorage for ObjectStorage {
 
     fn restore(&self, _: &Committed, _: &[Oid]) -> Result<(), StorageError> {
         Err(super::copy::cannot_restore(self.name()))
+    }
+
+    fn pack(&self, before: Tid, _batch: usize) -> Result<u64, StorageError> {
+        self.shared.pack(before.0)
     }
 }
 

@@ -475,63 +475,6 @@ impl HistoryStorage for PostgresStorage {
         ))
     }
 
-    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
-        self.refuse_writes()?;
-        if self.inner.history != History::Preserving {
-            return Ok(0);
-        }
-        // A tid not committed yet packs up to the newest one.
-        let last: i64 =
-            self.with_admin(|c| c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]))?.get(0);
-        let before = crate::storage::sql::sql_bound(before.0).min(last);
-        // First the promise, then the deletions it allows: a pack killed at
-        // any point leaves every state a session from `packed_tid` on needs.
-        self.with_admin(|c| {
-            c.execute(
-                "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', $1)
-                 ON CONFLICT (key) DO UPDATE SET value = greatest(pb_meta.value, excluded.value)",
-                &[&before],
-            )
-        })?;
-        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
-        let mut removed = 0;
-        // About `batch` rows at a time in key order (no index on `end_tid`
-        // to maintain on every commit): each batch deletes neighbouring rows.
-        let mut low = -1i64;
-        loop {
-            let high = self.with_admin(|c| {
-                c.query_opt(
-                    "SELECT oid FROM pb_object_revision WHERE oid > $1 ORDER BY oid, tid OFFSET $2 LIMIT 1",
-                    &[&low, &batch],
-                )
-            })?;
-            let high = high.map_or(i64::MAX, |r| r.get::<_, i64>(0));
-            removed += self.with_admin(|c| {
-                c.execute(
-                    "DELETE FROM pb_object_revision WHERE oid > $1 AND oid <= $2 AND end_tid <= $3",
-                    &[&low, &high, &before],
-                )
-            })?;
-            if high == i64::MAX {
-                break;
-            }
-            low = high;
-        }
-        // Oid lists up to the packed tid serve neither undo nor a poll any more.
-        let mut low = 0i64;
-        while low < before {
-            self.with_admin(|c| {
-                c.execute(
-                    "UPDATE pb_transaction SET oids = NULL
-                     WHERE tid > $1 AND tid <= least($1 + $2, $3) AND oids IS NOT NULL",
-                    &[&low, &batch, &before],
-                )
-            })?;
-            low += batch;
-        }
-        Ok(removed)
-    }
-
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         let row = self.with_admin(|c| c.query_opt("SELECT value FROM pb_meta WHERE key = 'packed_tid'", &[]))?;
         Ok(Tid(row.map_or(0, |r| r.get::<_, i64>(0)) as u64))
@@ -621,6 +564,63 @@ impl AdminStorage for PostgresStorage {
                 Ok(())
             }
         }
+    }
+
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
+        self.refuse_writes()?;
+        if self.inner.history != History::Preserving {
+            return Ok(0);
+        }
+        // A tid not committed yet packs up to the newest one.
+        let last: i64 =
+            self.with_admin(|c| c.query_one("SELECT value FROM pb_meta WHERE key = 'last_tid'", &[]))?.get(0);
+        let before = crate::storage::sql::sql_bound(before.0).min(last);
+        // First the promise, then the deletions it allows: a pack killed at
+        // any point leaves every state a session from `packed_tid` on needs.
+        self.with_admin(|c| {
+            c.execute(
+                "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = greatest(pb_meta.value, excluded.value)",
+                &[&before],
+            )
+        })?;
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        // About `batch` rows at a time in key order (no index on `end_tid`
+        // to maintain on every commit): each batch deletes neighbouring rows.
+        let mut low = -1i64;
+        loop {
+            let high = self.with_admin(|c| {
+                c.query_opt(
+                    "SELECT oid FROM pb_object_revision WHERE oid > $1 ORDER BY oid, tid OFFSET $2 LIMIT 1",
+                    &[&low, &batch],
+                )
+            })?;
+            let high = high.map_or(i64::MAX, |r| r.get::<_, i64>(0));
+            removed += self.with_admin(|c| {
+                c.execute(
+                    "DELETE FROM pb_object_revision WHERE oid > $1 AND oid <= $2 AND end_tid <= $3",
+                    &[&low, &high, &before],
+                )
+            })?;
+            if high == i64::MAX {
+                break;
+            }
+            low = high;
+        }
+        // Oid lists up to the packed tid serve neither undo nor a poll any more.
+        let mut low = 0i64;
+        while low < before {
+            self.with_admin(|c| {
+                c.execute(
+                    "UPDATE pb_transaction SET oids = NULL
+                     WHERE tid > $1 AND tid <= least($1 + $2, $3) AND oids IS NOT NULL",
+                    &[&low, &batch, &before],
+                )
+            })?;
+            low += batch;
+        }
+        Ok(removed)
     }
 }
 

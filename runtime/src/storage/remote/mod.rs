@@ -421,12 +421,6 @@ impl HistoryStorage for RemoteStorage {
         Ok(r.revisions.into_iter().map(Revision::from).collect())
     }
 
-    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
-        let request =
-            crate::protocol::PackRequest { before: before.0, batch: u32::try_from(batch).unwrap_or(u32::MAX) };
-        Ok(self.call(move |mut c| async move { c.pack(request).await })?.removed)
-    }
-
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         let request = crate::protocol::PackedTidRequest {};
         Ok(Tid(self.call(move |mut c| async move { c.packed_tid(request).await })?.packed_tid))
@@ -446,5 +440,11 @@ impl AdminStorage for RemoteStorage {
 
     fn restore(&self, _: &Committed, _: &[Oid]) -> Result<(), StorageError> {
         Err(super::copy::cannot_restore(self.name()))
+    }
+
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
+        let request =
+            crate::protocol::PackRequest { before: before.0, batch: u32::try_from(batch).unwrap_or(u32::MAX) };
+        Ok(self.call(move |mut c| async move { c.pack(request).await })?.removed)
     }
 }

@@ -437,63 +437,6 @@ impl HistoryStorage for SqliteStorage {
         Ok(super::past::Past::wrap("sqlite", SqliteSession::open(&self.path, true, self.history, Some(at))?))
     }
 
-    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
-        self.refuse_writes()?;
-        if self.history != History::Preserving {
-            return Ok(0);
-        }
-        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        // A tid not committed yet packs up to the newest one.
-        let last: i64 =
-            conn.query_row("SELECT coalesce(max(tid), 0) FROM pb_transaction", [], |r| r.get(0)).map_err(backend)?;
-        let before = crate::storage::sql::sql_bound(before.0).min(last);
-        // First the promise, then the deletions it allows: a pack killed at
-        // any point leaves every state a session from `packed_tid` on needs.
-        conn.execute(
-            "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            [before],
-        )
-        .map_err(backend)?;
-        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
-        let mut removed = 0;
-        // A range of about `batch` oids at a time, in key order: each batch
-        // reads and deletes neighbouring rows.
-        let mut low = -1i64;
-        loop {
-            let high: Option<i64> = conn
-                .query_row(
-                    "SELECT oid FROM pb_object_revision WHERE oid > ?1 ORDER BY oid, tid LIMIT 1 OFFSET ?2",
-                    params![low, batch],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            let high = high.unwrap_or(i64::MAX);
-            removed += conn
-                .execute(
-                    "DELETE FROM pb_object_revision WHERE oid > ?1 AND oid <= ?2 AND end_tid <= ?3",
-                    params![low, high, before],
-                )
-                .map_err(backend)? as u64;
-            if high == i64::MAX {
-                break;
-            }
-            low = high;
-        }
-        // Oid lists up to the packed tid serve neither undo nor a poll any more.
-        let mut low = 0i64;
-        while low < before {
-            conn.execute(
-                "UPDATE pb_transaction SET oids = NULL WHERE tid > ?1 AND tid <= min(?1 + ?2, ?3)",
-                params![low, batch, before],
-            )
-            .map_err(backend)?;
-            low += batch;
-        }
-        Ok(removed)
-    }
-
     fn packed_tid(&self) -> Result<Tid, StorageError> {
         let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
         packed_tid(&conn)
@@ -573,6 +516,63 @@ impl AdminStorage for SqliteStorage {
         let behavior = if self.read_only { TransactionBehavior::Deferred } else { TransactionBehavior::Immediate };
         let tx = conn.transaction_with_behavior(behavior).map_err(backend)?;
         super::gc::collect(&mut SqliteGc { tx: Some(tx), history: self.history }, dry_run)
+    }
+
+    fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
+        self.refuse_writes()?;
+        if self.history != History::Preserving {
+            return Ok(0);
+        }
+        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        // A tid not committed yet packs up to the newest one.
+        let last: i64 =
+            conn.query_row("SELECT coalesce(max(tid), 0) FROM pb_transaction", [], |r| r.get(0)).map_err(backend)?;
+        let before = crate::storage::sql::sql_bound(before.0).min(last);
+        // First the promise, then the deletions it allows: a pack killed at
+        // any point leaves every state a session from `packed_tid` on needs.
+        conn.execute(
+            "INSERT INTO pb_meta (key, value) VALUES ('packed_tid', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            [before],
+        )
+        .map_err(backend)?;
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        // A range of about `batch` oids at a time, in key order: each batch
+        // reads and deletes neighbouring rows.
+        let mut low = -1i64;
+        loop {
+            let high: Option<i64> = conn
+                .query_row(
+                    "SELECT oid FROM pb_object_revision WHERE oid > ?1 ORDER BY oid, tid LIMIT 1 OFFSET ?2",
+                    params![low, batch],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let high = high.unwrap_or(i64::MAX);
+            removed += conn
+                .execute(
+                    "DELETE FROM pb_object_revision WHERE oid > ?1 AND oid <= ?2 AND end_tid <= ?3",
+                    params![low, high, before],
+                )
+                .map_err(backend)? as u64;
+            if high == i64::MAX {
+                break;
+            }
+            low = high;
+        }
+        // Oid lists up to the packed tid serve neither undo nor a poll any more.
+        let mut low = 0i64;
+        while low < before {
+            conn.execute(
+                "UPDATE pb_transaction SET oids = NULL WHERE tid > ?1 AND tid <= min(?1 + ?2, ?3)",
+                params![low, batch, before],
+            )
+            .map_err(backend)?;
+            low += batch;
+        }
+        Ok(removed)
     }
 }
 
