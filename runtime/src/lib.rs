@@ -45,6 +45,8 @@ mod oid;
 mod options;
 mod persistent;
 mod record;
+#[cfg(feature = "reflect")]
+pub mod reflect;
 mod root;
 pub mod schema;
 mod shared;
