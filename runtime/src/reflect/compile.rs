@@ -111,9 +111,9 @@ impl FileResolver for Stored {
 /// protox's error with its file and the line and column of its first label.
 fn placed(error: &protox::Error, stored: &BTreeMap<String, String>) -> SchemaError {
     let file = error.file().map(str::to_owned);
-    let text = file.as_deref().and_then(|f| {
-        stored.get(f).map(String::as_str).or_else(|| OWN.iter().find(|(n, _)| *n == f).map(|(_, s)| *s))
-    });
+    let text = file
+        .as_deref()
+        .and_then(|f| stored.get(f).map(String::as_str).or_else(|| OWN.iter().find(|(n, _)| *n == f).map(|(_, s)| *s)));
     let offset = miette::Diagnostic::labels(error).and_then(|mut labels| labels.next()).map(|l| l.offset());
     let (line, column) = match (text, offset) {
         (Some(text), Some(offset)) => line_and_column(text, offset).map_or((None, None), |(l, c)| (Some(l), Some(c))),

@@ -48,8 +48,13 @@ struct Features {
 impl Features {
     /// Editions 2023 and 2024 agree on these: explicit presence, open
     /// enums, packed, verified UTF-8, length-prefixed messages.
-    const DEFAULTS: Features =
-        Features { field_presence: 1, enum_type: 1, repeated_field_encoding: 1, utf8_validation: 2, message_encoding: 1 };
+    const DEFAULTS: Features = Features {
+        field_presence: 1,
+        enum_type: 1,
+        repeated_field_encoding: 1,
+        utf8_validation: 2,
+        message_encoding: 1,
+    };
 
     /// These features with what `element`'s `options.features` sets on top.
     fn under(self, element: &DynamicMessage) -> Features {
@@ -125,8 +130,14 @@ fn lower_message(message: &mut DynamicMessage, parent: Features, scope: &str) {
         .map(|n| format!(".{full_name}.{}", text(n, "name")))
         .collect();
     let listed = message.get_field_by_name("oneof_decl");
-    let oneofs: Vec<Features> =
-        listed.as_deref().and_then(Value::as_list).unwrap_or_default().iter().filter_map(Value::as_message).map(|o| features.under(o)).collect();
+    let oneofs: Vec<Features> = listed
+        .as_deref()
+        .and_then(Value::as_list)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_message)
+        .map(|o| features.under(o))
+        .collect();
     each(message, "field", |field| {
         let oneof = number(field, "oneof_index").and_then(|i| usize::try_from(i).ok());
         let inherited = oneof.and_then(|i| oneofs.get(i)).copied().unwrap_or(features);

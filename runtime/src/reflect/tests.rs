@@ -52,7 +52,8 @@ message Part {
 ";
 
 /// A proto3 file using a type of the editions file.
-const USER: &str = "syntax = \"proto3\";\npackage user;\nimport \"mixed.proto\";\nmessage Bin { mixed.Part part = 1; }\n";
+const USER: &str =
+    "syntax = \"proto3\";\npackage user;\nimport \"mixed.proto\";\nmessage Bin { mixed.Part part = 1; }\n";
 
 fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(n, s)| ((*n).to_owned(), (*s).to_owned())).collect()
@@ -159,7 +160,10 @@ fn a_schema_that_does_not_compile_is_named_with_its_line() {
     // A missing import names the file that imports it.
     let orphan = "syntax = \"proto3\";\nimport \"gone.proto\";\n";
     let error = Schemas::compile(&files(&[("orphan.proto", orphan)])).unwrap_err();
-    assert!(matches!(&error, SchemaError::Compile { file: Some(f), line: Some(2), .. } if f == "orphan.proto"), "{error}");
+    assert!(
+        matches!(&error, SchemaError::Compile { file: Some(f), line: Some(2), .. } if f == "orphan.proto"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -177,7 +181,8 @@ fn an_editions_file_that_does_not_compile_is_named_with_its_line() {
 
 #[test]
 fn names_outside_the_rules_are_refused() {
-    for name in ["../x.proto", "/x.proto", "a//b.proto", "x.txt", "pbpersist/record.proto", "google/protobuf/any.proto"] {
+    for name in ["../x.proto", "/x.proto", "a//b.proto", "x.txt", "pbpersist/record.proto", "google/protobuf/any.proto"]
+    {
         let error = Schemas::compile(&files(&[(name, "syntax = \"proto3\";\n")])).unwrap_err();
         assert!(matches!(&error, SchemaError::BadName { file, .. } if file == name), "{name}: {error}");
         assert!(check_file_name(name).is_err());
