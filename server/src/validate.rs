@@ -191,11 +191,12 @@ fn compile_files(files: &[(String, String)]) -> Result<Schemas, String> {
 }
 
 /// Checks `.proto` files a client stores, before any is stored: each has
-/// a name [`pbpersist::reflect::check_file_name`] allows and a package the client may write; with the
-/// stored files they compile; and unless an admin forces it, they change
-/// no stored type in a way [`pbpersist_build::breaking_changes`] lists
-/// (a removed message or field, a changed field type, a reference turned
-/// into a plain field or pointed elsewhere, a field made required, ...).
+/// a name [`pbpersist::reflect::check_file_name`] allows and a package the
+/// client may write; with the stored files they compile; and unless an
+/// admin forces it, they change no stored type in a way
+/// [`pbpersist_build::breaking_changes`] lists (a removed message or field,
+/// a changed field type, a reference turned into a plain field or pointed
+/// elsewhere, a field made required, ...).
 pub(crate) fn check_schemas(
     storage: &dyn Storage,
     caller: &Caller,
