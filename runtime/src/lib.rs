@@ -47,6 +47,8 @@ mod persistent;
 #[cfg(feature = "remote")]
 pub mod protocol;
 pub mod record;
+#[cfg(feature = "reflect")]
+pub mod reflect;
 mod root;
 pub mod schema;
 mod shared;

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use pbpersist::StorageError;
 use pbpersist::record::Record;
+use pbpersist::reflect::{DecodeError, Schemas};
 use pbpersist::storage::Storage;
-use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, Value};
+use prost_reflect::{DynamicMessage, ReflectMessage, Value};
 
 use crate::access::{Access, Caller};
 
@@ -120,45 +121,49 @@ fn caller_of(client: Option<&crate::Client>) -> Caller {
 
 /// The stored schemas, compiled, and the limits records are held to.
 pub(crate) struct Validator {
-    pool: Mutex<Option<Arc<DescriptorPool>>>,
+    schemas: Mutex<Option<Arc<Schemas>>>,
     max_depth: usize,
 }
 
 impl Validator {
     pub(crate) fn new(max_depth: usize) -> Self {
-        Validator { pool: Mutex::new(None), max_depth }
+        Validator { schemas: Mutex::new(None), max_depth }
     }
 
     /// Forgets the compiled schemas, after a client stored new ones.
     pub(crate) fn schemas_changed(&self) {
-        *self.pool.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.schemas.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    fn pool(&self, storage: &dyn Storage, fresh: bool) -> Result<Arc<DescriptorPool>, StorageError> {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = pool.as_ref().filter(|_| !fresh) {
-            return Ok(p.clone());
+    fn schemas(&self, storage: &dyn Storage, fresh: bool) -> Result<Arc<Schemas>, StorageError> {
+        let mut schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = schemas.as_ref().filter(|_| !fresh) {
+            return Ok(s.clone());
         }
-        let compiled = Arc::new(compile(&storage.schemas()?)?);
-        *pool = Some(compiled.clone());
+        let compiled = Arc::new(Schemas::compile(&storage.schemas()?).map_err(|e| {
+            StorageError::Format(format!("the stored schemas do not compile: {}", pbpersist::report(&e)))
+        })?);
+        *schemas = Some(compiled.clone());
         Ok(compiled)
     }
 
     /// Checks the record of object `oid` against the stored schemas.
     fn check(&self, storage: &dyn Storage, oid: u64, record: &Record) -> Result<(), StorageError> {
-        let mut pool = self.pool(storage, false)?;
-        if pool.get_message_by_name(&record.r#type).is_none() {
+        let mut schemas = self.schemas(storage, false)?;
+        if schemas.message(&record.r#type).is_none() {
             // Another client may have stored the schema since.
-            pool = self.pool(storage, true)?;
+            schemas = self.schemas(storage, true)?;
         }
-        let Some(descriptor) = pool.get_message_by_name(&record.r#type) else {
-            return Err(refuse(format!(
-                "object {oid} is of type {}, which the database has no schema for (store the schema first)",
-                record.r#type
-            )));
+        let state = match schemas.decode_record(oid, record) {
+            Ok(decoded) => decoded.state,
+            Err(DecodeError::UnknownType { .. }) => {
+                return Err(refuse(format!(
+                    "object {oid} is of type {}, which the database has no schema for (store the schema first)",
+                    record.r#type
+                )));
+            }
+            Err(e) => return Err(refuse(pbpersist::report(&e))),
         };
-        let state = DynamicMessage::decode(descriptor, record.state.clone())
-            .map_err(|e| refuse(format!("the state of object {oid} does not decode as {}: {e}", record.r#type)))?;
         let mut walk = Walk { refs: Vec::new(), unknown: false, max_depth: self.max_depth };
         walk.message(&state, 0).map_err(|e| refuse(format!("object {oid} ({}): {e}", record.r#type)))?;
         let mut listed = record.refs.clone();
@@ -180,62 +185,19 @@ impl Validator {
     }
 }
 
-/// Why `name` cannot be the name of a stored `.proto` file, if it cannot:
-/// names are relative paths of plain parts ending in `.proto`, outside the
-/// directories whose files come with pbpersist and protobuf.
-fn bad_name(name: &str) -> Option<&'static str> {
-    let parts_ok = name.split('/').all(|part| {
-        !part.is_empty()
-            && part != "."
-            && part != ".."
-            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    });
-    if !parts_ok || name.len() > 512 {
-        Some("a name is a relative path of letters, digits, '_', '-' and '.' without '.' or '..' parts")
-    } else if !name.ends_with(".proto") {
-        Some("a name ends in .proto")
-    } else if name.starts_with("pbpersist/") || name.starts_with("google/protobuf/") {
-        Some("files under pbpersist/ and google/protobuf/ come with pbpersist and cannot be replaced")
-    } else {
-        None
-    }
-}
-
-/// Compiles stored `.proto` files with pbpersist's own.
-fn compile(files: &[(String, String)]) -> Result<DescriptorPool, StorageError> {
-    compile_files(files).map_err(|e| StorageError::Format(format!("the stored schemas do not compile: {e}")))
-}
-
 /// Compiles `.proto` files with pbpersist's own; the error names files as
 /// they are named in the database.
-fn compile_files(files: &[(String, String)]) -> Result<DescriptorPool, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut names = Vec::new();
-    for (name, source) in files {
-        if let Some(why) = bad_name(name) {
-            return Err(format!("{name:?} is not a schema file name: {why}"));
-        }
-        let path = dir.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        std::fs::write(&path, source).map_err(|e| e.to_string())?;
-        names.push(path);
-    }
-    names.push("pbpersist/record.proto".into());
-    names.push("pbpersist/tree.proto".into());
-    pbpersist_build::Config::new().descriptor_pool(&names, &[dir.path()]).map_err(|e| {
-        let prefix = format!("{}/", dir.path().display());
-        pbpersist::report(&e).replace(&prefix, "")
-    })
+fn compile_files(files: &[(String, String)]) -> Result<Schemas, String> {
+    Schemas::compile(files).map_err(|e| pbpersist::report(&e))
 }
 
 /// Checks `.proto` files a client stores, before any is stored: each has
-/// a name [`bad_name`] allows and a package the client may write; with the
-/// stored files they compile; and unless an admin forces it, they change
-/// no stored type in a way [`pbpersist_build::breaking_changes`] lists
-/// (a removed message or field, a changed field type, a reference turned
-/// into a plain field or pointed elsewhere, a field made required, ...).
+/// a name [`pbpersist::reflect::check_file_name`] allows and a package the
+/// client may write; with the stored files they compile; and unless an
+/// admin forces it, they change no stored type in a way
+/// [`pbpersist_build::breaking_changes`] lists (a removed message or field,
+/// a changed field type, a reference turned into a plain field or pointed
+/// elsewhere, a field made required, ...).
 pub(crate) fn check_schemas(
     storage: &dyn Storage,
     caller: &Caller,
@@ -248,8 +210,8 @@ pub(crate) fn check_schemas(
     }
     let mut seen = std::collections::BTreeSet::new();
     for (name, _) in files {
-        if let Some(why) = bad_name(name) {
-            return Err(refuse(format!("{name:?} is not a schema file name: {why}")));
+        if let Err(e) = pbpersist::reflect::check_file_name(name) {
+            return Err(refuse(e.to_string()));
         }
         if !seen.insert(name.as_str()) {
             return Err(refuse(format!("{name} is sent twice")));
@@ -262,7 +224,7 @@ pub(crate) fn check_schemas(
     let new =
         compile_files(&merged).map_err(|e| refuse(format!("the schemas do not compile with the stored ones: {e}")))?;
     for (name, _) in files {
-        let package = new.get_file_by_name(name).map(|f| f.package_name().to_owned()).unwrap_or_default();
+        let package = new.pool().get_file_by_name(name).map(|f| f.package_name().to_owned()).unwrap_or_default();
         if !caller.may_write_package(&package) {
             return Err(refuse(format!(
                 "client {} may not store {name}, of package {package:?}; it may write the packages: {}",
@@ -274,7 +236,7 @@ pub(crate) fn check_schemas(
     // Stored files that do not compile describe nothing a record can rely
     // on: against them, any set that compiles is an improvement.
     let Ok(old) = compile_files(&stored) else { return Ok(()) };
-    let breaking = pbpersist_build::breaking_changes(&old, &new);
+    let breaking = pbpersist_build::breaking_changes(old.pool(), new.pool());
     if !breaking.is_empty() && !force {
         let list: Vec<String> = breaking.iter().map(ToString::to_string).collect();
         return Err(refuse(format!(
@@ -296,7 +258,7 @@ pub(crate) fn check_deletion(storage: &dyn Storage, names: &[String]) -> Result<
         }
     }
     let left: Vec<(String, String)> = stored.into_iter().filter(|(n, _)| !names.contains(n)).collect();
-    let pool = compile_files(&left)
+    let schemas = compile_files(&left)
         .map_err(|e| refuse(format!("the schema files left would not compile without {names:?}: {e}")))?;
     let mut types = std::collections::BTreeSet::new();
     let mut session = storage.open_session()?;
@@ -313,7 +275,7 @@ pub(crate) fn check_deletion(storage: &dyn Storage, names: &[String]) -> Result<
         }
     }
     session.end()?;
-    if let Some(needed) = types.iter().find(|t| pool.get_message_by_name(t).is_none()) {
+    if let Some(needed) = types.iter().find(|t| schemas.message(t).is_none()) {
         return Err(refuse(format!("stored objects of type {needed} need the schema files {names:?}")));
     }
     Ok(())

@@ -4,9 +4,9 @@
 
 use crate::Failure;
 use pbpersist::record::Record;
+use pbpersist::reflect::Schemas;
 use pbpersist::storage::{Loaded, PostgresStorage, Session};
 use pbpersist::{Database, Oid};
-use prost_reflect::{DescriptorPool, DynamicMessage};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -129,19 +129,6 @@ fn stored(oid: u64, loaded: Loaded) -> Result<Stored, Failure> {
     Ok(Stored { tid: loaded.tid.0, record, size })
 }
 
-/// Compiles stored `.proto` files.
-pub fn compile(files: &[(String, String)]) -> Result<DescriptorPool, Failure> {
-    let dir = tempfile::tempdir()?;
-    for (name, source) in files {
-        std::fs::write(dir.path().join(name), source)?;
-    }
-    let mut names: Vec<_> = files.iter().map(|(n, _)| dir.path().join(n)).collect();
-    // pbpersist's own types (the root, trees) come with pbpersist-build.
-    names.push("pbpersist/record.proto".into());
-    names.push("pbpersist/tree.proto".into());
-    crate::config().descriptor_pool(&names, &[dir.path()]).map_err(crate::diagnostic)
-}
-
 struct Stored {
     tid: u64,
     record: Record,
@@ -155,7 +142,7 @@ pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result
         source.each(|oid, s| say!("{oid:>10} {:>8} {:>8}  {}", s.tid, s.size, s.record.r#type))?;
         return Ok(ExitCode::SUCCESS);
     };
-    let pool = compile(&source.schemas()?)?;
+    let schemas = Schemas::compile(&source.schemas()?)?;
     let mut order = vec![oid];
     let mut seen = std::collections::HashSet::from([oid]);
     let mut out = Vec::new();
@@ -169,7 +156,7 @@ pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result
                 }
             }
         }
-        let mut shown = describe(next, &s, &pool, json)?;
+        let mut shown = describe(next, &s, &schemas, json)?;
         if s.record.r#type == "pbpersist.Tree" {
             add_tree(&source.db, next, &mut shown)?;
         }
@@ -226,23 +213,19 @@ fn add_tree(db: &Database, oid: u64, shown: &mut serde_json::Value) -> Result<()
     Ok(())
 }
 
-fn describe(oid: u64, s: &Stored, pool: &DescriptorPool, json: bool) -> Result<serde_json::Value, Failure> {
-    let desc = pool.get_message_by_name(&s.record.r#type).ok_or_else(|| {
-        Failure(format!("object {oid} has type {}, which the stored schemas do not describe", s.record.r#type))
-    })?;
-    let state = DynamicMessage::decode(desc, s.record.state.clone())
-        .map_err(|e| Failure(format!("object {oid} has a malformed state: {e}")))?;
+fn describe(oid: u64, s: &Stored, schemas: &Schemas, json: bool) -> Result<serde_json::Value, Failure> {
+    let decoded = schemas.decode_record(oid, &s.record)?;
     if !json {
         return Ok(serde_json::Value::String(format!(
-            "{oid} {} (tid {}, {} bytes, refs {:?})\n  {state}",
-            s.record.r#type, s.tid, s.size, s.record.refs
+            "{oid} {} (tid {}, {} bytes, refs {:?})\n  {}",
+            decoded.type_name, s.tid, s.size, decoded.refs, decoded.state
         )));
     }
     Ok(serde_json::json!({
         "oid": oid,
         "tid": s.tid,
-        "type": s.record.r#type,
-        "refs": s.record.refs,
-        "state": serde_json::to_value(&state)?,
+        "type": decoded.type_name,
+        "refs": decoded.refs,
+        "state": decoded.to_json()?,
     }))
 }

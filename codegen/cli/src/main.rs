@@ -460,15 +460,21 @@ fn shown(database: &str) -> String {
     }
 }
 
+/// The schemas a database stores, compiled.
+fn stored_schemas(database: &str) -> Result<prost_reflect::DescriptorPool, Failure> {
+    let files = inspect::Source::open(database)?.schemas()?;
+    Ok(pbpersist::reflect::Schemas::compile(&files)?.pool().clone())
+}
+
 /// The schema to compare with: a database's stored schemas, or a descriptor set.
 fn old_schema(database: &str) -> Result<prost_reflect::DescriptorPool, Failure> {
     if inspect::is_url(database) {
-        return inspect::compile(&inspect::Source::open(database)?.schemas()?);
+        return stored_schemas(database);
     }
     let path = Path::new(database);
     let bytes = std::fs::read(path).map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
     if bytes.starts_with(b"SQLite format 3\0") {
-        return inspect::compile(&inspect::Source::open(database)?.schemas()?);
+        return stored_schemas(database);
     }
     config()
         .descriptor_pool_from_set(&bytes)

@@ -149,3 +149,39 @@ fn edition_objects_commit_and_load() {
     })
     .unwrap();
 }
+
+/// A database holding editions objects stores their schema as an editions
+/// file; a program without the Rust types reads the records with it.
+#[test]
+fn edition_objects_read_with_the_stored_schemas() {
+    let db = Database::in_memory().unwrap();
+    let (first, second) = db
+        .transact(|tx| {
+            let mut s = Sample::default();
+            s.set_key("first");
+            s.set_count(4);
+            s.set_delimited(leaf(3));
+            let first = tx.add(s)?;
+            let mut s = Sample::default();
+            s.set_key("second");
+            s.set_next(first);
+            Ok((first.oid(), tx.add(s)?.oid()))
+        })
+        .unwrap();
+    let stored = db.storage().schemas().unwrap();
+    let file = &stored.iter().find(|(n, _)| n == "editions.proto").expect("editions.proto is stored").1;
+    assert!(file.contains("edition = \"2023\";"), "{file}");
+    let schemas = pbpersist::reflect::Schemas::from_storage(db.storage()).unwrap();
+    let mut session = db.storage().open_session().unwrap();
+    session.begin(None).unwrap();
+    let mut record = |oid: pbpersist::Oid| session.load(oid).unwrap().expect("stored").record;
+    let decoded = schemas.decode(first.0, &record(first)).unwrap();
+    assert_eq!(decoded.type_name, "editions.Sample");
+    assert_eq!(
+        decoded.to_json().unwrap(),
+        serde_json::json!({ "count": 4, "key": "first", "delimited": { "value": 3 } })
+    );
+    let decoded = schemas.decode(second.0, &record(second)).unwrap();
+    assert_eq!(decoded.refs, vec![first.0]);
+    assert_eq!(decoded.to_json().unwrap()["next"], serde_json::json!({ "oid": first.0.to_string() }));
+}

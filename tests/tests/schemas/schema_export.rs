@@ -1,6 +1,7 @@
 //! Schema out: every persistent type writes its `.proto` definition; the
-//! exported files compile with pbpersist-build and read the types' bytes, and
-//! the database keeps them so tools need no Rust types.
+//! exported files compile with pbpersist-build and with `pbpersist::reflect`
+//! and read the types' bytes, and the database keeps them so tools need no
+//! Rust types.
 
 use pbpersist::Database;
 use pbpersist::schema::ProtoSchema;
@@ -20,16 +21,26 @@ fn compile(files: &[(String, String)]) -> DescriptorPool {
         .unwrap_or_else(|e| panic!("{e:?}\n{}", files.iter().map(|(n, s)| format!("==> {n}\n{s}")).collect::<String>()))
 }
 
+/// Compiles exported files as a program reading a database does.
+fn reflect(files: &[(String, String)]) -> DescriptorPool {
+    match pbpersist::reflect::Schemas::compile(files) {
+        Ok(schemas) => schemas.pool().clone(),
+        Err(e) => panic!("{}", pbpersist::report(&e)),
+    }
+}
+
 #[test]
 fn every_generated_type_exports_a_schema_that_reads_its_bytes() {
-    exports_read_their_bytes(pool());
+    exports_read_their_bytes(pool(), compile);
+    exports_read_their_bytes(pool(), reflect);
 }
 
 /// Editions types export as proto2, proto3 or editions files, whichever says
 /// everything: presence, delimited messages and closed enums survive.
 #[test]
 fn editions_types_export_a_schema_that_reads_their_bytes() {
-    let files = exports_read_their_bytes(editions_pool());
+    exports_read_their_bytes(editions_pool(), reflect);
+    let files = exports_read_their_bytes(editions_pool(), compile);
     let text = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()).unwrap_or_default();
     let mixed = text("editions.proto");
     assert!(mixed.contains("edition = \"2023\";"), "{mixed}");
@@ -40,7 +51,10 @@ fn editions_types_export_a_schema_that_reads_their_bytes() {
     assert!(text("editions.defaults.proto").contains("syntax = \"proto3\";"), "proto3 says it all there");
 }
 
-fn exports_read_their_bytes(reference: DescriptorPool) -> Vec<(String, String)> {
+fn exports_read_their_bytes(
+    reference: DescriptorPool,
+    compile: fn(&[(String, String)]) -> DescriptorPool,
+) -> Vec<(String, String)> {
     let mut schema = ProtoSchema::new();
     for desc in messages(&reference) {
         let entry = pbpersist::object::lookup_type(desc.full_name()).unwrap();
