@@ -112,6 +112,7 @@ pub fn a_writer_killed_50_times_after(new_place: NewPlace<'_>, startup_ms: u64) 
     for round in 0..50 {
         let mut child = Command::new(WORKER).args(["crash", &spec]).stdout(Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (first, first_acked) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut acked = Vec::new();
             for line in BufReader::new(stdout).lines() {
@@ -119,10 +120,26 @@ pub fn a_writer_killed_50_times_after(new_place: NewPlace<'_>, startup_ms: u64) 
                     Ok(l) => acked.push(l.trim().parse::<i64>().unwrap()),
                     Err(_) => break,
                 }
+                if acked.len() == 1 {
+                    let _ = first.send(());
+                }
             }
             acked
         });
-        std::thread::sleep(std::time::Duration::from_millis(startup_ms + 20 + random_below(120)));
+        // Odd rounds kill at a random moment from the start, opening
+        // included; even rounds in the middle of the commits, counted from
+        // the first acknowledged one, so that however slowly the worker
+        // starts (a loaded machine), commits are cut short too.
+        if round % 2 == 0 {
+            let started = first_acked.recv_timeout(std::time::Duration::from_secs(120));
+            assert!(
+                started.is_ok(),
+                "round {round}: the worker ended or waited two minutes without acknowledging a commit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(random_below(120)));
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(startup_ms + 20 + random_below(120)));
+        }
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         let acked = reader.join().unwrap();

@@ -1,14 +1,12 @@
-//! `cargo pbpersist inspect`: reads records through a read-only storage
-//! (SQLite or PostgreSQL) and decodes states with the schemas the database
-//! stores, so no Rust types are needed.
+//! Opening a database named on the command line: an SQLite file, or a
+//! postgres://, etcd://, file:// or s3:// URL; read-only for the verbs that
+//! only read, and never created where none exists.
 
 use crate::Failure;
 use pbpersist::record::Record;
-use pbpersist::reflect::Schemas;
 use pbpersist::storage::{Loaded, PostgresStorage, Session};
 use pbpersist::{Database, Oid};
 use std::path::Path;
-use std::process::ExitCode;
 
 /// A database opened read-only, read through one snapshot: an SQLite file,
 /// or a PostgreSQL URL (`postgres://...`; `?options=-c%20search_path%3D<schema>`
@@ -104,7 +102,7 @@ impl Source {
     }
 
     /// Every stored object, in oid order, a page at a time.
-    fn each(&mut self, mut f: impl FnMut(u64, Stored)) -> Result<(), Failure> {
+    pub fn each(&mut self, mut f: impl FnMut(u64, Stored)) -> Result<(), Failure> {
         let mut after = None;
         loop {
             let page = self.session.scan(after, 1000)?;
@@ -116,7 +114,7 @@ impl Source {
         }
     }
 
-    fn load(&mut self, oid: u64) -> Result<Stored, Failure> {
+    pub fn load(&mut self, oid: u64) -> Result<Stored, Failure> {
         let loaded = self.session.load(Oid(oid))?.ok_or_else(|| Failure(format!("object {oid} does not exist")))?;
         stored(oid, loaded)
     }
@@ -129,103 +127,44 @@ fn stored(oid: u64, loaded: Loaded) -> Result<Stored, Failure> {
     Ok(Stored { tid: loaded.tid.0, record, size })
 }
 
-struct Stored {
-    tid: u64,
-    record: Record,
-    size: usize,
+pub struct Stored {
+    pub tid: u64,
+    pub record: Record,
+    pub size: usize,
 }
 
-pub fn run(database: &str, oid: Option<u64>, json: bool, follow: bool) -> Result<ExitCode, Failure> {
-    let mut source = Source::open(database)?;
-    let Some(oid) = oid else {
-        say!("{:>10} {:>8} {:>8}  TYPE", "OID", "TID", "SIZE");
-        source.each(|oid, s| say!("{oid:>10} {:>8} {:>8}  {}", s.tid, s.size, s.record.r#type))?;
-        return Ok(ExitCode::SUCCESS);
-    };
-    let schemas = Schemas::compile(&source.schemas()?)?;
-    let mut order = vec![oid];
-    let mut seen = std::collections::HashSet::from([oid]);
-    let mut out = Vec::new();
-    while let Some(next) = order.first().copied() {
-        order.remove(0);
-        let s = source.load(next)?;
-        if follow {
-            for r in &s.record.refs {
-                if seen.insert(*r) {
-                    order.push(*r);
-                }
-            }
-        }
-        let mut shown = describe(next, &s, &schemas, json)?;
-        if s.record.r#type == "pbpersist.Tree" {
-            add_tree(&source.db, next, &mut shown)?;
-        }
-        out.push(shown);
-    }
-    if json {
-        let value = if follow { serde_json::Value::Array(out) } else { out.remove(0) };
-        say!("{}", serde_json::to_string_pretty(&value)?);
+/// Opens an existing database for writing; a file or server without
+/// pbpersist's tables is refused, never created.
+pub fn open_writable(database: &str) -> Result<pbpersist::Database, Failure> {
+    use pbpersist::{Database, storage::PostgresStorage};
+    if database.starts_with("etcd://") {
+        open_etcd(database)
+    } else if is_object_store(database) {
+        open_object_store(database)
+    } else if is_url(database) {
+        Source::open(database)?;
+        Ok(Database::with_storage(PostgresStorage::open(database)?)?)
     } else {
-        for v in out {
-            say!("{}", v.as_str().unwrap_or_default());
-        }
+        require_database(Path::new(database))?;
+        Ok(Database::open(database)?)
     }
-    Ok(ExitCode::SUCCESS)
 }
 
-/// Adds a tree's counter, depth and first entries to how its head is shown.
-fn add_tree(db: &Database, oid: u64, shown: &mut serde_json::Value) -> Result<(), Failure> {
-    let peek =
-        db.transact(|tx| pbpersist::tree::peek_tree(tx, pbpersist::Ref::<pbpersist::AnyObject>::new(Oid(oid)), 10))?;
-    // `depth` as the head stores it (docs/format.md): levels of nodes above
-    // the buckets, where the peek counts the buckets too.
-    let depth = peek.depth.saturating_sub(1);
-    match shown {
-        serde_json::Value::String(text) => {
-            let kinds = if peek.value_kind.is_empty() {
-                format!("set of {}", peek.key_kind)
-            } else {
-                format!("map {} -> {}", peek.key_kind, peek.value_kind)
+/// How to name a database in messages: a URL loses its password.
+pub fn shown(database: &str) -> String {
+    if !is_url(database) {
+        return database.to_owned();
+    }
+    match database.parse::<postgres::Config>() {
+        Ok(c) => {
+            let user = c.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+            let host = match c.get_hosts().first() {
+                Some(postgres::config::Host::Tcp(h)) => h.clone(),
+                _ => "localhost".into(),
             };
-            text.push_str(&format!("\n  tree: {kinds}, {} entries, depth {depth}", peek.length));
-            for (key, value) in &peek.first {
-                text.push_str(&format!("\n    {key}{}{value}", if value.is_empty() { "" } else { ": " }));
-            }
-            if peek.length > peek.first.len() as i64 {
-                text.push_str("\n    ...");
-            }
+            let port = c.get_ports().first().copied().unwrap_or(5432);
+            format!("{user}{host}:{port}/{}", c.get_dbname().unwrap_or(""))
         }
-        serde_json::Value::Object(map) => {
-            let first: Vec<_> = peek.first.iter().map(|(k, v)| serde_json::json!([k, v])).collect();
-            map.insert(
-                "tree".into(),
-                serde_json::json!({
-                    "key_kind": peek.key_kind,
-                    "value_kind": peek.value_kind,
-                    "length": peek.length,
-                    "depth": depth,
-                    "first": first,
-                }),
-            );
-        }
-        _ => {}
+        Err(_) => "the PostgreSQL database".into(),
     }
-    Ok(())
-}
-
-fn describe(oid: u64, s: &Stored, schemas: &Schemas, json: bool) -> Result<serde_json::Value, Failure> {
-    let decoded = schemas.decode_record(oid, &s.record)?;
-    if !json {
-        return Ok(serde_json::Value::String(format!(
-            "{oid} {} (tid {}, {} bytes, refs {:?})\n  {}",
-            decoded.type_name, s.tid, s.size, decoded.refs, decoded.state
-        )));
-    }
-    Ok(serde_json::json!({
-        "oid": oid,
-        "tid": s.tid,
-        "type": decoded.type_name,
-        "refs": decoded.refs,
-        "state": decoded.to_json()?,
-    }))
 }

@@ -19,7 +19,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn proto_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto")
 }
 
 #[test]
