@@ -90,9 +90,10 @@ pub fn extension(e: &Extension) -> TokenStream {
         e.number
     ));
     let docs = docs(&lines, false);
+    let extension = quote!(#krate::extension::Extension);
     quote! {
         #docs
-        pub const #ident: #krate::extension::Extension<#extendee, #codec> = #krate::extension::Extension::new(#name, #number);
+        pub const #ident: #extension<#extendee, #codec> = #extension::new(#name, #number);
     }
 }
 

@@ -175,7 +175,7 @@ pub(crate) async fn probe(
     every: std::time::Duration,
     stopping: impl Future<Output = ()>,
 ) {
-    use pbpersist::protocol::storage_server::SERVICE_NAME as NAME;
+    use crate::grpc::storage_server::SERVICE_NAME as NAME;
     use tonic_health::ServingStatus;
     let report = async |status: ServingStatus| {
         metrics.set_healthy(status == ServingStatus::Serving);

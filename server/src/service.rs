@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use pbpersist::protocol::{self as p, storage_server::Storage as Grpc};
+use crate::grpc::storage_server::Storage as Grpc;
+use pbpersist::protocol as p;
 use pbpersist::storage::{Storage, TransactionRange};
 use pbpersist::{Oid, StorageError, Tid};
 use tonic::{Request, Response, Status};

@@ -91,9 +91,23 @@ impl StateCache {
         (f.valid, f.bytes == 0)
     }
 
-    /// Drops `changed` (objects committed after `from`) and moves `valid` to `to`.
-    pub(crate) fn advance(&self, to: Tid, changed: impl Iterator<Item = Oid>) {
+    /// Drops `changed` (objects committed after `from`) and moves `valid` to
+    /// `to`. `from` is the `valid` the caller read before it asked for the
+    /// list, or `None` if the file was empty then and no list was asked for.
+    /// Sessions put records meanwhile, each known current as of its own
+    /// snapshot; the list covers them only if the file is as the caller saw
+    /// it: not emptied since (`valid` only grows otherwise), and, for a file
+    /// that was empty, still empty. Otherwise `valid` stays where it is,
+    /// which costs misses, never a stale record.
+    pub(crate) fn advance(&self, from: Option<Tid>, to: Tid, changed: impl Iterator<Item = Oid>) {
         let mut f = self.file();
+        let covered = match from {
+            Some(v) => f.valid >= v.0,
+            None => f.bytes == 0,
+        };
+        if !covered {
+            return;
+        }
         if f.advance(to.0, changed).is_err() {
             // If the file cannot be updated, stop trusting it.
             let _ = f.clear();
@@ -210,5 +224,44 @@ impl File {
             self.bytes = left as u64;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(tid: u64) -> Loaded {
+        Loaded { tid: Tid(tid), record: vec![1, 2, 3] }
+    }
+
+    /// Two sessions begin on an empty file: one fills it while the other
+    /// waits for its snapshot. The second's advance has no list of changes
+    /// to drop, so it must not vouch for what the first put; and a file
+    /// emptied under a session is not vouched for either.
+    #[test]
+    fn an_advance_vouches_only_for_the_file_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = StateCache::open(&dir.path().join("cache"), 7, 1 << 20).unwrap();
+        let (_, empty) = cache.valid();
+        assert!(empty);
+        // The first session, at snapshot 5, keeps object 1 as of tid 3.
+        cache.advance(None, Tid(5), std::iter::empty());
+        cache.put(Tid(5), Oid(1), &record(3));
+        // Object 1 changed at tid 8; the second session, which saw the file
+        // empty, begins at snapshot 10 with no list.
+        cache.advance(None, Tid(10), std::iter::empty());
+        assert_eq!(cache.valid().0, 5, "the second session cannot know that object 1 is current at 10");
+        assert_eq!(cache.get(Tid(9), Oid(1)), None, "a snapshot past what the file knows reads the server");
+        assert_eq!(cache.get(Tid(5), Oid(1)), Some(record(3)));
+        // A session with the list from 5 moves it on, dropping object 1.
+        cache.advance(Some(Tid(5)), Tid(10), [Oid(1)].into_iter());
+        assert_eq!((cache.valid().0, cache.get(Tid(10), Oid(1))), (10, None));
+        // A list from a tid the file no longer stands at (it was emptied)
+        // vouches for nothing.
+        cache.file().clear().unwrap();
+        cache.put(Tid(4), Oid(2), &record(4));
+        cache.advance(Some(Tid(10)), Tid(12), std::iter::empty());
+        assert_eq!(cache.valid().0, 0);
     }
 }
