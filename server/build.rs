@@ -1,6 +1,6 @@
 //! Generates the server's side of the gRPC service in
 //! `proto/pbpersist/server.proto`, over the protocol's messages that the
-//! runtime generates (`pbpersist::protocol`), so that the messages exist
+//! runtime generates (`pbpersist::storage::protocol`), so that the messages exist
 //! once and clients never compile the server's code.
 
 fn main() {
@@ -11,7 +11,7 @@ fn main() {
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
-        .extern_path(".pbpersist.server.v1", "::pbpersist::protocol")
+        .extern_path(".pbpersist.server.v1", "::pbpersist::storage::protocol")
         .compile_fds(descriptors)
         .unwrap_or_else(|e| panic!("generating the server's side of the protocol: {e}"));
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use pbpersist::record::Record;
-use pbpersist::storage::remote::protocol::{
+use pbpersist::storage::protocol::{
     NewOidsRequest, SchemaFiles, SessionRequest, TransactionsRequest, session_request::Request,
 };
 use pbpersist::storage::{MemoryStorage, Storage};

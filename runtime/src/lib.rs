@@ -44,8 +44,6 @@ mod meta;
 mod oid;
 mod options;
 mod persistent;
-#[cfg(feature = "remote")]
-pub mod protocol;
 pub mod record;
 #[cfg(feature = "reflect")]
 pub mod reflect;

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use pbpersist::protocol::{failure::Kind, refusal};
+use pbpersist::storage::protocol::{failure::Kind, refusal};
 use sha2::Digest;
 use tonic::{Request, Status};
 

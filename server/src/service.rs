@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::grpc::storage_server::Storage as Grpc;
-use pbpersist::protocol as p;
+use pbpersist::storage::protocol as p;
 use pbpersist::storage::{Storage, TransactionRange};
 use pbpersist::{Oid, StorageError, Tid};
 use tonic::{Request, Response, Status};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use pbpersist::protocol::{self as p, failure::Kind, session_reply::Reply, session_request::Request};
+use pbpersist::storage::protocol::{self as p, failure::Kind, session_reply::Reply, session_request::Request};
 use pbpersist::storage::{Loaded, Session, TransactionMeta, Write};
 use pbpersist::{Oid, StorageError, Tid};
 use tokio::sync::mpsc as tokio_mpsc;

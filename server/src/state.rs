@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use pbpersist::protocol::{self as p, failure::Kind};
 use pbpersist::storage::Storage;
+use pbpersist::storage::protocol::{self as p, failure::Kind};
 use tonic::Status;
 
 use crate::Limits;

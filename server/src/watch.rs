@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pbpersist::Tid;
-use pbpersist::protocol as p;
+use pbpersist::storage::protocol as p;
 use pbpersist::storage::{Storage, TransactionRange};
 use tokio::sync::{Notify, broadcast};
 use tonic::Status;

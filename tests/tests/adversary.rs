@@ -13,7 +13,7 @@
 
 use bytes::{Buf, BufMut};
 use libtest_mimic::{Arguments, Trial};
-use pbpersist::protocol::{
+use pbpersist::storage::protocol::{
     self as p, failure::Kind, session_reply::Reply, session_request::Request, storage_client::StorageClient,
 };
 use pbpersist::storage::{History, SqliteStorage};

@@ -8,7 +8,7 @@ mod multiprocess;
 
 use libtest_mimic::{Arguments, Trial};
 use pbpersist::conformance::{self as suite, Backend};
-use pbpersist::protocol;
+use pbpersist::storage::protocol;
 use pbpersist::storage::{History, RemoteStorage, SqliteStorage, Storage};
 use pbpersist::{Database, StorageError};
 use pbpersist_server::Server;
@@ -743,7 +743,7 @@ fn tls_with_client_certificates() {
 /// refuses the commit before sending it, and a client that sends it anyway
 /// gets `RESOURCE_EXHAUSTED`; nothing is written.
 fn an_oversized_request_is_refused() {
-    use pbpersist::protocol::{session_request::Request, storage_client::StorageClient};
+    use pbpersist::storage::protocol::{session_request::Request, storage_client::StorageClient};
     let dir = pbpersist_tests::scratch_dir();
     let storage = SqliteStorage::open(dir.path().join("db")).unwrap();
     let limits = pbpersist_server::Limits { max_request_bytes: 64 << 10, ..Default::default() };

@@ -20,6 +20,8 @@ pub mod past;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "remote")]
+pub mod protocol;
+#[cfg(feature = "remote")]
 mod remote;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;

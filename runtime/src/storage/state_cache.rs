@@ -235,26 +235,26 @@ mod tests {
         Loaded { tid: Tid(tid), record: vec![1, 2, 3] }
     }
 
-    /// Two sessions begin on an empty file: one fills it while the other
-    /// waits for its snapshot. The second's advance has no list of changes
-    /// to drop, so it must not vouch for what the first put; and a file
-    /// emptied under a session is not vouched for either.
+    /// Two connections begin on an empty file: one fills it while the
+    /// other waits for its snapshot. The other's advance has no list of
+    /// changes to drop, so it must not vouch for what the first one put;
+    /// and a file emptied under a connection is not vouched for either.
     #[test]
     fn an_advance_vouches_only_for_the_file_it_read() {
         let dir = tempfile::tempdir().unwrap();
         let cache = StateCache::open(&dir.path().join("cache"), 7, 1 << 20).unwrap();
         let (_, empty) = cache.valid();
         assert!(empty);
-        // The first session, at snapshot 5, keeps object 1 as of tid 3.
+        // One connection, at snapshot 5, keeps object 1 as of tid 3.
         cache.advance(None, Tid(5), std::iter::empty());
         cache.put(Tid(5), Oid(1), &record(3));
-        // Object 1 changed at tid 8; the second session, which saw the file
-        // empty, begins at snapshot 10 with no list.
+        // Object 1 changed at tid 8; the other connection, which saw the
+        // file empty, begins at snapshot 10 with no list.
         cache.advance(None, Tid(10), std::iter::empty());
-        assert_eq!(cache.valid().0, 5, "the second session cannot know that object 1 is current at 10");
+        assert_eq!(cache.valid().0, 5, "the other connection cannot know that object 1 is current at 10");
         assert_eq!(cache.get(Tid(9), Oid(1)), None, "a snapshot past what the file knows reads the server");
         assert_eq!(cache.get(Tid(5), Oid(1)), Some(record(3)));
-        // A session with the list from 5 moves it on, dropping object 1.
+        // A begin with the list from 5 moves it on, dropping object 1.
         cache.advance(Some(Tid(5)), Tid(10), [Oid(1)].into_iter());
         assert_eq!((cache.valid().0, cache.get(Tid(10), Oid(1))), (10, None));
         // A list from a tid the file no longer stands at (it was emptied)

@@ -10,12 +10,12 @@ mod session;
 
 use std::sync::Arc;
 
-use crate::protocol::storage_client::StorageClient;
+use crate::storage::protocol::storage_client::StorageClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use super::{AdminStorage, Committed, HistoryStorage, Revision, Session, Storage, TransactionRange};
-use crate::protocol::BACKEND;
+use crate::storage::protocol::BACKEND;
 use crate::{Oid, StorageError, Tid};
 
 /// A storage served by a `pbpersist-server`.
@@ -45,7 +45,7 @@ struct Inner {
     client: Client,
     /// The server's address, for errors.
     target: String,
-    hello: crate::protocol::HelloReply,
+    hello: crate::storage::protocol::HelloReply,
     /// The file of records kept across restarts, if asked for.
     state_cache: Option<super::state_cache::StateCache>,
 }
@@ -175,7 +175,7 @@ impl RemoteStorage {
             .connect_timeout(std::time::Duration::from_secs(5))
             .tcp_nodelay(true);
         let endpoint = if url.starts_with("https://") {
-            crate::protocol::use_ring();
+            crate::storage::protocol::use_ring();
             let mut tls = tonic::transport::ClientTlsConfig::new();
             match options.ca {
                 Some(ca) => tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
@@ -208,11 +208,11 @@ impl RemoteStorage {
         let channel = wait(&runtime, async move { endpoint.connect().await })?.map_err(|e| unavailable(e, &target))?;
         let client = StorageClient::with_interceptor(channel, Token(token)).max_decoding_message_size(usize::MAX);
         let mut hello_client = client.clone();
-        let request = crate::protocol::HelloRequest { versions: crate::protocol::VERSIONS.to_vec() };
+        let request = crate::storage::protocol::HelloRequest { versions: crate::storage::protocol::VERSIONS.to_vec() };
         let hello = wait(&runtime, async move { hello_client.hello(request).await })?
-            .map_err(|s| crate::protocol::from_status(s, &target))?
+            .map_err(|s| crate::storage::protocol::from_status(s, &target))?
             .into_inner();
-        if !crate::protocol::VERSIONS.contains(&hello.version) {
+        if !crate::storage::protocol::VERSIONS.contains(&hello.version) {
             return Err(StorageError::Refused {
                 backend: BACKEND,
                 reason: format!(
@@ -257,7 +257,7 @@ impl RemoteStorage {
     /// server as they happen: what a cache drops. The iterator blocks for
     /// the next commit; it ends with an error when the connection breaks.
     pub fn watch(&self, since: Option<Tid>) -> Result<Invalidations, StorageError> {
-        let request = crate::protocol::WatchRequest { since: since.map(|t| t.0) };
+        let request = crate::storage::protocol::WatchRequest { since: since.map(|t| t.0) };
         let mut stream = self.call(move |mut c| async move { c.watch(request).await })?;
         let (send, receive) = std::sync::mpsc::sync_channel(64);
         let target = self.inner.target.clone();
@@ -272,7 +272,7 @@ impl RemoteStorage {
                         records: Vec::new(),
                     }),
                     Ok(None) => return,
-                    Err(s) => Err(crate::protocol::from_status(s, &target)),
+                    Err(s) => Err(crate::storage::protocol::from_status(s, &target)),
                 };
                 let failed = next.is_err();
                 if send.send(next).is_err() || failed {
@@ -292,7 +292,7 @@ impl RemoteStorage {
         let inner = &self.inner;
         wait(inner.runtime(), f(inner.client.clone()))?
             .map(tonic::Response::into_inner)
-            .map_err(|s| crate::protocol::from_status(s, &inner.target))
+            .map_err(|s| crate::storage::protocol::from_status(s, &inner.target))
     }
 }
 
@@ -360,30 +360,31 @@ impl Storage for RemoteStorage {
     }
 
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
-        let r = self.call(move |mut c| async move { c.new_oids(crate::protocol::NewOidsRequest { count }).await })?;
+        let r = self
+            .call(move |mut c| async move { c.new_oids(crate::storage::protocol::NewOidsRequest { count }).await })?;
         Ok(r.start..r.end)
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
-        let request = crate::protocol::DeleteSchemasRequest { names: names.to_vec() };
+        let request = crate::storage::protocol::DeleteSchemasRequest { names: names.to_vec() };
         self.call(move |mut c| async move { c.delete_schemas(request).await }).map(drop)
     }
 
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
         let files = files
             .iter()
-            .map(|(name, source)| crate::protocol::SchemaFile { name: name.clone(), source: source.clone() });
-        let request = crate::protocol::SchemaFiles { files: files.collect(), force: false };
+            .map(|(name, source)| crate::storage::protocol::SchemaFile { name: name.clone(), source: source.clone() });
+        let request = crate::storage::protocol::SchemaFiles { files: files.collect(), force: false };
         self.call(move |mut c| async move { c.put_schemas(request).await }).map(drop)
     }
 
     fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
-        let r = self.call(move |mut c| async move { c.schemas(crate::protocol::SchemasRequest {}).await })?;
+        let r = self.call(move |mut c| async move { c.schemas(crate::storage::protocol::SchemasRequest {}).await })?;
         Ok(r.files.into_iter().map(|f| (f.name, f.source)).collect())
     }
 
     fn transactions(&self, range: TransactionRange) -> Result<Vec<Committed>, StorageError> {
-        let request = crate::protocol::TransactionsRequest {
+        let request = crate::storage::protocol::TransactionsRequest {
             after: range.after.0,
             until: range.until.map(|t| t.0),
             limit: u32::try_from(range.limit).unwrap_or(u32::MAX),
@@ -416,20 +417,21 @@ impl HistoryStorage for RemoteStorage {
     }
 
     fn states(&self, oid: Oid, limit: usize) -> Result<Vec<Revision>, StorageError> {
-        let request = crate::protocol::HistoryRequest { oid: oid.0, limit: u32::try_from(limit).unwrap_or(u32::MAX) };
+        let request =
+            crate::storage::protocol::HistoryRequest { oid: oid.0, limit: u32::try_from(limit).unwrap_or(u32::MAX) };
         let r = self.call(move |mut c| async move { c.history(request).await })?;
         Ok(r.revisions.into_iter().map(Revision::from).collect())
     }
 
     fn packed_tid(&self) -> Result<Tid, StorageError> {
-        let request = crate::protocol::PackedTidRequest {};
+        let request = crate::storage::protocol::PackedTidRequest {};
         Ok(Tid(self.call(move |mut c| async move { c.packed_tid(request).await })?.packed_tid))
     }
 }
 
 impl AdminStorage for RemoteStorage {
     fn collect_garbage(&self, dry_run: bool) -> Result<Vec<Oid>, StorageError> {
-        let request = crate::protocol::CollectGarbageRequest { dry_run };
+        let request = crate::storage::protocol::CollectGarbageRequest { dry_run };
         let r = self.call(move |mut c| async move { c.collect_garbage(request).await })?;
         Ok(r.oids.into_iter().map(Oid).collect())
     }
@@ -444,7 +446,7 @@ impl AdminStorage for RemoteStorage {
 
     fn pack(&self, before: Tid, batch: usize) -> Result<u64, StorageError> {
         let request =
-            crate::protocol::PackRequest { before: before.0, batch: u32::try_from(batch).unwrap_or(u32::MAX) };
+            crate::storage::protocol::PackRequest { before: before.0, batch: u32::try_from(batch).unwrap_or(u32::MAX) };
         Ok(self.call(move |mut c| async move { c.pack(request).await })?.removed)
     }
 }

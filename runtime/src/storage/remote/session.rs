@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{BACKEND, Inner, wait};
-use crate::protocol::{self, session_reply::Reply, session_request::Request};
+use crate::storage::protocol::{self, session_reply::Reply, session_request::Request};
 use crate::storage::{Loaded, Resolve, Session, Snapshot, TransactionMeta, Write};
 use crate::{Oid, StorageError, Tid};
 
