@@ -208,10 +208,19 @@ impl StateCache {
         (f.valid, f.bytes == 0)
     }
 
-    /// Drops `changed` (objects committed after `valid`) and moves `valid` to `to`.
-    pub(crate) fn advance(&self, to: Tid, changed: impl Iterator<Item = Oid>) {
+    /// Drops `changed`, the objects committed after `from` up to `to`, and
+    /// moves `valid` to `to`. `from` is the `valid` the caller read, `None`
+    /// when it found the file empty and so listed nothing.
+    pub(crate) fn advance(&self, from: Option<Tid>, to: Tid, changed: impl Iterator<Item = Oid>) {
         let mut f = lock(&self.file);
-        if f.advance(to.0, changed).is_err() {
+        // Another session may have moved `valid` or kept records since the
+        // caller read it: a list that does not reach back to `valid` (or
+        // none, for a file that is no longer empty) cannot vouch for them.
+        let covered = match from {
+            Some(from) => from.0 <= f.valid,
+            None => f.bytes == 0,
+        };
+        if (!covered && f.clear().is_err()) || f.advance(to.0, changed).is_err() {
             // If the file cannot be updated, stop trusting it.
             let _ = f.clear();
         }

@@ -40,7 +40,7 @@ fn a_current_entry_serves_snapshots_up_to_valid() {
     let (_dir, path) = scratch();
     let cache = StateCache::open(&path, 7, 1 << 20).unwrap();
     assert_eq!(cache.valid(), (0, true));
-    cache.advance(Tid(10), std::iter::empty());
+    cache.advance(None, Tid(10), std::iter::empty());
     cache.put(Tid(10), Oid(1), &loaded(4, b"one at 4"));
     cache.put(Tid(10), Oid(2), &loaded(9, b"two at 9"));
     assert_eq!(cache.valid(), (10, false));
@@ -50,7 +50,7 @@ fn a_current_entry_serves_snapshots_up_to_valid() {
     assert_eq!(cache.get(Tid(11), Oid(1)), None);
 
     // Oid 1 changed at 12: it leaves; oid 2 is current up to 15.
-    cache.advance(Tid(15), [Oid(1)].into_iter());
+    cache.advance(Some(Tid(10)), Tid(15), [Oid(1)].into_iter());
     assert_eq!(cache.get(Tid(15), Oid(1)), None);
     assert_eq!(cache.get(Tid(15), Oid(2)), Some(loaded(9, b"two at 9")));
     // A snapshot older than `valid` does not write what it loaded.
@@ -72,12 +72,41 @@ fn a_current_entry_serves_snapshots_up_to_valid() {
     }
 }
 
+/// Two sessions begin at once: what one keeps after the other read
+/// `valid` is not vouched for by the other's list of changes.
+#[cfg(any(feature = "postgres", feature = "remote"))]
+#[test]
+fn a_list_that_misses_what_another_session_kept_empties_the_file() {
+    let (_dir, path) = scratch();
+    let cache = StateCache::open(&path, 7, 1 << 20).unwrap();
+    // The first finds the file empty; the second then keeps oid 1 at 10.
+    assert_eq!(cache.valid(), (0, true));
+    cache.advance(None, Tid(10), std::iter::empty());
+    cache.put(Tid(10), Oid(1), &loaded(4, b"one at 4"));
+    // Oid 1 changed at 12; the first, at 12, listed nothing.
+    cache.advance(None, Tid(12), std::iter::empty());
+    assert_eq!(cache.get(Tid(12), Oid(1)), None);
+    assert_eq!(cache.valid(), (12, true));
+
+    // Likewise a list from a `valid` the file has since passed.
+    cache.put(Tid(12), Oid(1), &loaded(12, b"one at 12"));
+    cache.advance(Some(Tid(12)), Tid(20), std::iter::empty());
+    cache.put(Tid(20), Oid(2), &loaded(20, b"two at 20"));
+    cache.advance(Some(Tid(30)), Tid(31), std::iter::empty());
+    assert_eq!(cache.get(Tid(31), Oid(1)), None);
+    assert_eq!(cache.valid(), (31, true));
+    // A list from an older `valid` covers more than needed, which is fine.
+    cache.put(Tid(31), Oid(2), &loaded(20, b"two at 20"));
+    cache.advance(Some(Tid(25)), Tid(35), [Oid(3)].into_iter());
+    assert_eq!(cache.get(Tid(35), Oid(2)), Some(loaded(20, b"two at 20")));
+}
+
 #[cfg(all(feature = "object-store", any(feature = "postgres", feature = "remote")))]
 #[test]
 fn both_views_read_one_file() {
     let (_dir, path) = scratch();
     let cache = StateCache::open(&path, 7, 1 << 20).unwrap();
-    cache.advance(Tid(10), std::iter::empty());
+    cache.advance(None, Tid(10), std::iter::empty());
     cache.put(Tid(10), Oid(1), &loaded(4, b"one at 4"));
     drop(cache);
     let records = RecordFile::open(&path, 7, 1 << 20).unwrap();
@@ -114,7 +143,7 @@ fn the_oldest_entries_leave_past_the_byte_bound() {
 fn the_state_cache_keeps_to_its_byte_bound() {
     let (_dir, path) = scratch();
     let cache = StateCache::open(&path, 7, 1000).unwrap();
-    cache.advance(Tid(10), std::iter::empty());
+    cache.advance(None, Tid(10), std::iter::empty());
     for oid in 1..=50 {
         cache.put(Tid(10), Oid(oid), &loaded(5, &[0u8; 100]));
     }
@@ -133,12 +162,12 @@ fn the_state_cache_keeps_to_its_byte_bound() {
 fn another_databases_file_is_emptied() {
     let (_dir, path) = scratch();
     let cache = StateCache::open(&path, 7, 1 << 20).unwrap();
-    cache.advance(Tid(10), std::iter::empty());
+    cache.advance(None, Tid(10), std::iter::empty());
     cache.put(Tid(10), Oid(1), &loaded(4, b"ours"));
     drop(cache);
     let cache = StateCache::open(&path, 8, 1 << 20).unwrap();
     assert_eq!(cache.valid(), (0, true));
-    cache.advance(Tid(10), std::iter::empty());
+    cache.advance(None, Tid(10), std::iter::empty());
     assert_eq!(cache.get(Tid(10), Oid(1)), None);
     assert_eq!(cache.stats().entries, 0);
 }

@@ -220,8 +220,12 @@ impl PgSession {
         if valid >= snapshot.tid.0 {
             return Ok(());
         }
-        if empty || since == Some(Tid(valid)) {
-            cache.advance(snapshot.tid, snapshot.changed.iter().map(|c| c.0));
+        if empty {
+            cache.advance(None, snapshot.tid, std::iter::empty());
+            return Ok(());
+        }
+        if since == Some(Tid(valid)) {
+            cache.advance(since, snapshot.tid, snapshot.changed.iter().map(|c| c.0));
             return Ok(());
         }
         let inner = self.inner.clone();
@@ -229,7 +233,7 @@ impl PgSession {
         match poll(c, Some(Tid(valid))) {
             Ok(poll) => {
                 if let Some(cache) = &inner.state_cache {
-                    cache.advance(snapshot.tid, poll.changed.iter().map(|c| c.0));
+                    cache.advance(Some(Tid(valid)), snapshot.tid, poll.changed.iter().map(|c| c.0));
                 }
                 Ok(())
             }

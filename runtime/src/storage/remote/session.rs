@@ -189,7 +189,7 @@ impl Session for RemoteSession {
                 if let Some(cache) = self.state_cache() {
                     // An empty file has nothing to drop; it starts at `tid`.
                     let dropped = changed.iter().filter(|(_, t)| valid.is_some_and(|v| *t > v));
-                    cache.advance(tid, dropped.map(|(o, _)| *o));
+                    cache.advance(valid, tid, dropped.map(|(o, _)| *o));
                 }
                 self.cached_snapshot = self.state_cache().map(|_| tid);
                 // The caller hears of what changed after its own tid only.
