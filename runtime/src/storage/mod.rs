@@ -10,6 +10,8 @@ mod copy;
 mod etcd;
 pub mod gc;
 mod layout;
+#[cfg(any(feature = "postgres", feature = "remote", feature = "object-store"))]
+mod local_cache;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
@@ -27,12 +29,12 @@ mod remote;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-#[cfg(any(feature = "postgres", feature = "remote"))]
-mod state_cache;
 
 pub use copy::{CopyReport, copy};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdStorage;
+#[cfg(any(feature = "postgres", feature = "remote"))]
+pub use local_cache::StateCacheStats;
 pub use memory::MemoryStorage;
 #[cfg(feature = "object-store")]
 pub use object::{ObjectRequests, ObjectStorage};
@@ -43,8 +45,6 @@ pub use postgres::{PostgresBuilder, PostgresStorage};
 pub use remote::{Invalidations, RemoteBuilder, RemoteStorage};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteBuilder, SqliteStorage};
-#[cfg(any(feature = "postgres", feature = "remote"))]
-pub use state_cache::StateCacheStats;
 
 use crate::{Oid, StorageError, Tid};
 

@@ -9,7 +9,6 @@
 //! A snapshot is a tid; each process indexes where every record lies,
 //! starting from the newest checkpoint.
 
-mod disk;
 mod index;
 mod layout;
 mod session;

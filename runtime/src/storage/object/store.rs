@@ -2,9 +2,9 @@
 //! storage-wide operations: reading the log, records, oid blocks,
 //! checkpoints, schemas, gc.
 
-use super::disk::DiskCache;
 use super::index::{Index, RecordCache};
 use super::layout::{self, Checkpoint, Commit, CommitHeader, Keys, OidBlock, Place, SchemaFile};
+use crate::storage::local_cache::RecordFile;
 use crate::{Oid, StorageError, Tid};
 use bytes::Bytes;
 use object_store::path::Path;
@@ -72,7 +72,7 @@ pub(super) struct Shared {
     refresh_tickets: AtomicU64,
     cache: Mutex<RecordCache>,
     /// The local file of records, when the URL names a cache directory.
-    disk: std::sync::OnceLock<DiskCache>,
+    disk: std::sync::OnceLock<RecordFile>,
     /// Open snapshots by tid, with how many sessions hold each.
     snapshots: Mutex<BTreeMap<u64, usize>>,
     oids: Mutex<OidPool>,
@@ -297,7 +297,10 @@ impl Shared {
         };
         let _ = self.history.set(history);
         if let Some(dir) = &self.tuning.cache_dir {
-            let disk = DiskCache::open(dir, self.database_id()?, self.tuning.cache_dir_bytes)?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError::Config(format!("cannot create the cache directory {}: {e}", dir.display()))
+            })?;
+            let disk = RecordFile::open(&dir.join("records.db"), self.database_id()?, self.tuning.cache_dir_bytes)?;
             let _ = self.disk.set(disk);
         }
         if let Some(newest) = self.list(&self.keys.checkpoints())?.pop() {

@@ -43,7 +43,7 @@ pub(crate) struct Inner {
     config: postgres::Config,
     /// `user@host:port/db`, for messages: never the password.
     target: String,
-    state_cache: Option<super::state_cache::StateCache>,
+    state_cache: Option<super::local_cache::StateCache>,
     /// Whether sessions are read-only (`default_transaction_read_only`).
     read_only: bool,
     /// Whether commits keep the states they replace.
@@ -254,7 +254,7 @@ impl PostgresBuilder {
             .get(0);
         inner.database_id = id as u64;
         if let Some((path, max_bytes)) = &self.state_cache {
-            inner.state_cache = Some(super::state_cache::StateCache::open(path, id as u64, *max_bytes)?);
+            inner.state_cache = Some(super::local_cache::StateCache::open(path, id as u64, *max_bytes)?);
         }
         Ok(PostgresStorage { inner: Arc::new(inner), admin: Arc::new(Mutex::new(Some(client))) })
     }

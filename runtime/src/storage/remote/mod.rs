@@ -47,7 +47,7 @@ struct Inner {
     target: String,
     hello: crate::storage::protocol::HelloReply,
     /// The file of records kept across restarts, if asked for.
-    state_cache: Option<super::state_cache::StateCache>,
+    state_cache: Option<super::local_cache::StateCache>,
 }
 
 impl std::fmt::Debug for RemoteStorage {
@@ -230,7 +230,7 @@ impl RemoteStorage {
                         hello.backend
                     )));
                 }
-                Some(super::state_cache::StateCache::open(&path, hello.database_id, max_bytes)?)
+                Some(super::local_cache::StateCache::open(&path, hello.database_id, max_bytes)?)
             }
             None => None,
         };

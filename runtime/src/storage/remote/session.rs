@@ -71,7 +71,7 @@ impl RemoteSession {
 
     /// The state cache, for sessions of the present (a historical one
     /// reads the past, which the file does not keep).
-    fn state_cache(&self) -> Option<&crate::storage::state_cache::StateCache> {
+    fn state_cache(&self) -> Option<&crate::storage::local_cache::StateCache> {
         self.inner.state_cache.as_ref().filter(|_| self.at.is_none())
     }
 
