@@ -210,7 +210,7 @@ impl Storage for AtStorage {
         self.refuse()
     }
 
-    fn put_schemas(&self, _: &[(String, String)]) -> std::result::Result<(), StorageError> {
+    fn swap_schema(&self, _: &str, _: Option<&str>, _: &str) -> std::result::Result<bool, StorageError> {
         self.refuse()
     }
 

@@ -73,16 +73,12 @@ impl Shared {
         if new.is_empty() {
             return Ok(());
         }
-        let mut files = schema.files();
-        if !files.is_empty() {
-            // A package's file keeps the types others stored in it.
-            let stored = self.storage.schemas()?;
-            for (name, text) in &mut files {
-                if let Some((_, old)) = stored.iter().find(|(n, _)| n == name) {
-                    *text = crate::schema::merge_with_stored(text, old);
-                }
-            }
-            self.storage.put_schemas(&files)?;
+        // A package's file keeps the types others stored in it, even those
+        // another process stores at the same moment.
+        for (name, ours) in schema.files() {
+            crate::schema::update_stored(&*self.storage, &name, |stored| {
+                Some(stored.map_or_else(|| ours.clone(), |stored| crate::schema::merge_with_stored(&ours, stored)))
+            })?;
         }
         described.extend(new);
         Ok(())

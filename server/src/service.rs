@@ -165,13 +165,13 @@ impl Grpc for Service {
 
     async fn schemas(&self, _: Request<p::SchemasRequest>) -> Result<Response<p::SchemaFiles>, Status> {
         self.blocking(|s| {
-            let files = s.schemas()?.into_iter().map(|(name, source)| p::SchemaFile { name, source });
+            let files = s.schemas()?.into_iter().map(|(name, source)| p::SchemaFile { name, source, expected: None });
             Ok(p::SchemaFiles { files: files.collect(), force: false })
         })
         .await
     }
 
-    async fn put_schemas(&self, request: Request<p::SchemaFiles>) -> Result<Response<p::Done>, Status> {
+    async fn put_schemas(&self, request: Request<p::SchemaFiles>) -> Result<Response<p::SchemasStored>, Status> {
         let caller = caller(&request)?;
         if request.get_ref().force
             && let Err(refused) = caller.require(Access::Admin, "force a schema change")
@@ -181,24 +181,49 @@ impl Grpc for Service {
         }
         self.writable(&request, Access::ReadWrite, "store schemas")?;
         let p::SchemaFiles { files, force } = request.into_inner();
+        let expected = match files.iter().position(|f| f.expected.is_some()) {
+            Some(_) if files.len() > 1 => {
+                self.shared.metrics.refused();
+                let reason = "a PutSchemas request with an expected file holds that one file only";
+                return Err(p::status(&StorageError::Refused { backend: "pbpersist", reason: reason.into() }));
+            }
+            Some(i) => files[i].expected.clone().map(|e| e.source),
+            None => None,
+        };
         let files: Vec<_> = files.into_iter().map(|f| (f.name, f.source)).collect();
         let shared = self.shared.clone();
         let metrics = self.shared.metrics.clone();
         self.blocking(move |s| {
             let _one_at_a_time = shared.schemas.lock().unwrap_or_else(|e| e.into_inner());
+            if let (Some(old), [(name, _)]) = (&expected, files.as_slice()) {
+                // A file that changed is not stored: no need to check it.
+                let now = s.schemas()?.into_iter().find(|(n, _)| n == name).map(|(_, text)| text);
+                if now != *old {
+                    return Ok(p::SchemasStored { stored: false });
+                }
+            }
             if let Err(e) = crate::validate::check_schemas(s, &caller, &files, force) {
                 metrics.refused();
                 tracing::warn!(client = caller.name(), error = %pbpersist::report(&e), "refused schemas");
                 return Err(e);
             }
-            s.put_schemas(&files)?;
+            let stored = match (&expected, files.as_slice()) {
+                (Some(old), [(name, source)]) => s.swap_schema(name, old.as_deref(), source)?,
+                _ => {
+                    s.put_schemas(&files)?;
+                    true
+                }
+            };
+            if !stored {
+                return Ok(p::SchemasStored { stored });
+            }
             if force {
                 tracing::warn!(client = caller.name(), files = ?files.iter().map(|f| &f.0).collect::<Vec<_>>(), "forced a schema change");
             }
             if let Some(v) = &shared.validator {
                 v.schemas_changed();
             }
-            Ok(p::Done {})
+            Ok(p::SchemasStored { stored })
         })
         .await
     }

@@ -135,7 +135,7 @@ fn write(oid: u64, base: Option<u64>, record: Vec<u8>) -> p::Write {
 }
 
 fn file(name: &str, source: &str) -> p::SchemaFile {
-    p::SchemaFile { name: name.into(), source: source.into() }
+    p::SchemaFile { name: name.into(), source: source.into(), expected: None }
 }
 
 fn files(files: Vec<p::SchemaFile>, force: bool) -> p::SchemaFiles {

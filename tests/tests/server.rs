@@ -578,8 +578,8 @@ impl Storage for Controlled {
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError> {
         self.inner.new_oids(count)
     }
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        self.inner.put_schemas(files)
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
+        self.inner.swap_schema(name, expected, source)
     }
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
         self.inner.delete_schemas(names)

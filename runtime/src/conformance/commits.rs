@@ -260,3 +260,50 @@ pub fn schema_files_are_stored_replaced_and_deleted(backend: &Backend) {
     storage.delete_schemas(&["zz/b.proto".into()]).unwrap();
     assert_eq!(storage.schemas().unwrap(), before, "the other files are as they were");
 }
+
+/// A schema swap stores only on the text it expects, and programs adding
+/// their types to one package's file at the same moment, through two
+/// handles on the database, all keep theirs.
+pub fn schema_swaps_keep_every_writers_types(backend: &Backend) {
+    let (one, two) = (backend.open(), backend.open());
+    let storage = one.storage();
+    let name = "zz/swap.proto";
+    let file =
+        |defs: &str| format!("{}syntax = \"proto3\";\n\npackage conformance.swap;\n{defs}", crate::schema::HEADER);
+    let stored =
+        |s: &dyn crate::storage::Storage| s.schemas().unwrap().into_iter().find(|(n, _)| n == name).map(|f| f.1);
+    let first = file("\nmessage A {\n}\n");
+    assert!(storage.swap_schema(name, None, &first).unwrap());
+    assert!(!storage.swap_schema(name, None, "syntax = \"proto3\";\n").unwrap(), "the file exists");
+    assert!(!storage.swap_schema(name, Some("not the stored text"), "syntax = \"proto3\";\n").unwrap());
+    assert_eq!(stored(two.storage()).as_deref(), Some(first.as_str()), "nothing was stored");
+
+    let (writers, each) = (4, backend.scaled(6));
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let db = if w % 2 == 0 { &one } else { &two };
+            scope.spawn(move || {
+                for i in 0..each {
+                    let ours = file(&format!("\nmessage W{w}x{i} {{\n}}\n"));
+                    crate::schema::update_stored(db.storage(), name, |old| {
+                        Some(old.map_or_else(|| ours.clone(), |old| crate::schema::merge_with_stored(&ours, old)))
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let text = stored(storage).unwrap();
+    for w in 0..writers {
+        for i in 0..each {
+            assert!(text.contains(&format!("message W{w}x{i} {{")), "W{w}x{i} was dropped:\n{text}");
+        }
+    }
+    assert!(text.contains("message A {"), "{text}");
+    storage.delete_schemas(&[name.to_owned()]).unwrap();
+    assert_eq!(stored(storage), None);
+    assert_eq!(stored(two.storage()), None);
+    // A deleted file can be stored again.
+    assert!(storage.swap_schema(name, None, &first).unwrap());
+    storage.delete_schemas(&[name.to_owned()]).unwrap();
+}

@@ -131,6 +131,7 @@ macro_rules! conformance_tests {
                 commits::creating_an_oid_never_handed_out_is_refused_and_writes_nothing,
                 commits::oids_at_or_above_2_63_are_refused_in_any_write,
                 commits::schema_files_are_stored_replaced_and_deleted,
+                commits::schema_swaps_keep_every_writers_types,
                 oids::new_oids_refuses_counts_over_the_limit_or_past_2_63_and_changes_nothing,
                 oids::new_oids_of_zero_is_an_empty_range,
                 oids::oids_and_tids_past_2_63_read_as_nothing,

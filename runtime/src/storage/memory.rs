@@ -91,9 +91,13 @@ impl Storage for MemoryStorage {
         Ok(range)
     }
 
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        self.lock().schemas.extend(files.iter().cloned());
-        Ok(())
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
+        let mut s = self.lock();
+        if s.schemas.get(name).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        s.schemas.insert(name.to_owned(), source.to_owned());
+        Ok(true)
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {

@@ -208,9 +208,26 @@ pub trait Storage: Send + Sync + 'static {
     /// 2^63, is refused with [`StorageError::TooManyOids`] and changes
     /// nothing.
     fn new_oids(&self, count: u64) -> Result<std::ops::Range<u64>, StorageError>;
+    /// Stores the `.proto` file `name` with `source` if the stored file of
+    /// that name is still `expected` (`None`: there is none), as one step
+    /// against every other write of that file, by this process or another;
+    /// `Ok(false)`, with nothing written, when it is not. The one schema
+    /// write a storage implements: a program adding its types to a
+    /// package's file reads it, merges and swaps, and retries on `false`, so
+    /// that two programs storing different types in one package never drop
+    /// each other's.
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError>;
     /// Stores `.proto` files (name, source) describing stored types,
-    /// replacing files of the same name.
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError>;
+    /// replacing files of the same name, each with [`swap_schema`] on the
+    /// text it last read.
+    ///
+    /// [`swap_schema`]: Storage::swap_schema
+    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+        for (name, source) in files {
+            crate::schema::update_stored(self, name, |_| Some(source.clone()))?;
+        }
+        Ok(())
+    }
     /// Removes the stored `.proto` files of these names; names with no
     /// file are passed over. Whether stored records still need them is the
     /// caller's to check (the server's `DeleteSchemas` does).

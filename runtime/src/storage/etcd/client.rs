@@ -371,16 +371,17 @@ impl Etcd {
         Ok((next, kv.mod_revision()))
     }
 
-    pub(super) fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        let ops: Vec<TxnOp> = files
-            .iter()
-            .map(|(name, source)| TxnOp::put(self.key(&format!("s/{name}")), source.clone(), None))
-            .collect();
-        for chunk in ops.chunks(self.ops_per_txn()) {
-            let chunk = chunk.to_vec();
-            self.run(|mut c| async move { c.txn(Txn::new().and_then(chunk)).await })?;
-        }
-        Ok(())
+    pub(super) fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
+        let key = self.key(&format!("s/{name}"));
+        let unchanged = match expected {
+            None => Compare::version(key.clone(), CompareOp::Equal, 0),
+            Some(old) => Compare::value(key.clone(), CompareOp::Equal, old),
+        };
+        let source = source.to_owned();
+        let swapped = self.run(|mut c| async move {
+            c.txn(Txn::new().when([unchanged]).and_then([TxnOp::put(key, source, None)])).await
+        })?;
+        Ok(swapped.succeeded())
     }
 
     pub(super) fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {

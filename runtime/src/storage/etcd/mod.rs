@@ -85,8 +85,8 @@ impl Storage for EtcdStorage {
         self.etcd.new_oids(count)
     }
 
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        self.etcd.put_schemas(files)
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
+        self.etcd.swap_schema(name, expected, source)
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {

@@ -139,9 +139,25 @@ impl Keys {
         Path::from(format!("{}schema", self.prefix))
     }
 
-    pub fn schema(&self, name: &str) -> Path {
+    /// Version `version` of the stored file `name`: the first is
+    /// `schema/<hex>`, each change creates the next, `schema/<hex>.<n>`, so
+    /// that a change is a create-if-absent write.
+    pub fn schema(&self, name: &str, version: u64) -> Path {
         let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
-        Path::from(format!("{}schema/{hex}", self.prefix))
+        match version {
+            0 => Path::from(format!("{}schema/{hex}", self.prefix)),
+            n => Path::from(format!("{}schema/{hex}.{n:020}", self.prefix)),
+        }
+    }
+
+    /// The version of a schema object's key (a name under [`schemas`](Self::schemas)),
+    /// and the hex of its file name.
+    pub fn schema_version(key: &Path) -> Option<(&str, u64)> {
+        let last = key.filename()?;
+        match last.split_once('.') {
+            None => Some((last, 0)),
+            Some((hex, n)) => Some((hex, n.parse().ok()?)),
+        }
     }
 
     /// Everything under the prefix.
@@ -219,6 +235,10 @@ mod tests {
         assert_eq!(keys.commit(42).as_ref(), "db/log/00000000000000000042");
         assert_eq!(number_of(&keys.commit(42)), Some(42));
         assert_eq!(Keys::new("").oid_block(1).as_ref(), "oids/00000000000000000001");
-        assert_eq!(keys.schema("a/b.proto").as_ref(), "db/schema/612f622e70726f746f");
+        assert_eq!(keys.schema("a/b.proto", 0).as_ref(), "db/schema/612f622e70726f746f");
+        let second = keys.schema("a/b.proto", 1);
+        assert_eq!(second.as_ref(), "db/schema/612f622e70726f746f.00000000000000000001");
+        assert_eq!(Keys::schema_version(&second), Some(("612f622e70726f746f", 1)));
+        assert_eq!(Keys::schema_version(&keys.schema("a/b.proto", 0)), Some(("612f622e70726f746f", 0)));
     }
 }

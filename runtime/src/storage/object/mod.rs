@@ -280,8 +280,8 @@ impl Storage for ObjectStorage {
         self.shared.new_oids(count)
     }
 
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        self.shared.put_schemas(files)
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
+        self.shared.swap_schema(name, expected, source)
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {

@@ -661,21 +661,58 @@ impl Shared {
         Ok(Some(block))
     }
 
-    pub fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        for (name, source) in files {
-            let file = SchemaFile { name: name.clone(), source: source.clone() };
-            self.overwrite(&self.keys.schema(name), file.encode_to_vec())?;
+    /// Each stored schema file's versions, keyed by the hex of its name,
+    /// oldest first.
+    fn schema_versions(&self) -> Result<BTreeMap<String, Vec<(u64, Path)>>, StorageError> {
+        let mut files: BTreeMap<String, Vec<(u64, Path)>> = BTreeMap::new();
+        for key in self.list(&self.keys.schemas())? {
+            let (hex, version) =
+                Keys::schema_version(&key).ok_or_else(|| malformed(&key, "not a schema object's name"))?;
+            files.entry(hex.to_owned()).or_default().push((version, key.clone()));
         }
-        Ok(())
+        for versions in files.values_mut() {
+            versions.sort_by_key(|(v, _)| *v);
+        }
+        Ok(files)
+    }
+
+    /// The schema object at `key`, decoded, or `None` when it was deleted
+    /// since the listing.
+    fn read_schema(&self, key: &Path) -> Result<Option<SchemaFile>, StorageError> {
+        let Some(bytes) = self.get(key)? else { return Ok(None) };
+        SchemaFile::decode(bytes.as_ref()).map(Some).map_err(|e| malformed(key, e))
+    }
+
+    pub fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
+        let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        let newest = self.schema_versions()?.remove(&hex).and_then(|mut v| v.pop());
+        let next = match newest {
+            None if expected.is_none() => 0,
+            None => return Ok(false),
+            Some((version, key)) => {
+                let stored = self.read_schema(&key)?;
+                if stored.as_ref().map(|f| f.source.as_str()) != expected {
+                    return Ok(false);
+                }
+                version + 1
+            }
+        };
+        // Versions are never reused while the file exists: a writer that
+        // read version n can only create n + 1, and loses if another did.
+        let file = SchemaFile { name: name.to_owned(), source: source.to_owned() };
+        Ok(matches!(self.create(&self.keys.schema(name, next), file.encode_to_vec())?, Created::Yes))
     }
 
     pub fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
+        let mut files = self.schema_versions()?;
         for name in names {
-            let key = self.keys.schema(name);
-            self.requests.deletes.fetch_add(1, Relaxed);
-            match self.run(|s| async move { s.delete(&key).await }) {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(failed(&self.target, e)),
+            let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+            for (_, key) in files.remove(&hex).unwrap_or_default() {
+                self.requests.deletes.fetch_add(1, Relaxed);
+                match self.run(|s| async move { s.delete(&key).await }) {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(failed(&self.target, e)),
+                }
             }
         }
         Ok(())
@@ -683,9 +720,9 @@ impl Shared {
 
     pub fn schemas(&self) -> Result<Vec<(String, String)>, StorageError> {
         let mut out = Vec::new();
-        for key in self.list(&self.keys.schemas())? {
-            let Some(bytes) = self.get(&key)? else { continue };
-            let file = SchemaFile::decode(bytes.as_ref()).map_err(|e| malformed(&key, e))?;
+        for versions in self.schema_versions()?.into_values() {
+            let Some((_, key)) = versions.last() else { continue };
+            let Some(file) = self.read_schema(key)? else { continue };
             out.push((file.name, file.source));
         }
         out.sort();

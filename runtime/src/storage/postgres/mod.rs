@@ -354,17 +354,20 @@ impl Storage for PostgresStorage {
         Ok(range)
     }
 
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
         self.refuse_writes()?;
-        let (names, sources): (Vec<&str>, Vec<&str>) = files.iter().map(|(n, s)| (n.as_str(), s.as_str())).unzip();
-        self.with_admin(|c| {
-            c.execute(
-                "INSERT INTO pb_schema (file, source) SELECT * FROM unnest($1::text[], $2::text[])
-                 ON CONFLICT (file) DO UPDATE SET source = excluded.source",
-                &[&names, &sources],
-            )
-            .map(drop)
-        })
+        // One statement each: the row lock (or the unique index, for a new
+        // file) makes a concurrent swap wait and then find its text gone.
+        let changed = self.with_admin(|c| match expected {
+            None => c.execute(
+                "INSERT INTO pb_schema (file, source) VALUES ($1, $2) ON CONFLICT (file) DO NOTHING",
+                &[&name, &source],
+            ),
+            Some(old) => {
+                c.execute("UPDATE pb_schema SET source = $2 WHERE file = $1 AND source = $3", &[&name, &source, &old])
+            }
+        })?;
+        Ok(changed == 1)
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {

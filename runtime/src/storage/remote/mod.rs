@@ -370,10 +370,24 @@ impl Storage for RemoteStorage {
         self.call(move |mut c| async move { c.delete_schemas(request).await }).map(drop)
     }
 
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
+        use crate::storage::protocol::{Expected, SchemaFile, SchemaFiles};
+        let file = SchemaFile {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            expected: Some(Expected { source: expected.map(str::to_owned) }),
+        };
+        let request = SchemaFiles { files: vec![file], force: false };
+        Ok(self.call(move |mut c| async move { c.put_schemas(request).await })?.stored)
+    }
+
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
-        let files = files
-            .iter()
-            .map(|(name, source)| crate::storage::protocol::SchemaFile { name: name.clone(), source: source.clone() });
+        // One request, checked by the server as one change.
+        let files = files.iter().map(|(name, source)| crate::storage::protocol::SchemaFile {
+            name: name.clone(),
+            source: source.clone(),
+            expected: None,
+        });
         let request = crate::storage::protocol::SchemaFiles { files: files.collect(), force: false };
         self.call(move |mut c| async move { c.put_schemas(request).await }).map(drop)
     }

@@ -277,19 +277,21 @@ impl Storage for SqliteStorage {
         Ok(range)
     }
 
-    fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
+    fn swap_schema(&self, name: &str, expected: Option<&str>, source: &str) -> Result<bool, StorageError> {
         self.refuse_writes()?;
-        let mut conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-        {
-            let mut put = tx
-                .prepare("INSERT INTO pb_schema (file, source) VALUES (?1, ?2) ON CONFLICT (file) DO UPDATE SET source = excluded.source")
-                .map_err(backend)?;
-            for (file, source) in files {
-                put.execute(params![file, source]).map_err(backend)?;
-            }
-        }
-        tx.commit().map_err(backend)
+        let conn = self.allocator.lock().unwrap_or_else(|e| e.into_inner());
+        // One statement each: SQLite runs it under the database's write lock.
+        let changed = match expected {
+            None => conn.execute(
+                "INSERT INTO pb_schema (file, source) VALUES (?1, ?2) ON CONFLICT (file) DO NOTHING",
+                params![name, source],
+            ),
+            Some(old) => conn.execute(
+                "UPDATE pb_schema SET source = ?2 WHERE file = ?1 AND source = ?3",
+                params![name, source, old],
+            ),
+        };
+        Ok(changed.map_err(backend)? == 1)
     }
 
     fn delete_schemas(&self, names: &[String]) -> Result<(), StorageError> {
