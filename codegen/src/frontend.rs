@@ -50,7 +50,15 @@ pub fn compile(protos: &[&Path], includes: &[&Path], protoc: Option<&Path>) -> R
 /// protobuf's own (`google/protobuf/`), which such sets carry as imports:
 /// their types are generated only where a field uses them.
 pub fn from_descriptor_set(set: &[u8]) -> Result<Compiled, Error> {
-    let lowered = editions::lower(set)?;
+    let lowered = editions::lower(set).map_err(|e| {
+        Error::Schema(Box::new(SchemaError {
+            message: e.to_string(),
+            source_code: None,
+            span: None,
+            label: String::new(),
+            help: Some(e.help().into()),
+        }))
+    })?;
     let pool = DescriptorPool::decode(lowered.as_slice()).map_err(|e| descriptor_error(&e))?;
     let requested =
         pool.files().map(|f| f.name().to_owned()).filter(|name| !name.starts_with("google/protobuf/")).collect();

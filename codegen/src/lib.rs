@@ -35,7 +35,7 @@
 
 mod compat;
 mod convert;
-mod editions;
+use pbpersist_model::editions;
 mod error;
 mod frontend;
 mod include;

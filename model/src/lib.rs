@@ -7,6 +7,8 @@
 //! goes through the derive, the two paths produce the same code by construction.
 #![warn(missing_docs)]
 
+#[cfg(feature = "editions")]
+pub mod editions;
 pub mod emit;
 mod model;
 pub mod parse;

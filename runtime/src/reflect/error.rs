@@ -64,8 +64,8 @@ pub enum SchemaError {
         source: std::io::Error,
     },
     /// protoc's descriptors do not decode.
-    #[error("the descriptors protoc wrote do not decode")]
-    Descriptors(#[source] prost::DecodeError),
+    #[error("the descriptors protoc wrote do not decode: {0}")]
+    Descriptors(String),
 }
 
 /// `file:line:column: message`, with what is known of the place.

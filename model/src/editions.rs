@@ -8,14 +8,43 @@
 //! cannot say (implicit presence, open enums, unchecked strings) it writes
 //! into each field's and enum's own `features` option, fully resolved, so
 //! that [`presence`] and [`enum_closed`] read any pool without inheritance.
+//!
+//! `pbpersist-build` lowers what it compiles and `pbpersist::reflect` what
+//! it reads from a database, both through [`lower`], so the two never
+//! disagree on what an editions file means.
 
-use crate::error::{Error, SchemaError};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, EnumDescriptor, FieldDescriptor, ReflectMessage, Syntax, Value};
 
 /// The editions this compiler resolves features for: 2023 and 2024, by their
 /// numbers in `google.protobuf.Edition`.
 const SUPPORTED: [i32; 2] = [1000, 1001];
+
+/// Why a descriptor set could not be lowered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LowerError {
+    /// The bytes are not an encoded `FileDescriptorSet`.
+    #[error("the file descriptor set does not decode: {0}")]
+    Decode(String),
+    /// A file declares an edition whose features are not known here.
+    #[error("{file}: edition number {edition} is not one pbpersist knows")]
+    Edition {
+        /// The file's name.
+        file: String,
+        /// Its `google.protobuf.Edition` number.
+        edition: i32,
+    },
+}
+
+impl LowerError {
+    /// What to do about it, for a diagnostic's help line.
+    pub fn help(&self) -> &'static str {
+        match self {
+            LowerError::Decode(_) => "pass the output of `protoc --descriptor_set_out` or `buf build -o`",
+            LowerError::Edition { .. } => "pbpersist supports editions 2023 and 2024",
+        }
+    }
+}
 
 /// How a field tracks presence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,8 +209,8 @@ const TYPE_BYTES: i32 = 12;
 /// Resolves the features of every editions file in `set` (an encoded
 /// `FileDescriptorSet`) and returns the set lowered to proto2, each field
 /// and enum of an editions file carrying its resolved features.
-pub fn lower(set: &[u8]) -> Result<Vec<u8>, Error> {
-    let view = FileSet::decode(set).map_err(|e| invalid_set(e.to_string()))?;
+pub fn lower(set: &[u8]) -> Result<Vec<u8>, LowerError> {
+    let view = FileSet::decode(set).map_err(|e| LowerError::Decode(e.to_string()))?;
     if !view.file.iter().any(|f| f.syntax.as_deref() == Some("editions")) {
         return Ok(set.to_vec());
     }
@@ -189,7 +218,7 @@ pub fn lower(set: &[u8]) -> Result<Vec<u8>, Error> {
     let set_desc = global
         .get_message_by_name("google.protobuf.FileDescriptorSet")
         .expect("prost-reflect's pool holds descriptor.proto");
-    let mut dynamic = DynamicMessage::decode(set_desc, set).map_err(|e| invalid_set(e.to_string()))?;
+    let mut dynamic = DynamicMessage::decode(set_desc, set).map_err(|e| LowerError::Decode(e.to_string()))?;
     let files = list_mut(&mut dynamic, "file");
     for (file, view) in files.iter_mut().zip(&view.file) {
         if view.syntax.as_deref() != Some("editions") {
@@ -198,18 +227,13 @@ pub fn lower(set: &[u8]) -> Result<Vec<u8>, Error> {
         let name = view.name.clone().unwrap_or_default();
         let edition = view.edition.unwrap_or_default();
         if !SUPPORTED.contains(&edition) {
-            return Err(Error::Schema(Box::new(SchemaError {
-                message: format!("{name}: edition number {edition} is not one pbpersist knows"),
-                source_code: None,
-                span: None,
-                label: String::new(),
-                help: Some("pbpersist supports editions 2023 and 2024".into()),
-            })));
+            return Err(LowerError::Edition { file: name, edition });
         }
         let base = FeatureSet::edition_defaults().with(view.options.as_ref().and_then(|o| o.features));
         let scope = view.package.clone().unwrap_or_default();
         let file = file.as_message_mut().expect("files are messages");
         file.set_field_by_name("syntax", Value::String("proto2".into()));
+        file.clear_field_by_name("edition");
         let extensions = Scope { name: &scope, oneofs: &[], map_entry: false, extensions: true };
         lower_fields(list_mut(file, "extension"), &view.extension, base, &extensions);
         for (msg, v) in list_mut(file, "message_type").iter_mut().zip(&view.message_type) {
@@ -333,16 +357,6 @@ fn list_mut<'a>(msg: &'a mut DynamicMessage, name: &str) -> &'a mut [Value] {
 
 fn join(scope: &str, name: &str) -> String {
     if scope.is_empty() { name.to_owned() } else { format!("{scope}.{name}") }
-}
-
-fn invalid_set(reason: String) -> Error {
-    Error::Schema(Box::new(SchemaError {
-        message: format!("the file descriptor set does not decode: {reason}"),
-        source_code: None,
-        span: None,
-        label: String::new(),
-        help: Some("pass the output of `protoc --descriptor_set_out` or `buf build -o`".into()),
-    }))
 }
 
 /// The resolved features a lowered editions element carries in its options.
