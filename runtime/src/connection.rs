@@ -59,6 +59,7 @@ impl Connection {
             meta: TransactionMeta::default(),
             finished: false,
             hits: 0,
+            before: FxHashMap::default(),
         })
     }
 
@@ -135,6 +136,9 @@ pub struct Transaction<'c> {
     /// Cache hits, added to the shared statistics when the transaction ends
     /// (one atomic add per transaction, not per read).
     hits: u64,
+    /// The stored states of the objects this transaction got for changing
+    /// whose type a [`CommitHook`] watches (indexed types).
+    before: FxHashMap<Oid, Arc<dyn Object>>,
 }
 
 impl Transaction<'_> {
@@ -203,6 +207,11 @@ impl Transaction<'_> {
             self.writes.push(oid);
         }
         let entry = self.conn.cache.get_mut(oid).ok_or(Error::NotFound { oid })?;
+        if entry.tid.is_some() && !self.before.contains_key(&oid) && hooks_watch(entry.obj.type_name()) {
+            // Hooks see what changed from the stored state; the copy on
+            // write below keeps it as it is.
+            self.before.insert(oid, entry.obj.clone());
+        }
         if entry.original().is_none() && entry.tid.is_some() && entry.obj.resolves_conflicts() {
             // Conflict resolution needs the state this transaction started from.
             entry.set_original(Some(entry.obj.clone()));
@@ -392,6 +401,9 @@ impl Transaction<'_> {
     /// merges under the storage's locks, and applies the outcome to the
     /// cache and the statistics.
     fn write_changes(&mut self) -> Result<Option<Tid>> {
+        if !hooks().is_empty() {
+            self.run_hooks()?;
+        }
         let mut writes = self.collect_writes()?;
         if self.conn.shared.read_only {
             // A read-only transaction's snapshot was consistent throughout;
@@ -413,6 +425,42 @@ impl Transaction<'_> {
         let Some(tid) = tid else { return Ok(None) };
         self.apply_commit(tid, &writes);
         Ok(Some(tid))
+    }
+
+    /// Shows the hooks every new or changed object of a type they watch, so
+    /// that their writes (index entries) join this transaction's.
+    fn run_hooks(&mut self) -> Result<()> {
+        // What the hooks write is not shown to them again.
+        let objects = self.writes.len();
+        for i in 0..objects {
+            let oid = self.writes[i];
+            let Some(entry) = self.conn.cache.get(oid) else { continue };
+            if entry.tid.is_some() && !entry.obj.is_changed() {
+                continue;
+            }
+            if !hooks_watch(entry.obj.type_name()) {
+                continue;
+            }
+            let now = entry.obj.clone();
+            let before = self.before.remove(&oid);
+            for hook in hooks() {
+                hook.written(self, oid, before.as_deref(), now.as_ref())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether object `oid` exists in this transaction's snapshot (or was
+    /// added by it), loading its record if it is not cached.
+    pub(crate) fn exists(&mut self, oid: Oid) -> Result<bool> {
+        if self.conn.cache.get(oid).is_some() {
+            return Ok(true);
+        }
+        match self.load_record(oid) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The records of the objects to write: new ones, and loaded ones that
@@ -507,6 +555,7 @@ impl Transaction<'_> {
     /// Drops every object this transaction added or registered for writing,
     /// so the next access reloads the stored state.
     fn discard(&mut self) {
+        self.before.clear();
         for oid in self.writes.drain(..) {
             self.conn.cache.remove(oid);
         }
@@ -568,6 +617,30 @@ impl Transaction<'_> {
         self.conn.shared.stats.loads.fetch_add(1, Ordering::Relaxed);
         unwrap_record(&self.conn.shared, oid, loaded)
     }
+}
+
+/// Work a commit does for objects of some types before its writes are
+/// collected, in the same transaction: how indexes stay current. Modules
+/// above this one register one with `inventory::submit!(CommitHooks(..))`.
+pub(crate) trait CommitHook: Sync {
+    /// Whether objects of this stored type concern the hook.
+    fn watches(&self, type_name: &str) -> bool;
+    /// Object `oid` is new (`before` is `None`) or changed from `before`.
+    fn written(&self, tx: &mut Transaction<'_>, oid: Oid, before: Option<&dyn Object>, now: &dyn Object) -> Result<()>;
+}
+
+/// A registered [`CommitHook`].
+pub(crate) struct CommitHooks(pub &'static dyn CommitHook);
+
+inventory::collect!(CommitHooks);
+
+fn hooks() -> &'static [&'static dyn CommitHook] {
+    static HOOKS: std::sync::OnceLock<Vec<&'static dyn CommitHook>> = std::sync::OnceLock::new();
+    HOOKS.get_or_init(|| inventory::iter::<CommitHooks>.into_iter().map(|h| h.0).collect())
+}
+
+fn hooks_watch(type_name: &str) -> bool {
+    hooks().iter().any(|h| h.watches(type_name))
 }
 
 fn wrong_type<T: Persistent>(oid: Oid, found: &str) -> Error {

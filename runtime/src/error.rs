@@ -109,6 +109,19 @@ pub enum Error {
     /// Transactions could not be undone; nothing was written.
     #[error(transparent)]
     Undo(UndoError),
+    /// A commit would give two objects one key of a unique index; nothing
+    /// was written.
+    #[error("object {oid} cannot take key {key} of unique index {index}: object {existing} has it")]
+    Unique {
+        /// The index's name.
+        index: &'static str,
+        /// The key, as Rust's `Debug` shows it.
+        key: String,
+        /// The object that would take it.
+        oid: Oid,
+        /// The object that has it.
+        existing: Oid,
+    },
 }
 
 impl Error {

@@ -39,6 +39,7 @@ mod enumeration;
 mod error;
 pub mod extension;
 mod history;
+pub mod index;
 mod loaded;
 mod meta;
 mod oid;

@@ -298,31 +298,6 @@ pub(crate) fn merge_with_stored(ours: &str, stored: &str) -> String {
     out
 }
 
-/// How often [`update_stored`] reads and swaps a file before it gives up:
-/// each lost swap means another program stored that file meanwhile, so
-/// this many in a row means the file is being rewritten without end.
-const SWAP_ATTEMPTS: usize = 1000;
-
-/// Stores the file `name` as `change` makes it from the stored text
-/// (`None`: no such file; `change` returning `None` stores nothing), read
-/// and swapped with [`Storage::swap_schema`] until no other writer came
-/// between: the one read-modify-write of stored schemas.
-pub(crate) fn update_stored<S: crate::storage::Storage + ?Sized>(
-    storage: &S,
-    name: &str,
-    mut change: impl FnMut(Option<&str>) -> Option<String>,
-) -> Result<(), crate::StorageError> {
-    for _ in 0..SWAP_ATTEMPTS {
-        let stored = storage.schemas()?.into_iter().find(|(n, _)| n == name).map(|(_, text)| text);
-        let Some(source) = change(stored.as_deref()) else { return Ok(()) };
-        if stored.as_deref() == Some(source.as_str()) || storage.swap_schema(name, stored.as_deref(), &source)? {
-            return Ok(());
-        }
-    }
-    let reason = format!("the schema file {name} changed under {SWAP_ATTEMPTS} attempts to store it");
-    Err(crate::StorageError::Aborted { backend: storage.name(), source: reason.into() })
-}
-
 fn file_name(package: &str) -> String {
     if package.is_empty() { "_.proto".to_owned() } else { format!("{package}.proto") }
 }

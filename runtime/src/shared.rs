@@ -76,7 +76,7 @@ impl Shared {
         // A package's file keeps the types others stored in it, even those
         // another process stores at the same moment.
         for (name, ours) in schema.files() {
-            crate::schema::update_stored(&*self.storage, &name, |stored| {
+            crate::storage::schema_files::update_stored(&*self.storage, &name, |stored| {
                 Some(stored.map_or_else(|| ours.clone(), |stored| crate::schema::merge_with_stored(&ours, stored)))
             })?;
         }

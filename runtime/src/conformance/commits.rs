@@ -285,7 +285,7 @@ pub fn schema_swaps_keep_every_writers_types(backend: &Backend) {
             scope.spawn(move || {
                 for i in 0..each {
                     let ours = file(&format!("\nmessage W{w}x{i} {{\n}}\n"));
-                    crate::schema::update_stored(db.storage(), name, |old| {
+                    crate::storage::schema_files::update_stored(db.storage(), name, |old| {
                         Some(old.map_or_else(|| ours.clone(), |old| crate::schema::merge_with_stored(&ours, old)))
                     })
                     .unwrap();

@@ -22,6 +22,7 @@
 
 pub mod commits;
 pub mod history;
+pub mod indexes;
 pub mod objects;
 pub mod oids;
 pub mod read_only;
@@ -132,6 +133,11 @@ macro_rules! conformance_tests {
                 commits::oids_at_or_above_2_63_are_refused_in_any_write,
                 commits::schema_files_are_stored_replaced_and_deleted,
                 commits::schema_swaps_keep_every_writers_types,
+                indexes::entries_follow_adds_and_changes_in_the_same_commit,
+                indexes::ranges_of_integers_order_negatives_first,
+                indexes::a_unique_key_is_refused_to_a_second_object_and_nothing_is_written,
+                indexes::racing_writers_of_one_unique_key_commit_exactly_one,
+                indexes::concurrent_inserts_into_one_index_all_arrive,
                 oids::new_oids_refuses_counts_over_the_limit_or_past_2_63_and_changes_nothing,
                 oids::new_oids_of_zero_is_an_empty_range,
                 oids::oids_and_tids_past_2_63_read_as_nothing,
@@ -164,7 +170,7 @@ macro_rules! conformance_suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            use $crate::conformance::{commits, history, objects, oids, transactions, trees};
+            use $crate::conformance::{commits, history, indexes, objects, oids, transactions, trees};
             use $crate::conformance_suite;
             $crate::conformance_tests!(conformance_suite!(@tests $backend));
         }

@@ -25,6 +25,23 @@ pub struct Tower {
     meta: Meta,
 }
 
+/// An item found through indexes (`conformance::indexes`): by name, by its
+/// unique code, by size and by each of its tags.
+#[derive(Clone, PartialEq, crate::Persistent)]
+#[pbpersist(message = "pbpersist.conformance.Item")]
+pub struct Item {
+    #[pbpersist(tag = 1, optional, string)]
+    name: Option<String>,
+    #[pbpersist(tag = 2, optional, string)]
+    code: Option<String>,
+    #[pbpersist(tag = 3, optional, int64)]
+    size: Option<i64>,
+    #[pbpersist(tag = 4, repeated, string)]
+    tags: Vec<String>,
+    #[pbpersist(meta)]
+    meta: Meta,
+}
+
 /// A postal address, kept inside the object that owns it.
 #[derive(Clone, PartialEq, crate::Persistent)]
 #[pbpersist(message = "pbpersist.conformance.Address")]

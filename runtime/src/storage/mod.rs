@@ -25,6 +25,7 @@ mod postgres;
 pub mod protocol;
 #[cfg(feature = "remote")]
 mod remote;
+pub(crate) mod schema_files;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -224,7 +225,7 @@ pub trait Storage: Send + Sync + 'static {
     /// [`swap_schema`]: Storage::swap_schema
     fn put_schemas(&self, files: &[(String, String)]) -> Result<(), StorageError> {
         for (name, source) in files {
-            crate::schema::update_stored(self, name, |_| Some(source.clone()))?;
+            schema_files::update_stored(self, name, |_| Some(source.clone()))?;
         }
         Ok(())
     }

@@ -1,0 +1,240 @@
+//! Indexes through a backend: entries follow adds and changes in the same
+//! commit, a failed or retried commit leaves none behind, unique keys are
+//! refused (also between racing writers), concurrent inserts all arrive,
+//! and a view of the past reads the index as it was.
+
+use super::Backend;
+use super::types::Item;
+use crate::index::Index;
+use crate::storage::History;
+use pbpersist::{Database, Error, Ref, Tid};
+
+fn optional(has: bool, value: &str) -> Vec<String> {
+    if has { vec![value.to_owned()] } else { Vec::new() }
+}
+
+/// Items by name.
+pub static ITEM_BY_NAME: Index<Item, String> =
+    Index::new("pbpersist.conformance.Item.name", |i| optional(i.has_name(), i.name()));
+/// Items by code, one item per code.
+pub static ITEM_BY_CODE: Index<Item, String> =
+    Index::new("pbpersist.conformance.Item.code", |i: &Item| optional(i.has_code(), i.code())).unique();
+/// Items by size.
+pub static ITEM_BY_SIZE: Index<Item, i64> =
+    Index::new("pbpersist.conformance.Item.size", |i| if i.has_size() { vec![i.size()] } else { Vec::new() });
+/// Items by each of their tags.
+pub static ITEM_BY_TAG: Index<Item, String> = Index::new("pbpersist.conformance.Item.tags", |i| i.tags().to_vec());
+
+crate::register_index!(ITEM_BY_NAME);
+crate::register_index!(ITEM_BY_CODE);
+crate::register_index!(ITEM_BY_SIZE);
+crate::register_index!(ITEM_BY_TAG);
+
+/// A run's own prefix, so tests sharing a database do not see each other's items.
+fn prefix(test: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{test}-{nanos}-{}-", RUN.fetch_add(1, Ordering::Relaxed))
+}
+
+fn item(name: &str, code: Option<&str>, size: i64, tags: &[&str]) -> Item {
+    let mut i = Item::new();
+    i.set_name(name);
+    if let Some(code) = code {
+        i.set_code(code);
+    }
+    i.set_size(size);
+    i.set_tags(tags.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>());
+    i
+}
+
+fn names(db: &Database, found: &[Ref<Item>]) -> Vec<String> {
+    db.transact(|tx| found.iter().map(|r| Ok(tx.get(*r)?.name().to_owned())).collect()).unwrap()
+}
+
+fn last_tid(db: &Database) -> Tid {
+    db.last_transactions(1).unwrap().first().map_or(Tid(0), |t| t.tid)
+}
+
+pub fn entries_follow_adds_and_changes_in_the_same_commit(backend: &Backend) {
+    let db = backend.open();
+    let p = prefix("follow");
+    let key = |s: &str| format!("{p}{s}");
+    let (a, b) = db
+        .transact(|tx| {
+            let a = tx.add(item(&key("a"), None, 10, &[&key("red"), &key("big")]))?;
+            let b = tx.add(item(&key("b"), None, 20, &[&key("red")]))?;
+            Ok((a, b))
+        })
+        .unwrap();
+    let at_first = last_tid(&db);
+    db.transact(|tx| {
+        assert_eq!(ITEM_BY_NAME.get(tx, &key("a"))?, [a]);
+        assert_eq!(ITEM_BY_TAG.get(tx, &key("red"))?, [a, b]);
+        assert_eq!(ITEM_BY_TAG.get(tx, &key("big"))?, [a]);
+        assert_eq!(ITEM_BY_NAME.range(tx, &key("a")..=&key("b"), usize::MAX)?, [a, b]);
+        assert_eq!(ITEM_BY_NAME.range(tx, &key("a")..&key("b"), usize::MAX)?, [a]);
+        assert_eq!(ITEM_BY_NAME.range(tx, (std::ops::Bound::Excluded(&key("a")), std::ops::Bound::Unbounded), 1)?, [b]);
+        assert_eq!(ITEM_BY_TAG.count(tx, &key("red")..=&key("red"))?, 2);
+        Ok(())
+    })
+    .unwrap();
+
+    // A change moves the entries of the fields it changed, and only those.
+    db.transact(|tx| {
+        let a = tx.get_mut(a)?;
+        a.set_name(key("c"));
+        a.set_tags(vec![key("big")]);
+        Ok(())
+    })
+    .unwrap();
+    db.transact(|tx| {
+        assert_eq!(ITEM_BY_NAME.get(tx, &key("a"))?, []);
+        assert_eq!(ITEM_BY_NAME.get(tx, &key("c"))?, [a]);
+        assert_eq!(ITEM_BY_TAG.get(tx, &key("red"))?, [b]);
+        assert_eq!(ITEM_BY_TAG.get(tx, &key("big"))?, [a]);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(names(&db, &[a, b]), [key("c"), key("b")]);
+
+    // A transaction that fails after indexing leaves no entry behind.
+    let failed = db.transact(|tx| {
+        tx.add(item(&key("ghost"), None, 1, &[]))?;
+        tx.get_mut(b)?.set_name(key("renamed"));
+        Err::<(), _>(Error::NotFound { oid: crate::Oid(u64::MAX >> 2) })
+    });
+    assert!(failed.is_err());
+    db.transact(|tx| {
+        assert_eq!(ITEM_BY_NAME.get(tx, &key("ghost"))?, []);
+        assert_eq!(ITEM_BY_NAME.get(tx, &key("renamed"))?, []);
+        assert_eq!(ITEM_BY_NAME.get(tx, &key("b"))?, [b]);
+        Ok(())
+    })
+    .unwrap();
+
+    // A view of the past reads the index as it was.
+    if db.storage().history_mode() == History::Preserving {
+        let past = db.at(at_first).unwrap();
+        past.transact(|tx| {
+            assert_eq!(ITEM_BY_NAME.get(tx, &key("a"))?, [a]);
+            assert_eq!(ITEM_BY_NAME.get(tx, &key("c"))?, []);
+            assert_eq!(ITEM_BY_TAG.get(tx, &key("red"))?, [a, b]);
+            Ok(())
+        })
+        .unwrap();
+    }
+}
+
+pub fn ranges_of_integers_order_negatives_first(backend: &Backend) {
+    let db = backend.open();
+    let p = prefix("sizes");
+    // Sizes far from any other test's.
+    let base = i64::MIN + 1_000;
+    let sizes = [base + 5, base, base + 3, base + 1];
+    let refs: Vec<Ref<Item>> =
+        db.transact(|tx| sizes.iter().map(|s| tx.add(item(&format!("{p}{s}"), None, *s, &[]))).collect()).unwrap();
+    db.transact(|tx| {
+        let found = ITEM_BY_SIZE.range(tx, &base..=&(base + 3), usize::MAX)?;
+        assert_eq!(found, [refs[1], refs[3], refs[2]]);
+        assert_eq!(ITEM_BY_SIZE.count(tx, &base..&(base + 100))?, 4);
+        assert_eq!(ITEM_BY_SIZE.range(tx, &base..&(base + 100), 2)?, [refs[1], refs[3]]);
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn a_unique_key_is_refused_to_a_second_object_and_nothing_is_written(backend: &Backend) {
+    let db = backend.open();
+    let code = prefix("unique");
+    let first = db.transact(|tx| tx.add(item("first", Some(&code), 1, &[]))).unwrap();
+    let before = last_tid(&db);
+    let refused = db.transact(|tx| tx.add(item("second", Some(&code), 2, &[])));
+    match refused {
+        Err(Error::Unique { index, key, existing, .. }) => {
+            assert_eq!(index, ITEM_BY_CODE.name());
+            assert_eq!(key, format!("{code:?}"));
+            assert_eq!(existing, first.oid());
+        }
+        other => panic!("expected a unique-index error, got {other:?}"),
+    }
+    assert_eq!(last_tid(&db), before, "nothing was written");
+    // The same object keeps its key through a change of another field.
+    db.transact(|tx| Ok(tx.get_mut(first)?.set_size(5))).unwrap();
+    // Once the first gives the key up, another object can take it.
+    db.transact(|tx| Ok(tx.get_mut(first)?.set_code(format!("{code}-old")))).unwrap();
+    let second = db.transact(|tx| tx.add(item("second", Some(&code), 2, &[]))).unwrap();
+    db.transact(|tx| {
+        assert_eq!(ITEM_BY_CODE.find(tx, &code)?, Some(second));
+        assert_eq!(ITEM_BY_CODE.find(tx, &format!("{code}-old"))?, Some(first));
+        Ok(())
+    })
+    .unwrap();
+}
+
+pub fn racing_writers_of_one_unique_key_commit_exactly_one(backend: &Backend) {
+    let (writers, keys) = (4, backend.scaled(20));
+    let p = prefix("race");
+    let dbs: Vec<Database> = (0..writers).map(|_| backend.open()).collect();
+    let won: Vec<Vec<usize>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = dbs
+            .iter()
+            .enumerate()
+            .map(|(w, db)| {
+                let p = &p;
+                scope.spawn(move || {
+                    let mut won = Vec::new();
+                    for k in 0..keys {
+                        match db.transact(|tx| tx.add(item(&format!("w{w}"), Some(&format!("{p}{k}")), 0, &[]))) {
+                            Ok(_) => won.push(k),
+                            Err(Error::Unique { .. }) => {}
+                            Err(e) => panic!("writer {w}, key {k}: {e}"),
+                        }
+                    }
+                    won
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for k in 0..keys {
+        let winners = won.iter().filter(|w| w.contains(&k)).count();
+        assert_eq!(winners, 1, "key {k} was committed by {winners} writers");
+    }
+    dbs[0]
+        .transact(|tx| {
+            for k in 0..keys {
+                assert!(ITEM_BY_CODE.find(tx, &format!("{p}{k}"))?.is_some());
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+pub fn concurrent_inserts_into_one_index_all_arrive(backend: &Backend) {
+    let (writers, each) = (4, backend.scaled(50));
+    let p = prefix("many");
+    let dbs: Vec<Database> = (0..writers).map(|_| backend.open()).collect();
+    std::thread::scope(|scope| {
+        for (w, db) in dbs.iter().enumerate() {
+            let p = &p;
+            scope.spawn(move || {
+                for i in 0..each {
+                    db.transact(|tx| tx.add(item(&format!("{p}{w}-{i:04}"), None, 0, &[p]))).unwrap();
+                }
+            });
+        }
+    });
+    dbs[0]
+        .transact(|tx| {
+            assert_eq!(ITEM_BY_TAG.count(tx, &p..=&p)? as usize, writers * each);
+            for w in 0..writers {
+                for i in 0..each {
+                    assert_eq!(ITEM_BY_NAME.get(tx, &format!("{p}{w}-{i:04}"))?.len(), 1, "{w}-{i}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}

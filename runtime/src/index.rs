@@ -1,0 +1,435 @@
+//! Secondary indexes: objects found by the value of a field instead of by
+//! following references.
+//!
+//! An [`Index`] names a type and a function from an object to its keys. It
+//! is registered once for the whole program with [`register_index!`], so
+//! that every transaction of every database that writes an object of the
+//! type keeps the index current: added objects gain entries, changed ones
+//! move theirs, in the same commit as the change. Queries are methods of the
+//! index that take the transaction, so they read the index as of the
+//! transaction's snapshot (a view of the past included).
+//!
+//! Each index is a [`PTreeMap`] from encoded key to oid, named in the root
+//! as `pbpersist.index/<name>`: it is stored, conflict-checked, kept in
+//! history and undone like any other tree, on every storage, and readable
+//! from other languages as one (docs/indexes.md gives the key encoding).
+//! Entries hold oids, not references: an index does not keep what it
+//! indexes alive, and a lookup passes over an entry whose object garbage
+//! collection removed.
+
+use crate::connection::{CommitHook, CommitHooks, Transaction};
+use crate::oid::Oid;
+use crate::persistent::{Object, Persistent};
+use crate::tree::PTreeMap;
+use crate::{Error, Ref, Result};
+use std::any::Any;
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+
+/// The prefix of an index's name in the root.
+const ROOT_PREFIX: &str = "pbpersist.index/";
+
+/// A key type of an [`Index`]: encoded so that byte order is the type's
+/// order.
+pub trait IndexKey: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// Appends the order-preserving encoding of `self` to `out`. The
+    /// encoding of one value is never a prefix of another's, so an oid may
+    /// follow it.
+    fn encode_key(&self, out: &mut Vec<u8>);
+}
+
+impl IndexKey for u64 {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes());
+    }
+}
+
+impl IndexKey for i64 {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        // Flipping the sign bit puts negatives first in unsigned order.
+        out.extend_from_slice(&((*self as u64) ^ (1 << 63)).to_be_bytes());
+    }
+}
+
+impl IndexKey for u32 {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        u64::from(*self).encode_key(out);
+    }
+}
+
+impl IndexKey for i32 {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        i64::from(*self).encode_key(out);
+    }
+}
+
+impl IndexKey for bool {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+}
+
+impl IndexKey for Vec<u8> {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        encode_bytes(self, out);
+    }
+}
+
+impl IndexKey for String {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        encode_bytes(self.as_bytes(), out);
+    }
+}
+
+/// Bytes with each 0 written as `00 ff` and `00 01` at the end: the order
+/// of the bytes, and no encoding a prefix of another.
+fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(0xff);
+        }
+    }
+    out.extend_from_slice(&[0, 1]);
+}
+
+impl<A: IndexKey, B: IndexKey> IndexKey for (A, B) {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        self.0.encode_key(out);
+        self.1.encode_key(out);
+    }
+}
+
+impl<A: IndexKey, B: IndexKey, C: IndexKey> IndexKey for (A, B, C) {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        self.0.encode_key(out);
+        self.1.encode_key(out);
+        self.2.encode_key(out);
+    }
+}
+
+/// An index of objects of type `T` by keys of type `K`.
+///
+/// ```
+/// use pbpersist::index::Index;
+/// # #[derive(Clone, PartialEq, pbpersist::Persistent)]
+/// # #[pbpersist(message = "doc.City")]
+/// # struct City { #[pbpersist(tag = 1, string)] name: String, #[pbpersist(meta)] meta: pbpersist::Meta }
+/// static CITY_BY_NAME: Index<City, String> = Index::new("doc.City.name", |c: &City| vec![c.name.clone()]).unique();
+/// pbpersist::register_index!(CITY_BY_NAME);
+///
+/// let db = pbpersist::Database::in_memory()?;
+/// let oslo = db.transact(|tx| tx.add(City { name: "Oslo".into(), ..Default::default() }))?;
+/// db.transact(|tx| {
+///     assert_eq!(CITY_BY_NAME.find(tx, &"Oslo".to_owned())?, Some(oslo));
+///     // A second Oslo is refused at commit, and nothing is written.
+///     tx.add(City { name: "Oslo".into(), ..Default::default() })?;
+///     Ok(())
+/// })
+/// .unwrap_err();
+/// # Ok::<(), pbpersist::Error>(())
+/// ```
+pub struct Index<T, K> {
+    name: &'static str,
+    keys: fn(&T) -> Vec<K>,
+    unique: bool,
+    _types: PhantomData<fn() -> (T, K)>,
+}
+
+impl<T, K> std::fmt::Debug for Index<T, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("name", &self.name).field("unique", &self.unique).finish_non_exhaustive()
+    }
+}
+
+impl<T: Persistent, K: IndexKey> Index<T, K> {
+    /// An index named `name` (unique in the database; the type and field,
+    /// such as `demo.Tower.name`, is a good name), holding each object of
+    /// type `T` under each key `keys` returns for it: none leaves the
+    /// object out, several put it in several times (a repeated field).
+    pub const fn new(name: &'static str, keys: fn(&T) -> Vec<K>) -> Self {
+        Index { name, keys, unique: false, _types: PhantomData }
+    }
+
+    /// The same index, refusing a commit that would give two objects one key.
+    pub const fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// The index's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether two objects may not share a key.
+    pub fn is_unique(&self) -> bool {
+        self.unique
+    }
+
+    /// The objects whose keys include `key`, in oid order.
+    pub fn get(&self, tx: &mut Transaction<'_>, key: &K) -> Result<Vec<Ref<T>>> {
+        self.range(tx, (Bound::Included(key), Bound::Included(key)), usize::MAX)
+    }
+
+    /// The one object with key `key` of a unique index (the first of a plain one).
+    pub fn find(&self, tx: &mut Transaction<'_>, key: &K) -> Result<Option<Ref<T>>> {
+        Ok(self.range(tx, (Bound::Included(key), Bound::Included(key)), 1)?.pop())
+    }
+
+    /// Up to `limit` objects with keys in `range`, in key order (then oid
+    /// order); an object appears once for each of its keys in the range.
+    pub fn range<'k>(
+        &self,
+        tx: &mut Transaction<'_>,
+        range: impl RangeBounds<&'k K>,
+        limit: usize,
+    ) -> Result<Vec<Ref<T>>>
+    where
+        K: 'k,
+    {
+        let Some(tree) = tree(tx, self.name)? else { return Ok(Vec::new()) };
+        let bounds = (self.lower(range.start_bound()), self.upper(range.end_bound()));
+        let mut found = Vec::new();
+        for entry in tree.range(tx, bounds) {
+            if found.len() >= limit {
+                break;
+            }
+            let (_, oid) = entry?;
+            found.push(Ref::new(Oid(oid)));
+        }
+        // Entries whose object gc removed are passed over.
+        let mut live = Vec::with_capacity(found.len());
+        for r in found {
+            if tx.exists(r.oid())? {
+                live.push(r);
+            }
+        }
+        Ok(live)
+    }
+
+    /// How many entries have keys in `range`, without loading the objects.
+    pub fn count<'k>(&self, tx: &mut Transaction<'_>, range: impl RangeBounds<&'k K>) -> Result<u64>
+    where
+        K: 'k,
+    {
+        let Some(tree) = tree(tx, self.name)? else { return Ok(0) };
+        let bounds = (self.lower(range.start_bound()), self.upper(range.end_bound()));
+        let mut n = 0;
+        for entry in tree.range(tx, bounds) {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn encoded(&self, key: &K) -> Vec<u8> {
+        let mut out = Vec::new();
+        key.encode_key(&mut out);
+        out
+    }
+
+    /// The first tree key at or after `bound`.
+    fn lower(&self, bound: Bound<&&K>) -> Bound<Vec<u8>> {
+        match bound {
+            Bound::Unbounded => Bound::Unbounded,
+            Bound::Included(k) => Bound::Included(self.encoded(k)),
+            Bound::Excluded(k) if self.unique => Bound::Excluded(self.encoded(k)),
+            // Past every oid after the key.
+            Bound::Excluded(k) => Bound::Excluded(past_oids(self.encoded(k))),
+        }
+    }
+
+    /// The last tree key at or before `bound`.
+    fn upper(&self, bound: Bound<&&K>) -> Bound<Vec<u8>> {
+        match bound {
+            Bound::Unbounded => Bound::Unbounded,
+            Bound::Included(k) if self.unique => Bound::Included(self.encoded(k)),
+            Bound::Included(k) => Bound::Included(past_oids(self.encoded(k))),
+            Bound::Excluded(k) => Bound::Excluded(self.encoded(k)),
+        }
+    }
+}
+
+/// `key` followed by more than any oid.
+fn past_oids(mut key: Vec<u8>) -> Vec<u8> {
+    key.extend_from_slice(&[0xff; 9]);
+    key
+}
+
+/// An index's entries: encoded key (then the oid, unless unique) to oid.
+type Entries = PTreeMap<Vec<u8>, u64>;
+
+/// The tree of the index `name`, if any object was ever indexed in it.
+fn tree(tx: &mut Transaction<'_>, name: &str) -> Result<Option<Ref<Entries>>> {
+    Ok(tx.root()?.get(&format!("{ROOT_PREFIX}{name}")))
+}
+
+/// What a transaction needs of an index whatever its types: registered
+/// with [`register_index!`], found by the stored type name.
+#[doc(hidden)]
+pub trait Maintained: Sync {
+    /// The index's name.
+    fn name(&self) -> &'static str;
+    /// The stored type name of what it indexes.
+    fn type_name(&self) -> &'static str;
+    /// Whether two objects may not share a key.
+    fn unique(&self) -> bool;
+    /// The encoded keys of `object`, sorted, without duplicates.
+    fn keys_of(&self, object: &dyn Any) -> Vec<Vec<u8>>;
+    /// The key of `object` encoded as `encoded`, as `Debug` shows it.
+    fn show_key(&self, object: &dyn Any, encoded: &[u8]) -> String;
+}
+
+impl<T: Persistent, K: IndexKey> Maintained for Index<T, K> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn type_name(&self) -> &'static str {
+        T::TYPE_NAME
+    }
+
+    fn unique(&self) -> bool {
+        self.unique
+    }
+
+    fn keys_of(&self, object: &dyn Any) -> Vec<Vec<u8>> {
+        let Some(object) = object.downcast_ref::<T>() else { return Vec::new() };
+        let mut keys: Vec<Vec<u8>> = (self.keys)(object).iter().map(|k| self.encoded(k)).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    fn show_key(&self, object: &dyn Any, encoded: &[u8]) -> String {
+        let Some(object) = object.downcast_ref::<T>() else { return String::new() };
+        let key = (self.keys)(object).into_iter().find(|k| self.encoded(k) == encoded);
+        key.map(|k| format!("{k:?}")).unwrap_or_default()
+    }
+}
+
+/// An index registered for the whole program.
+#[doc(hidden)]
+pub struct Registered(pub &'static dyn Maintained);
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Registered").field(&self.0.name()).finish()
+    }
+}
+
+inventory::collect!(Registered);
+
+/// Registers an [`Index`] `static` for the whole program: every transaction
+/// that writes an object of its type keeps it current.
+#[macro_export]
+macro_rules! register_index {
+    ($index:path) => {
+        $crate::__private::inventory::submit! {
+            $crate::index::Registered(&$index)
+        }
+    };
+}
+
+/// The registered indexes of the type named `type_name`.
+fn indexes_of(type_name: &str) -> Vec<&'static dyn Maintained> {
+    inventory::iter::<Registered>.into_iter().map(|r| r.0).filter(|i| i.type_name() == type_name).collect()
+}
+
+/// Whether any index is registered, so commits in programs without one
+/// pass types over at once.
+fn any_registered() -> bool {
+    static ANY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANY.get_or_init(|| inventory::iter::<Registered>.into_iter().next().is_some())
+}
+
+/// Keeps every registered index current in the commit of each object of
+/// its type.
+struct Maintenance;
+
+inventory::submit! { CommitHooks(&Maintenance) }
+
+impl CommitHook for Maintenance {
+    fn watches(&self, type_name: &str) -> bool {
+        any_registered() && inventory::iter::<Registered>.into_iter().any(|r| r.0.type_name() == type_name)
+    }
+
+    fn written(&self, tx: &mut Transaction<'_>, oid: Oid, before: Option<&dyn Object>, now: &dyn Object) -> Result<()> {
+        for index in indexes_of(now.type_name()) {
+            let old_keys = before.map(|b| index.keys_of(b.as_any())).unwrap_or_default();
+            let new_keys = index.keys_of(now.as_any());
+            if old_keys != new_keys {
+                update(tx, index, oid, &old_keys, &new_keys, now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves `oid`'s entries in `index` from `old_keys` to `new_keys`. A unique
+/// index's key that another live object holds fails with [`Error::Unique`].
+fn update(
+    tx: &mut Transaction<'_>,
+    index: &dyn Maintained,
+    oid: Oid,
+    old_keys: &[Vec<u8>],
+    new_keys: &[Vec<u8>],
+    now: &dyn Object,
+) -> Result<()> {
+    let tree = match tree(tx, index.name())? {
+        Some(t) => t,
+        None => {
+            let t = Entries::create(tx)?;
+            tx.root_mut()?.insert(format!("{ROOT_PREFIX}{}", index.name()), t);
+            t
+        }
+    };
+    let entry = |key: &[u8]| {
+        let mut k = key.to_vec();
+        if !index.unique() {
+            k.extend_from_slice(&oid.0.to_be_bytes());
+        }
+        k
+    };
+    for key in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+        tree.remove(tx, &entry(key))?;
+    }
+    for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
+        let k = entry(key);
+        if index.unique()
+            && let Some(other) = tree.get(tx, &k)?
+            && other != oid.0
+            && tx.exists(Oid(other))?
+        {
+            let key = index.show_key(now.as_any(), key);
+            return Err(Error::Unique { index: index.name(), key, oid, existing: Oid(other) });
+        }
+        tree.insert(tx, k, oid.0)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IndexKey;
+
+    fn enc<K: IndexKey>(k: K) -> Vec<u8> {
+        let mut out = Vec::new();
+        k.encode_key(&mut out);
+        out
+    }
+
+    #[test]
+    fn encodings_keep_the_order_of_the_values() {
+        let ints = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        assert!(ints.windows(2).all(|w| enc(w[0]) < enc(w[1])));
+        let strings = ["", "\0", "\0\0", "a", "a\0", "a\0b", "ab", "b"];
+        assert!(strings.windows(2).all(|w| enc(w[0].to_owned()) < enc(w[1].to_owned())), "{strings:?}");
+        // With an oid after it, a key still sorts before every longer key.
+        let mut a = enc("a".to_owned());
+        a.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert!(a < enc("a\0".to_owned()));
+        assert!(enc(("a".to_owned(), 9u64)) < enc(("ab".to_owned(), 0u64)));
+    }
+}
