@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 const REF: &str = "pbpersist.Ref";
 /// The full name of the option that names a reference's target.
 const TARGET: &str = "pbpersist.target";
+const INDEX: &str = "pbpersist.index";
 
 /// Generated items of one package: module path inside the package to items.
 #[derive(Default)]
@@ -211,6 +212,10 @@ impl<'a> Converter<'a> {
 
     fn field(&self, field: &FieldDescriptor, from: &[String]) -> Result<model::Field, Error> {
         let file = field.parent_file();
+        let index = self.index(field)?;
+        if index.is_some() && (field.is_map() || field.containing_oneof().is_some()) {
+            return Err(self.index_refused(field, "a map or a oneof member"));
+        }
         let kind = if field.is_map() {
             let Kind::Message(entry) = field.kind() else { unreachable!("map fields are messages") };
             let key = entry.map_entry_key_field();
@@ -240,8 +245,14 @@ impl<'a> Converter<'a> {
                 boxed: boxed && label != model::Label::Repeated,
                 packed: is_packed(field),
                 group: field.is_group(),
+                index,
             })
         };
+        if let (Some(_), model::FieldKind::Single(s)) = (index, &kind)
+            && !s.value.is_indexable()
+        {
+            return Err(self.index_refused(field, "a float, double or message field"));
+        }
         Ok(model::Field {
             ident: names::field(field.name()),
             name: field.name().to_owned(),
@@ -294,6 +305,29 @@ impl<'a> Converter<'a> {
             }
             other => (model::Value::Scalar(scalar(other).expect("all other kinds are scalars")), false),
         })
+    }
+
+    /// A field's `(pbpersist.index)` option, if it has one.
+    fn index(&self, field: &FieldDescriptor) -> Result<Option<model::IndexSpec>, Error> {
+        let Some(ext) = self.pool.get_extension_by_name(INDEX) else { return Ok(None) };
+        let options = field.options();
+        if !options.has_extension(&ext) {
+            return Ok(None);
+        }
+        let value = options.get_extension(&ext);
+        let unique =
+            value.as_message().and_then(|m| m.get_field_by_name("unique")).and_then(|v| v.as_bool()).unwrap_or(false);
+        Ok(Some(model::IndexSpec { unique }))
+    }
+
+    fn index_refused(&self, field: &FieldDescriptor, what: &str) -> Error {
+        self.sources.error(
+            &field.parent_file(),
+            field.path(),
+            format!("`{}` has `(pbpersist.index)`, which {what} cannot have", field.full_name()),
+            "index declared here",
+            Some("index an integer, bool, string, bytes, enum or reference field".into()),
+        )
     }
 
     /// The message named by a field's `(pbpersist.target)` option, if any.

@@ -5,5 +5,5 @@
 
 #[test]
 fn derive_errors() {
-    trybuild::TestCases::new().compile_fail("ui/*.rs");
+    trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
 }

@@ -91,6 +91,17 @@ pub struct Single {
     pub packed: bool,
     /// Whether a message element is a proto2 group (start/end-group encoding).
     pub group: bool,
+    /// The secondary index of the message's objects by this field
+    /// (`(pbpersist.index)`), if it has one.
+    pub index: Option<IndexSpec>,
+}
+
+/// A secondary index by one field: objects of the message found by the
+/// field's value (each element's, for a repeated field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// Whether a commit that gives two objects one value fails.
+    pub unique: bool,
 }
 
 /// Presence and cardinality of a field.
@@ -347,6 +358,17 @@ impl Value {
             Value::Scalar(s) => s.is_packable(),
             Value::Enum(_) => true,
             Value::Message(_) | Value::Ref(_) => false,
+        }
+    }
+
+    /// Whether a field of this type may have an index: its values have a
+    /// total order that survives encoding (not floats), and it is not a
+    /// message.
+    pub fn is_indexable(&self) -> bool {
+        match self {
+            Value::Scalar(s) => !matches!(s, Scalar::Double | Scalar::Float),
+            Value::Enum(_) | Value::Ref(_) => true,
+            Value::Message(_) => false,
         }
     }
 }

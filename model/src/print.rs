@@ -158,6 +158,11 @@ fn field_attr(field: &Field) -> TokenStream {
             if s.packed {
                 items.push(quote!(packed));
             }
+            match s.index {
+                Some(IndexSpec { unique: true }) => items.push(quote!(index(unique))),
+                Some(IndexSpec { unique: false }) => items.push(quote!(index)),
+                None => {}
+            }
         }
         FieldKind::Map { tag, key, value } => {
             let tag = Literal::u32_unsuffixed(*tag);

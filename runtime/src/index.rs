@@ -23,61 +23,85 @@ use crate::persistent::{Object, Persistent};
 use crate::tree::PTreeMap;
 use crate::{Error, Ref, Result};
 use std::any::Any;
+use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
 /// The prefix of an index's name in the root.
 const ROOT_PREFIX: &str = "pbpersist.index/";
 
-/// A key type of an [`Index`]: encoded so that byte order is the type's
-/// order.
-pub trait IndexKey: Clone + std::fmt::Debug + Send + Sync + 'static {
+/// A value that can be looked up in an index: encoded so that byte order
+/// is the type's order. `str` and `[u8]` look up `String` and `Vec<u8>` keys.
+pub trait KeyEncoding {
     /// Appends the order-preserving encoding of `self` to `out`. The
     /// encoding of one value is never a prefix of another's, so an oid may
     /// follow it.
     fn encode_key(&self, out: &mut Vec<u8>);
 }
 
-impl IndexKey for u64 {
+/// A key type of an [`Index`].
+pub trait IndexKey: KeyEncoding + Clone + std::fmt::Debug + Send + Sync + 'static {}
+
+impl<K: KeyEncoding + Clone + std::fmt::Debug + Send + Sync + 'static> IndexKey for K {}
+
+impl KeyEncoding for u64 {
     fn encode_key(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
     }
 }
 
-impl IndexKey for i64 {
+impl KeyEncoding for i64 {
     fn encode_key(&self, out: &mut Vec<u8>) {
         // Flipping the sign bit puts negatives first in unsigned order.
         out.extend_from_slice(&((*self as u64) ^ (1 << 63)).to_be_bytes());
     }
 }
 
-impl IndexKey for u32 {
+impl KeyEncoding for u32 {
     fn encode_key(&self, out: &mut Vec<u8>) {
         u64::from(*self).encode_key(out);
     }
 }
 
-impl IndexKey for i32 {
+impl KeyEncoding for i32 {
     fn encode_key(&self, out: &mut Vec<u8>) {
         i64::from(*self).encode_key(out);
     }
 }
 
-impl IndexKey for bool {
+impl KeyEncoding for bool {
     fn encode_key(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
 }
 
-impl IndexKey for Vec<u8> {
+impl KeyEncoding for [u8] {
     fn encode_key(&self, out: &mut Vec<u8>) {
         encode_bytes(self, out);
     }
 }
 
-impl IndexKey for String {
+impl KeyEncoding for Vec<u8> {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        encode_bytes(self, out);
+    }
+}
+
+impl KeyEncoding for str {
     fn encode_key(&self, out: &mut Vec<u8>) {
         encode_bytes(self.as_bytes(), out);
+    }
+}
+
+impl KeyEncoding for String {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        encode_bytes(self.as_bytes(), out);
+    }
+}
+
+impl<Q: KeyEncoding + ?Sized> KeyEncoding for &Q {
+    fn encode_key(&self, out: &mut Vec<u8>) {
+        (**self).encode_key(out);
     }
 }
 
@@ -93,14 +117,14 @@ fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&[0, 1]);
 }
 
-impl<A: IndexKey, B: IndexKey> IndexKey for (A, B) {
+impl<A: KeyEncoding, B: KeyEncoding> KeyEncoding for (A, B) {
     fn encode_key(&self, out: &mut Vec<u8>) {
         self.0.encode_key(out);
         self.1.encode_key(out);
     }
 }
 
-impl<A: IndexKey, B: IndexKey, C: IndexKey> IndexKey for (A, B, C) {
+impl<A: KeyEncoding, B: KeyEncoding, C: KeyEncoding> KeyEncoding for (A, B, C) {
     fn encode_key(&self, out: &mut Vec<u8>) {
         self.0.encode_key(out);
         self.1.encode_key(out);
@@ -167,51 +191,66 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         self.unique
     }
 
-    /// The objects whose keys include `key`, in oid order.
-    pub fn get(&self, tx: &mut Transaction<'_>, key: &K) -> Result<Vec<Ref<T>>> {
+    /// The objects whose keys include `key`, in oid order. `key` may be
+    /// borrowed: a `&str` for a `String` index.
+    pub fn get<Q>(&self, tx: &mut Transaction<'_>, key: &Q) -> Result<Vec<Ref<T>>>
+    where
+        Q: KeyEncoding + ?Sized,
+        K: Borrow<Q>,
+    {
         self.range(tx, (Bound::Included(key), Bound::Included(key)), usize::MAX)
     }
 
     /// The one object with key `key` of a unique index (the first of a plain one).
-    pub fn find(&self, tx: &mut Transaction<'_>, key: &K) -> Result<Option<Ref<T>>> {
+    pub fn find<Q>(&self, tx: &mut Transaction<'_>, key: &Q) -> Result<Option<Ref<T>>>
+    where
+        Q: KeyEncoding + ?Sized,
+        K: Borrow<Q>,
+    {
         Ok(self.range(tx, (Bound::Included(key), Bound::Included(key)), 1)?.pop())
     }
 
-    /// Up to `limit` objects with keys in `range`, in key order (then oid
-    /// order); an object appears once for each of its keys in the range.
-    pub fn range<'k>(
-        &self,
-        tx: &mut Transaction<'_>,
-        range: impl RangeBounds<&'k K>,
-        limit: usize,
-    ) -> Result<Vec<Ref<T>>>
+    /// Up to `limit` objects with keys in `range` (such as `"a"..="c"` or
+    /// `10..`), in key order, then oid order; an object appears once for
+    /// each of its keys in the range.
+    pub fn range<Q, R>(&self, tx: &mut Transaction<'_>, range: R, limit: usize) -> Result<Vec<Ref<T>>>
     where
-        K: 'k,
+        Q: KeyEncoding + ?Sized,
+        K: Borrow<Q>,
+        R: RangeBounds<Q>,
     {
         let Some(tree) = tree(tx, self.name)? else { return Ok(Vec::new()) };
-        let bounds = (self.lower(range.start_bound()), self.upper(range.end_bound()));
+        let (mut start, end) = (self.lower(range.start_bound()), self.upper(range.end_bound()));
         let mut found = Vec::new();
-        for entry in tree.range(tx, bounds) {
-            if found.len() >= limit {
+        // Entries are read in batches, then their objects checked: an entry
+        // whose object gc removed is passed over, and the next batch starts
+        // after the last entry read.
+        while found.len() < limit {
+            let want = (limit - found.len()).min(1024);
+            let batch: Vec<(Vec<u8>, u64)> =
+                tree.range(tx, (start.clone(), end.clone())).take(want).collect::<Result<_>>()?;
+            let Some((last, _)) = batch.last() else { break };
+            start = Bound::Excluded(last.clone());
+            let complete = batch.len() < want;
+            for (_, oid) in batch {
+                if tx.exists(Oid(oid))? {
+                    found.push(Ref::new(Oid(oid)));
+                }
+            }
+            if complete {
                 break;
             }
-            let (_, oid) = entry?;
-            found.push(Ref::new(Oid(oid)));
         }
-        // Entries whose object gc removed are passed over.
-        let mut live = Vec::with_capacity(found.len());
-        for r in found {
-            if tx.exists(r.oid())? {
-                live.push(r);
-            }
-        }
-        Ok(live)
+        Ok(found)
     }
 
-    /// How many entries have keys in `range`, without loading the objects.
-    pub fn count<'k>(&self, tx: &mut Transaction<'_>, range: impl RangeBounds<&'k K>) -> Result<u64>
+    /// How many entries have keys in `range`, without loading the objects
+    /// (entries of objects gc removed included).
+    pub fn count<Q, R>(&self, tx: &mut Transaction<'_>, range: R) -> Result<u64>
     where
-        K: 'k,
+        Q: KeyEncoding + ?Sized,
+        K: Borrow<Q>,
+        R: RangeBounds<Q>,
     {
         let Some(tree) = tree(tx, self.name)? else { return Ok(0) };
         let bounds = (self.lower(range.start_bound()), self.upper(range.end_bound()));
@@ -223,14 +262,14 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         Ok(n)
     }
 
-    fn encoded(&self, key: &K) -> Vec<u8> {
+    fn encoded<Q: KeyEncoding + ?Sized>(&self, key: &Q) -> Vec<u8> {
         let mut out = Vec::new();
         key.encode_key(&mut out);
         out
     }
 
     /// The first tree key at or after `bound`.
-    fn lower(&self, bound: Bound<&&K>) -> Bound<Vec<u8>> {
+    fn lower<Q: KeyEncoding + ?Sized>(&self, bound: Bound<&Q>) -> Bound<Vec<u8>> {
         match bound {
             Bound::Unbounded => Bound::Unbounded,
             Bound::Included(k) => Bound::Included(self.encoded(k)),
@@ -241,7 +280,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
     }
 
     /// The last tree key at or before `bound`.
-    fn upper(&self, bound: Bound<&&K>) -> Bound<Vec<u8>> {
+    fn upper<Q: KeyEncoding + ?Sized>(&self, bound: Bound<&Q>) -> Bound<Vec<u8>> {
         match bound {
             Bound::Unbounded => Bound::Unbounded,
             Bound::Included(k) if self.unique => Bound::Included(self.encoded(k)),
@@ -412,9 +451,9 @@ fn update(
 
 #[cfg(test)]
 mod tests {
-    use super::IndexKey;
+    use super::KeyEncoding;
 
-    fn enc<K: IndexKey>(k: K) -> Vec<u8> {
+    fn enc<K: KeyEncoding>(k: K) -> Vec<u8> {
         let mut out = Vec::new();
         k.encode_key(&mut out);
         out

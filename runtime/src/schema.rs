@@ -26,6 +26,8 @@ pub struct FieldDef {
     /// Whether the field is a group (delimited encoding), written as an
     /// editions field with `message_encoding = DELIMITED`.
     pub group: bool,
+    /// The field's `(pbpersist.index)`: whether it is unique, if it has one.
+    pub index: Option<bool>,
     /// The members, if this is a oneof.
     pub oneof: Vec<FieldDef>,
 }
@@ -41,6 +43,7 @@ impl FieldDef {
             default: None,
             packed: None,
             target: None,
+            index: None,
             group: false,
             oneof: members,
         }
@@ -157,8 +160,8 @@ impl ProtoSchema {
     fn render(&self, package: &str, defs: &[&Def]) -> String {
         let syntax = Syntax::of(defs);
         let mut imports = BTreeSet::new();
-        let mut uses = |ty: &str, target: Option<&str>| {
-            if target.is_some() || ty == ".pbpersist.Ref" || ty.contains(".pbpersist.Ref>") {
+        let mut uses = |ty: &str, options: bool| {
+            if options || ty == ".pbpersist.Ref" || ty.contains(".pbpersist.Ref>") {
                 imports.insert("pbpersist/options.proto".to_owned());
             }
             for name in ty.split(['<', '>', ',', ' ']).filter_map(|t| t.strip_prefix('.')) {
@@ -175,7 +178,7 @@ impl ProtoSchema {
         for d in defs {
             if let Def::Message(m) = d {
                 for f in m.fields.iter().flat_map(|f| std::iter::once(f).chain(&f.oneof)) {
-                    uses(&f.ty, f.target);
+                    uses(&f.ty, f.target.is_some() || f.index.is_some());
                 }
             }
         }
@@ -426,6 +429,11 @@ fn field_line(f: &FieldDef, syntax: Syntax, in_oneof: bool, pad: &str, out: &mut
     }
     if let Some(t) = f.target {
         options.push(format!("(pbpersist.target) = \"{t}\""));
+    }
+    match f.index {
+        Some(true) => options.push("(pbpersist.index) = {unique: true}".to_owned()),
+        Some(false) => options.push("(pbpersist.index) = {}".to_owned()),
+        None => {}
     }
     let options = if options.is_empty() { String::new() } else { format!(" [{}]", options.join(", ")) };
     out.push_str(&format!("{pad}{label}{} {} = {}{options};\n", f.ty, f.name, f.tag));

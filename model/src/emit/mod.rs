@@ -6,6 +6,7 @@
 
 mod access;
 pub mod fallback;
+mod index;
 mod schema;
 mod wire;
 
@@ -46,6 +47,7 @@ pub fn message(msg: &Message) -> TokenStream {
     let unchanged = msg.fields.iter().map(|f| walk(f, Walk::Unchanged));
     let former_names = &msg.former_names;
     let describe = schema::message(&ctx);
+    let (index_consts, index_registrations) = index::indexes(&ctx);
     let tracks_fields = msg.tracks_fields;
     let resolver = msg.resolver.as_ref().map(|path| {
         let path: syn::Path = syn::parse_str(path).expect("checked when parsed");
@@ -107,6 +109,7 @@ pub fn message(msg: &Message) -> TokenStream {
             impl #ident {
                 #constructor
                 #(#accessors)*
+                #(#index_consts)*
             }
 
             #wire
@@ -155,6 +158,7 @@ pub fn message(msg: &Message) -> TokenStream {
             __pbpersist::__private::inventory::submit! {
                 __pbpersist::object::TypeEntry::of::<#ident>()
             }
+            #(#index_registrations)*
         };
     }
 }

@@ -45,10 +45,14 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                     quote!(None)
                 };
                 let group = s.group;
+                let index = match s.index {
+                    Some(IndexSpec { unique }) => quote!(Some(#unique)),
+                    None => quote!(None),
+                };
                 fields.push(quote! {
                     __pbpersist::__private::schema::FieldDef {
                         label: #label, ty: #ty, name: #name, tag: #tag, default: #default, packed: #packed,
-                        target: #target, group: #group, oneof: ::std::vec::Vec::new(),
+                        target: #target, group: #group, index: #index, oneof: ::std::vec::Vec::new(),
                     }
                 });
             }
@@ -59,7 +63,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 fields.push(quote! {
                     __pbpersist::__private::schema::FieldDef {
                         label: "", ty: format!("map<{}, {}>", #k, #v), name: #name, tag: #tag, default: None,
-                        packed: None, target: #target, group: false, oneof: ::std::vec::Vec::new(),
+                        packed: None, target: #target, group: false, index: None, oneof: ::std::vec::Vec::new(),
                     }
                 });
             }
@@ -73,7 +77,7 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                         quote! {
                             __pbpersist::__private::schema::FieldDef {
                                 label: "", ty: #ty, name: #mname, tag: #tag, default: None, packed: None,
-                                target: #target, group: #group, oneof: ::std::vec::Vec::new(),
+                                target: #target, group: #group, index: None, oneof: ::std::vec::Vec::new(),
                             }
                         }
                     })

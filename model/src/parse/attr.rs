@@ -218,6 +218,8 @@ pub(crate) struct FieldAttrs {
     pub default: Option<Expr>,
     pub boxed: Option<Span>,
     pub packed: Option<Span>,
+    /// `index` (false) or `index(unique)` (true).
+    pub index: Option<(bool, Span)>,
     pub name: Option<(String, Span)>,
     pub variant: Option<(String, Span)>,
     /// Whether an option was refused, so that checks for what is missing
@@ -287,6 +289,25 @@ fn field_option_inner(
         "boxed" => once(&mut out.boxed, span(meta), meta, errors),
         "packed" if place == Place::Member => errors.push(not_here("a oneof member")),
         "packed" => once(&mut out.packed, span(meta), meta, errors),
+        "index" if place == Place::Member => {
+            errors.push(not_here("a oneof member (index the oneof's owner by another field)"));
+            skip(meta)?;
+        }
+        "index" => {
+            let mut unique = false;
+            if meta.input.peek(syn::token::Paren) {
+                meta.parse_nested_meta(|inner| {
+                    if inner.path.is_ident("unique") {
+                        unique = true;
+                    } else {
+                        errors.push(inner.error("expected `index` or `index(unique)`"));
+                        skip(&inner)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            once(&mut out.index, (unique, span(meta)), meta, errors);
+        }
         "default" if place == Place::Member => {
             errors.push(not_here("a oneof member (members have no defaults)"));
             skip(meta)?;

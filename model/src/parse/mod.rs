@@ -86,6 +86,7 @@ fn meta_field(a: &FieldAttrs, span: Span, ident: &Ident, meta: &mut Option<Ident
         || a.default.is_some()
         || a.boxed.is_some()
         || a.packed.is_some()
+        || a.index.is_some()
         || a.name.is_some();
     if others {
         errors.push(syn::Error::new(span, "`meta` marks the bookkeeping field and takes no other option"));
@@ -135,7 +136,14 @@ fn field(f: &syn::Field, ident: Ident, mut a: FieldAttrs, errors: &mut Errors) -
             refuse(
                 errors,
                 what,
-                &[("tag", tag_span), label, ("default", default_span), ("packed", a.packed), ("boxed", a.boxed)],
+                &[
+                    ("tag", tag_span),
+                    label,
+                    ("default", default_span),
+                    ("packed", a.packed),
+                    ("boxed", a.boxed),
+                    ("index", a.index.map(|i| i.1)),
+                ],
             );
             let Some(ty) = type_arg(&f.ty, "Option", 0) else {
                 errors.push(syn::Error::new(f.ty.span(), "a oneof field must have type `Option<OneofEnum>`"));
@@ -187,6 +195,7 @@ fn map(
             ("default", default_span),
             ("packed", a.packed),
             ("boxed", a.boxed),
+            ("index", a.index.map(|i| i.1)),
         ],
     );
     let Some((_, v)) = ty::map_args(&f.ty) else {
@@ -257,7 +266,16 @@ fn single(
     {
         errors.push(syn::Error::new(span, "only repeated numeric and enum fields can be packed; remove `packed`"));
     }
-    Some(Single { tag, label, value, default, boxed, packed, group })
+    let index = a.index.map(|(unique, _)| crate::model::IndexSpec { unique });
+    if let Some((_, span)) = a.index
+        && !value.is_indexable()
+    {
+        errors.push(syn::Error::new(
+            span,
+            "only integer, bool, string, bytes, enum and reference fields can be indexed; remove `index`",
+        ));
+    }
+    Some(Single { tag, label, value, default, boxed, packed, group, index })
 }
 
 /// One `member(...)` of a oneof.

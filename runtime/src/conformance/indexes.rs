@@ -73,10 +73,10 @@ pub fn entries_follow_adds_and_changes_in_the_same_commit(backend: &Backend) {
         assert_eq!(ITEM_BY_NAME.get(tx, &key("a"))?, [a]);
         assert_eq!(ITEM_BY_TAG.get(tx, &key("red"))?, [a, b]);
         assert_eq!(ITEM_BY_TAG.get(tx, &key("big"))?, [a]);
-        assert_eq!(ITEM_BY_NAME.range(tx, &key("a")..=&key("b"), usize::MAX)?, [a, b]);
-        assert_eq!(ITEM_BY_NAME.range(tx, &key("a")..&key("b"), usize::MAX)?, [a]);
-        assert_eq!(ITEM_BY_NAME.range(tx, (std::ops::Bound::Excluded(&key("a")), std::ops::Bound::Unbounded), 1)?, [b]);
-        assert_eq!(ITEM_BY_TAG.count(tx, &key("red")..=&key("red"))?, 2);
+        assert_eq!(ITEM_BY_NAME.range(tx, key("a")..=key("b"), usize::MAX)?, [a, b]);
+        assert_eq!(ITEM_BY_NAME.range(tx, key("a")..key("b"), usize::MAX)?, [a]);
+        assert_eq!(ITEM_BY_NAME.range(tx, (std::ops::Bound::Excluded(key("a")), std::ops::Bound::Unbounded), 1)?, [b]);
+        assert_eq!(ITEM_BY_TAG.count(tx, key("red")..=key("red"))?, 2);
         Ok(())
     })
     .unwrap();
@@ -136,10 +136,10 @@ pub fn ranges_of_integers_order_negatives_first(backend: &Backend) {
     let refs: Vec<Ref<Item>> =
         db.transact(|tx| sizes.iter().map(|s| tx.add(item(&format!("{p}{s}"), None, *s, &[]))).collect()).unwrap();
     db.transact(|tx| {
-        let found = ITEM_BY_SIZE.range(tx, &base..=&(base + 3), usize::MAX)?;
+        let found = ITEM_BY_SIZE.range(tx, base..=base + 3, usize::MAX)?;
         assert_eq!(found, [refs[1], refs[3], refs[2]]);
-        assert_eq!(ITEM_BY_SIZE.count(tx, &base..&(base + 100))?, 4);
-        assert_eq!(ITEM_BY_SIZE.range(tx, &base..&(base + 100), 2)?, [refs[1], refs[3]]);
+        assert_eq!(ITEM_BY_SIZE.count(tx, base..base + 100)?, 4);
+        assert_eq!(ITEM_BY_SIZE.range(tx, base..base + 100, 2)?, [refs[1], refs[3]]);
         Ok(())
     })
     .unwrap();
@@ -228,7 +228,7 @@ pub fn concurrent_inserts_into_one_index_all_arrive(backend: &Backend) {
     });
     dbs[0]
         .transact(|tx| {
-            assert_eq!(ITEM_BY_TAG.count(tx, &p..=&p)? as usize, writers * each);
+            assert_eq!(ITEM_BY_TAG.count(tx, p.clone()..=p.clone())? as usize, writers * each);
             for w in 0..writers {
                 for i in 0..each {
                     assert_eq!(ITEM_BY_NAME.get(tx, &format!("{p}{w}-{i:04}"))?.len(), 1, "{w}-{i}");

@@ -1,0 +1,71 @@
+//! The secondary index of each indexed field: an associated constant
+//! (`Tower::BY_NAME`), registered for the whole program so that every
+//! commit keeps it current.
+
+use super::Ctx;
+use crate::model::*;
+use heck::ToShoutySnakeCase;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+/// The constants, for the message's inherent impl, and their registrations.
+pub(super) fn indexes(ctx: &Ctx<'_>) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let msg = ctx.msg;
+    let ident = &msg.ident;
+    let mut consts = Vec::new();
+    let mut registrations = Vec::new();
+    for f in &msg.fields {
+        let FieldKind::Single(s) = &f.kind else { continue };
+        let Some(spec) = s.index else { continue };
+        let Some((key, convert)) = key(&s.value) else { continue };
+        let id = &f.ident;
+        let name = format!("{}.{}", msg.full_name, f.name);
+        let constant = format_ident!("BY_{}", f.name.to_shouty_snake_case());
+        let keys = match s.label {
+            Label::Implicit => quote!({
+                let v = &m.#id;
+                ::std::vec![#convert]
+            }),
+            Label::Optional | Label::Required | Label::Repeated => {
+                quote!(m.#id.iter().map(|v| #convert).collect())
+            }
+        };
+        let unique = spec.unique.then(|| quote!(.unique()));
+        let doc = format!(
+            " The objects of this message by `{}`{} (`(pbpersist.index)`): queries in `pbpersist::index::Index`.",
+            f.name,
+            if spec.unique { ", one object per value" } else { "" }
+        );
+        consts.push(quote! {
+            #[doc = #doc]
+            pub const #constant: __pbpersist::index::Index<#ident, #key> =
+                __pbpersist::index::Index::new(#name, |m: &#ident| -> ::std::vec::Vec<#key> { #keys }) #unique;
+        });
+        registrations.push(quote! {
+            __pbpersist::__private::inventory::submit! {
+                __pbpersist::index::Registered(&#ident::#constant)
+            }
+        });
+    }
+    (consts, registrations)
+}
+
+/// The key type of an index of values of this type, and the expression
+/// that makes a key of `v: &T`.
+fn key(value: &Value) -> Option<(TokenStream, TokenStream)> {
+    Some(match value {
+        Value::Scalar(s) => match s {
+            Scalar::Int32 | Scalar::Sint32 | Scalar::Sfixed32 => (quote!(i32), quote!(*v)),
+            Scalar::Int64 | Scalar::Sint64 | Scalar::Sfixed64 => (quote!(i64), quote!(*v)),
+            Scalar::Uint32 | Scalar::Fixed32 => (quote!(u32), quote!(*v)),
+            Scalar::Uint64 | Scalar::Fixed64 => (quote!(u64), quote!(*v)),
+            Scalar::Bool => (quote!(bool), quote!(*v)),
+            Scalar::String => (quote!(::std::string::String), quote!(::core::clone::Clone::clone(v))),
+            Scalar::Bytes => (quote!(::std::vec::Vec<u8>), quote!(v.to_vec())),
+            Scalar::Double | Scalar::Float => return None,
+        },
+        Value::Enum(_) => (quote!(i32), quote!(v.value())),
+        Value::Ref(_) => (quote!(u64), quote!(v.oid().0)),
+        Value::Message(_) => return None,
+    })
+}
