@@ -213,7 +213,7 @@ impl<'a> Converter<'a> {
     fn field(&self, field: &FieldDescriptor, from: &[String]) -> Result<model::Field, Error> {
         let file = field.parent_file();
         let index = self.index(field)?;
-        if index.is_some() && (field.is_map() || field.containing_oneof().is_some()) {
+        if index.is_some() && (field.is_map() || field.containing_oneof().is_some_and(|o| !o.is_synthetic())) {
             return Err(self.index_refused(field, "a map or a oneof member"));
         }
         let kind = if field.is_map() {

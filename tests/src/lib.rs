@@ -20,6 +20,11 @@ pub mod v2 {
     include!(concat!(env!("OUT_DIR"), "/v2/evolve.rs"));
 }
 
+/// Products found through indexes.
+pub mod catalog {
+    pbpersist::include_proto!("catalog");
+}
+
 /// The generated twin of the hand-written types in `tests/tests/types/derive.rs`.
 pub mod notes {
     pbpersist::include_proto!("notes");

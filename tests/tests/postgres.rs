@@ -8,6 +8,7 @@
 //! sets it).
 #![allow(clippy::unit_arg)] // `Ok(assert_eq!(..))` keeps one-line transactions readable.
 
+mod index_model;
 mod multiprocess;
 mod pg;
 
@@ -98,6 +99,19 @@ fn main() {
         };
         suite::read_only::reads_and_refuses_writes(&backend, &read_only);
         Ok(())
+    }));
+    trials.push(Trial::test("indexes::queries_equal_a_model", || {
+        // Each case on a schema of its own; fewer cases than on SQLite, as
+        // every schema is created on the server.
+        let config = proptest::test_runner::Config { cases: 8, ..Default::default() };
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        runner
+            .run(&index_model::ops(), |ops| {
+                let schema = PgSchema::new();
+                index_model::run(&|| schema.open(pbpersist::Options::default()), &ops);
+                Ok(())
+            })
+            .map_err(|e| e.to_string().into())
     }));
     for (name, test) in pg::TESTS {
         trials.push(Trial::test(*name, move || Ok(test())));

@@ -1,0 +1,100 @@
+//! Indexes declared in `.proto` (`tests/proto/catalog.proto`), through the
+//! generated API on SQLite: the model check, references as keys (who points
+//! at an object), and the stored schema that says which fields are indexed.
+//! The storage suite (`pbpersist::conformance::indexes`) runs the
+//! hand-declared indexes on every backend.
+
+mod index_model;
+
+use pbpersist::{Database, Error};
+use pbpersist_tests::catalog::{Color, Product, Supplier};
+use proptest::prelude::*;
+
+fn sqlite(dir: &tempfile::TempDir, n: u32) -> impl Fn() -> Database {
+    let path = dir.path().join(format!("catalog-{n}.db"));
+    move || Database::open(&path).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn queries_equal_a_model_on_sqlite(ops in index_model::ops()) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static RUN: AtomicU32 = AtomicU32::new(0);
+        let dir = pbpersist_tests::scratch_dir();
+        index_model::run(&sqlite(&dir, RUN.fetch_add(1, Ordering::Relaxed)), &ops);
+    }
+}
+
+#[test]
+fn a_reference_index_finds_who_points_at_an_object() {
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    let (acme, globex) = db
+        .transact(|tx| {
+            let mut s = Supplier::new();
+            s.set_name("Acme");
+            let acme = tx.add(s.clone())?;
+            s.set_name("Globex");
+            Ok((acme, tx.add(s)?))
+        })
+        .unwrap();
+    let (a, b) = db
+        .transact(|tx| {
+            let mut p = Product::new();
+            p.set_name("anvil");
+            p.set_supplier(acme);
+            let a = tx.add(p.clone())?;
+            p.set_name("bolt");
+            Ok((a, tx.add(p)?))
+        })
+        .unwrap();
+    db.transact(|tx| {
+        assert_eq!(Product::BY_SUPPLIER.get(tx, &acme.oid().0)?, [a, b]);
+        assert_eq!(Product::BY_SUPPLIER.get(tx, &globex.oid().0)?, []);
+        tx.get_mut(b)?.set_supplier(globex);
+        Ok(())
+    })
+    .unwrap();
+    db.transact(|tx| {
+        assert_eq!(Product::BY_SUPPLIER.get(tx, &acme.oid().0)?, [a]);
+        assert_eq!(Product::BY_SUPPLIER.get(tx, &globex.oid().0)?, [b]);
+        assert_eq!(Product::BY_COLOR.get(tx, &(Color::Unspecified as i32))?, [a, b]);
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_unique_violation_names_the_index_the_key_and_both_objects() {
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    let mut p = Product::new();
+    p.set_sku("A-1");
+    p.set_color(Color::Red);
+    let first = db.transact(|tx| tx.add(p.clone())).unwrap();
+    let last = db.last_transactions(1).unwrap()[0].tid;
+    let err = db.transact(|tx| tx.add(p.clone())).unwrap_err();
+    let Error::Unique { index, key, oid, existing } = &err else { panic!("{err}") };
+    assert_eq!((*index, key.as_str(), *existing), ("catalog.Product.sku", "\"A-1\"", first.oid()));
+    assert_eq!(
+        err.to_string(),
+        format!("object {oid} cannot take key \"A-1\" of unique index catalog.Product.sku: object {existing} has it")
+    );
+    assert_eq!(db.last_transactions(1).unwrap()[0].tid, last, "nothing was written");
+}
+
+#[test]
+fn the_stored_schema_says_which_fields_are_indexed() {
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    db.transact(|tx| tx.add(Product::new())).unwrap();
+    let files = db.storage().schemas().unwrap();
+    let (_, catalog) = files.iter().find(|(name, _)| name == "catalog.proto").expect("catalog.proto is stored");
+    assert!(catalog.contains("optional string sku = 1 [(pbpersist.index) = {unique: true}];"), "{catalog}");
+    assert!(catalog.contains("repeated string tags = 4 [(pbpersist.index) = {}];"), "{catalog}");
+    assert!(catalog.contains("import \"pbpersist/options.proto\";"), "{catalog}");
+    // Other languages compile it.
+    pbpersist::reflect::Schemas::compile(&files).expect("the stored files compile");
+}
