@@ -450,6 +450,34 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// Up to `limit` stored objects with oids above `after` (all, for
+    /// `None`), in oid order as of the snapshot: each one's oid and stored
+    /// type name.
+    pub(crate) fn scan_types(&mut self, after: Option<Oid>, limit: usize) -> Result<Vec<(Oid, String)>> {
+        let found = self.conn.session.scan(after, limit)?;
+        let mut out = Vec::with_capacity(found.len());
+        for (oid, loaded) in found {
+            let (_, _, record) = unwrap_record(&self.conn.shared, oid, loaded)?;
+            out.push((oid, record.type_name().to_owned()));
+        }
+        Ok(out)
+    }
+
+    /// [`read_current`](Self::read_current) for an object of any type,
+    /// read by this transaction already.
+    pub(crate) fn read_current_oid(&mut self, oid: Oid) {
+        if let Some(tid) = self.conn.cache.get(oid).and_then(|e| e.tid) {
+            self.reads.insert(oid, tid);
+        }
+    }
+
+    /// The database's next oid: every object created from now on is at or
+    /// above it.
+    pub(crate) fn next_oid(&mut self) -> Result<Oid> {
+        self.conn.shared.refuse_writes()?;
+        Ok(Oid(self.conn.shared.storage.new_oids(0)?.start))
+    }
+
     /// Whether object `oid` exists in this transaction's snapshot (or was
     /// added by it), loading its record if it is not cached.
     pub(crate) fn exists(&mut self, oid: Oid) -> Result<bool> {

@@ -109,6 +109,17 @@ pub enum Error {
     /// Transactions could not be undone; nothing was written.
     #[error(transparent)]
     Undo(UndoError),
+    /// An index was queried before it was built: objects older than it are
+    /// not all in it yet. `Database::build_indexes` builds it.
+    #[error("index {index} is not built yet{}; run Database::build_indexes", progress(*.built_to, *.build_end))]
+    IndexNotReady {
+        /// The index's name.
+        index: &'static str,
+        /// Every object below this oid is indexed.
+        built_to: u64,
+        /// The build ends at this oid; `None` before the index was created.
+        build_end: Option<u64>,
+    },
     /// A commit would give two objects one key of a unique index; nothing
     /// was written.
     #[error("object {oid} cannot take key {key} of unique index {index}: object {existing} has it")]
@@ -122,6 +133,14 @@ pub enum Error {
         /// The object that has it.
         existing: Oid,
     },
+}
+
+/// How far an index build has come, for [`Error::IndexNotReady`].
+fn progress(built_to: u64, build_end: Option<u64>) -> String {
+    match build_end {
+        Some(end) => format!(" (objects below oid {built_to} of {end} indexed)"),
+        None => String::new(),
+    }
 }
 
 impl Error {

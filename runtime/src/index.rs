@@ -143,6 +143,7 @@ impl<A: KeyEncoding, B: KeyEncoding, C: KeyEncoding> KeyEncoding for (A, B, C) {
 /// pbpersist::register_index!(CITY_BY_NAME);
 ///
 /// let db = pbpersist::Database::in_memory()?;
+/// db.build_indexes()?;
 /// let oslo = db.transact(|tx| tx.add(City { name: "Oslo".into(), ..Default::default() }))?;
 /// db.transact(|tx| {
 ///     assert_eq!(CITY_BY_NAME.find(tx, &"Oslo".to_owned())?, Some(oslo));
@@ -219,7 +220,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         K: Borrow<Q>,
         R: RangeBounds<Q>,
     {
-        let Some(tree) = tree(tx, self.name)? else { return Ok(Vec::new()) };
+        let tree = tree(tx, self.name)?;
         let (mut start, end) = (self.lower(range.start_bound()), self.upper(range.end_bound()));
         let mut found = Vec::new();
         // Entries are read in batches, then their objects checked: an entry
@@ -252,7 +253,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         K: Borrow<Q>,
         R: RangeBounds<Q>,
     {
-        let Some(tree) = tree(tx, self.name)? else { return Ok(0) };
+        let tree = tree(tx, self.name)?;
         let bounds = (self.lower(range.start_bound()), self.upper(range.end_bound()));
         let mut n = 0;
         for entry in tree.range(tx, bounds) {
@@ -299,9 +300,60 @@ fn past_oids(mut key: Vec<u8>) -> Vec<u8> {
 /// An index's entries: encoded key (then the oid, unless unique) to oid.
 type Entries = PTreeMap<Vec<u8>, u64>;
 
-/// The tree of the index `name`, if any object was ever indexed in it.
-fn tree(tx: &mut Transaction<'_>, name: &str) -> Result<Option<Ref<Entries>>> {
-    Ok(tx.root()?.get(&format!("{ROOT_PREFIX}{name}")))
+/// An index as stored (`pbpersist.IndexHead` in `proto/pbpersist/tree.proto`):
+/// its entries, and how far the build of older objects has come.
+#[derive(Clone, PartialEq, crate::Persistent)]
+#[pbpersist(message = "pbpersist.IndexHead")]
+pub(crate) struct IndexHead {
+    #[pbpersist(tag = 1, optional, reference)]
+    entries: Option<Ref<Entries>>,
+    #[pbpersist(tag = 2, uint64)]
+    build_end: u64,
+    #[pbpersist(tag = 3, uint64)]
+    built_to: u64,
+    #[pbpersist(meta)]
+    meta: crate::Meta,
+}
+
+fn root_name(name: &str) -> String {
+    format!("{ROOT_PREFIX}{name}")
+}
+
+/// The head of the index `name`, if it was created.
+fn head(tx: &mut Transaction<'_>, name: &str) -> Result<Option<Ref<IndexHead>>> {
+    Ok(tx.root()?.get(&root_name(name)))
+}
+
+/// The head of the index `name`, created if missing: an empty tree, and a
+/// build to run over every object older than the database's next oid.
+fn head_or_create(tx: &mut Transaction<'_>, name: &str) -> Result<Ref<IndexHead>> {
+    if let Some(h) = head(tx, name)? {
+        return Ok(h);
+    }
+    let entries = Entries::create(tx)?;
+    let build_end = tx.next_oid()?.0;
+    let h = tx.add(IndexHead { entries: Some(entries), build_end, built_to: 0, meta: Default::default() })?;
+    tx.root_mut()?.insert(root_name(name), h);
+    Ok(h)
+}
+
+fn entries_of(tx: &mut Transaction<'_>, head: Ref<IndexHead>) -> Result<Ref<Entries>> {
+    tx.get_ref(head)?
+        .entries
+        .ok_or_else(|| Error::BrokenTree { oid: head.oid(), reason: "an index head without entries".into() })
+}
+
+/// The entries of a built index, for a query.
+fn tree(tx: &mut Transaction<'_>, name: &'static str) -> Result<Ref<Entries>> {
+    let Some(h) = head(tx, name)? else {
+        return Err(Error::IndexNotReady { index: name, built_to: 0, build_end: None });
+    };
+    let state = tx.get_ref(h)?;
+    if state.built_to < state.build_end {
+        let (built_to, build_end) = (state.built_to, Some(state.build_end));
+        return Err(Error::IndexNotReady { index: name, built_to, build_end });
+    }
+    entries_of(tx, h)
 }
 
 /// What a transaction needs of an index whatever its types: registered
@@ -416,14 +468,8 @@ fn update(
     new_keys: &[Vec<u8>],
     now: &dyn Object,
 ) -> Result<()> {
-    let tree = match tree(tx, index.name())? {
-        Some(t) => t,
-        None => {
-            let t = Entries::create(tx)?;
-            tx.root_mut()?.insert(format!("{ROOT_PREFIX}{}", index.name()), t);
-            t
-        }
-    };
+    let head = head_or_create(tx, index.name())?;
+    let tree = entries_of(tx, head)?;
     let entry = |key: &[u8]| {
         let mut k = key.to_vec();
         if !index.unique() {
@@ -435,18 +481,124 @@ fn update(
         tree.remove(tx, &entry(key))?;
     }
     for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
-        let k = entry(key);
-        if index.unique()
-            && let Some(other) = tree.get(tx, &k)?
-            && other != oid.0
-            && tx.exists(Oid(other))?
-        {
-            let key = index.show_key(now.as_any(), key);
-            return Err(Error::Unique { index: index.name(), key, oid, existing: Oid(other) });
-        }
-        tree.insert(tx, k, oid.0)?;
+        insert(tx, tree, index, oid, key, now)?;
     }
     Ok(())
+}
+
+/// Adds `oid`'s entry for `key`. A unique index's key that another live
+/// object holds fails with [`Error::Unique`].
+fn insert(
+    tx: &mut Transaction<'_>,
+    tree: Ref<Entries>,
+    index: &dyn Maintained,
+    oid: Oid,
+    key: &[u8],
+    now: &dyn Object,
+) -> Result<()> {
+    let mut k = key.to_vec();
+    if !index.unique() {
+        k.extend_from_slice(&oid.0.to_be_bytes());
+    }
+    if index.unique()
+        && let Some(other) = tree.get(tx, &k)?
+        && other != oid.0
+        && tx.exists(Oid(other))?
+    {
+        let key = index.show_key(now.as_any(), key);
+        return Err(Error::Unique { index: index.name(), key, oid, existing: Oid(other) });
+    }
+    tree.insert(tx, k, oid.0)?;
+    Ok(())
+}
+
+/// What building an index did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The index's name.
+    pub index: &'static str,
+    /// Objects read by the build (0 when the index was built already).
+    pub scanned: u64,
+    /// Of those, objects of the index's type, each given its entries.
+    pub indexed: u64,
+}
+
+/// Objects a build reads per transaction.
+const BUILD_BATCH: usize = 1000;
+
+impl crate::Database {
+    /// Builds every registered index that is not built yet: creates it if
+    /// missing, then gives each object older than the index its entries,
+    /// a thousand objects per transaction while other transactions go on.
+    /// A build stopped midway (a killed process) goes on from where it
+    /// was. A built index costs one read. Call once at startup, before
+    /// queries: until then they fail with [`Error::IndexNotReady`].
+    ///
+    /// Objects changed during the build are indexed by their own commits;
+    /// a batch that read an object changed meanwhile conflicts and is
+    /// retried. A unique index whose older objects share a key fails with
+    /// [`Error::Unique`] and stays unbuilt.
+    pub fn build_indexes(&self) -> Result<Vec<Built>> {
+        let mut built = Vec::new();
+        for r in inventory::iter::<Registered> {
+            built.push(self.build(r.0)?);
+        }
+        Ok(built)
+    }
+
+    /// Removes the index `name` from the database: its entries become
+    /// garbage for the next gc. An index still registered is created again
+    /// by the next commit of its type, unbuilt. Whether it existed.
+    pub fn drop_index(&self, name: &str) -> Result<bool> {
+        self.transact(|tx| {
+            if head(tx, name)?.is_none() {
+                return Ok(false);
+            }
+            Ok(tx.root_mut()?.remove(&root_name(name)).is_some())
+        })
+    }
+
+    fn build(&self, index: &'static dyn Maintained) -> Result<Built> {
+        let mut report = Built { index: index.name(), scanned: 0, indexed: 0 };
+        loop {
+            let step = self.transact(|tx| {
+                let head = head_or_create(tx, index.name())?;
+                let (built_to, build_end) = {
+                    let state = tx.get_ref(head)?;
+                    (state.built_to, state.build_end)
+                };
+                if built_to >= build_end {
+                    return Ok(None);
+                }
+                let tree = entries_of(tx, head)?;
+                let objects = tx.scan_types(built_to.checked_sub(1).map(Oid), BUILD_BATCH)?;
+                let mut next = build_end;
+                if objects.len() == BUILD_BATCH
+                    && let Some((last, _)) = objects.last()
+                {
+                    next = next.min(last.0 + 1);
+                }
+                let mut indexed = 0;
+                for (oid, type_name) in objects.iter().filter(|(oid, _)| oid.0 < next) {
+                    if type_name != index.type_name() {
+                        continue;
+                    }
+                    let object = tx.get_object(*oid)?;
+                    // A change committed after this read makes the batch conflict.
+                    tx.read_current_oid(*oid);
+                    for key in index.keys_of(object.as_any()) {
+                        insert(tx, tree, index, *oid, &key, object.as_ref())?;
+                    }
+                    indexed += 1;
+                }
+                tx.get_mut(head)?.built_to = next;
+                Ok(Some((objects.len() as u64, indexed)))
+            })?;
+            let Some((scanned, indexed)) = step else { return Ok(report) };
+            report.scanned += scanned;
+            report.indexed += indexed;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,11 @@ use proptest::prelude::*;
 
 fn sqlite(dir: &tempfile::TempDir, n: u32) -> impl Fn() -> Database {
     let path = dir.path().join(format!("catalog-{n}.db"));
-    move || Database::open(&path).unwrap()
+    move || {
+        let db = Database::open(&path).unwrap();
+        db.build_indexes().unwrap();
+        db
+    }
 }
 
 proptest! {

@@ -57,8 +57,15 @@ fn last_tid(db: &Database) -> Tid {
     db.last_transactions(1).unwrap().first().map_or(Tid(0), |t| t.tid)
 }
 
-pub fn entries_follow_adds_and_changes_in_the_same_commit(backend: &Backend) {
+/// A database with the indexes built.
+fn open(backend: &Backend) -> Database {
     let db = backend.open();
+    db.build_indexes().unwrap();
+    db
+}
+
+pub fn entries_follow_adds_and_changes_in_the_same_commit(backend: &Backend) {
+    let db = open(backend);
     let p = prefix("follow");
     let key = |s: &str| format!("{p}{s}");
     let (a, b) = db
@@ -128,7 +135,7 @@ pub fn entries_follow_adds_and_changes_in_the_same_commit(backend: &Backend) {
 }
 
 pub fn ranges_of_integers_order_negatives_first(backend: &Backend) {
-    let db = backend.open();
+    let db = open(backend);
     let p = prefix("sizes");
     // Sizes far from any other test's.
     let base = i64::MIN + 1_000;
@@ -146,7 +153,7 @@ pub fn ranges_of_integers_order_negatives_first(backend: &Backend) {
 }
 
 pub fn a_unique_key_is_refused_to_a_second_object_and_nothing_is_written(backend: &Backend) {
-    let db = backend.open();
+    let db = open(backend);
     let code = prefix("unique");
     let first = db.transact(|tx| tx.add(item("first", Some(&code), 1, &[]))).unwrap();
     let before = last_tid(&db);
@@ -176,7 +183,7 @@ pub fn a_unique_key_is_refused_to_a_second_object_and_nothing_is_written(backend
 pub fn racing_writers_of_one_unique_key_commit_exactly_one(backend: &Backend) {
     let (writers, keys) = (4, backend.scaled(20));
     let p = prefix("race");
-    let dbs: Vec<Database> = (0..writers).map(|_| backend.open()).collect();
+    let dbs: Vec<Database> = (0..writers).map(|_| open(backend)).collect();
     let won: Vec<Vec<usize>> = std::thread::scope(|scope| {
         let handles: Vec<_> = dbs
             .iter()
@@ -215,7 +222,7 @@ pub fn racing_writers_of_one_unique_key_commit_exactly_one(backend: &Backend) {
 pub fn concurrent_inserts_into_one_index_all_arrive(backend: &Backend) {
     let (writers, each) = (4, backend.scaled(50));
     let p = prefix("many");
-    let dbs: Vec<Database> = (0..writers).map(|_| backend.open()).collect();
+    let dbs: Vec<Database> = (0..writers).map(|_| open(backend)).collect();
     std::thread::scope(|scope| {
         for (w, db) in dbs.iter().enumerate() {
             let p = &p;
@@ -237,4 +244,36 @@ pub fn concurrent_inserts_into_one_index_all_arrive(backend: &Backend) {
             Ok(())
         })
         .unwrap();
+}
+
+pub fn an_index_added_to_existing_objects_is_built_and_then_answers(backend: &Backend) {
+    let db = open(backend);
+    let p = prefix("build");
+    let count = backend.scaled(2500) as i64;
+    // Items stored while the index was not there: dropped, then written.
+    assert!(db.drop_index(ITEM_BY_SIZE.name()).unwrap());
+    assert!(!db.drop_index(ITEM_BY_SIZE.name()).unwrap(), "dropped already");
+    let refs: Vec<Ref<Item>> = db
+        .transact(|tx| (0..count).map(|i| tx.add(item(&format!("{p}{i}"), None, 7_000_000 + i, &[]))).collect())
+        .unwrap();
+    match db.transact(|tx| ITEM_BY_SIZE.count(tx, ..)) {
+        Err(Error::IndexNotReady { index, .. }) => assert_eq!(index, ITEM_BY_SIZE.name()),
+        other => panic!("expected the index to be unbuilt, got {other:?}"),
+    }
+    // A change while the index is unbuilt is indexed by its own commit.
+    db.transact(|tx| Ok(tx.get_mut(refs[0])?.set_size(6_999_999))).unwrap();
+    let built = db.build_indexes().unwrap();
+    let size = built.iter().find(|b| b.index == ITEM_BY_SIZE.name()).unwrap();
+    assert!(size.indexed >= count as u64, "{size:?}");
+    db.transact(|tx| {
+        let all = ITEM_BY_SIZE.range(tx, 6_999_999..7_000_000 + count, usize::MAX)?;
+        assert_eq!(all.len(), refs.len());
+        assert_eq!(all[0], refs[0]);
+        assert_eq!(ITEM_BY_SIZE.get(tx, &7_000_000)?, []);
+        assert_eq!(ITEM_BY_SIZE.get(tx, &(7_000_000 + count - 1))?, [refs[refs.len() - 1]]);
+        Ok(())
+    })
+    .unwrap();
+    // Built indexes cost a read each.
+    assert!(db.build_indexes().unwrap().iter().all(|b| b.scanned == 0));
 }

@@ -113,6 +113,11 @@ fn taken(model: &[(Ref<Product>, Model)], sku: &Option<String>, except: Option<R
 /// Runs `ops` on databases `open` makes (each over the same, empty data),
 /// checking every index after each step.
 pub fn run(open: &dyn Fn() -> Database, ops: &[Op]) {
+    let open = || {
+        let db = open();
+        db.build_indexes().unwrap();
+        db
+    };
     let mut db = open();
     let mut model: Vec<(Ref<Product>, Model)> = Vec::new();
     for op in ops {
