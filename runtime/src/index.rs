@@ -37,6 +37,15 @@ pub trait KeyEncoding {
     /// encoding of one value is never a prefix of another's, so an oid may
     /// follow it.
     fn encode_key(&self, out: &mut Vec<u8>);
+
+    /// The key type's name as an index records it (`int64`, `string`,
+    /// `(string,int64)`), so that entries of another type are never read.
+    fn kind() -> String
+    where
+        Self: Sized,
+    {
+        String::new()
+    }
 }
 
 /// A key type of an [`Index`].
@@ -45,12 +54,20 @@ pub trait IndexKey: KeyEncoding + Clone + std::fmt::Debug + Send + Sync + 'stati
 impl<K: KeyEncoding + Clone + std::fmt::Debug + Send + Sync + 'static> IndexKey for K {}
 
 impl KeyEncoding for u64 {
+    fn kind() -> String {
+        "uint64".to_owned()
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
     }
 }
 
 impl KeyEncoding for i64 {
+    fn kind() -> String {
+        "int64".to_owned()
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         // Flipping the sign bit puts negatives first in unsigned order.
         out.extend_from_slice(&((*self as u64) ^ (1 << 63)).to_be_bytes());
@@ -58,18 +75,30 @@ impl KeyEncoding for i64 {
 }
 
 impl KeyEncoding for u32 {
+    fn kind() -> String {
+        "uint32".to_owned()
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         u64::from(*self).encode_key(out);
     }
 }
 
 impl KeyEncoding for i32 {
+    fn kind() -> String {
+        "int32".to_owned()
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         i64::from(*self).encode_key(out);
     }
 }
 
 impl KeyEncoding for bool {
+    fn kind() -> String {
+        "bool".to_owned()
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
     }
@@ -82,6 +111,10 @@ impl KeyEncoding for [u8] {
 }
 
 impl KeyEncoding for Vec<u8> {
+    fn kind() -> String {
+        "bytes".to_owned()
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         encode_bytes(self, out);
     }
@@ -94,6 +127,10 @@ impl KeyEncoding for str {
 }
 
 impl KeyEncoding for String {
+    fn kind() -> String {
+        "string".to_owned()
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         encode_bytes(self.as_bytes(), out);
     }
@@ -118,6 +155,10 @@ fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 impl<A: KeyEncoding, B: KeyEncoding> KeyEncoding for (A, B) {
+    fn kind() -> String {
+        format!("({},{})", A::kind(), B::kind())
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         self.0.encode_key(out);
         self.1.encode_key(out);
@@ -125,6 +166,10 @@ impl<A: KeyEncoding, B: KeyEncoding> KeyEncoding for (A, B) {
 }
 
 impl<A: KeyEncoding, B: KeyEncoding, C: KeyEncoding> KeyEncoding for (A, B, C) {
+    fn kind() -> String {
+        format!("({},{},{})", A::kind(), B::kind(), C::kind())
+    }
+
     fn encode_key(&self, out: &mut Vec<u8>) {
         self.0.encode_key(out);
         self.1.encode_key(out);
@@ -220,7 +265,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         K: Borrow<Q>,
         R: RangeBounds<Q>,
     {
-        let tree = tree(tx, self.name)?;
+        let tree = tree(tx, self)?;
         let (mut start, end) = (self.lower(range.start_bound()), self.upper(range.end_bound()));
         let mut found = Vec::new();
         // Entries are read in batches, then their objects checked: an entry
@@ -253,7 +298,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         K: Borrow<Q>,
         R: RangeBounds<Q>,
     {
-        let tree = tree(tx, self.name)?;
+        let tree = tree(tx, self)?;
         let bounds = (self.lower(range.start_bound()), self.upper(range.end_bound()));
         let mut n = 0;
         for entry in tree.range(tx, bounds) {
@@ -311,29 +356,44 @@ pub(crate) struct IndexHead {
     build_end: u64,
     #[pbpersist(tag = 3, uint64)]
     built_to: u64,
+    #[pbpersist(tag = 4, string)]
+    pub(crate) key_kind: String,
+    #[pbpersist(tag = 5, bool)]
+    unique: bool,
     #[pbpersist(meta)]
     meta: crate::Meta,
 }
 
-fn root_name(name: &str) -> String {
+pub(crate) fn root_name(name: &str) -> String {
     format!("{ROOT_PREFIX}{name}")
 }
 
-/// The head of the index `name`, if it was created.
-fn head(tx: &mut Transaction<'_>, name: &str) -> Result<Option<Ref<IndexHead>>> {
-    Ok(tx.root()?.get(&root_name(name)))
+/// The head named for `index`, if it was created with the index's key
+/// type and uniqueness: entries of another shape are never read.
+fn head(tx: &mut Transaction<'_>, index: &dyn Maintained) -> Result<Option<Ref<IndexHead>>> {
+    let Some(h) = tx.root()?.get::<IndexHead>(&root_name(index.name())) else { return Ok(None) };
+    let state = tx.get_ref(h)?;
+    Ok((state.key_kind == index.key_kind() && state.unique == index.unique()).then_some(h))
 }
 
-/// The head of the index `name`, created if missing: an empty tree, and a
-/// build to run over every object older than the database's next oid.
-fn head_or_create(tx: &mut Transaction<'_>, name: &str) -> Result<Ref<IndexHead>> {
-    if let Some(h) = head(tx, name)? {
+/// The head of `index`, created if missing or of another shape (which it
+/// replaces): an empty tree, and a build to run over every object older
+/// than the database's next oid.
+fn head_or_create(tx: &mut Transaction<'_>, index: &dyn Maintained) -> Result<Ref<IndexHead>> {
+    if let Some(h) = head(tx, index)? {
         return Ok(h);
     }
     let entries = Entries::create(tx)?;
     let build_end = tx.next_oid()?.0;
-    let h = tx.add(IndexHead { entries: Some(entries), build_end, built_to: 0, meta: Default::default() })?;
-    tx.root_mut()?.insert(root_name(name), h);
+    let h = tx.add(IndexHead {
+        entries: Some(entries),
+        build_end,
+        built_to: 0,
+        key_kind: index.key_kind(),
+        unique: index.unique(),
+        meta: Default::default(),
+    })?;
+    tx.root_mut()?.insert(root_name(index.name()), h);
     Ok(h)
 }
 
@@ -344,8 +404,9 @@ fn entries_of(tx: &mut Transaction<'_>, head: Ref<IndexHead>) -> Result<Ref<Entr
 }
 
 /// The entries of a built index, for a query.
-fn tree(tx: &mut Transaction<'_>, name: &'static str) -> Result<Ref<Entries>> {
-    let Some(h) = head(tx, name)? else {
+fn tree(tx: &mut Transaction<'_>, index: &dyn Maintained) -> Result<Ref<Entries>> {
+    let name = index.name();
+    let Some(h) = head(tx, index)? else {
         return Err(Error::IndexNotReady { index: name, built_to: 0, build_end: None });
     };
     let state = tx.get_ref(h)?;
@@ -366,6 +427,8 @@ pub trait Maintained: Sync {
     fn type_name(&self) -> &'static str;
     /// Whether two objects may not share a key.
     fn unique(&self) -> bool;
+    /// The key type's name (`KeyEncoding::kind`).
+    fn key_kind(&self) -> String;
     /// The encoded keys of `object`, sorted, without duplicates.
     fn keys_of(&self, object: &dyn Any) -> Vec<Vec<u8>>;
     /// The key of `object` encoded as `encoded`, as `Debug` shows it.
@@ -383,6 +446,10 @@ impl<T: Persistent, K: IndexKey> Maintained for Index<T, K> {
 
     fn unique(&self) -> bool {
         self.unique
+    }
+
+    fn key_kind(&self) -> String {
+        K::kind()
     }
 
     fn keys_of(&self, object: &dyn Any) -> Vec<Vec<u8>> {
@@ -468,7 +535,7 @@ fn update(
     new_keys: &[Vec<u8>],
     now: &dyn Object,
 ) -> Result<()> {
-    let head = head_or_create(tx, index.name())?;
+    let head = head_or_create(tx, index)?;
     let tree = entries_of(tx, head)?;
     let entry = |key: &[u8]| {
         let mut k = key.to_vec();
@@ -551,7 +618,7 @@ impl crate::Database {
     /// by the next commit of its type, unbuilt. Whether it existed.
     pub fn drop_index(&self, name: &str) -> Result<bool> {
         self.transact(|tx| {
-            if head(tx, name)?.is_none() {
+            if tx.root()?.get::<IndexHead>(&root_name(name)).is_none() {
                 return Ok(false);
             }
             Ok(tx.root_mut()?.remove(&root_name(name)).is_some())
@@ -562,7 +629,7 @@ impl crate::Database {
         let mut report = Built { index: index.name(), scanned: 0, indexed: 0 };
         loop {
             let step = self.transact(|tx| {
-                let head = head_or_create(tx, index.name())?;
+                let head = head_or_create(tx, index)?;
                 let (built_to, build_end) = {
                     let state = tx.get_ref(head)?;
                     (state.built_to, state.build_end)

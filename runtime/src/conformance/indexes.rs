@@ -277,3 +277,22 @@ pub fn an_index_added_to_existing_objects_is_built_and_then_answers(backend: &Ba
     // Built indexes cost a read each.
     assert!(db.build_indexes().unwrap().iter().all(|b| b.scanned == 0));
 }
+
+pub fn an_index_of_another_key_type_is_built_anew(backend: &Backend) {
+    let db = open(backend);
+    let p = prefix("retyped");
+    let a = db.transact(|tx| tx.add(item(&p, None, 41, &[]))).unwrap();
+    // As a program with the index declared over another key type left it.
+    db.transact(|tx| {
+        let head = tx.root()?.require::<crate::index::IndexHead>(&crate::index::root_name(ITEM_BY_SIZE.name()))?;
+        tx.get_mut(head)?.key_kind = "string".to_owned();
+        Ok(())
+    })
+    .unwrap();
+    match db.transact(|tx| ITEM_BY_SIZE.get(tx, &41)) {
+        Err(Error::IndexNotReady { index, build_end: None, .. }) => assert_eq!(index, ITEM_BY_SIZE.name()),
+        other => panic!("expected the entries of another key type to go unread, got {other:?}"),
+    }
+    db.build_indexes().unwrap();
+    db.transact(|tx| Ok(assert!(ITEM_BY_SIZE.get(tx, &41)?.contains(&a)))).unwrap();
+}

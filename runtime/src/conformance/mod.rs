@@ -139,6 +139,7 @@ macro_rules! conformance_tests {
                 indexes::racing_writers_of_one_unique_key_commit_exactly_one,
                 indexes::concurrent_inserts_into_one_index_all_arrive,
                 indexes::an_index_added_to_existing_objects_is_built_and_then_answers,
+                indexes::an_index_of_another_key_type_is_built_anew,
                 oids::new_oids_refuses_counts_over_the_limit_or_past_2_63_and_changes_nothing,
                 oids::new_oids_of_zero_is_an_empty_range,
                 oids::oids_and_tids_past_2_63_read_as_nothing,
