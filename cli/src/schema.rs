@@ -64,6 +64,10 @@ pub fn check(includes: &[PathBuf], against: Option<&str>, files: &[PathBuf]) -> 
         return Ok(ExitCode::SUCCESS);
     };
     let old = old_schema(against)?;
+    // Index changes break nothing; they say what the next build does.
+    for c in pbpersist_build::index_changes(&old, &new) {
+        say!("{c}");
+    }
     let changes = pbpersist_build::breaking_changes(&old, &new);
     if changes.is_empty() {
         say!("no breaking changes against {}", shown(against));

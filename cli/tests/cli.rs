@@ -116,6 +116,25 @@ fn check_reports_diagnostics_and_breaking_changes() {
     ]);
     assert!(!changed.status.success());
     assert!(stdout(&changed).contains("FieldTypeChanged: demo.Tower.build_year"), "{}", stdout(&changed));
+
+    // An index added against the stored schema is listed, and breaks nothing.
+    std::fs::write(
+        &v2,
+        source.replace("required string name = 1;", "required string name = 1 [(pbpersist.index) = {unique: true}];"),
+    )
+    .unwrap();
+    let indexed = cargo_pbpersist(&[
+        "check",
+        "-I",
+        dir.path().to_str().unwrap(),
+        "-I",
+        include.to_str().unwrap(),
+        "--against",
+        db.to_str().unwrap(),
+        v2.to_str().unwrap(),
+    ]);
+    assert!(indexed.status.success(), "{}{}", stdout(&indexed), stderr(&indexed));
+    assert!(stdout(&indexed).contains("index demo.Tower.name: added, unique"), "{}", stdout(&indexed));
 }
 
 /// `check --against` a descriptor set from protoc: editions features count,

@@ -280,3 +280,114 @@ fn compatible(ok: &Kind, nk: &Kind) -> bool {
         _ => family(ok).is_some() && family(ok) == family(nk),
     }
 }
+
+/// How a field's index changed between two versions of a schema. None of
+/// these breaks stored data: each says what the next
+/// `Database::build_indexes` does.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum IndexChange {
+    /// A field gained an index: the build indexes every stored object.
+    Added {
+        /// The index's name, the field's full name (`catalog.Product.sku`).
+        index: String,
+        /// Whether it is unique.
+        unique: bool,
+    },
+    /// A field lost its index (or the field or its message was renamed,
+    /// which renames the index): the old entries stay until
+    /// `Database::drop_index`.
+    Removed {
+        /// The index's name.
+        index: String,
+    },
+    /// An index became unique, or stopped being: it is built anew, and a
+    /// unique build over stored duplicates fails.
+    UniqueChanged {
+        /// The index's name.
+        index: String,
+        /// Whether it is unique now.
+        unique: bool,
+    },
+    /// The indexed field's type changed the key type: the index is built anew.
+    KeyTypeChanged {
+        /// The index's name.
+        index: String,
+        /// The key type before (`int64`, `string`, ...).
+        from: String,
+        /// The key type now.
+        to: String,
+    },
+}
+
+impl fmt::Display for IndexChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexChange::Added { index, unique: true } => write!(f, "index {index}: added, unique"),
+            IndexChange::Added { index, unique: false } => write!(f, "index {index}: added"),
+            IndexChange::Removed { index } => {
+                write!(f, "index {index}: removed (Database::drop_index drops its entries)")
+            }
+            IndexChange::UniqueChanged { index, unique: true } => write!(f, "index {index}: made unique; built anew"),
+            IndexChange::UniqueChanged { index, unique: false } => {
+                write!(f, "index {index}: no longer unique; built anew")
+            }
+            IndexChange::KeyTypeChanged { index, from, to } => {
+                write!(f, "index {index}: key type {from} -> {to}; built anew")
+            }
+        }
+    }
+}
+
+/// The indexes of `old` and `new` that were added, removed or changed,
+/// sorted by index name. After deploying `new`, `Database::build_indexes`
+/// builds what these list.
+pub fn index_changes(old: &DescriptorPool, new: &DescriptorPool) -> Vec<IndexChange> {
+    let (before, after) = (indexes(old), indexes(new));
+    let mut out = Vec::new();
+    for (index, (unique, kind)) in &after {
+        match before.get(index) {
+            None => out.push(IndexChange::Added { index: index.clone(), unique: *unique }),
+            Some((was_unique, _)) if was_unique != unique => {
+                out.push(IndexChange::UniqueChanged { index: index.clone(), unique: *unique });
+            }
+            Some((_, was)) if was != kind => {
+                out.push(IndexChange::KeyTypeChanged { index: index.clone(), from: was.clone(), to: kind.clone() });
+            }
+            Some(_) => {}
+        }
+    }
+    out.extend(before.keys().filter(|i| !after.contains_key(*i)).map(|i| IndexChange::Removed { index: i.clone() }));
+    out.sort();
+    out
+}
+
+/// Every indexed field of `pool`'s user messages: index name to whether it
+/// is unique and its key type, named as the runtime records it.
+fn indexes(pool: &DescriptorPool) -> std::collections::BTreeMap<String, (bool, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(ext) = pool.get_extension_by_name("pbpersist.index") else { return out };
+    for msg in user_messages(pool) {
+        for field in msg.fields() {
+            let options = field.options();
+            if !options.has_extension(&ext) {
+                continue;
+            }
+            let value = options.get_extension(&ext);
+            let unique = value.as_message().and_then(|m| m.get_field_by_name("unique")).and_then(|v| v.as_bool());
+            let kind = match field.kind() {
+                Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Enum(_) => "int32",
+                Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => "int64",
+                Kind::Uint32 | Kind::Fixed32 => "uint32",
+                Kind::Uint64 | Kind::Fixed64 => "uint64",
+                Kind::Bool => "bool",
+                Kind::String => "string",
+                Kind::Bytes => "bytes",
+                Kind::Message(m) if m.full_name() == "pbpersist.Ref" => "uint64",
+                Kind::Float | Kind::Double | Kind::Message(_) => continue,
+            };
+            out.insert(field.full_name().to_owned(), (unique.unwrap_or(false), kind.to_owned()));
+        }
+    }
+    out
+}

@@ -44,7 +44,7 @@ mod resolve;
 mod source;
 mod wkt;
 
-pub use compat::{BreakingChange, Rule, breaking_changes};
+pub use compat::{BreakingChange, IndexChange, Rule, breaking_changes, index_changes};
 pub use error::{Error, SchemaError};
 pub use resolve::BUILTIN as BUILTIN_PROTOS;
 

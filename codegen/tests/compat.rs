@@ -1,6 +1,6 @@
 //! The breaking-change check, one test per rule, and the changes it allows.
 
-use pbpersist_build::{Config, Rule, breaking_changes};
+use pbpersist_build::{Config, IndexChange, Rule, breaking_changes, index_changes};
 
 fn pool(source: &str) -> prost_reflect::DescriptorPool {
     let dir = tempfile::tempdir().unwrap();
@@ -166,4 +166,34 @@ fn an_extension_number_keeps_its_type() {
         "message A { extensions 101 to 199; optional bytes nick = 100; }\nextend A { repeated int64 badges = 101; }";
     assert_eq!(rules(&old, moved), vec![]);
     assert_eq!(rules(&old, base), vec![]);
+}
+
+#[test]
+fn index_changes_are_listed_and_break_nothing() {
+    let header = "syntax = \"proto3\";\npackage p;\nimport \"pbpersist/options.proto\";\n";
+    let old = pool(&format!(
+        "{header}message A {{ string a = 1 [(pbpersist.index) = {{}}]; int64 b = 2 [(pbpersist.index) = {{}}]; \
+         int64 c = 3 [(pbpersist.index) = {{}}]; string d = 4; string gone = 5 [(pbpersist.index) = {{}}]; }}"
+    ));
+    let new = pool(&format!(
+        "{header}message A {{ string a = 1 [(pbpersist.index) = {{unique: true}}]; int64 b = 2 [(pbpersist.index) = {{}}]; \
+         string c = 3 [(pbpersist.index) = {{}}]; string d = 4 [(pbpersist.index) = {{}}]; reserved 5; }}"
+    ));
+    let changes = index_changes(&old, &new);
+    assert_eq!(
+        changes,
+        vec![
+            IndexChange::Added { index: "p.A.d".into(), unique: false },
+            IndexChange::Removed { index: "p.A.gone".into() },
+            IndexChange::UniqueChanged { index: "p.A.a".into(), unique: true },
+            IndexChange::KeyTypeChanged { index: "p.A.c".into(), from: "int64".into(), to: "string".into() },
+        ]
+    );
+    assert_eq!(changes[3].to_string(), "index p.A.c: key type int64 -> string; built anew");
+    assert_eq!(index_changes(&new, &new), vec![]);
+    // The type change is breaking for the field itself, not for the index.
+    assert_eq!(
+        breaking_changes(&old, &new).into_iter().map(|c| c.rule).collect::<Vec<_>>(),
+        vec![Rule::FieldTypeChanged]
+    );
 }
