@@ -30,6 +30,7 @@ PROTOS = [
     "pbpersist/objectstore.proto",
     "pbpersist/server.proto",
     "demo.proto",
+    "catalog.proto",
 ] + [
     line
     for line in (ROOT / "tests" / "corpus" / "FILES").read_text().splitlines()
@@ -53,6 +54,7 @@ def modules(tmp_path_factory):
         f"-I{ROOT / 'proto'}",
         f"-I{ROOT / 'tests' / 'corpus'}",
         f"-I{ROOT / 'tests' / 'editions'}",
+        f"-I{ROOT / 'tests' / 'proto'}",
         f"-I{include}",
         f"--python_out={out}",
     ]
@@ -326,6 +328,57 @@ def test_python_walks_and_changes_a_tree_rust_wrote(modules, tmp_path):
     conn.execute("COMMIT")
     conn.close()
     worker("interop-check-tree", tmp_path)
+
+
+def index_key(value):
+    """A value encoded as docs/indexes.md says (ints as int64, strings)."""
+    if isinstance(value, int):
+        return ((value + (1 << 63)) % (1 << 64)).to_bytes(8, "big")
+    return value.encode().replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+
+
+def test_python_looks_up_an_index_by_the_documented_layout(modules, tmp_path):
+    import json
+
+    out = subprocess.run([WORKER, "interop-write-index", tmp_path], check=True, capture_output=True, text=True)
+    rust = json.loads(out.stdout)
+    record_cls = modules["pbpersist/record.proto"].Record
+    conn = sqlite3.connect(tmp_path / "index.db")
+    state = lambda oid: load(conn, oid, record_cls)[1]
+    _, root = load(conn, 0, record_cls)
+
+    def entries(name):
+        head = state(root.entries[f"pbpersist.index/{name}"].oid)
+        assert head.built_to >= head.build_end, "the index is built"
+        tree = state(head.entries.oid)
+        assert (tree.key_kind, tree.value_kind) == ("bytes", "uint64")
+
+        def walk(oid, level):
+            if level == tree.depth:
+                bucket = state(oid)
+                yield from zip(bucket.keys.bytes, bucket.values.uints)
+            else:
+                for child in state(oid).children:
+                    yield from walk(child.oid, level + 1)
+
+        return head, list(walk(tree.root.oid, 0))
+
+    # A plain index: the value's encoding, then the oid as 8 bytes.
+    head, by_name = entries("catalog.Product.name")
+    assert (head.key_kind, head.unique) == ("string", False)
+    key = index_key("p3")
+    named = [oid for k, oid in by_name if k[:-8] == key]
+    assert named == rust["named"] and len(named) == 36
+    # A range: from the first encoding up to the last followed by ff x 9.
+    _, by_price = entries("catalog.Product.price_cents")
+    low, high = index_key(-5), index_key(5) + b"\xff" * 9
+    assert [oid for k, oid in by_price if low <= k <= high] == rust["priced"]
+    # A unique index: the value's encoding alone.
+    head, by_sku = entries("catalog.Product.sku")
+    assert head.unique
+    assert [oid for k, oid in by_sku if k == index_key("S42")] == [rust["sku"]]
+    # Each oid found is a product with that value.
+    assert all(state(oid).name == "p3" for oid in named)
 
 
 FORMAT_MD = ROOT / "docs" / "format.md"

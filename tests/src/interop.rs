@@ -345,3 +345,34 @@ fn err(msg: &str) -> pbpersist::Error {
 fn check_eq<T: PartialEq + std::fmt::Debug>(got: T, want: T) -> pbpersist::Result<()> {
     if got == want { Ok(()) } else { Err(err(&format!("expected {want:?}, found {got:?}"))) }
 }
+
+/// A catalog of 600 products on SQLite (`index.db`), its indexes built, for
+/// Python to look up by docs/indexes.md's layout; prints, as JSON, what Rust
+/// finds: the oids named `p3`, the oids priced -5 to 5 in key order, and
+/// the oid of SKU `S42`.
+pub fn write_index(dir: &Path) -> Result<()> {
+    use crate::catalog::Product;
+    let db = Database::open(dir.join("index.db"))?;
+    db.build_indexes()?;
+    db.transact(|tx| {
+        for i in 0..600i64 {
+            let mut p = Product::new();
+            p.set_sku(format!("S{i}"));
+            p.set_name(format!("p{}", i % 17));
+            p.set_price_cents(i % 50 - 25);
+            tx.add(p)?;
+        }
+        Ok(())
+    })?;
+    let found = db.transact(|tx| {
+        let named = Product::BY_NAME.get(tx, "p3")?;
+        let priced = Product::BY_PRICE_CENTS.range(tx, -5..=5, usize::MAX)?;
+        let sku = Product::BY_SKU.find(tx, "S42")?;
+        Ok((named, priced, sku))
+    })?;
+    let oids = |refs: &[pbpersist::Ref<Product>]| refs.iter().map(|r| r.oid().0).collect::<Vec<_>>();
+    // Lists of numbers print as JSON arrays.
+    let sku = found.2.map_or_else(|| "null".to_owned(), |r| r.oid().0.to_string());
+    println!(r#"{{"named": {:?}, "priced": {:?}, "sku": {sku}}}"#, oids(&found.0), oids(&found.1));
+    Ok(())
+}

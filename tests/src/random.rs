@@ -43,7 +43,9 @@ pub fn editions_pool() -> DescriptorPool {
 /// `Ref` and `Record`, which are runtime types.
 pub fn messages(pool: &DescriptorPool) -> Vec<MessageDescriptor> {
     pool.all_messages()
-        .filter(|m| !m.is_map_entry() && !["pbpersist.Ref", "pbpersist.Record"].contains(&m.full_name()))
+        .filter(|m| {
+            !m.is_map_entry() && !["pbpersist.Ref", "pbpersist.Record", "pbpersist.Index"].contains(&m.full_name())
+        })
         .collect()
 }
 

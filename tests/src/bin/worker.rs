@@ -13,7 +13,8 @@
 //! `PBPERSIST_POSTGRES_URL` and adds a counter named "from-env" to the root.
 //! `pbpersist-worker interop-write-db <db>`: stores the Tower example's objects.
 //! `pbpersist-worker interop-write|interop-check|interop-check-editions|interop-write-tree|interop-check-tree <dir>`:
-//! the Rust side of the Python interop test.
+//! the Rust side of the Python interop test; `interop-write-index <dir>` also
+//! prints what Rust's index lookups find.
 //! `pbpersist-worker format-write|format-check <dir>`: the database
 //! docs/format.md's Python examples run against, and the check of what they wrote.
 //! `pbpersist-worker tree-insert <db> <worker> <n> <per transaction>`: inserts
@@ -261,6 +262,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
         Some("interop-write-history") => pbpersist_tests::interop::write_history(std::path::Path::new(&args[2]))?,
         Some("interop-write-tree") => pbpersist_tests::interop::write_tree(std::path::Path::new(&args[2]))?,
+        Some("interop-write-index") => pbpersist_tests::interop::write_index(std::path::Path::new(&args[2]))?,
         Some("format-write") => pbpersist_tests::interop::write_format(std::path::Path::new(&args[2]))?,
         Some("format-check") => pbpersist_tests::interop::check_format(std::path::Path::new(&args[2]))?,
         Some("interop-check-tree") => pbpersist_tests::interop::check_tree(std::path::Path::new(&args[2]))?,
