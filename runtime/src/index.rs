@@ -237,6 +237,21 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         self.unique
     }
 
+    /// A query of every entry, narrowed by its methods (`eq`, `range`,
+    /// `starting_with`, `leading`, `descending`, `limit`, `after`, `and`)
+    /// and run by `fetch`, `count` or `explain` with a transaction.
+    pub fn query(&self) -> Query<'_, T, K> {
+        Query {
+            index: self,
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+            descending: false,
+            limit: usize::MAX,
+            after: None,
+            also: Vec::new(),
+        }
+    }
+
     /// The objects whose keys include `key`, in oid order. `key` may be
     /// borrowed: a `&str` for a `String` index.
     pub fn get<Q>(&self, tx: &mut Transaction<'_>, key: &Q) -> Result<Vec<Ref<T>>>
@@ -244,7 +259,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         Q: KeyEncoding + ?Sized,
         K: Borrow<Q>,
     {
-        self.range(tx, (Bound::Included(key), Bound::Included(key)), usize::MAX)
+        Ok(self.query().eq(key).fetch(tx)?.refs)
     }
 
     /// The one object with key `key` of a unique index (the first of a plain one).
@@ -253,7 +268,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         Q: KeyEncoding + ?Sized,
         K: Borrow<Q>,
     {
-        Ok(self.range(tx, (Bound::Included(key), Bound::Included(key)), 1)?.pop())
+        Ok(self.query().eq(key).limit(1).fetch(tx)?.refs.pop())
     }
 
     /// Up to `limit` objects with keys in `range` (such as `"a"..="c"` or
@@ -265,29 +280,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         K: Borrow<Q>,
         R: RangeBounds<Q>,
     {
-        let tree = tree(tx, self)?;
-        let (mut start, end) = (self.lower(range.start_bound()), self.upper(range.end_bound()));
-        let mut found = Vec::new();
-        // Entries are read in batches, then their objects checked: an entry
-        // whose object gc removed is passed over, and the next batch starts
-        // after the last entry read.
-        while found.len() < limit {
-            let want = (limit - found.len()).min(1024);
-            let batch: Vec<(Vec<u8>, u64)> =
-                tree.range(tx, (start.clone(), end.clone())).take(want).collect::<Result<_>>()?;
-            let Some((last, _)) = batch.last() else { break };
-            start = Bound::Excluded(last.clone());
-            let complete = batch.len() < want;
-            for (_, oid) in batch {
-                if tx.exists(Oid(oid))? {
-                    found.push(Ref::new(Oid(oid)));
-                }
-            }
-            if complete {
-                break;
-            }
-        }
-        Ok(found)
+        Ok(self.query().range(range).limit(limit).fetch(tx)?.refs)
     }
 
     /// How many entries have keys in `range`, without loading the objects
@@ -298,41 +291,310 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
         K: Borrow<Q>,
         R: RangeBounds<Q>,
     {
-        let tree = tree(tx, self)?;
-        let bounds = (self.lower(range.start_bound()), self.upper(range.end_bound()));
+        self.query().range(range).count(tx)
+    }
+}
+
+fn encoded<Q: KeyEncoding + ?Sized>(key: &Q) -> Vec<u8> {
+    let mut out = Vec::new();
+    key.encode_key(&mut out);
+    out
+}
+
+/// The first tree key at or after `bound`, of an index that is `unique` or not.
+fn lower<Q: KeyEncoding + ?Sized>(unique: bool, bound: Bound<&Q>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(k) => Bound::Included(encoded(k)),
+        Bound::Excluded(k) if unique => Bound::Excluded(encoded(k)),
+        // Past every oid after the key.
+        Bound::Excluded(k) => Bound::Excluded(past_oids(encoded(k))),
+    }
+}
+
+/// The last tree key at or before `bound`.
+fn upper<Q: KeyEncoding + ?Sized>(unique: bool, bound: Bound<&Q>) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(k) if unique => Bound::Included(encoded(k)),
+        Bound::Included(k) => Bound::Included(past_oids(encoded(k))),
+        Bound::Excluded(k) => Bound::Excluded(encoded(k)),
+    }
+}
+
+/// The least byte string greater than every string starting with `prefix`,
+/// or `None` when there is none (all `ff`).
+fn after_prefix(mut prefix: Vec<u8>) -> Option<Vec<u8>> {
+    while let Some(last) = prefix.pop() {
+        if last < 0xff {
+            prefix.push(last + 1);
+            return Some(prefix);
+        }
+    }
+    None
+}
+
+/// Where a page of results ends, for the next page to start after:
+/// [`Query::after`]. Opaque: an index's encoded key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cursor(Vec<u8>);
+
+impl Cursor {
+    /// The cursor as bytes, to hand to a client (it reveals the key).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A cursor from [`as_bytes`](Self::as_bytes).
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Cursor {
+        Cursor(bytes.into())
+    }
+}
+
+/// One page of a query's results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The objects, in the query's order.
+    pub refs: Vec<Ref<T>>,
+    /// Where to go on from, when the limit cut the results short.
+    pub next: Option<Cursor>,
+}
+
+/// What a query read, from [`Query::explain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explain {
+    /// The index whose entries give the order.
+    pub index: &'static str,
+    /// The other indexes whose entries narrow the results ([`Query::and`]).
+    pub also: Vec<&'static str>,
+    /// Entries read, from every index.
+    pub entries: u64,
+    /// Objects checked for existence (entries of objects gc removed are passed over).
+    pub checked: u64,
+    /// Results.
+    pub results: u64,
+}
+
+/// Another index's key range that results must also be in.
+#[derive(Clone)]
+struct Also<'i> {
+    index: &'i dyn Maintained,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+}
+
+/// A query of an [`Index`]: which keys, in which order, how many. A value:
+/// build it once, run it in any transaction.
+pub struct Query<'i, T, K> {
+    index: &'i Index<T, K>,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    descending: bool,
+    limit: usize,
+    after: Option<Cursor>,
+    also: Vec<Also<'i>>,
+}
+
+impl<T, K> Clone for Query<'_, T, K> {
+    fn clone(&self) -> Self {
+        Query {
+            index: self.index,
+            start: self.start.clone(),
+            end: self.end.clone(),
+            descending: self.descending,
+            limit: self.limit,
+            after: self.after.clone(),
+            also: self.also.clone(),
+        }
+    }
+}
+
+impl<T, K> std::fmt::Debug for Query<'_, T, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("index", &self.index.name)
+            .field("descending", &self.descending)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'i, T: Persistent, K: IndexKey> Query<'i, T, K> {
+    /// Only entries with key `key`.
+    pub fn eq<Q>(self, key: &Q) -> Self
+    where
+        Q: KeyEncoding + ?Sized,
+        K: Borrow<Q>,
+    {
+        self.range((Bound::Included(key), Bound::Included(key)))
+    }
+
+    /// Only entries with keys in `range`.
+    pub fn range<Q, R>(mut self, range: R) -> Self
+    where
+        Q: KeyEncoding + ?Sized,
+        K: Borrow<Q>,
+        R: RangeBounds<Q>,
+    {
+        let unique = self.index.unique;
+        self.start = lower(unique, range.start_bound());
+        self.end = upper(unique, range.end_bound());
+        self
+    }
+
+    /// Only entries whose string or bytes key starts with `prefix` (of a
+    /// `String` or `Vec<u8>` index).
+    pub fn starting_with(mut self, prefix: impl AsRef<[u8]>) -> Self {
+        let mut bytes = Vec::new();
+        encode_bytes(prefix.as_ref(), &mut bytes);
+        // Without the terminator: a prefix of every longer value's encoding.
+        bytes.truncate(bytes.len() - 2);
+        self.end = after_prefix(bytes.clone()).map_or(Bound::Unbounded, Bound::Excluded);
+        self.start = Bound::Included(bytes);
+        self
+    }
+
+    /// Only entries whose key starts with the value `first`: of an index
+    /// with a tuple key, those whose first element is `first` (or whose
+    /// first elements are, for a tuple `first`).
+    pub fn leading<Q: KeyEncoding + ?Sized>(mut self, first: &Q) -> Self {
+        let bytes = encoded(first);
+        self.end = after_prefix(bytes.clone()).map_or(Bound::Unbounded, Bound::Excluded);
+        self.start = Bound::Included(bytes);
+        self
+    }
+
+    /// Greatest key first (then greatest oid first).
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
+        self
+    }
+
+    /// At most `n` results per [`fetch`](Self::fetch); the page's `next`
+    /// cursor goes on from there.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = n;
+        self
+    }
+
+    /// Go on after the page that returned `cursor`.
+    pub fn after(mut self, cursor: &Cursor) -> Self {
+        self.after = Some(cursor.clone());
+        self
+    }
+
+    /// Only objects that another query of an index of the same type also
+    /// finds (its order, limit and cursor are not used).
+    pub fn and<K2: IndexKey>(mut self, other: &Query<'i, T, K2>) -> Self {
+        self.also.push(Also { index: other.index, start: other.start.clone(), end: other.end.clone() });
+        self
+    }
+
+    /// The tree key range left to read.
+    fn bounds(&self) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        let (mut start, mut end) = (self.start.clone(), self.end.clone());
+        if let Some(Cursor(c)) = &self.after {
+            if self.descending {
+                end = Bound::Excluded(c.clone());
+            } else {
+                start = Bound::Excluded(c.clone());
+            }
+        }
+        (start, end)
+    }
+
+    /// Runs the query: up to the limit of objects, in the query's order,
+    /// passing over entries whose object gc removed.
+    pub fn fetch(&self, tx: &mut Transaction<'_>) -> Result<Page<T>> {
+        let mut explain = self.explain_empty();
+        self.run(tx, &mut explain)
+    }
+
+    /// Runs the query and says what it read.
+    pub fn explain(&self, tx: &mut Transaction<'_>) -> Result<Explain> {
+        let mut explain = self.explain_empty();
+        let page = self.run(tx, &mut explain)?;
+        explain.results = page.refs.len() as u64;
+        Ok(explain)
+    }
+
+    fn explain_empty(&self) -> Explain {
+        Explain {
+            index: self.index.name,
+            also: self.also.iter().map(|a| a.index.name()).collect(),
+            entries: 0,
+            checked: 0,
+            results: 0,
+        }
+    }
+
+    /// How many entries the query's key range holds, without loading any
+    /// object (entries of objects gc removed included; `and`, `limit` and
+    /// the cursor are not used).
+    pub fn count(&self, tx: &mut Transaction<'_>) -> Result<u64> {
+        let tree = tree(tx, self.index)?;
         let mut n = 0;
-        for entry in tree.range(tx, bounds) {
+        for entry in tree.range(tx, (self.start.clone(), self.end.clone())) {
             entry?;
             n += 1;
         }
         Ok(n)
     }
 
-    fn encoded<Q: KeyEncoding + ?Sized>(&self, key: &Q) -> Vec<u8> {
-        let mut out = Vec::new();
-        key.encode_key(&mut out);
-        out
-    }
-
-    /// The first tree key at or after `bound`.
-    fn lower<Q: KeyEncoding + ?Sized>(&self, bound: Bound<&Q>) -> Bound<Vec<u8>> {
-        match bound {
-            Bound::Unbounded => Bound::Unbounded,
-            Bound::Included(k) => Bound::Included(self.encoded(k)),
-            Bound::Excluded(k) if self.unique => Bound::Excluded(self.encoded(k)),
-            // Past every oid after the key.
-            Bound::Excluded(k) => Bound::Excluded(past_oids(self.encoded(k))),
+    fn run(&self, tx: &mut Transaction<'_>, explain: &mut Explain) -> Result<Page<T>> {
+        let tree = tree(tx, self.index)?;
+        // The other indexes' oids first: their key ranges are read whole.
+        let mut allowed: Option<std::collections::HashSet<u64>> = None;
+        for also in &self.also {
+            let other = self::tree(tx, also.index)?;
+            let mut oids = std::collections::HashSet::new();
+            for entry in other.range(tx, (also.start.clone(), also.end.clone())) {
+                oids.insert(entry?.1);
+                explain.entries += 1;
+            }
+            allowed = Some(match allowed {
+                None => oids,
+                Some(before) => before.intersection(&oids).copied().collect(),
+            });
         }
-    }
-
-    /// The last tree key at or before `bound`.
-    fn upper<Q: KeyEncoding + ?Sized>(&self, bound: Bound<&Q>) -> Bound<Vec<u8>> {
-        match bound {
-            Bound::Unbounded => Bound::Unbounded,
-            Bound::Included(k) if self.unique => Bound::Included(self.encoded(k)),
-            Bound::Included(k) => Bound::Included(past_oids(self.encoded(k))),
-            Bound::Excluded(k) => Bound::Excluded(self.encoded(k)),
+        let (mut start, mut end) = self.bounds();
+        let mut refs = Vec::new();
+        let mut last_key = None;
+        // Entries are read in batches, then their objects checked; the next
+        // batch starts after the last entry read.
+        'batches: while refs.len() < self.limit {
+            let want = (self.limit - refs.len()).min(1024);
+            let batch: Vec<(Vec<u8>, u64)> = if self.descending {
+                tree.range_rev(tx, (start.clone(), end.clone())).take(want).collect::<Result<_>>()?
+            } else {
+                tree.range(tx, (start.clone(), end.clone())).take(want).collect::<Result<_>>()?
+            };
+            explain.entries += batch.len() as u64;
+            let complete = batch.len() < want;
+            for (key, oid) in batch {
+                if self.descending {
+                    end = Bound::Excluded(key.clone());
+                } else {
+                    start = Bound::Excluded(key.clone());
+                }
+                if allowed.as_ref().is_some_and(|a| !a.contains(&oid)) {
+                    continue;
+                }
+                explain.checked += 1;
+                if tx.exists(Oid(oid))? {
+                    refs.push(Ref::new(Oid(oid)));
+                    last_key = Some(key);
+                    if refs.len() == self.limit {
+                        break 'batches;
+                    }
+                }
+            }
+            if complete {
+                break;
+            }
         }
+        let next = (refs.len() == self.limit).then(|| last_key.map(Cursor)).flatten();
+        Ok(Page { refs, next })
     }
 }
 
@@ -454,15 +716,15 @@ impl<T: Persistent, K: IndexKey> Maintained for Index<T, K> {
 
     fn keys_of(&self, object: &dyn Any) -> Vec<Vec<u8>> {
         let Some(object) = object.downcast_ref::<T>() else { return Vec::new() };
-        let mut keys: Vec<Vec<u8>> = (self.keys)(object).iter().map(|k| self.encoded(k)).collect();
+        let mut keys: Vec<Vec<u8>> = (self.keys)(object).iter().map(|k| encoded(k)).collect();
         keys.sort();
         keys.dedup();
         keys
     }
 
-    fn show_key(&self, object: &dyn Any, encoded: &[u8]) -> String {
+    fn show_key(&self, object: &dyn Any, key: &[u8]) -> String {
         let Some(object) = object.downcast_ref::<T>() else { return String::new() };
-        let key = (self.keys)(object).into_iter().find(|k| self.encoded(k) == encoded);
+        let key = (self.keys)(object).into_iter().find(|k| encoded(k) == key);
         key.map(|k| format!("{k:?}")).unwrap_or_default()
     }
 }

@@ -25,6 +25,13 @@ pub static ITEM_BY_SIZE: Index<Item, i64> =
 /// Items by each of their tags.
 pub static ITEM_BY_TAG: Index<Item, String> = Index::new("pbpersist.conformance.Item.tags", |i| i.tags().to_vec());
 
+/// Items by name, then size: a composite key, declared by hand.
+pub static ITEM_BY_NAME_AND_SIZE: Index<Item, (String, i64)> =
+    Index::new("pbpersist.conformance.Item.name+size", |i| {
+        if i.has_name() && i.has_size() { vec![(i.name().to_owned(), i.size())] } else { Vec::new() }
+    });
+
+crate::register_index!(ITEM_BY_NAME_AND_SIZE);
 crate::register_index!(ITEM_BY_NAME);
 crate::register_index!(ITEM_BY_CODE);
 crate::register_index!(ITEM_BY_SIZE);
@@ -295,4 +302,63 @@ pub fn an_index_of_another_key_type_is_built_anew(backend: &Backend) {
     }
     db.build_indexes().unwrap();
     db.transact(|tx| Ok(assert!(ITEM_BY_SIZE.get(tx, &41)?.contains(&a)))).unwrap();
+}
+
+pub fn queries_order_page_narrow_and_intersect(backend: &Backend) {
+    let db = open(backend);
+    let p = prefix("query");
+    let tag = format!("{p}tagged");
+    // Names p-a0..p-a9 and p-b0..p-b4, sizes 0..15; every third is tagged.
+    let refs: Vec<Ref<Item>> = db
+        .transact(|tx| {
+            (0..15)
+                .map(|i: i64| {
+                    let name = if i < 10 { format!("{p}a{i}") } else { format!("{p}b{}", i - 10) };
+                    let tags = if i % 3 == 0 { vec![tag.as_str()] } else { vec![] };
+                    tx.add(item(&name, None, i, &tags))
+                })
+                .collect()
+        })
+        .unwrap();
+    db.transact(|tx| {
+        // Prefixes of strings, ascending and descending.
+        let a = ITEM_BY_NAME.query().starting_with(format!("{p}a")).fetch(tx)?;
+        assert_eq!(a.refs, refs[..10]);
+        assert_eq!(a.next, None);
+        let b_desc = ITEM_BY_NAME.query().starting_with(format!("{p}b")).descending().fetch(tx)?;
+        assert_eq!(b_desc.refs, refs[10..].iter().rev().copied().collect::<Vec<_>>());
+        // Pages of four, each going on after the last.
+        let all = ITEM_BY_NAME.query().starting_with(&p).limit(4);
+        let mut pages = Vec::new();
+        let mut page = all.fetch(tx)?;
+        loop {
+            pages.extend(page.refs.iter().copied());
+            let Some(next) = page.next else { break };
+            page = all.clone().after(&next).fetch(tx)?;
+        }
+        assert_eq!(pages, refs);
+        // Descending pages.
+        let down = ITEM_BY_NAME.query().starting_with(&p).descending().limit(6);
+        let first = down.fetch(tx)?;
+        let second = down.clone().after(first.next.as_ref().unwrap()).fetch(tx)?;
+        assert_eq!(first.refs, refs.iter().rev().take(6).copied().collect::<Vec<_>>());
+        assert_eq!(second.refs, refs.iter().rev().skip(6).take(6).copied().collect::<Vec<_>>());
+        // A composite index by its leading field, with a range on the next.
+        let name = format!("{p}a4");
+        assert_eq!(ITEM_BY_NAME_AND_SIZE.query().leading(&name).fetch(tx)?.refs, [refs[4]]);
+        let ranged = ITEM_BY_NAME_AND_SIZE.query().range((name.clone(), 0)..=(name.clone(), 4)).fetch(tx)?;
+        assert_eq!(ranged.refs, [refs[4]]);
+        assert_eq!(ITEM_BY_NAME_AND_SIZE.query().range((name.clone(), 5)..).limit(1).fetch(tx)?.refs, [refs[5]]);
+        // Two indexes intersected: tagged items with sizes 4 to 12.
+        let tagged = ITEM_BY_TAG.query().eq(&tag);
+        let sized = ITEM_BY_SIZE.query().range(4..=12).and(&tagged);
+        assert_eq!(sized.fetch(tx)?.refs, [refs[6], refs[9], refs[12]]);
+        let explain = sized.explain(tx)?;
+        assert_eq!((explain.index, explain.also.as_slice()), (ITEM_BY_SIZE.name(), &[ITEM_BY_TAG.name()][..]));
+        assert_eq!((explain.results, explain.checked), (3, 3));
+        assert!(explain.entries >= 5 + 9, "{explain:?}");
+        assert_eq!(ITEM_BY_NAME.query().starting_with(&p).count(tx)?, 15);
+        Ok(())
+    })
+    .unwrap();
 }

@@ -140,6 +140,7 @@ macro_rules! conformance_tests {
                 indexes::concurrent_inserts_into_one_index_all_arrive,
                 indexes::an_index_added_to_existing_objects_is_built_and_then_answers,
                 indexes::an_index_of_another_key_type_is_built_anew,
+                indexes::queries_order_page_narrow_and_intersect,
                 oids::new_oids_refuses_counts_over_the_limit_or_past_2_63_and_changes_nothing,
                 oids::new_oids_of_zero_is_an_empty_range,
                 oids::oids_and_tids_past_2_63_read_as_nothing,
@@ -160,6 +161,7 @@ macro_rules! conformance_tests {
                 trees::four_threads_insert_into_one_tree_and_every_key_arrives,
                 trees::gc_keeps_a_tree_and_removes_the_buckets_it_dropped,
                 trees::sets_embedded_values_and_kind_checks,
+                trees::reverse_ranges_agree_with_btreemap_on_a_deep_tree,
         }
     };
 }

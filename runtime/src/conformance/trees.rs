@@ -332,3 +332,46 @@ pub fn sets_embedded_values_and_kind_checks(backend: &Backend) {
     })
     .unwrap();
 }
+
+pub fn reverse_ranges_agree_with_btreemap_on_a_deep_tree(backend: &Backend) {
+    let db = backend.open();
+    let mut expected = BTreeMap::new();
+    let mut n = Numbers(0x2545_f491_4f6c_dd1d);
+    let tree = db
+        .transact(|tx| {
+            let tree = PTreeMap::<i64, String>::create_with(tx, SMALL)?;
+            for _ in 0..400 {
+                let k = n.below(1000) as i64;
+                tree.insert(tx, k, format!("v{k}"))?;
+            }
+            Ok(tree)
+        })
+        .unwrap();
+    db.transact(|tx| {
+        for entry in tree.iter(tx) {
+            let (k, v) = entry?;
+            expected.insert(k, v);
+        }
+        Ok(())
+    })
+    .unwrap();
+    db.transact(|tx| {
+        use std::ops::Bound::*;
+        let ranges = [
+            (Unbounded, Unbounded),
+            (Included(100), Included(900)),
+            (Excluded(100), Excluded(900)),
+            (Unbounded, Excluded(0)),
+            (Included(999), Unbounded),
+            (Included(500), Included(500)),
+            (Excluded(expected.keys().nth(7).copied().unwrap()), Included(expected.keys().nth(200).copied().unwrap())),
+        ];
+        for range in ranges {
+            let ours: Vec<(i64, String)> = tree.range_rev(tx, range).collect::<Result<_, _>>()?;
+            let theirs: Vec<(i64, String)> = expected.range(range).rev().map(|(k, v)| (*k, v.clone())).collect();
+            assert_eq!(ours, theirs, "{range:?}");
+        }
+        Ok(())
+    })
+    .unwrap();
+}

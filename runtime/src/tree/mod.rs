@@ -40,7 +40,7 @@ mod ops;
 pub use check::{TreeCheck, TreePeek, check_tree, peek_tree};
 pub use kinds::{Embedded, TreeKey, TreeValue};
 pub use node::{Bounds, TreeBucket, TreeHead, TreeKeys, TreeLength, TreeNode, TreeValues};
-pub use ops::Range;
+pub use ops::{Range, RangeRev};
 
 use crate::{Ref, Result, Transaction};
 use ops::Tree;
@@ -145,6 +145,11 @@ impl<K: TreeKey, V: TreeValue> Ref<PTreeMap<K, V>> {
     /// Every entry in key order.
     pub fn iter<'a, 'c>(self, tx: &'a mut Transaction<'c>) -> Range<'a, 'c, K, V> {
         self.range(tx, ..)
+    }
+
+    /// The entries whose keys are in `range`, greatest key first.
+    pub fn range_rev<'a, 'c>(self, tx: &'a mut Transaction<'c>, range: impl RangeBounds<K>) -> RangeRev<'a, 'c, K, V> {
+        RangeRev::new(self.tree(), tx, range)
     }
 
     /// The keys in `range`, in order.

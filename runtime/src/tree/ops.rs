@@ -503,3 +503,136 @@ impl<K: TreeKey, V: TreeValue> Iterator for Range<'_, '_, K, V> {
         step.transpose()
     }
 }
+
+/// The entries of a tree in a key range, greatest key first; see
+/// [`Ref<PTreeMap>::range_rev`](crate::Ref::range_rev).
+pub struct RangeRev<'a, 'c, K, V> {
+    tree: Tree<K, V>,
+    tx: &'a mut Transaction<'c>,
+    /// The end, until the first call descends to it.
+    end: Option<Bound<K>>,
+    start: Bound<K>,
+    /// Levels above the buckets.
+    depth: usize,
+    /// The nodes on the way to the current bucket, with the child visited.
+    stack: Vec<(Arc<TreeNode>, usize)>,
+    /// The current bucket and how many of its entries are still to give.
+    bucket: Option<(Ref<TreeBucket>, Arc<TreeBucket>, usize)>,
+    done: bool,
+}
+
+impl<'a, 'c, K: TreeKey, V: TreeValue> RangeRev<'a, 'c, K, V> {
+    pub(super) fn new(tree: Tree<K, V>, tx: &'a mut Transaction<'c>, range: impl RangeBounds<K>) -> Self {
+        RangeRev {
+            tree,
+            tx,
+            end: Some(range.end_bound().cloned()),
+            start: range.start_bound().cloned(),
+            depth: 0,
+            stack: Vec::new(),
+            bucket: None,
+            done: false,
+        }
+    }
+
+    /// Descends to the last entry at or before the end.
+    fn begin(&mut self, end: Bound<K>) -> Result<()> {
+        let top = self.tree.head(self.tx)?;
+        self.depth = top.depth as usize;
+        let mut at = top.root;
+        for _ in 0..self.depth {
+            let node = Tree::<K, V>::node(self.tx, at.cast())?;
+            let i = match &end {
+                Bound::Unbounded => node.children().len().saturating_sub(1),
+                Bound::Included(k) | Bound::Excluded(k) => child_index(K::column(node.keys()), k),
+            };
+            at = node.children()[i];
+            self.stack.push((node, i));
+        }
+        let b = at.cast::<TreeBucket>();
+        let bucket = Tree::<K, V>::bucket(self.tx, b)?;
+        let keys = K::column(bucket.keys());
+        let left = match &end {
+            Bound::Unbounded => keys.len(),
+            Bound::Included(k) => search(keys, k).map_or_else(|i| i, |i| i + 1),
+            Bound::Excluded(k) => search(keys, k).unwrap_or_else(|i| i),
+        };
+        self.bucket = Some((b, bucket, left));
+        Ok(())
+    }
+
+    /// Moves to the previous bucket; `false` at the start of the tree.
+    fn retreat(&mut self) -> Result<bool> {
+        loop {
+            let Some((node, at)) = self.stack.last_mut() else { return Ok(false) };
+            if *at == 0 {
+                self.stack.pop();
+                continue;
+            }
+            *at -= 1;
+            let child = node.children()[*at];
+            if self.stack.len() == self.depth {
+                let b = child.cast::<TreeBucket>();
+                let bucket = Tree::<K, V>::bucket(self.tx, b)?;
+                let left = K::column(bucket.keys()).len();
+                self.bucket = Some((b, bucket, left));
+                return Ok(true);
+            }
+            let node = Tree::<K, V>::node(self.tx, child.cast())?;
+            let children = node.children().len();
+            self.stack.push((node, children));
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<(K, V)>> {
+        if let Some(end) = self.end.take() {
+            self.begin(end)?;
+        }
+        loop {
+            if let Some((b, bucket, left)) = &mut self.bucket
+                && *left > 0
+            {
+                let i = *left - 1;
+                let key = &K::column(bucket.keys())[i];
+                let before = match &self.start {
+                    Bound::Unbounded => false,
+                    Bound::Included(start) => key < start,
+                    Bound::Excluded(start) => key <= start,
+                };
+                if before {
+                    return Ok(None);
+                }
+                let entry = (key.clone(), Tree::<K, V>::value(b.oid(), bucket, i)?);
+                *left = i;
+                return Ok(Some(entry));
+            }
+            if !self.retreat()? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for RangeRev<'_, '_, K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RangeRev")
+            .field("tree", &self.tree.head.oid())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: TreeKey, V: TreeValue> Iterator for RangeRev<'_, '_, K, V> {
+    type Item = Result<(K, V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let step = self.step();
+        if !matches!(step, Ok(Some(_))) {
+            self.done = true;
+        }
+        step.transpose()
+    }
+}
