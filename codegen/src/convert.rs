@@ -126,7 +126,22 @@ impl<'a> Converter<'a> {
             former_names: self.former_names(msg),
             resolver: self.resolvers.get(msg.full_name()).cloned(),
             krate: self.krate.clone(),
+            indexes: Vec::new(),
+            extent: self.message_flag(msg, "pbpersist.extent"),
         };
+        let mut m = m;
+        for index in self.composite_indexes(msg) {
+            if let Err(why) = pbpersist_model::parse::check_composite(&m, &index) {
+                return Err(self.sources.error(
+                    &file,
+                    msg.path(),
+                    format!("`{}` has a `(pbpersist.composite_index)` that cannot be: {why}", msg.full_name()),
+                    "index declared on this message",
+                    None,
+                ));
+            }
+            m.indexes.push(index);
+        }
         let package = file.package_name().to_owned();
         let own_mods = package_mods_of(msg).into_iter().chain(parent_chain(msg)).collect::<Vec<_>>();
         self.items(&package, own_mods).push(print::message(&m));
@@ -177,6 +192,34 @@ impl<'a> Converter<'a> {
             krate: self.krate.clone(),
         });
         self.items(file.package_name(), module.to_vec()).push(item);
+    }
+
+    /// Whether a boolean message option (an extension of `MessageOptions`) is set.
+    fn message_flag(&self, msg: &MessageDescriptor, name: &str) -> bool {
+        let Some(ext) = self.pool.get_extension_by_name(name) else { return false };
+        let options = msg.options();
+        options.has_extension(&ext) && options.get_extension(&ext).as_bool() == Some(true)
+    }
+
+    /// The message's `(pbpersist.composite_index)` options.
+    fn composite_indexes(&self, msg: &MessageDescriptor) -> Vec<model::CompositeIndex> {
+        let Some(ext) = self.pool.get_extension_by_name("pbpersist.composite_index") else { return Vec::new() };
+        let options = msg.options();
+        if !options.has_extension(&ext) {
+            return Vec::new();
+        }
+        let value = options.get_extension(&ext);
+        let list = value.as_list().unwrap_or_default();
+        list.iter()
+            .filter_map(|v| v.as_message())
+            .map(|m| model::CompositeIndex {
+                fields: m
+                    .get_field_by_name("fields")
+                    .and_then(|f| f.as_list().map(|l| l.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()))
+                    .unwrap_or_default(),
+                unique: m.get_field_by_name("unique").and_then(|u| u.as_bool()).unwrap_or(false),
+            })
+            .collect()
     }
 
     /// The message's `(pbpersist.former_names)`.

@@ -34,6 +34,21 @@ pub struct Message {
     /// The path of the pbpersist crate in emitted code, when it is not
     /// `::pbpersist` (a crate that re-exports pbpersist).
     pub krate: Option<syn::Path>,
+    /// Indexes by several fields (`(pbpersist.composite_index)`).
+    pub indexes: Vec<CompositeIndex>,
+    /// Whether an index of every object of the message is kept
+    /// (`(pbpersist.extent)`).
+    pub extent: bool,
+}
+
+/// An index of a message's objects by two or three of its singular fields,
+/// in order: its keys are tuples.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompositeIndex {
+    /// The fields' protobuf names.
+    pub fields: Vec<String>,
+    /// Whether a commit that gives two objects one key fails.
+    pub unique: bool,
 }
 
 /// One struct field: a protobuf field, a map or a oneof.

@@ -20,6 +20,12 @@ pub fn message(msg: &Message) -> TokenStream {
     let former = msg.former_names.iter().map(|n| quote!(, former_name = #n));
     let package = msg.package.as_ref().map(|p| quote!(, package = #p));
     let crate_option = crate_option(msg.krate.as_ref());
+    let indexes = msg.indexes.iter().map(|i| {
+        let fields = &i.fields;
+        let unique = i.unique.then(|| quote!(, unique));
+        quote!(, index(fields(#(#fields),*) #unique))
+    });
+    let extent = msg.extent.then(|| quote!(, extent));
     let fields = msg.fields.iter().map(|f| {
         let ident = &f.ident;
         let ty = field_type(f, &krate);
@@ -30,7 +36,7 @@ pub fn message(msg: &Message) -> TokenStream {
     quote! {
         #top_docs
         #[derive(Clone, PartialEq, #krate::Persistent)]
-        #[pbpersist(message = #full_name #package #(#former)* #resolver #crate_option)]
+        #[pbpersist(message = #full_name #package #(#former)* #resolver #crate_option #(#indexes)* #extent)]
         pub struct #ident {
             #(#fields)*
             #[pbpersist(meta)]

@@ -154,6 +154,15 @@ fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&[0, 1]);
 }
 
+/// The key of a type extent: every object has it, so the entries are in oid order.
+impl KeyEncoding for () {
+    fn kind() -> String {
+        "()".to_owned()
+    }
+
+    fn encode_key(&self, _: &mut Vec<u8>) {}
+}
+
 impl<A: KeyEncoding, B: KeyEncoding> KeyEncoding for (A, B) {
     fn kind() -> String {
         format!("({},{})", A::kind(), B::kind())
@@ -852,6 +861,31 @@ pub struct Built {
     pub indexed: u64,
 }
 
+/// What [`Database::check_indexes`](crate::Database::check_indexes) found in one index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexCheck {
+    /// The index's name.
+    pub index: &'static str,
+    /// Whether it is built (an unbuilt index is not checked).
+    pub built: bool,
+    /// Its entries.
+    pub entries: u64,
+    /// Keys of objects that have no entry.
+    pub missing: u64,
+    /// Entries of live objects that no longer have that key.
+    pub stale: u64,
+    /// Entries of objects that do not exist (gc removed them).
+    pub dangling: u64,
+}
+
+impl IndexCheck {
+    /// Whether the index is built and agrees with the objects, dangling
+    /// entries aside (lookups pass over them).
+    pub fn is_sound(&self) -> bool {
+        self.built && self.missing == 0 && self.stale == 0
+    }
+}
+
 /// Objects a build reads per transaction.
 const BUILD_BATCH: usize = 1000;
 
@@ -884,6 +918,66 @@ impl crate::Database {
                 return Ok(false);
             }
             Ok(tx.root_mut()?.remove(&root_name(name)).is_some())
+        })
+    }
+
+    /// Checks every registered, built index against the objects of its
+    /// type, reading the whole database in one snapshot: entries missing for
+    /// an object's keys, entries an object no longer has (stale), and
+    /// entries whose object does not exist (dangling, after gc). An unbuilt
+    /// index is reported as such and not checked.
+    pub fn check_indexes(&self) -> Result<Vec<IndexCheck>> {
+        let indexes: Vec<&'static dyn Maintained> = inventory::iter::<Registered>.into_iter().map(|r| r.0).collect();
+        self.transact(|tx| {
+            let mut out = Vec::new();
+            let mut wanted: Vec<std::collections::BTreeMap<Vec<u8>, u64>> = vec![Default::default(); indexes.len()];
+            let mut after = None;
+            loop {
+                let batch = tx.scan_types(after, BUILD_BATCH)?;
+                let Some((last, _)) = batch.last() else { break };
+                after = Some(*last);
+                for (oid, type_name) in &batch {
+                    for (i, index) in indexes.iter().enumerate().filter(|(_, x)| x.type_name() == type_name) {
+                        let object = tx.get_object(*oid)?;
+                        for key in index.keys_of(object.as_any()) {
+                            let mut k = key;
+                            if !index.unique() {
+                                k.extend_from_slice(&oid.0.to_be_bytes());
+                            }
+                            wanted[i].insert(k, oid.0);
+                        }
+                    }
+                }
+            }
+            for (index, wanted) in indexes.iter().zip(wanted) {
+                let mut check =
+                    IndexCheck { index: index.name(), built: false, entries: 0, missing: 0, stale: 0, dangling: 0 };
+                let tree = match tree(tx, *index) {
+                    Ok(t) => t,
+                    Err(Error::IndexNotReady { .. }) => {
+                        out.push(check);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                check.built = true;
+                let stored: Vec<(Vec<u8>, u64)> = tree.iter(tx).collect::<Result<_>>()?;
+                check.entries = stored.len() as u64;
+                for (key, oid) in &stored {
+                    if wanted.get(key) == Some(oid) {
+                        continue;
+                    }
+                    if tx.exists(Oid(*oid))? {
+                        check.stale += 1;
+                    } else {
+                        check.dangling += 1;
+                    }
+                }
+                let have: std::collections::HashSet<&Vec<u8>> = stored.iter().map(|(k, _)| k).collect();
+                check.missing = wanted.keys().filter(|k| !have.contains(k)).count() as u64;
+                out.push(check);
+            }
+            Ok(out)
         })
     }
 

@@ -39,12 +39,15 @@ pub fn editions_pool() -> DescriptorPool {
         .unwrap_or_else(|e| panic!("{e:?}"))
 }
 
-/// Every message type of the corpus, except map entries and pbpersist's own
-/// `Ref` and `Record`, which are runtime types.
+/// Every message type of the corpus, except map entries and pbpersist's
+/// options (`Ref` and the index options) and `Record`, which are not stored
+/// objects.
 pub fn messages(pool: &DescriptorPool) -> Vec<MessageDescriptor> {
     pool.all_messages()
         .filter(|m| {
-            !m.is_map_entry() && !["pbpersist.Ref", "pbpersist.Record", "pbpersist.Index"].contains(&m.full_name())
+            !m.is_map_entry()
+                && m.parent_file().name() != "pbpersist/options.proto"
+                && m.full_name() != "pbpersist.Record"
         })
         .collect()
 }

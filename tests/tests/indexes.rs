@@ -102,3 +102,39 @@ fn the_stored_schema_says_which_fields_are_indexed() {
     // Other languages compile it.
     pbpersist::reflect::Schemas::compile(&files).expect("the stored files compile");
 }
+
+#[test]
+fn a_composite_index_and_an_extent_declared_in_proto() {
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    let products: Vec<_> = db
+        .transact(|tx| {
+            [("anvil", 300), ("anvil", 100), ("bolt", 200), ("anvil", 200)]
+                .into_iter()
+                .map(|(name, price)| {
+                    let mut p = Product::new();
+                    p.set_name(name);
+                    p.set_price_cents(price);
+                    tx.add(p)
+                })
+                .collect::<pbpersist::Result<Vec<_>>>()
+        })
+        .unwrap();
+    db.transact(|tx| {
+        // Anvils by price, then the one at 200 or more, cheapest first.
+        let anvils = Product::BY_NAME_AND_PRICE_CENTS.query().leading("anvil").fetch(tx)?;
+        assert_eq!(anvils.refs, [products[1], products[3], products[0]]);
+        let from_200 = Product::BY_NAME_AND_PRICE_CENTS
+            .query()
+            .range(("anvil".to_owned(), 200)..=("anvil".to_owned(), i64::MAX))
+            .limit(1)
+            .fetch(tx)?;
+        assert_eq!(from_200.refs, [products[3]]);
+        // Every product, in oid order, and how many there are.
+        assert_eq!(Product::EXTENT.query().fetch(tx)?.refs, products);
+        assert_eq!(Product::EXTENT.query().count(tx)?, 4);
+        assert_eq!(Product::EXTENT.name(), "catalog.Product.extent");
+        Ok(())
+    })
+    .unwrap();
+}

@@ -30,6 +30,64 @@ fn a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_o
     multiprocess::a_writer_killed_50_times_loses_no_acknowledged_commit_and_leaves_no_partial_one(&sqlite_file);
 }
 
+/// An index build over 20,000 older products, killed with SIGKILL at 20
+/// moments while a writer goes on changing products: each kill leaves a
+/// database that opens, the build goes on from where it was, and the
+/// finished index agrees with every object (`check_indexes`) and with a
+/// build from scratch.
+#[test]
+fn an_index_build_killed_20_times_finishes_as_a_fresh_build() {
+    use pbpersist_tests::catalog::Product;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let db = Database::open(&path).unwrap();
+    db.build_indexes().unwrap();
+    let products: Vec<Ref<Product>> = (0..20)
+        .flat_map(|batch| {
+            db.transact(|tx| {
+                (0..1000)
+                    .map(|i| {
+                        let mut p = Product::new();
+                        p.set_name(format!("p{}", (batch * 1000 + i) % 97));
+                        p.set_price_cents(i64::from(i % 300));
+                        tx.add(p)
+                    })
+                    .collect::<pbpersist::Result<Vec<_>>>()
+            })
+            .unwrap()
+        })
+        .collect();
+    // The products predate the name index: as if it was declared later.
+    assert!(db.drop_index(Product::BY_NAME.name()).unwrap());
+    db.transact(|tx| Ok(tx.get_mut(products[0])?.set_name("first"))).unwrap();
+    for round in 0..20u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pbpersist-worker"))
+            .args(["index-build", path.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20 + (round * 37) % 120));
+        // A writer goes on meanwhile.
+        let p = products[(round as usize * 997) % products.len()];
+        db.transact(|tx| Ok(tx.get_mut(p)?.set_name(format!("moved-{round}")))).unwrap();
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+    }
+    db.build_indexes().unwrap();
+    let checks = db.check_indexes().unwrap();
+    assert!(checks.iter().all(|c| c.is_sound() && c.dangling == 0), "{checks:?}");
+    let killed: Vec<Vec<Ref<Product>>> =
+        db.transact(|tx| (0..97).map(|n| Product::BY_NAME.get(tx, &format!("p{n}"))).collect()).unwrap();
+    // The same index built in one go.
+    assert!(db.drop_index(Product::BY_NAME.name()).unwrap());
+    db.transact(|tx| Ok(tx.get_mut(products[1])?.set_price_cents(1))).unwrap();
+    db.build_indexes().unwrap();
+    let fresh: Vec<Vec<Ref<Product>>> =
+        db.transact(|tx| (0..97).map(|n| Product::BY_NAME.get(tx, &format!("p{n}"))).collect()).unwrap();
+    assert_eq!(killed, fresh);
+    assert_eq!(killed.iter().map(Vec::len).sum::<usize>(), 20_000 - 20, "all but the renamed");
+}
+
 /// A pack of a history-preserving file, killed with SIGKILL at random
 /// points 20 times, each time keeping from a later tid: after each kill the
 /// file opens, the present is intact, and every tid from the one the pack

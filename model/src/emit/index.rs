@@ -47,6 +47,81 @@ pub(super) fn indexes(ctx: &Ctx<'_>) -> (Vec<TokenStream>, Vec<TokenStream>) {
             }
         });
     }
+    for index in &msg.indexes {
+        let parts: Vec<(&Field, &Single)> = index
+            .fields
+            .iter()
+            .filter_map(|name| msg.fields.iter().find(|f| &f.name == name))
+            .filter_map(|f| match &f.kind {
+                FieldKind::Single(s) => Some((f, s)),
+                _ => None,
+            })
+            .collect();
+        let keys: Vec<(TokenStream, TokenStream)> = parts.iter().filter_map(|(_, s)| key(&s.value)).collect();
+        if parts.len() != index.fields.len() || keys.len() != parts.len() {
+            // Refused when parsed; nothing to emit.
+            continue;
+        }
+        let types = keys.iter().map(|(ty, _)| ty);
+        let key = quote!((#(#types),*));
+        let vars: Vec<_> = (0..parts.len()).map(|i| format_ident!("k{i}")).collect();
+        let lists = parts.iter().zip(&keys).zip(&vars).map(|(((f, s), (ty, convert)), var)| {
+            let id = &f.ident;
+            let list = match s.label {
+                Label::Implicit => quote!({
+                    let v = &m.#id;
+                    ::std::vec![#convert]
+                }),
+                _ => quote!(m.#id.iter().map(|v| #convert).collect()),
+            };
+            quote!(let #var: ::std::vec::Vec<#ty> = #list;)
+        });
+        // A field without a value leaves the object out: the loops run zero times.
+        let mut tuple = quote!(out.push((#(::core::clone::Clone::clone(#vars)),*)););
+        for var in vars.iter().rev() {
+            tuple = quote!(for #var in &#var { #tuple });
+        }
+        let name = format!("{}.{}", msg.full_name, index.fields.join("+"));
+        let constant = format_ident!(
+            "BY_{}",
+            index.fields.iter().map(|f| f.to_shouty_snake_case()).collect::<Vec<_>>().join("_AND_")
+        );
+        let unique = index.unique.then(|| quote!(.unique()));
+        let doc = format!(
+            " The objects of this message by {} (`(pbpersist.composite_index)`){}.",
+            index.fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", then "),
+            if index.unique { ", one object per key" } else { "" }
+        );
+        consts.push(quote! {
+            #[doc = #doc]
+            pub const #constant: __pbpersist::index::Index<#ident, #key> =
+                __pbpersist::index::Index::new(#name, |m: &#ident| -> ::std::vec::Vec<#key> {
+                    #(#lists)*
+                    let mut out = ::std::vec::Vec::new();
+                    #tuple
+                    out
+                }) #unique;
+        });
+        registrations.push(quote! {
+            __pbpersist::__private::inventory::submit! {
+                __pbpersist::index::Registered(&#ident::#constant)
+            }
+        });
+    }
+    if msg.extent {
+        let name = format!("{}.extent", msg.full_name);
+        let doc = " Every object of this message, in oid order (`(pbpersist.extent)`).";
+        consts.push(quote! {
+            #[doc = #doc]
+            pub const EXTENT: __pbpersist::index::Index<#ident, ()> =
+                __pbpersist::index::Index::new(#name, |_: &#ident| ::std::vec![()]);
+        });
+        registrations.push(quote! {
+            __pbpersist::__private::inventory::submit! {
+                __pbpersist::index::Registered(&#ident::EXTENT)
+            }
+        });
+    }
     (consts, registrations)
 }
 

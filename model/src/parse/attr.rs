@@ -76,6 +76,28 @@ pub(crate) struct MessageAttrs {
     pub former_names: Vec<String>,
     pub resolver: Option<String>,
     pub krate: Option<syn::Path>,
+    pub indexes: Vec<(crate::model::CompositeIndex, Span)>,
+    pub extent: Option<Span>,
+}
+
+/// Reads `index(fields("a", "b"), unique)` on a message.
+fn composite(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<crate::model::CompositeIndex> {
+    let mut index = crate::model::CompositeIndex { fields: Vec::new(), unique: false };
+    meta.parse_nested_meta(|inner| {
+        if inner.path.is_ident("unique") {
+            index.unique = true;
+        } else if inner.path.is_ident("fields") {
+            let content;
+            syn::parenthesized!(content in inner.input);
+            let names = content.parse_terminated(|i| i.parse::<LitStr>(), syn::Token![,])?;
+            index.fields.extend(names.iter().map(LitStr::value));
+        } else {
+            errors.push(inner.error("expected `fields(\"a\", \"b\")` or `unique`"));
+            skip(&inner)?;
+        }
+        Ok(())
+    })?;
+    Ok(index)
 }
 
 /// Reads the attributes of a `#[derive(Persistent)]` struct.
@@ -92,10 +114,16 @@ pub(crate) fn message(attrs: &[Attribute], errors: &mut Errors) -> MessageAttrs 
                 once(&mut out.resolver, lit.value(), meta, errors);
             }
             "crate" => once(&mut out.krate, string(meta)?.parse()?, meta, errors),
+            "index" => {
+                let index = composite(meta, errors)?;
+                out.indexes.push((index, span(meta)));
+            }
+            "extent" => once(&mut out.extent, span(meta), meta, errors),
             _ => {
                 errors.push(meta.error(
                     "unknown option on a message; expected `message = \"package.Name\"`, `package = \"...\"`, \
-                     `former_name = \"...\"`, `resolve_conflicts = \"path::to::fn\"` or `crate = \"path\"`",
+                     `former_name = \"...\"`, `resolve_conflicts = \"path::to::fn\"`, `crate = \"path\"`, \
+                     `index(fields(\"a\", \"b\"))` or `extent`",
                 ));
                 skip(meta)?;
             }

@@ -7,6 +7,30 @@ use proc_macro2::Span;
 use quote::ToTokens;
 use syn::{GenericArgument, PathArguments, Type};
 
+/// Why a composite index cannot be, if it cannot: it names two or three
+/// singular fields of the message that can be indexed, each once.
+pub(crate) fn composite(msg: &Message, index: &CompositeIndex) -> Result<(), String> {
+    if !(2..=3).contains(&index.fields.len()) {
+        return Err("a composite index names two or three fields: `index(fields(\"a\", \"b\"))`".into());
+    }
+    for (i, name) in index.fields.iter().enumerate() {
+        if index.fields[..i].contains(name) {
+            return Err(format!("field `{name}` is named twice in this index"));
+        }
+        let field = msg.fields.iter().find(|f| &f.name == name).ok_or_else(|| format!("no field `{name}` to index"))?;
+        match &field.kind {
+            FieldKind::Single(s) if s.label != Label::Repeated && s.value.is_indexable() => {}
+            _ => {
+                return Err(format!(
+                    "field `{name}` cannot be in a composite index: it takes singular integer, bool, string, bytes, \
+                     enum or reference fields"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Numbers and protobuf names are unique within a message.
 pub(crate) fn message(msg: &Message, errors: &mut Errors) {
     let mut tags: Vec<(u32, Span)> = Vec::new();

@@ -19,6 +19,12 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Expr, Fields, Lit};
 use ty::type_arg;
 
+/// Why a composite index cannot be on `msg`, if it cannot: the rule the
+/// derive and `pbpersist-build` share.
+pub fn check_composite(msg: &Message, index: &CompositeIndex) -> Result<(), String> {
+    check::composite(msg, index)
+}
+
 /// Parses a struct annotated for `#[derive(Persistent)]`.
 pub fn message(input: &DeriveInput) -> syn::Result<Message> {
     let mut errors = Errors::default();
@@ -74,7 +80,17 @@ pub fn message(input: &DeriveInput) -> syn::Result<Message> {
         former_names: attrs.former_names,
         resolver: attrs.resolver,
         krate: attrs.krate,
+        indexes: Vec::new(),
+        extent: attrs.extent.is_some(),
     };
+    let mut msg = msg;
+    for (index, span) in attrs.indexes {
+        if let Err(why) = check::composite(&msg, &index) {
+            errors.push(syn::Error::new(span, why));
+        } else {
+            msg.indexes.push(index);
+        }
+    }
     check::message(&msg, &mut errors);
     errors.finish(msg)
 }

@@ -24,6 +24,8 @@
 //! `user-0000000`, ... with integer values, 1,000 per transaction.
 //! `pbpersist-worker tree-walk <db> <cache objects>`: reads every entry of
 //! that tree in order and prints the peak resident memory.
+//! `pbpersist-worker index-build <db>`: builds the indexes of the catalog
+//! (`tests/proto/catalog.proto`) in `db`.
 //! `pbpersist-worker steady-writer <db> <name>`: sets the root's counters
 //! `<name>.a`, `<name>.b` and `<name>.c` to 1, 2, 3, ... in one transaction
 //! each, printing each value once its commit returned, riding out transient
@@ -262,6 +264,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("interop-write") => pbpersist_tests::interop::write(std::path::Path::new(&args[2]))?,
         Some("interop-write-history") => pbpersist_tests::interop::write_history(std::path::Path::new(&args[2]))?,
         Some("interop-write-tree") => pbpersist_tests::interop::write_tree(std::path::Path::new(&args[2]))?,
+        Some("index-build") => {
+            // Builds the indexes of a catalog, printing each batch's progress.
+            let db = open_spec(&args[2], Options::default())?;
+            for built in db.build_indexes()? {
+                println!("{} {} {}", built.index, built.scanned, built.indexed);
+            }
+        }
         Some("interop-write-index") => pbpersist_tests::interop::write_index(std::path::Path::new(&args[2]))?,
         Some("format-write") => pbpersist_tests::interop::write_format(std::path::Path::new(&args[2]))?,
         Some("format-check") => pbpersist_tests::interop::check_format(std::path::Path::new(&args[2]))?,

@@ -206,4 +206,7 @@ fn check(db: &Database, model: &[(Ref<Product>, Model)]) {
         Ok(())
     })
     .unwrap();
+    for check in db.check_indexes().unwrap() {
+        assert!(check.is_sound() && check.dangling == 0, "{check:?}");
+    }
 }

@@ -161,6 +161,8 @@ impl RemoteStorage {
     }
 
     fn connect_with(options: RemoteBuilder) -> Result<Self, StorageError> {
+        /// How long a connection waits for the server's first answer.
+        const HELLO_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
         let url = options.url.as_str();
         let token = match options.token {
             Some(t) => Some(
@@ -209,7 +211,14 @@ impl RemoteStorage {
         let client = StorageClient::with_interceptor(channel, Token(token)).max_decoding_message_size(usize::MAX);
         let mut hello_client = client.clone();
         let request = crate::storage::protocol::HelloRequest { versions: crate::storage::protocol::VERSIONS.to_vec() };
-        let hello = wait(&runtime, async move { hello_client.hello(request).await })?
+        // A TLS server that refuses the client's certificate may leave the
+        // first request unanswered rather than close: bound the wait.
+        let hello = wait(&runtime, async move { tokio::time::timeout(HELLO_WAIT, hello_client.hello(request)).await })?
+            .map_err(|_| StorageError::Unavailable {
+                backend: BACKEND,
+                target: target.clone(),
+                source: format!("no answer to Hello within {} s", HELLO_WAIT.as_secs()).into(),
+            })?
             .map_err(|s| crate::storage::protocol::from_status(s, &target))?
             .into_inner();
         if !crate::storage::protocol::VERSIONS.contains(&hello.version) {
