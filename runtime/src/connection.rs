@@ -479,12 +479,10 @@ impl Transaction<'_> {
     }
 
     /// Whether object `oid` exists in this transaction's snapshot (or was
-    /// added by it), loading its record if it is not cached.
+    /// added by it), loading it into the cache if it is not there: an index
+    /// query's caller gets the objects it found next.
     pub(crate) fn exists(&mut self, oid: Oid) -> Result<bool> {
-        if self.conn.cache.get(oid).is_some() {
-            return Ok(true);
-        }
-        match self.load_record(oid) {
+        match self.get_object(oid) {
             Ok(_) => Ok(true),
             Err(Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),

@@ -1,6 +1,8 @@
 //! The multi-process tests (`multiprocess/`) over SQLite files, and a pack
 //! killed midway.
 
+#![allow(clippy::unit_arg)] // `Ok(x.set_y(..))` keeps one-line transactions readable.
+
 mod multiprocess;
 
 use pbpersist::storage::History;
