@@ -105,6 +105,7 @@ pub fn bar_chart(
     Ok(())
 }
 
+pub mod indexes;
 pub mod postgres;
 pub mod samples;
 pub mod trees;

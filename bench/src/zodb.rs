@@ -18,6 +18,12 @@ pub fn python() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// Installs `packages` from PyPI into the virtualenv as well, for a script
+/// that needs more than ZODB (pip passes over those already there).
+pub fn install(packages: &[&str]) -> Result<()> {
+    run(Command::new(python()?).args(["-m", "pip", "install", "-q"]).args(packages))
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
