@@ -483,26 +483,37 @@ impl<'a, 'c, K: TreeKey, V: TreeValue> Range<'a, 'c, K, V> {
     }
 }
 
-impl<K, V> std::fmt::Debug for Range<'_, '_, K, V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Range").field("tree", &self.tree.head.oid()).field("done", &self.done).finish_non_exhaustive()
-    }
+/// `Debug` and `Iterator` for a range walker with a `step` that gives the
+/// next entry, ending for good at the first `None` or error.
+macro_rules! walker {
+    ($name:ident) => {
+        impl<K, V> std::fmt::Debug for $name<'_, '_, K, V> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("tree", &self.tree.head.oid())
+                    .field("done", &self.done)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl<K: TreeKey, V: TreeValue> Iterator for $name<'_, '_, K, V> {
+            type Item = Result<(K, V)>;
+
+            fn next(&mut self) -> Option<Self::Item> {
+                if self.done {
+                    return None;
+                }
+                let step = self.step();
+                if !matches!(step, Ok(Some(_))) {
+                    self.done = true;
+                }
+                step.transpose()
+            }
+        }
+    };
 }
 
-impl<K: TreeKey, V: TreeValue> Iterator for Range<'_, '_, K, V> {
-    type Item = Result<(K, V)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let step = self.step();
-        if !matches!(step, Ok(Some(_))) {
-            self.done = true;
-        }
-        step.transpose()
-    }
-}
+walker!(Range);
 
 /// The entries of a tree in a key range, greatest key first; see
 /// [`Ref<PTreeMap>::range_rev`](crate::Ref::range_rev).
@@ -613,26 +624,4 @@ impl<'a, 'c, K: TreeKey, V: TreeValue> RangeRev<'a, 'c, K, V> {
     }
 }
 
-impl<K, V> std::fmt::Debug for RangeRev<'_, '_, K, V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RangeRev")
-            .field("tree", &self.tree.head.oid())
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K: TreeKey, V: TreeValue> Iterator for RangeRev<'_, '_, K, V> {
-    type Item = Result<(K, V)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let step = self.step();
-        if !matches!(step, Ok(Some(_))) {
-            self.done = true;
-        }
-        step.transpose()
-    }
-}
+walker!(RangeRev);
