@@ -12,6 +12,7 @@ macro_rules! say {
 }
 
 mod database;
+mod index;
 mod inspect;
 mod open;
 mod progress;
@@ -103,6 +104,11 @@ enum Command {
         #[arg(short = 'n', long = "count", default_value_t = 20)]
         count: usize,
     },
+    /// List, build, check or drop the indexes the stored schemas declare.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Remove objects unreachable from the root, following stored reference lists.
     Gc {
         /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
@@ -154,6 +160,38 @@ enum Command {
     },
 }
 
+/// `cargo pbpersist index` verbs.
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// The indexes the database holds and those its stored schemas declare.
+    List {
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
+        database: String,
+    },
+    /// Build declared indexes over the objects already stored, while writers go on.
+    Build {
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
+        database: String,
+        /// The indexes (`pkg.Msg.field`); every declared one if none.
+        names: Vec<String>,
+    },
+    /// Compare declared indexes with the objects: missing, stale and dangling
+    /// entries. Fails unless every one is built and sound.
+    Check {
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
+        database: String,
+        /// The indexes (`pkg.Msg.field`); every declared one if none.
+        names: Vec<String>,
+    },
+    /// Remove an index; gc then removes its entries.
+    Drop {
+        /// The SQLite database file, a postgres://, etcd://, file:// or s3:// URL.
+        database: String,
+        /// The index (`pkg.Msg.field`).
+        name: String,
+    },
+}
+
 /// `--history` values.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum HistoryMode {
@@ -193,6 +231,12 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Inspect { database, oid, json, follow } => inspect::run(&database, oid, json, follow),
         Command::CheckTree { database, oid, name } => database::check_tree(&database, oid, name.as_deref()),
         Command::Log { database, count } => database::log(&database, count),
+        Command::Index { command } => match command {
+            IndexCommand::List { database } => index::list(&database),
+            IndexCommand::Build { database, names } => index::build(&database, &names),
+            IndexCommand::Check { database, names } => index::check(&database, &names),
+            IndexCommand::Drop { database, name } => index::drop_index(&database, &name),
+        },
         Command::Gc { database, dry_run } => database::gc(&database, dry_run),
         Command::History { database, oid, count } => database::history(&database, oid, count),
         Command::Undo { database, tids } => database::undo(&database, &tids),

@@ -36,6 +36,8 @@ fn every_subcommand_has_help() {
         vec!["pack", "--help"],
         vec!["copy", "--help"],
         vec!["check-tree", "--help"],
+        vec!["index", "--help"],
+        vec!["index", "check", "--help"],
     ] {
         let out = cargo_pbpersist(&sub);
         assert!(out.status.success(), "{sub:?}: {}", stderr(&out));
@@ -522,4 +524,91 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     assert_eq!(stderr(&out), "");
+}
+
+/// A book, indexed three ways: declared with the derive, so the indexes
+/// reach the stored schema the command reads.
+#[derive(Clone, PartialEq, pbpersist::Persistent)]
+#[pbpersist(message = "clitest.Book", index(fields("author", "year")), extent)]
+struct Book {
+    #[pbpersist(tag = 1, string, index(unique))]
+    isbn: String,
+    #[pbpersist(tag = 2, string)]
+    author: String,
+    #[pbpersist(tag = 3, int32)]
+    year: i32,
+    #[pbpersist(meta)]
+    meta: pbpersist::Meta,
+}
+
+#[test]
+fn index_verbs_list_build_check_and_drop_what_the_stored_schemas_declare() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("books.db");
+    let path = db_path.to_str().unwrap();
+    let author = |i: i32| format!("author {}", i % 7);
+    {
+        let db = Database::open(&db_path).unwrap();
+        db.build_indexes().unwrap();
+        db.transact(|tx| {
+            for i in 0..50 {
+                tx.add(Book { isbn: format!("isbn-{i:03}"), author: author(i), year: 1900 + i, ..Default::default() })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let names = ["clitest.Book.author+year", "clitest.Book.extent", "clitest.Book.isbn"];
+
+    let list = cargo_pbpersist(&["index", "list", path]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let lines: Vec<String> = stdout(&list).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        [
+            "clitest.Book.author+year ((string,int32)): 50 entries",
+            "clitest.Book.extent (()): 50 entries",
+            "clitest.Book.isbn (string, unique): 50 entries",
+        ]
+    );
+    let check = cargo_pbpersist(&["index", "check", path]);
+    assert!(check.status.success(), "{}{}", stdout(&check), stderr(&check));
+    for name in names {
+        let line = format!("{name}: ok: 50 entries, 0 missing, 0 stale, 0 dangling");
+        assert!(stdout(&check).contains(&line), "{}", stdout(&check));
+    }
+
+    // Dropped: the check fails until a build from the stored schema alone
+    // gives it back the entries the program's own commits would have made.
+    let dropped = cargo_pbpersist(&["index", "drop", path, names[0]]);
+    assert!(dropped.status.success(), "{}", stderr(&dropped));
+    let again = cargo_pbpersist(&["index", "drop", path, names[0]]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("holds no index clitest.Book.author+year"), "{}", stderr(&again));
+    let list = cargo_pbpersist(&["index", "list", path]);
+    assert!(stdout(&list).contains("clitest.Book.author+year ((string,int32)): declared, not created yet"));
+    let check = cargo_pbpersist(&["index", "check", path]);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout(&check));
+    assert!(stdout(&check).contains("clitest.Book.author+year: not built"), "{}", stdout(&check));
+    let unknown = cargo_pbpersist(&["index", "build", path, "clitest.Book.title"]);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("declare no index clitest.Book.title"), "{}", stderr(&unknown));
+    let build = cargo_pbpersist(&["index", "build", path]);
+    assert!(build.status.success(), "{}", stderr(&build));
+    // Every object is read (the root and index trees too); the books are indexed.
+    let built = stdout(&build);
+    assert!(built.contains("clitest.Book.author+year: built; read ") && built.contains("indexed 50\n"), "{built}");
+    assert!(stdout(&build).contains("clitest.Book.isbn: built already"), "{}", stdout(&build));
+    let check = cargo_pbpersist(&["index", "check", path]);
+    assert!(check.status.success(), "{}", stdout(&check));
+
+    let db = Database::open(&db_path).unwrap();
+    assert!(db.check_indexes().unwrap().iter().all(|c| c.is_sound()));
+    db.transact(|tx| {
+        let found = Book::BY_AUTHOR_AND_YEAR.query().leading(&author(3)).fetch(tx)?.refs;
+        let years: Vec<i32> = found.iter().map(|r| tx.get(*r).map(|b| b.year)).collect::<Result<_, _>>()?;
+        assert_eq!(years, (0..50).filter(|i| i % 7 == 3).map(|i| 1900 + i).collect::<Vec<_>>());
+        Ok(())
+    })
+    .unwrap();
 }

@@ -362,32 +362,9 @@ pub fn index_changes(old: &DescriptorPool, new: &DescriptorPool) -> Vec<IndexCha
     out
 }
 
-/// Every indexed field of `pool`'s user messages: index name to whether it
-/// is unique and its key type, named as the runtime records it.
+/// Every index `pool` declares (fields, composite indexes, extents): index
+/// name to whether it is unique and its key type, named as the runtime
+/// records it.
 fn indexes(pool: &DescriptorPool) -> std::collections::BTreeMap<String, (bool, String)> {
-    let mut out = std::collections::BTreeMap::new();
-    let Some(ext) = pool.get_extension_by_name("pbpersist.index") else { return out };
-    for msg in user_messages(pool) {
-        for field in msg.fields() {
-            let options = field.options();
-            if !options.has_extension(&ext) {
-                continue;
-            }
-            let value = options.get_extension(&ext);
-            let unique = value.as_message().and_then(|m| m.get_field_by_name("unique")).and_then(|v| v.as_bool());
-            let kind = match field.kind() {
-                Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Enum(_) => "int32",
-                Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => "int64",
-                Kind::Uint32 | Kind::Fixed32 => "uint32",
-                Kind::Uint64 | Kind::Fixed64 => "uint64",
-                Kind::Bool => "bool",
-                Kind::String => "string",
-                Kind::Bytes => "bytes",
-                Kind::Message(m) if m.full_name() == "pbpersist.Ref" => "uint64",
-                Kind::Float | Kind::Double | Kind::Message(_) => continue,
-            };
-            out.insert(field.full_name().to_owned(), (unique.unwrap_or(false), kind.to_owned()));
-        }
-    }
-    out
+    pbpersist_model::declared::indexes(pool).0.into_iter().map(|i| (i.name, (i.unique, i.kind))).collect()
 }

@@ -215,8 +215,14 @@ impl<'a> Converter<'a> {
             .map(|m| model::CompositeIndex {
                 fields: m
                     .get_field_by_name("fields")
-                    .and_then(|f| f.as_list().map(|l| l.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()))
-                    .unwrap_or_default(),
+                    .and_then(|f| {
+                        f.as_list()
+                            .map(|l| l.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect::<Vec<String>>())
+                    })
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|path: String| nested_kind(msg, &path).map(|k| format!("{path}: {k}")).unwrap_or(path))
+                    .collect(),
                 unique: m.get_field_by_name("unique").and_then(|u| u.as_bool()).unwrap_or(false),
             })
             .collect()
@@ -653,4 +659,43 @@ fn default_value(v: &prost_reflect::Value) -> Option<model::DefaultValue> {
         V::EnumNumber(n) => D::Int((*n).into()),
         _ => return None,
     })
+}
+
+/// The type of the field a nested index path (`address.city`) ends at, as
+/// the derive's attribute writes it (`string`, `enum`, `reference`), if the
+/// path reaches one; the model's check refuses the rest with a reason.
+fn nested_kind(msg: &MessageDescriptor, path: &str) -> Option<String> {
+    let (outer, inner) = path.split_once('.')?;
+    let prost_reflect::Kind::Message(embedded) = msg.get_field_by_name(outer)?.kind() else { return None };
+    let field = embedded.get_field_by_name(inner)?;
+    Some(match field.kind() {
+        prost_reflect::Kind::Enum(_) => "enum".to_owned(),
+        prost_reflect::Kind::Message(m) if m.full_name() == "pbpersist.Ref" => "reference".to_owned(),
+        prost_reflect::Kind::Message(m) => m.full_name().to_owned(),
+        _ => scalar_name(&field),
+    })
+}
+
+/// The `.proto` name of a scalar field's type.
+fn scalar_name(field: &prost_reflect::FieldDescriptor) -> String {
+    use prost_reflect::Kind;
+    match field.kind() {
+        Kind::Double => "double",
+        Kind::Float => "float",
+        Kind::Int32 => "int32",
+        Kind::Int64 => "int64",
+        Kind::Uint32 => "uint32",
+        Kind::Uint64 => "uint64",
+        Kind::Sint32 => "sint32",
+        Kind::Sint64 => "sint64",
+        Kind::Fixed32 => "fixed32",
+        Kind::Fixed64 => "fixed64",
+        Kind::Sfixed32 => "sfixed32",
+        Kind::Sfixed64 => "sfixed64",
+        Kind::Bool => "bool",
+        Kind::String => "string",
+        Kind::Bytes => "bytes",
+        Kind::Message(_) | Kind::Enum(_) => "message",
+    }
+    .to_owned()
 }

@@ -197,3 +197,32 @@ fn index_changes_are_listed_and_break_nothing() {
         vec![Rule::FieldTypeChanged]
     );
 }
+
+#[test]
+fn composite_indexes_and_extents_are_listed_as_changes_too() {
+    let header = "syntax = \"proto3\";\npackage p;\nimport \"pbpersist/options.proto\";\n";
+    let fields = "string a = 1; int64 b = 2; int64 c = 3; Inner inner = 4; }\nmessage Inner { string city = 1; }";
+    let old = pool(&format!(
+        "{header}message A {{ option (pbpersist.composite_index) = {{fields: [\"a\", \"b\"]}}; \
+         option (pbpersist.composite_index) = {{fields: [\"a\", \"c\"]}}; option (pbpersist.extent) = true; {fields}"
+    ));
+    let new = pool(&format!(
+        "{header}message A {{ option (pbpersist.composite_index) = {{fields: [\"a\", \"b\"], unique: true}}; \
+         option (pbpersist.composite_index) = {{fields: [\"a\", \"c\"]}}; \
+         option (pbpersist.composite_index) = {{fields: [\"inner.city\"]}}; {}",
+        fields.replace("int64 c", "string c")
+    ));
+    assert_eq!(
+        index_changes(&old, &new),
+        vec![
+            IndexChange::Added { index: "p.A.inner.city".into(), unique: false },
+            IndexChange::Removed { index: "p.A.extent".into() },
+            IndexChange::UniqueChanged { index: "p.A.a+b".into(), unique: true },
+            IndexChange::KeyTypeChanged {
+                index: "p.A.a+c".into(),
+                from: "(string,int64)".into(),
+                to: "(string,string)".into()
+            },
+        ]
+    );
+}

@@ -43,6 +43,15 @@ fn target_option_on_a_plain_field() {
 }
 
 #[test]
+fn a_nested_index_path_through_a_list() {
+    insta::assert_snapshot!(diagnose(
+        "syntax = \"proto3\";\npackage p;\nimport \"pbpersist/options.proto\";\nmessage A {\n  \
+         option (pbpersist.composite_index) = {fields: [\"homes.city\"]};\n  repeated B homes = 1;\n}\n\
+         message B {\n  string city = 1;\n}\n"
+    ));
+}
+
+#[test]
 fn relative_targets_resolve_in_scope() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ok.proto");

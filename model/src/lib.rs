@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "editions")]
+pub mod declared;
+#[cfg(feature = "editions")]
 pub mod editions;
 pub mod emit;
 mod model;

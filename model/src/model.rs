@@ -42,13 +42,45 @@ pub struct Message {
 }
 
 /// An index of a message's objects by two or three of its singular fields,
-/// in order: its keys are tuples.
+/// in order (its keys are tuples), or by a field of an embedded message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompositeIndex {
-    /// The fields' protobuf names.
+    /// The fields' protobuf names. A nested path names a singular embedded
+    /// message field and a field of that message, with the indexed field's
+    /// type: `address.city: string` (a scalar's name, `enum` or `reference`),
+    /// since the derive cannot see the embedded message's fields.
     pub fields: Vec<String>,
     /// Whether a commit that gives two objects one key fails.
     pub unique: bool,
+}
+
+impl CompositeIndex {
+    /// Each part's path (`born`, `address.city`) and the type written after
+    /// a nested path.
+    pub fn parts(&self) -> Vec<(&str, Option<&str>)> {
+        self.fields
+            .iter()
+            .map(|f| match f.split_once(':') {
+                Some((path, kind)) => (path.trim(), Some(kind.trim())),
+                None => (f.trim(), None),
+            })
+            .collect()
+    }
+
+    /// The index's name after the message's full name: the paths joined by `+`.
+    pub fn suffix(&self) -> String {
+        self.parts().iter().map(|(p, _)| *p).collect::<Vec<_>>().join("+")
+    }
+}
+
+/// The scalar whose Rust type is the key of an indexed field of the type
+/// written after a nested path (`string`, `enum`, `reference`, ...).
+pub fn key_scalar(kind: &str) -> Option<Scalar> {
+    match kind {
+        "enum" => Some(Scalar::Int32),
+        "reference" => Some(Scalar::Uint64),
+        _ => Scalar::from_proto_name(kind).filter(|s| !matches!(s, Scalar::Double | Scalar::Float)),
+    }
 }
 
 /// One struct field: a protobuf field, a map or a oneof.

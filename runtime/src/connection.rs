@@ -637,6 +637,14 @@ impl Transaction<'_> {
         self.conn.cache.get(oid).ok_or(Error::NotFound { oid })
     }
 
+    /// The stored type name and encoded state of `oid`, not decoded: for
+    /// readers that decode with stored schemas instead of Rust types.
+    #[cfg(feature = "reflect")]
+    pub(crate) fn load_state(&mut self, oid: Oid) -> Result<(String, bytes::Bytes)> {
+        let (_, _, record) = self.load_record(oid)?;
+        Ok((record.type_name().to_owned(), record.state))
+    }
+
     /// Loads and unwraps a record; the state stays encoded.
     fn load_record(&mut self, oid: Oid) -> Result<(Tid, usize, RecordView)> {
         let loaded = self.conn.session.load(oid)?.ok_or(Error::NotFound { oid })?;

@@ -114,7 +114,7 @@ pub enum Error {
     #[error("index {index} is not built yet{}; run Database::build_indexes", progress(*.built_to, *.build_end))]
     IndexNotReady {
         /// The index's name.
-        index: &'static str,
+        index: String,
         /// Every object below this oid is indexed.
         built_to: u64,
         /// The build ends at this oid; `None` before the index was created.
@@ -125,7 +125,7 @@ pub enum Error {
     #[error("object {oid} cannot take key {key} of unique index {index}: object {existing} has it")]
     Unique {
         /// The index's name.
-        index: &'static str,
+        index: String,
         /// The key, as Rust's `Debug` shows it.
         key: String,
         /// The object that would take it.

@@ -17,6 +17,11 @@
 //! indexes alive, and a lookup passes over an entry whose object garbage
 //! collection removed.
 
+#[cfg(feature = "reflect")]
+mod stored;
+#[cfg(feature = "reflect")]
+pub use stored::{StoredIndex, stored_indexes};
+
 use crate::connection::{CommitHook, CommitHooks, Transaction};
 use crate::oid::Oid;
 use crate::persistent::{Object, Persistent};
@@ -183,6 +188,78 @@ impl<A: KeyEncoding, B: KeyEncoding, C: KeyEncoding> KeyEncoding for (A, B, C) {
         self.0.encode_key(out);
         self.1.encode_key(out);
         self.2.encode_key(out);
+    }
+}
+
+/// The keys a stored field holds: one for a value, none or one for an
+/// optional value, one per element of a repeated field. Generated indexes
+/// of a field of an embedded message read it through this, as the derive
+/// sees only the embedded message's field's key type, not its shape.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "a field of type `{Self}` has no keys of type `{K}`",
+    label = "the type written after the nested index path is not this field's"
+)]
+pub trait KeyValues<K> {
+    /// The keys.
+    fn key_values(&self) -> Vec<K>;
+}
+
+macro_rules! key_values {
+    ($($t:ty),*) => {$(
+        impl KeyValues<$t> for $t {
+            fn key_values(&self) -> Vec<$t> {
+                vec![self.clone()]
+            }
+        }
+        impl KeyValues<$t> for Option<$t> {
+            fn key_values(&self) -> Vec<$t> {
+                self.iter().cloned().collect()
+            }
+        }
+        impl KeyValues<$t> for Vec<$t> {
+            fn key_values(&self) -> Vec<$t> {
+                self.clone()
+            }
+        }
+    )*};
+}
+
+key_values!(i32, i64, u32, u64, bool, String, Vec<u8>);
+
+impl<E> KeyValues<i32> for crate::EnumValue<E> {
+    fn key_values(&self) -> Vec<i32> {
+        vec![self.value()]
+    }
+}
+
+impl<E> KeyValues<i32> for Option<crate::EnumValue<E>> {
+    fn key_values(&self) -> Vec<i32> {
+        self.iter().map(|v| v.value()).collect()
+    }
+}
+
+impl<E> KeyValues<i32> for Vec<crate::EnumValue<E>> {
+    fn key_values(&self) -> Vec<i32> {
+        self.iter().map(|v| v.value()).collect()
+    }
+}
+
+impl<T: ?Sized> KeyValues<u64> for Ref<T> {
+    fn key_values(&self) -> Vec<u64> {
+        vec![self.oid().0]
+    }
+}
+
+impl<T: ?Sized> KeyValues<u64> for Option<Ref<T>> {
+    fn key_values(&self) -> Vec<u64> {
+        self.iter().map(|r| r.oid().0).collect()
+    }
+}
+
+impl<T: ?Sized> KeyValues<u64> for Vec<Ref<T>> {
+    fn key_values(&self) -> Vec<u64> {
+        self.iter().map(|r| r.oid().0).collect()
     }
 }
 
@@ -375,7 +452,7 @@ pub struct Explain {
     /// The index whose entries give the order.
     pub index: &'static str,
     /// The other indexes whose entries narrow the results ([`Query::and`]).
-    pub also: Vec<&'static str>,
+    pub also: Vec<String>,
     /// Entries read, from every index.
     pub entries: u64,
     /// Objects checked for existence (entries of objects gc removed are passed over).
@@ -530,7 +607,7 @@ impl<'i, T: Persistent, K: IndexKey> Query<'i, T, K> {
     fn explain_empty(&self) -> Explain {
         Explain {
             index: self.index.name,
-            also: self.also.iter().map(|a| a.index.name()).collect(),
+            also: self.also.iter().map(|a| a.index.name().to_owned()).collect(),
             entries: 0,
             checked: 0,
             results: 0,
@@ -676,7 +753,7 @@ fn entries_of(tx: &mut Transaction<'_>, head: Ref<IndexHead>) -> Result<Ref<Entr
 
 /// The entries of a built index, for a query.
 fn tree(tx: &mut Transaction<'_>, index: &dyn Maintained) -> Result<Ref<Entries>> {
-    let name = index.name();
+    let name = index.name().to_owned();
     let Some(h) = head(tx, index)? else {
         return Err(Error::IndexNotReady { index: name, built_to: 0, build_end: None });
     };
@@ -693,9 +770,9 @@ fn tree(tx: &mut Transaction<'_>, index: &dyn Maintained) -> Result<Ref<Entries>
 #[doc(hidden)]
 pub trait Maintained: Sync {
     /// The index's name.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// The stored type name of what it indexes.
-    fn type_name(&self) -> &'static str;
+    fn type_name(&self) -> &str;
     /// Whether two objects may not share a key.
     fn unique(&self) -> bool;
     /// The key type's name (`KeyEncoding::kind`).
@@ -704,14 +781,27 @@ pub trait Maintained: Sync {
     fn keys_of(&self, object: &dyn Any) -> Vec<Vec<u8>>;
     /// The key of `object` encoded as `encoded`, as `Debug` shows it.
     fn show_key(&self, object: &dyn Any, encoded: &[u8]) -> String;
+    /// The encoded keys of the stored object `oid`, of the index's type,
+    /// sorted, without duplicates.
+    fn keys_at(&self, tx: &mut Transaction<'_>, oid: Oid) -> Result<Vec<Vec<u8>>> {
+        let object = tx.get_object(oid)?;
+        Ok(self.keys_of(object.as_any()))
+    }
+    /// The key encoded as `encoded` of the stored object `oid`, shown for an error.
+    fn show_at(&self, tx: &mut Transaction<'_>, oid: Oid, encoded: &[u8]) -> String {
+        match tx.get_object(oid) {
+            Ok(object) => self.show_key(object.as_any(), encoded),
+            Err(_) => String::new(),
+        }
+    }
 }
 
 impl<T: Persistent, K: IndexKey> Maintained for Index<T, K> {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.name
     }
 
-    fn type_name(&self) -> &'static str {
+    fn type_name(&self) -> &str {
         T::TYPE_NAME
     }
 
@@ -819,21 +909,23 @@ fn update(
         tree.remove(tx, &entry(key))?;
     }
     for key in new_keys.iter().filter(|k| !old_keys.contains(k)) {
-        insert(tx, tree, index, oid, key, now)?;
+        if let Some(existing) = insert(tx, tree, index, oid, key)? {
+            let key = index.show_key(now.as_any(), key);
+            return Err(Error::Unique { index: index.name().to_owned(), key, oid, existing });
+        }
     }
     Ok(())
 }
 
-/// Adds `oid`'s entry for `key`. A unique index's key that another live
-/// object holds fails with [`Error::Unique`].
+/// Adds `oid`'s entry for `key`, unless `key` is of a unique index and
+/// another live object holds it: that object, for an [`Error::Unique`].
 fn insert(
     tx: &mut Transaction<'_>,
     tree: Ref<Entries>,
     index: &dyn Maintained,
     oid: Oid,
     key: &[u8],
-    now: &dyn Object,
-) -> Result<()> {
+) -> Result<Option<Oid>> {
     let mut k = key.to_vec();
     if !index.unique() {
         k.extend_from_slice(&oid.0.to_be_bytes());
@@ -843,18 +935,17 @@ fn insert(
         && other != oid.0
         && tx.exists(Oid(other))?
     {
-        let key = index.show_key(now.as_any(), key);
-        return Err(Error::Unique { index: index.name(), key, oid, existing: Oid(other) });
+        return Ok(Some(Oid(other)));
     }
     tree.insert(tx, k, oid.0)?;
-    Ok(())
+    Ok(None)
 }
 
 /// What building an index did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Built {
     /// The index's name.
-    pub index: &'static str,
+    pub index: String,
     /// Objects read by the build (0 when the index was built already).
     pub scanned: u64,
     /// Of those, objects of the index's type, each given its entries.
@@ -865,7 +956,7 @@ pub struct Built {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexCheck {
     /// The index's name.
-    pub index: &'static str,
+    pub index: String,
     /// Whether it is built (an unbuilt index is not checked).
     pub built: bool,
     /// Its entries.
@@ -883,6 +974,61 @@ impl IndexCheck {
     /// entries aside (lookups pass over them).
     pub fn is_sound(&self) -> bool {
         self.built && self.missing == 0 && self.stale == 0
+    }
+}
+
+/// An index as a database holds it, from [`Database::indexes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexState {
+    /// The index's name.
+    pub name: String,
+    /// Its key type (`string`, `(string,int64)`, `()`).
+    pub key_kind: String,
+    /// Whether it is unique.
+    pub unique: bool,
+    /// Its entries.
+    pub entries: u64,
+    /// Every object below this oid is indexed.
+    pub built_to: u64,
+    /// The build ends at this oid: the index is built when `built_to` reaches it.
+    pub build_end: u64,
+}
+
+impl IndexState {
+    /// Whether queries may read it.
+    pub fn is_built(&self) -> bool {
+        self.built_to >= self.build_end
+    }
+}
+
+impl crate::Database {
+    /// The indexes the database holds, by name, whether or not this program
+    /// declares them.
+    pub fn indexes(&self) -> Result<Vec<IndexState>> {
+        self.transact(|tx| {
+            let root = tx.root()?;
+            let names: Vec<(String, Ref<IndexHead>)> = root
+                .names()
+                .filter_map(|full| Some((full.strip_prefix(ROOT_PREFIX)?.to_owned(), root.get::<IndexHead>(full)?)))
+                .collect();
+            let mut out = Vec::new();
+            for (name, head) in names {
+                let state = tx.get_ref(head)?.clone();
+                let entries = match state.entries {
+                    Some(e) => e.len(tx)?,
+                    None => 0,
+                };
+                out.push(IndexState {
+                    name,
+                    key_kind: state.key_kind,
+                    unique: state.unique,
+                    entries,
+                    built_to: state.built_to,
+                    build_end: state.build_end,
+                });
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -904,7 +1050,7 @@ impl crate::Database {
     pub fn build_indexes(&self) -> Result<Vec<Built>> {
         let mut built = Vec::new();
         for r in inventory::iter::<Registered> {
-            built.push(self.build(r.0)?);
+            built.push(self.build_index(r.0)?);
         }
         Ok(built)
     }
@@ -927,7 +1073,12 @@ impl crate::Database {
     /// entries whose object does not exist (dangling, after gc). An unbuilt
     /// index is reported as such and not checked.
     pub fn check_indexes(&self) -> Result<Vec<IndexCheck>> {
-        let indexes: Vec<&'static dyn Maintained> = inventory::iter::<Registered>.into_iter().map(|r| r.0).collect();
+        let indexes: Vec<&dyn Maintained> = inventory::iter::<Registered>.into_iter().map(|r| r.0 as _).collect();
+        self.check_these(&indexes)
+    }
+
+    /// [`check_indexes`](Self::check_indexes) of `indexes`, in one scan.
+    pub(crate) fn check_these(&self, indexes: &[&dyn Maintained]) -> Result<Vec<IndexCheck>> {
         self.transact(|tx| {
             let mut out = Vec::new();
             let mut wanted: Vec<std::collections::BTreeMap<Vec<u8>, u64>> = vec![Default::default(); indexes.len()];
@@ -938,8 +1089,7 @@ impl crate::Database {
                 after = Some(*last);
                 for (oid, type_name) in &batch {
                     for (i, index) in indexes.iter().enumerate().filter(|(_, x)| x.type_name() == type_name) {
-                        let object = tx.get_object(*oid)?;
-                        for key in index.keys_of(object.as_any()) {
+                        for key in index.keys_at(tx, *oid)? {
                             let mut k = key;
                             if !index.unique() {
                                 k.extend_from_slice(&oid.0.to_be_bytes());
@@ -950,8 +1100,14 @@ impl crate::Database {
                 }
             }
             for (index, wanted) in indexes.iter().zip(wanted) {
-                let mut check =
-                    IndexCheck { index: index.name(), built: false, entries: 0, missing: 0, stale: 0, dangling: 0 };
+                let mut check = IndexCheck {
+                    index: index.name().to_owned(),
+                    built: false,
+                    entries: 0,
+                    missing: 0,
+                    stale: 0,
+                    dangling: 0,
+                };
                 let tree = match tree(tx, *index) {
                     Ok(t) => t,
                     Err(Error::IndexNotReady { .. }) => {
@@ -981,8 +1137,9 @@ impl crate::Database {
         })
     }
 
-    fn build(&self, index: &'static dyn Maintained) -> Result<Built> {
-        let mut report = Built { index: index.name(), scanned: 0, indexed: 0 };
+    /// Builds `index` to the end (see [`build_indexes`](Self::build_indexes)).
+    pub(crate) fn build_index(&self, index: &dyn Maintained) -> Result<Built> {
+        let mut report = Built { index: index.name().to_owned(), scanned: 0, indexed: 0 };
         loop {
             let step = self.transact(|tx| {
                 let head = head_or_create(tx, index)?;
@@ -1006,11 +1163,13 @@ impl crate::Database {
                     if type_name != index.type_name() {
                         continue;
                     }
-                    let object = tx.get_object(*oid)?;
                     // A change committed after this read makes the batch conflict.
                     tx.read_current_oid(*oid);
-                    for key in index.keys_of(object.as_any()) {
-                        insert(tx, tree, index, *oid, &key, object.as_ref())?;
+                    for key in index.keys_at(tx, *oid)? {
+                        if let Some(existing) = insert(tx, tree, index, *oid, &key)? {
+                            let key = index.show_at(tx, *oid, &key);
+                            return Err(Error::Unique { index: index.name().to_owned(), key, oid: *oid, existing });
+                        }
                     }
                     indexed += 1;
                 }

@@ -62,6 +62,11 @@ pub struct MessageDef {
     pub proto2: bool,
     /// The fields and oneofs in declaration order.
     pub fields: Vec<FieldDef>,
+    /// Its `(pbpersist.composite_index)` options: the fields in key order,
+    /// and whether the index is unique.
+    pub indexes: Vec<(Vec<&'static str>, bool)>,
+    /// Its `(pbpersist.extent)` option.
+    pub extent: bool,
 }
 
 /// An enum definition.
@@ -177,6 +182,7 @@ impl ProtoSchema {
         };
         for d in defs {
             if let Def::Message(m) = d {
+                uses("", m.extent || !m.indexes.is_empty());
                 for f in m.fields.iter().flat_map(|f| std::iter::once(f).chain(&f.oneof)) {
                     uses(&f.ty, f.target.is_some() || f.index.is_some());
                 }
@@ -362,6 +368,17 @@ fn render_def(path: &str, defs: &mut BTreeMap<String, &Def>, syntax: Syntax, dep
         }
         Def::Message(m) => {
             out.push_str(&format!("{pad}message {name} {{\n"));
+            for (fields, unique) in &m.indexes {
+                let fields: Vec<String> = fields.iter().map(|f| format!("\"{f}\"")).collect();
+                let unique = if *unique { ", unique: true" } else { "" };
+                out.push_str(&format!(
+                    "{pad}  option (pbpersist.composite_index) = {{fields: [{}]{unique}}};\n",
+                    fields.join(", ")
+                ));
+            }
+            if m.extent {
+                out.push_str(&format!("{pad}  option (pbpersist.extent) = true;\n"));
+            }
             for f in &m.fields {
                 if f.oneof.is_empty() && f.tag != 0 {
                     field_line(f, syntax, false, &format!("{pad}  "), out);

@@ -81,7 +81,7 @@ fn a_unique_violation_names_the_index_the_key_and_both_objects() {
     let last = db.last_transactions(1).unwrap()[0].tid;
     let err = db.transact(|tx| tx.add(p.clone())).unwrap_err();
     let Error::Unique { index, key, oid, existing } = &err else { panic!("{err}") };
-    assert_eq!((*index, key.as_str(), *existing), ("catalog.Product.sku", "\"A-1\"", first.oid()));
+    assert_eq!((index.as_str(), key.as_str(), *existing), ("catalog.Product.sku", "\"A-1\"", first.oid()));
     assert_eq!(
         err.to_string(),
         format!("object {oid} cannot take key \"A-1\" of unique index catalog.Product.sku: object {existing} has it")
@@ -137,4 +137,116 @@ fn a_composite_index_and_an_extent_declared_in_proto() {
         Ok(())
     })
     .unwrap();
+}
+
+#[test]
+fn an_index_of_a_field_of_an_embedded_message() {
+    use pbpersist_tests::catalog::Address;
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    let supplier = |name: &str, city: Option<&str>| {
+        let mut s = Supplier::new();
+        s.set_name(name);
+        if let Some(city) = city {
+            let mut a = Address::new();
+            a.set_city(city);
+            s.set_address(a);
+        }
+        s
+    };
+    let (acme, bolts, nowhere) = db
+        .transact(|tx| {
+            Ok((
+                tx.add(supplier("acme", Some("Oslo")))?,
+                tx.add(supplier("bolts", Some("Bergen")))?,
+                tx.add(supplier("nowhere", None))?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(Supplier::BY_ADDRESS_CITY.name(), "catalog.Supplier.address.city");
+    db.transact(|tx| {
+        assert_eq!(Supplier::BY_ADDRESS_CITY.get(tx, "Oslo")?, [acme]);
+        // A supplier without an address has no entry.
+        assert_eq!(Supplier::BY_ADDRESS_CITY.query().count(tx)?, 2);
+        // Moving changes the entry in the same commit.
+        tx.get_mut(bolts)?.address_mut().set_city("Oslo");
+        tx.get_mut(nowhere)?.set_address(Address::new());
+        Ok(())
+    })
+    .unwrap();
+    db.transact(|tx| {
+        assert_eq!(Supplier::BY_ADDRESS_CITY.get(tx, "Oslo")?, [acme, bolts]);
+        assert_eq!(Supplier::BY_ADDRESS_CITY.get(tx, "Bergen")?, []);
+        assert_eq!(Supplier::BY_ADDRESS_CITY.get(tx, "")?, [nowhere]);
+        Ok(())
+    })
+    .unwrap();
+    assert!(db.check_indexes().unwrap().iter().all(|c| c.is_sound()));
+    // The stored schema declares it, so tools without these types agree.
+    let files = db.storage().schemas().unwrap();
+    let (_, catalog) = files.iter().find(|(name, _)| name == "catalog.proto").unwrap();
+    assert!(catalog.contains("option (pbpersist.composite_index) = {fields: [\"address.city\"]};"), "{catalog}");
+    let schemas = pbpersist::reflect::Schemas::compile(&files).unwrap();
+    let (stored, refused) = pbpersist::index::stored_indexes(&schemas);
+    assert_eq!(refused, Vec::<String>::new());
+    let checks = db.check_stored_indexes(&stored).unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c.index.as_str()).collect();
+    assert!(names.contains(&"catalog.Supplier.address.city"), "{names:?}");
+    assert!(checks.iter().all(|c| c.is_sound()), "{checks:?}");
+}
+
+/// A person with a home, declared with the derive: a nested path says the
+/// type of the embedded message's field.
+#[derive(Clone, PartialEq, pbpersist::Persistent)]
+#[pbpersist(message = "derived.Person", index(fields("home.city: string", "born")))]
+struct Person {
+    #[pbpersist(tag = 1, optional, message)]
+    home: Option<Home>,
+    #[pbpersist(tag = 2, int64)]
+    born: i64,
+    #[pbpersist(meta)]
+    meta: pbpersist::Meta,
+}
+
+#[derive(Clone, PartialEq, pbpersist::Persistent)]
+#[pbpersist(message = "derived.Home")]
+struct Home {
+    #[pbpersist(tag = 1, string)]
+    city: String,
+    #[pbpersist(meta)]
+    meta: pbpersist::Meta,
+}
+
+#[test]
+fn a_derived_composite_index_through_an_embedded_message() {
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    let person = |city: &str, born| Person {
+        home: Some(Home { city: city.into(), ..Default::default() }),
+        born,
+        ..Default::default()
+    };
+    let people = db
+        .transact(|tx| {
+            [person("Oslo", 1990), person("Rome", 1985), person("Oslo", 1970), person("Oslo", 2001)]
+                .into_iter()
+                .map(|p| tx.add(p))
+                .collect::<pbpersist::Result<Vec<_>>>()
+        })
+        .unwrap();
+    db.transact(|tx| {
+        let name = Person::BY_HOME_CITY_AND_BORN.name();
+        assert_eq!(name, "derived.Person.home.city+born");
+        let oslo = Person::BY_HOME_CITY_AND_BORN.query().leading("Oslo").fetch(tx)?;
+        assert_eq!(oslo.refs, [people[2], people[0], people[3]]);
+        let young =
+            Person::BY_HOME_CITY_AND_BORN.query().range(("Oslo".to_owned(), 1980)..=("Oslo".to_owned(), i64::MAX));
+        let young = young.fetch(tx)?;
+        assert_eq!(young.refs, [people[0], people[3]]);
+        Ok(())
+    })
+    .unwrap();
+    let files = db.storage().schemas().unwrap();
+    let (_, derived) = files.iter().find(|(name, _)| name == "derived.proto").unwrap();
+    assert!(derived.contains("option (pbpersist.composite_index) = {fields: [\"home.city\", \"born\"]};"), "{derived}");
 }

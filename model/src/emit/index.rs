@@ -48,48 +48,70 @@ pub(super) fn indexes(ctx: &Ctx<'_>) -> (Vec<TokenStream>, Vec<TokenStream>) {
         });
     }
     for index in &msg.indexes {
-        let parts: Vec<(&Field, &Single)> = index
-            .fields
-            .iter()
-            .filter_map(|name| msg.fields.iter().find(|f| &f.name == name))
-            .filter_map(|f| match &f.kind {
+        let parts = index.parts();
+        let mut types = Vec::new();
+        let mut lists = Vec::new();
+        let vars: Vec<_> = (0..parts.len()).map(|i| format_ident!("k{i}")).collect();
+        for ((path, kind), var) in parts.iter().zip(&vars) {
+            let (name, inner) = match path.split_once('.') {
+                Some((outer, inner)) => (outer, Some(inner)),
+                None => (*path, None),
+            };
+            let Some((f, s)) = msg.fields.iter().find(|f| f.name == name).and_then(|f| match &f.kind {
                 FieldKind::Single(s) => Some((f, s)),
                 _ => None,
-            })
-            .collect();
-        let keys: Vec<(TokenStream, TokenStream)> = parts.iter().filter_map(|(_, s)| key(&s.value)).collect();
-        if parts.len() != index.fields.len() || keys.len() != parts.len() {
+            }) else {
+                break;
+            };
+            let id = &f.ident;
+            let list = match (inner, kind.and_then(key_scalar)) {
+                (None, _) => {
+                    let Some((ty, convert)) = key(&s.value) else { break };
+                    let list = match s.label {
+                        Label::Implicit => quote!({
+                            let v = &m.#id;
+                            ::std::vec![#convert]
+                        }),
+                        _ => quote!(m.#id.iter().map(|v| #convert).collect()),
+                    };
+                    types.push(ty.clone());
+                    quote!(let #var: ::std::vec::Vec<#ty> = #list;)
+                }
+                (Some(inner), Some(scalar)) => {
+                    let Some((ty, _)) = key(&Value::Scalar(scalar)) else { break };
+                    let inner = syn::parse_str::<syn::Ident>(inner)
+                        .unwrap_or_else(|_| syn::Ident::new_raw(inner, proc_macro2::Span::call_site()));
+                    let values = quote!(__pbpersist::index::KeyValues::<#ty>::key_values);
+                    let list = match s.label {
+                        Label::Implicit => quote!(#values(&m.#id.#inner)),
+                        _ => quote!(m.#id.as_ref().map(|e| #values(&e.#inner)).unwrap_or_default()),
+                    };
+                    types.push(ty.clone());
+                    quote!(let #var: ::std::vec::Vec<#ty> = #list;)
+                }
+                (Some(_), None) => break,
+            };
+            lists.push(list);
+        }
+        if lists.len() != parts.len() {
             // Refused when parsed; nothing to emit.
             continue;
         }
-        let types = keys.iter().map(|(ty, _)| ty);
-        let key = quote!((#(#types),*));
-        let vars: Vec<_> = (0..parts.len()).map(|i| format_ident!("k{i}")).collect();
-        let lists = parts.iter().zip(&keys).zip(&vars).map(|(((f, s), (ty, convert)), var)| {
-            let id = &f.ident;
-            let list = match s.label {
-                Label::Implicit => quote!({
-                    let v = &m.#id;
-                    ::std::vec![#convert]
-                }),
-                _ => quote!(m.#id.iter().map(|v| #convert).collect()),
-            };
-            quote!(let #var: ::std::vec::Vec<#ty> = #list;)
-        });
+        let key = if types.len() == 1 { types[0].clone() } else { quote!((#(#types),*)) };
         // A field without a value leaves the object out: the loops run zero times.
         let mut tuple = quote!(out.push((#(::core::clone::Clone::clone(#vars)),*)););
         for var in vars.iter().rev() {
             tuple = quote!(for #var in &#var { #tuple });
         }
-        let name = format!("{}.{}", msg.full_name, index.fields.join("+"));
+        let name = format!("{}.{}", msg.full_name, index.suffix());
         let constant = format_ident!(
             "BY_{}",
-            index.fields.iter().map(|f| f.to_shouty_snake_case()).collect::<Vec<_>>().join("_AND_")
+            parts.iter().map(|(p, _)| p.replace('.', "_").to_shouty_snake_case()).collect::<Vec<_>>().join("_AND_")
         );
         let unique = index.unique.then(|| quote!(.unique()));
         let doc = format!(
             " The objects of this message by {} (`(pbpersist.composite_index)`){}.",
-            index.fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", then "),
+            parts.iter().map(|(p, _)| format!("`{p}`")).collect::<Vec<_>>().join(", then "),
             if index.unique { ", one object per key" } else { "" }
         );
         consts.push(quote! {

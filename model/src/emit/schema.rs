@@ -88,6 +88,12 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
             }
         }
     }
+    let indexes = msg.indexes.iter().map(|i| {
+        let fields: Vec<&str> = i.parts().into_iter().map(|(path, _)| path).collect();
+        let unique = i.unique;
+        quote!((vec![#(#fields),*], #unique))
+    });
+    let extent = msg.extent;
     quote! {
         fn describe_schema(schema: &mut __pbpersist::schema::ProtoSchema) {
             if !schema.begin(<Self as __pbpersist::Persistent>::TYPE_NAME) {
@@ -98,6 +104,8 @@ pub(crate) fn message(ctx: &Ctx<'_>) -> TokenStream {
                 package: #package,
                 proto2: #proto2,
                 fields: vec![#(#fields),*],
+                indexes: vec![#(#indexes),*],
+                extent: #extent,
             });
             #(#deps)*
         }

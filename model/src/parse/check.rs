@@ -10,25 +10,67 @@ use syn::{GenericArgument, PathArguments, Type};
 /// Why a composite index cannot be, if it cannot: it names two or three
 /// singular fields of the message that can be indexed, each once.
 pub(crate) fn composite(msg: &Message, index: &CompositeIndex) -> Result<(), String> {
-    if !(2..=3).contains(&index.fields.len()) {
-        return Err("a composite index names two or three fields: `index(fields(\"a\", \"b\"))`".into());
+    let parts = index.parts();
+    let nested = parts.iter().any(|(p, _)| p.contains('.'));
+    if parts.is_empty() || parts.len() > 3 || (parts.len() == 1 && !nested) {
+        return Err("a composite index names two or three fields, or a nested path: `index(fields(\"a\", \"b\"))`, \
+             `index(fields(\"address.city: string\"))`"
+            .into());
     }
-    for (i, name) in index.fields.iter().enumerate() {
-        if index.fields[..i].contains(name) {
-            return Err(format!("field `{name}` is named twice in this index"));
+    for (i, (path, kind)) in parts.iter().enumerate() {
+        if parts[..i].iter().any(|(p, _)| p == path) {
+            return Err(format!("field `{path}` is named twice in this index"));
         }
-        let field = msg.fields.iter().find(|f| &f.name == name).ok_or_else(|| format!("no field `{name}` to index"))?;
-        match &field.kind {
-            FieldKind::Single(s) if s.label != Label::Repeated && s.value.is_indexable() => {}
-            _ => {
+        let (name, inner) = match path.split_once('.') {
+            Some((outer, inner)) => (outer, Some(inner)),
+            None => (*path, None),
+        };
+        let field = msg.fields.iter().find(|f| f.name == name).ok_or_else(|| format!("no field `{name}` to index"))?;
+        let FieldKind::Single(s) = &field.kind else {
+            return Err(format!("field `{name}` cannot be in a composite index: maps and oneofs cannot"));
+        };
+        match inner {
+            None if kind.is_some() => {
+                return Err(format!("`{path}` is a field of this message: its type is known, write `\"{path}\"`"));
+            }
+            None if s.label == Label::Repeated || !s.value.is_indexable() => {
                 return Err(format!(
                     "field `{name}` cannot be in a composite index: it takes singular integer, bool, string, bytes, \
                      enum or reference fields"
                 ));
             }
+            None => {}
+            Some(inner) => {
+                if inner.contains('.') || (syn::parse_str::<syn::Ident>(inner).is_err() && !is_keyword(inner)) {
+                    return Err(format!(
+                        "`{path}` is not a nested path: it names a field of this message, a dot, and a field of \
+                         the embedded message, such as `address.city`"
+                    ));
+                }
+                if s.label == Label::Repeated || !matches!(s.value, Value::Message(_)) {
+                    return Err(format!("`{path}` goes through `{name}`, which is not a singular embedded message"));
+                }
+                let Some(kind) = kind else {
+                    return Err(format!(
+                        "`{path}` needs the type of `{inner}`: `\"{path}: string\"` (a scalar's name, `enum` or \
+                         `reference`)"
+                    ));
+                };
+                if key_scalar(kind).is_none() {
+                    return Err(format!(
+                        "`{path}: {kind}` cannot be indexed: it takes integer, bool, string, bytes, `enum` or \
+                         `reference` fields"
+                    ));
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Whether `word` is a Rust keyword a field may have as a raw identifier.
+fn is_keyword(word: &str) -> bool {
+    syn::parse_str::<syn::Ident>(&format!("r#{word}")).is_ok()
 }
 
 /// Numbers and protobuf names are unique within a message.

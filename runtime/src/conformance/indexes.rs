@@ -361,7 +361,10 @@ pub fn queries_order_page_narrow_and_intersect(backend: &Backend) {
         let sized = ITEM_BY_SIZE.query().range(4..=12).and(&tagged);
         assert_eq!(sized.fetch(tx)?.refs, [refs[6], refs[9], refs[12]]);
         let explain = sized.explain(tx)?;
-        assert_eq!((explain.index, explain.also.as_slice()), (ITEM_BY_SIZE.name(), &[ITEM_BY_TAG.name()][..]));
+        assert_eq!(
+            (explain.index, explain.also.as_slice()),
+            (ITEM_BY_SIZE.name(), &[ITEM_BY_TAG.name().to_owned()][..])
+        );
         assert_eq!((explain.results, explain.checked), (3, 3));
         assert!(explain.entries >= 5 + 9, "{explain:?}");
         assert_eq!(ITEM_BY_NAME.query().starting_with(&p).count(tx)?, 15);
