@@ -53,6 +53,15 @@ pub trait KeyEncoding {
     }
 }
 
+/// Keys whose ranges may be bounded by `Q`: a key type by itself, `String`
+/// by `&str`, `Vec<u8>` by `&[u8]`, so that `range(tx, "A".."P", 10)`
+/// reads a `String` index. (Point lookups take any borrowed form.)
+pub trait RangeKey<Q: ?Sized> {}
+
+impl<K: KeyEncoding> RangeKey<K> for K {}
+impl RangeKey<&str> for String {}
+impl RangeKey<&[u8]> for Vec<u8> {}
+
 /// A key type of an [`Index`].
 pub trait IndexKey: KeyEncoding + Clone + std::fmt::Debug + Send + Sync + 'static {}
 
@@ -278,6 +287,8 @@ impl<T: ?Sized> KeyValues<u64> for Vec<Ref<T>> {
 /// let oslo = db.transact(|tx| tx.add(City { name: "Oslo".into(), ..Default::default() }))?;
 /// db.transact(|tx| {
 ///     assert_eq!(CITY_BY_NAME.find(tx, &"Oslo".to_owned())?, Some(oslo));
+///     assert_eq!(CITY_BY_NAME.range(tx, "A".."P", 10)?, [oslo]);
+///     assert_eq!(CITY_BY_NAME.query().eq("Oslo").count(tx)?, 1);
 ///     // A second Oslo is refused at commit, and nothing is written.
 ///     tx.add(City { name: "Oslo".into(), ..Default::default() })?;
 ///     Ok(())
@@ -363,7 +374,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
     pub fn range<Q, R>(&self, tx: &mut Transaction<'_>, range: R, limit: usize) -> Result<Vec<Ref<T>>>
     where
         Q: KeyEncoding + ?Sized,
-        K: Borrow<Q>,
+        K: RangeKey<Q>,
         R: RangeBounds<Q>,
     {
         Ok(self.query().range(range).limit(limit).fetch(tx)?.refs)
@@ -374,7 +385,7 @@ impl<T: Persistent, K: IndexKey> Index<T, K> {
     pub fn count<Q, R>(&self, tx: &mut Transaction<'_>, range: R) -> Result<u64>
     where
         Q: KeyEncoding + ?Sized,
-        K: Borrow<Q>,
+        K: RangeKey<Q>,
         R: RangeBounds<Q>,
     {
         self.query().range(range).count(tx)
@@ -507,19 +518,22 @@ impl<T, K> std::fmt::Debug for Query<'_, T, K> {
 
 impl<'i, T: Persistent, K: IndexKey> Query<'i, T, K> {
     /// Only entries with key `key`.
-    pub fn eq<Q>(self, key: &Q) -> Self
+    pub fn eq<Q>(mut self, key: &Q) -> Self
     where
         Q: KeyEncoding + ?Sized,
         K: Borrow<Q>,
     {
-        self.range((Bound::Included(key), Bound::Included(key)))
+        let unique = self.index.unique;
+        self.start = lower(unique, Bound::Included(key));
+        self.end = upper(unique, Bound::Included(key));
+        self
     }
 
     /// Only entries with keys in `range`.
     pub fn range<Q, R>(mut self, range: R) -> Self
     where
         Q: KeyEncoding + ?Sized,
-        K: Borrow<Q>,
+        K: RangeKey<Q>,
         R: RangeBounds<Q>,
     {
         let unique = self.index.unique;
@@ -657,6 +671,9 @@ impl<'i, T: Persistent, K: IndexKey> Query<'i, T, K> {
             };
             explain.entries += batch.len() as u64;
             let complete = batch.len() < want;
+            // The batch's objects in one storage call, not a round trip each.
+            let wanted = batch.iter().map(|(_, oid)| *oid).filter(|o| allowed.as_ref().is_none_or(|a| a.contains(o)));
+            tx.prefetch(wanted.map(Oid))?;
             for (key, oid) in batch {
                 if self.descending {
                     end = Bound::Excluded(key.clone());

@@ -250,3 +250,37 @@ fn a_derived_composite_index_through_an_embedded_message() {
     let (_, derived) = files.iter().find(|(name, _)| name == "derived.proto").unwrap();
     assert!(derived.contains("option (pbpersist.composite_index) = {fields: [\"home.city\", \"born\"]};"), "{derived}");
 }
+
+#[test]
+fn the_queries_of_docs_indexes_compile_and_answer() {
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    let (acme, drill, bolt) = db
+        .transact(|tx| {
+            let acme = tx.add(Supplier::new())?;
+            let mut drill = Product::new();
+            drill.set_name("drill");
+            drill.set_sku("A-1");
+            drill.set_price_cents(450);
+            drill.tags_mut().push("sale".into());
+            drill.set_supplier(acme);
+            let mut bolt = Product::new();
+            bolt.set_name("bolt");
+            bolt.set_price_cents(900);
+            Ok((acme, tx.add(drill)?, tx.add(bolt)?))
+        })
+        .unwrap();
+    // The block of docs/indexes.md's "Queries", as written there.
+    db.transact(|tx| {
+        let drills: Vec<pbpersist::Ref<Product>> = Product::BY_NAME.get(tx, "drill")?;
+        let one: Option<pbpersist::Ref<Product>> = Product::BY_SKU.find(tx, "A-1")?;
+        let cheap = Product::BY_PRICE_CENTS.range(tx, 0..500, 20)?; // at most 20
+        let on_sale: u64 = Product::BY_TAGS.query().eq("sale").count(tx)?;
+        let a_to_c = Product::BY_NAME.range(tx, "a".."d", 50)?;
+        let from_acme = Product::BY_SUPPLIER.get(tx, &acme.oid().0)?;
+        assert_eq!((drills, one, cheap, on_sale), (vec![drill], Some(drill), vec![drill], 1));
+        assert_eq!((a_to_c, from_acme), (vec![bolt], vec![drill]));
+        Ok(())
+    })
+    .unwrap();
+}

@@ -386,6 +386,9 @@ fn main() {
         ("file::processes::four_processes_lose_no_updates", || {
             multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&file_place)
         }),
+        ("file::processes::four_processes_insert_indexed_objects", || {
+            multiprocess::four_processes_insert_indexed_objects_and_every_one_is_found(&file_place)
+        }),
         ("file::processes::four_processes_insert_into_one_tree", || {
             multiprocess::four_processes_insert_into_one_tree_and_every_key_arrives(&file_place)
         }),

@@ -83,6 +83,9 @@ fn main() {
     trials.push(Trial::test("multiprocess::four_processes_lose_no_updates", || {
         Ok(multiprocess::four_processes_lose_no_updates_and_resolution_needs_fewer_retries(&new_schema))
     }));
+    trials.push(Trial::test("multiprocess::four_processes_insert_indexed_objects", || {
+        Ok(multiprocess::four_processes_insert_indexed_objects_and_every_one_is_found(&new_schema))
+    }));
     trials.push(Trial::test("multiprocess::four_processes_insert_into_one_tree", || {
         Ok(multiprocess::four_processes_insert_into_one_tree_and_every_key_arrives(&new_schema))
     }));

@@ -23,6 +23,11 @@ fn four_processes_lose_no_updates_and_resolution_needs_fewer_retries() {
 }
 
 #[test]
+fn four_processes_insert_indexed_objects_and_every_one_is_found() {
+    multiprocess::four_processes_insert_indexed_objects_and_every_one_is_found(&sqlite_file);
+}
+
+#[test]
 fn four_processes_insert_into_one_tree_and_every_key_arrives() {
     multiprocess::four_processes_insert_into_one_tree_and_every_key_arrives(&sqlite_file);
 }

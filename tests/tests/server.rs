@@ -931,6 +931,9 @@ fn main() {
             "processes::the_server_killed_20_times_loses_no_acknowledged_commit",
             the_server_killed_20_times_loses_no_acknowledged_commit,
         ),
+        ("processes::four_processes_insert_indexed_objects", || {
+            multiprocess::four_processes_insert_indexed_objects_and_every_one_is_found(&|| serve(History::Free))
+        }),
         ("processes::four_processes_insert_into_one_tree", || {
             multiprocess::four_processes_insert_into_one_tree_and_every_key_arrives(&|| serve(History::Free))
         }),

@@ -188,7 +188,7 @@ pub fn a_unique_key_is_refused_to_a_second_object_and_nothing_is_written(backend
 }
 
 pub fn racing_writers_of_one_unique_key_commit_exactly_one(backend: &Backend) {
-    let (writers, keys) = (4, backend.scaled(250));
+    let (writers, keys) = (4, backend.scaled(1000));
     let p = prefix("race");
     let dbs: Vec<Database> = (0..writers).map(|_| open(backend)).collect();
     let won: Vec<Vec<usize>> = std::thread::scope(|scope| {

@@ -26,6 +26,9 @@
 //! that tree in order and prints the peak resident memory.
 //! `pbpersist-worker index-build <db>`: builds the indexes of the catalog
 //! (`tests/proto/catalog.proto`) in `db`.
+//! `pbpersist-worker index-insert <db> <worker> <n>`: adds `n` catalog
+//! products named `w<worker>-<i>`, all tagged "shared", one per
+//! transaction, and prints the conflicts that reached the retry loop.
 //! `pbpersist-worker steady-writer <db> <name>`: sets the root's counters
 //! `<name>.a`, `<name>.b` and `<name>.c` to 1, 2, 3, ... in one transaction
 //! each, printing each value once its commit returned, riding out transient
@@ -78,6 +81,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })?;
             }
             println!("retries {}", db.stats().retries);
+        }
+        Some("index-insert") => {
+            use pbpersist_tests::catalog::Product;
+            let db = open_spec(&args[2], Options::default().max_attempts(10_000))?;
+            db.build_indexes()?;
+            let (worker, n): (u32, u32) = (args[3].parse()?, args[4].parse()?);
+            for i in 0..n {
+                db.transact(|tx| {
+                    let mut p = Product::new();
+                    p.set_name(format!("w{worker}-{i}"));
+                    p.set_price_cents(i64::from(i));
+                    p.tags_mut().push("shared".into());
+                    tx.add(p).map(drop)
+                })?;
+            }
+            println!("retries {}", db.stats().conflicts);
         }
         Some("pack") => {
             // pack <sqlite file> <tid to keep from> <states per batch>
