@@ -189,5 +189,8 @@ pub fn gc(database: &str, dry_run: bool) -> Result<ExitCode, Failure> {
         say!("{verb} {oid}");
     }
     say!("{verb} {} unreachable object(s)", report.unreachable.len());
+    if report.index_entries > 0 {
+        say!("removed {} index entries of removed objects", report.index_entries);
+    }
     Ok(ExitCode::SUCCESS)
 }

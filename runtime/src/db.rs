@@ -49,6 +49,8 @@ pub struct GcReport {
     pub unreachable: Vec<Oid>,
     /// Whether anything was removed.
     pub removed: bool,
+    /// Index entries of the removed objects, removed after them.
+    pub index_entries: u64,
 }
 
 impl Database {
@@ -154,7 +156,8 @@ impl Database {
 
     /// Removes every object not reachable from the root, following the
     /// reference lists stored in records (states are never decoded). With
-    /// `dry_run`, only reports. Commits wait while it runs.
+    /// `dry_run`, only reports. Commits wait while it runs. Then removes
+    /// the removed objects' index entries, in transactions of their own.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport> {
         if !dry_run {
             self.shared.refuse_writes()?;
@@ -163,7 +166,9 @@ impl Database {
         let admin = storage.admin().ok_or(StorageError::NoAdmin { backend: storage.name() })?;
         let unreachable = admin.collect_garbage(dry_run)?;
         let removed = !dry_run && !unreachable.is_empty();
-        Ok(GcReport { unreachable, removed })
+        // Indexes hold oids, not references: their entries of what went go now.
+        let index_entries = if removed { self.prune_indexes(&unreachable)? } else { 0 };
+        Ok(GcReport { unreachable, removed, index_entries })
     }
 
     /// The committed transactions in `range` (oldest or newest first, with

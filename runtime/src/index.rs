@@ -1049,6 +1049,52 @@ impl crate::Database {
     }
 }
 
+/// Entries a pass over an index reads per transaction when it removes
+/// those of collected objects.
+const PRUNE_BATCH: usize = 10_000;
+
+impl crate::Database {
+    /// Removes the entries of `removed`, objects gc removed, from every
+    /// index the database holds, reading each index in batches of
+    /// transactions. How many entries it removed.
+    pub(crate) fn prune_indexes(&self, removed: &[Oid]) -> Result<u64> {
+        if removed.is_empty() {
+            return Ok(0);
+        }
+        let removed: std::collections::HashSet<u64> = removed.iter().map(|o| o.0).collect();
+        let mut pruned = 0;
+        for index in self.indexes()? {
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let (gone, next) = self.transact(|tx| {
+                    let Some(head) = tx.root()?.get::<IndexHead>(&root_name(&index.name)) else {
+                        return Ok((0, None));
+                    };
+                    let tree = entries_of(tx, head)?;
+                    let start = after.clone().map_or(Bound::Unbounded, Bound::Excluded);
+                    let batch: Vec<(Vec<u8>, u64)> =
+                        tree.range(tx, (start, Bound::Unbounded)).take(PRUNE_BATCH).collect::<Result<_>>()?;
+                    let next = (batch.len() == PRUNE_BATCH).then(|| batch.last().map(|(k, _)| k.clone())).flatten();
+                    let mut gone = 0;
+                    for (key, oid) in &batch {
+                        if removed.contains(oid) {
+                            tree.remove(tx, key)?;
+                            gone += 1;
+                        }
+                    }
+                    Ok((gone, next))
+                })?;
+                pruned += gone;
+                match next {
+                    Some(k) => after = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok(pruned)
+    }
+}
+
 /// Objects a build reads per transaction.
 const BUILD_BATCH: usize = 1000;
 

@@ -284,3 +284,39 @@ fn the_queries_of_docs_indexes_compile_and_answer() {
     })
     .unwrap();
 }
+
+#[test]
+fn gc_removes_the_entries_of_the_objects_it_removes() {
+    let dir = pbpersist_tests::scratch_dir();
+    let db = sqlite(&dir, 0)();
+    let product = |name: &str, sku: &str| {
+        let mut p = Product::new();
+        p.set_name(name);
+        p.set_sku(sku);
+        p.tags_mut().push("t".into());
+        p
+    };
+    let (kept, lost) = db
+        .transact(|tx| {
+            let kept = tx.add(product("kept", "K-1"))?;
+            let lost = tx.add(product("lost", "L-1"))?;
+            tx.root_mut()?.insert("kept", kept);
+            Ok((kept, lost))
+        })
+        .unwrap();
+    let report = db.gc(false).unwrap();
+    assert!(report.unreachable.contains(&lost.oid()) && !report.unreachable.contains(&kept.oid()));
+    // name, sku, tags, price and color (defaults have entries), the
+    // composite and the extent: one entry each.
+    assert_eq!(report.index_entries, 7, "{report:?}");
+    for check in db.check_indexes().unwrap() {
+        assert!(check.is_sound() && check.dangling == 0, "{check:?}");
+    }
+    db.transact(|tx| {
+        assert_eq!(Product::BY_TAGS.query().eq("t").count(tx)?, 1, "a count no longer includes it");
+        assert_eq!(Product::EXTENT.query().fetch(tx)?.refs, [kept]);
+        // Its unique key is free again.
+        tx.add(product("again", "L-1")).map(drop)
+    })
+    .unwrap();
+}
