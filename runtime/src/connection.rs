@@ -401,38 +401,88 @@ impl Transaction<'_> {
     /// merges under the storage's locks, and applies the outcome to the
     /// cache and the statistics.
     fn write_changes(&mut self) -> Result<Option<Tid>> {
-        if !hooks().is_empty() {
-            self.run_hooks()?;
-        }
-        let mut writes = self.collect_writes()?;
-        if self.conn.shared.read_only {
-            // A read-only transaction's snapshot was consistent throughout;
-            // there is nothing to check and nothing may be written.
-            if !writes.is_empty() {
-                self.conn.shared.refuse_writes()?;
+        // What the program wrote; hooks (index maintenance) append theirs.
+        let plain = self.writes.len();
+        let mut rebases = 0;
+        loop {
+            if !hooks().is_empty() {
+                self.run_hooks(plain)?;
             }
-            self.conn.session.end()?;
-            return Ok(None);
+            let mut writes = self.collect_writes()?;
+            if self.conn.shared.read_only {
+                // A read-only transaction's snapshot was consistent throughout;
+                // there is nothing to check and nothing may be written.
+                if !writes.is_empty() {
+                    self.conn.shared.refuse_writes()?;
+                }
+                self.conn.session.end()?;
+                return Ok(None);
+            }
+            self.conn
+                .shared
+                .describe(writes.iter().filter_map(|w| self.conn.cache.get(w.oid)).map(|e| e.obj.as_ref()))?;
+            let reads: Vec<(Oid, Tid)> = self.reads.iter().map(|(o, t)| (*o, *t)).collect();
+            if writes.is_empty() && reads.is_empty() {
+                self.conn.session.end()?;
+                return Ok(None);
+            }
+            match self.commit_with_merges(&writes, &reads) {
+                Err(Error::Conflict(c)) if rebases < MAX_REBASES && self.may_rebase(plain, c.oid) => {
+                    rebases += 1;
+                    self.rebase_hooks(plain)?;
+                }
+                result => {
+                    let (tid, merges) = result?;
+                    self.apply_merges(merges, &mut writes);
+                    let Some(tid) = tid else { return Ok(None) };
+                    self.apply_commit(tid, &writes);
+                    return Ok(Some(tid));
+                }
+            }
         }
-        self.conn.shared.describe(writes.iter().filter_map(|w| self.conn.cache.get(w.oid)).map(|e| e.obj.as_ref()))?;
-        let reads: Vec<(Oid, Tid)> = self.reads.iter().map(|(o, t)| (*o, *t)).collect();
-        if writes.is_empty() && reads.is_empty() {
-            self.conn.session.end()?;
-            return Ok(None);
-        }
-        let (tid, merges) = self.commit_with_merges(&writes, &reads)?;
-        self.apply_merges(merges, &mut writes);
-        let Some(tid) = tid else { return Ok(None) };
-        self.apply_commit(tid, &writes);
-        Ok(Some(tid))
     }
 
-    /// Shows the hooks every new or changed object of a type they watch, so
-    /// that their writes (index entries) join this transaction's.
-    fn run_hooks(&mut self) -> Result<()> {
-        // What the hooks write is not shown to them again.
-        let objects = self.writes.len();
-        for i in 0..objects {
+    /// Whether a conflict on `oid` can be settled by running the hooks
+    /// again on the newest state: only the hooks wrote `oid` (an index
+    /// bucket a concurrent commit split), and the program did not write the
+    /// root, which a hook also writes when it creates an index.
+    fn may_rebase(&self, plain: usize, oid: Oid) -> bool {
+        self.writes[plain..].contains(&oid) && !self.writes[..plain].contains(&Oid::ROOT)
+    }
+
+    /// Drops what the hooks wrote and moves the transaction's snapshot to
+    /// the newest commit, so that the hooks run again on the index trees as
+    /// they are now. The program's own writes keep the tids they were read
+    /// at, so the commit still refuses them if another commit changed them;
+    /// cached objects that changed meanwhile and that it did not write are
+    /// dropped, as at the start of a transaction.
+    fn rebase_hooks(&mut self, plain: usize) -> Result<()> {
+        for oid in self.writes.drain(plain..) {
+            self.written.remove(&oid);
+            self.conn.cache.remove(oid);
+        }
+        // The failed commit may have ended the storage's transaction already.
+        let _ = self.conn.session.end();
+        let snapshot = self.conn.session.begin(self.conn.polled)?;
+        for (oid, tid) in &snapshot.changed {
+            if self.written.contains(oid) {
+                continue;
+            }
+            if self.conn.cache.get(*oid).is_some_and(|e| e.tid.is_none_or(|cached| cached < *tid)) {
+                self.conn.cache.remove(*oid);
+            }
+        }
+        self.conn.polled = Some(snapshot.tid);
+        self.snapshot = snapshot.tid;
+        self.conn.shared.stats.conflicts_resolved.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Shows the hooks every new or changed object of a type they watch
+    /// among the first `plain` writes (the program's), so that their writes
+    /// (index entries) join this transaction's.
+    fn run_hooks(&mut self, plain: usize) -> Result<()> {
+        for i in 0..plain {
             let oid = self.writes[i];
             let Some(entry) = self.conn.cache.get(oid) else { continue };
             if entry.tid.is_some() && !entry.obj.is_changed() {
@@ -442,7 +492,8 @@ impl Transaction<'_> {
                 continue;
             }
             let now = entry.obj.clone();
-            let before = self.before.remove(&oid);
+            // Kept, not taken: a rebase runs the hooks again.
+            let before = self.before.get(&oid).cloned();
             for hook in hooks() {
                 hook.written(self, oid, before.as_deref(), now.as_ref())?;
             }
@@ -672,6 +723,10 @@ fn hooks() -> &'static [&'static dyn CommitHook] {
     static HOOKS: std::sync::OnceLock<Vec<&'static dyn CommitHook>> = std::sync::OnceLock::new();
     HOOKS.get_or_init(|| inventory::iter::<CommitHooks>.into_iter().map(|h| h.0).collect())
 }
+
+/// How many times one commit runs its hooks again on the newest index
+/// state before its conflict goes to the retry loop.
+const MAX_REBASES: u32 = 10;
 
 fn hooks_watch(type_name: &str) -> bool {
     hooks().iter().any(|h| h.watches(type_name))

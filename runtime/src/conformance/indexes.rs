@@ -393,3 +393,60 @@ pub fn undo_restores_the_entries_with_the_objects(backend: &Backend) {
     })
     .unwrap();
 }
+
+/// A commit whose index buckets another commit split meanwhile runs its
+/// index changes again on the newest buckets instead of going back to its
+/// closure; a conflict on an object it changed itself still goes back.
+pub fn a_commit_redoes_its_index_changes_on_buckets_split_meanwhile(backend: &Backend) {
+    let p = prefix("redo");
+    let (a, b) = (open(backend), open(backend));
+    let first = a
+        .transact(|tx| {
+            let first = tx.add(item(&format!("{p}000"), None, 7, &[&p]))?;
+            for i in 1..10 {
+                tx.add(item(&format!("{p}{i:03}"), None, 7, &[&p]))?;
+            }
+            Ok(first)
+        })
+        .unwrap();
+    let mut cb = b.connect().unwrap();
+    let mut tb = cb.begin().unwrap();
+    let late = tb.add(item(&format!("{p}late"), None, 7, &[&p])).unwrap();
+    // Meanwhile 200 more objects with the same tag and size split the
+    // buckets the late object's entries go to.
+    a.transact(|tx| {
+        for i in 10..210 {
+            tx.add(item(&format!("{p}{i:03}"), None, 7, &[&p]))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let before = b.stats();
+    tb.commit().unwrap();
+    let after = b.stats();
+    assert_eq!(after.conflicts, before.conflicts, "no conflict reached the retry loop");
+    assert!(after.conflicts_resolved > before.conflicts_resolved);
+    drop(cb);
+    a.transact(|tx| {
+        assert_eq!(ITEM_BY_TAG.query().eq(&p).count(tx)?, 211);
+        assert_eq!(ITEM_BY_NAME.get(tx, &format!("{p}late"))?, [late]);
+        let names = ITEM_BY_NAME.query().range(p.clone()..).limit(300).fetch(tx)?.refs;
+        assert_eq!(names.len(), 211);
+        Ok(())
+    })
+    .unwrap();
+
+    // Both change the first object: the second commit conflicts, as without indexes.
+    let mut cb = b.connect().unwrap();
+    let mut tb = cb.begin().unwrap();
+    tb.get_mut(first).unwrap().set_size(77_770_008);
+    a.transact(|tx| Ok(tx.get_mut(first)?.set_size(77_770_009))).unwrap();
+    assert!(matches!(tb.commit(), Err(Error::Conflict(_))));
+    drop(cb);
+    a.transact(|tx| {
+        assert_eq!(ITEM_BY_SIZE.get(tx, &77_770_009)?, [first]);
+        assert_eq!(ITEM_BY_SIZE.get(tx, &77_770_008)?, []);
+        Ok(())
+    })
+    .unwrap();
+}

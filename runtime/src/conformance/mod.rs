@@ -142,6 +142,7 @@ macro_rules! conformance_tests {
                 indexes::an_index_of_another_key_type_is_built_anew,
                 indexes::queries_order_page_narrow_and_intersect,
                 indexes::undo_restores_the_entries_with_the_objects,
+                indexes::a_commit_redoes_its_index_changes_on_buckets_split_meanwhile,
                 oids::new_oids_refuses_counts_over_the_limit_or_past_2_63_and_changes_nothing,
                 oids::new_oids_of_zero_is_an_empty_range,
                 oids::oids_and_tids_past_2_63_read_as_nothing,
