@@ -633,12 +633,7 @@ impl<'i, T: Persistent, K: IndexKey> Query<'i, T, K> {
     /// the cursor are not used).
     pub fn count(&self, tx: &mut Transaction<'_>) -> Result<u64> {
         let tree = tree(tx, self.index)?;
-        let mut n = 0;
-        for entry in tree.range(tx, (self.start.clone(), self.end.clone())) {
-            entry?;
-            n += 1;
-        }
-        Ok(n)
+        tree.range(tx, (self.start.clone(), self.end.clone())).count_entries()
     }
 
     fn run(&self, tx: &mut Transaction<'_>, explain: &mut Explain) -> Result<Page<T>> {

@@ -370,6 +370,8 @@ pub fn reverse_ranges_agree_with_btreemap_on_a_deep_tree(backend: &Backend) {
             let ours: Vec<(i64, String)> = tree.range_rev(tx, range).collect::<Result<_, _>>()?;
             let theirs: Vec<(i64, String)> = expected.range(range).rev().map(|(k, v)| (*k, v.clone())).collect();
             assert_eq!(ours, theirs, "{range:?}");
+            // Counting a range reads buckets whole and agrees too.
+            assert_eq!(tree.range(tx, range).count_entries()?, theirs.len() as u64, "{range:?}");
         }
         Ok(())
     })

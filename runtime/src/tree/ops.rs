@@ -456,6 +456,37 @@ impl<'a, 'c, K: TreeKey, V: TreeValue> Range<'a, 'c, K, V> {
         }
     }
 
+    /// How many entries are left in the range, counted a bucket at a time
+    /// (a binary search where the range ends) without copying a key or
+    /// decoding a value.
+    pub fn count_entries(mut self) -> Result<u64> {
+        if self.done {
+            return Ok(0);
+        }
+        if let Some(start) = self.start.take() {
+            self.begin(start)?;
+        }
+        let mut n = 0u64;
+        loop {
+            if let Some((_, bucket, i)) = &self.bucket {
+                let keys = K::column(bucket.keys());
+                let rest = keys.get(*i..).unwrap_or_default();
+                let within = match &self.end {
+                    Bound::Unbounded => rest.len(),
+                    Bound::Included(end) => rest.partition_point(|k| k <= end),
+                    Bound::Excluded(end) => rest.partition_point(|k| k < end),
+                };
+                n += within as u64;
+                if within < rest.len() {
+                    return Ok(n);
+                }
+            }
+            if !self.advance()? {
+                return Ok(n);
+            }
+        }
+    }
+
     fn step(&mut self) -> Result<Option<(K, V)>> {
         if let Some(start) = self.start.take() {
             self.begin(start)?;
